@@ -1,0 +1,416 @@
+/**
+ * The WebGPU runtime: one adapter and device with the adapter's full limits, a pipeline cache
+ * keyed by kernel descriptors, a buffer pool, and batches that encode many dispatches into one
+ * submit with a single uniform upload.
+ *
+ * @module
+ */
+
+import { GpuKernelError, NoGpuAdapterError } from "./errors.ts";
+import { type Kernel, kernelKey } from "./kernel.ts";
+import { BufferPool } from "./pool.ts";
+import { type GpuDType, type GpuTensor, numel } from "./tensor.ts";
+
+/** Options for {@linkcode Gpu.create}. */
+export interface GpuOptions {
+  /** Use this device instead of requesting one (the caller keeps ownership). */
+  device?: GPUDevice;
+  /** Adapter power preference. */
+  powerPreference?: GPUPowerPreference;
+}
+
+/** Facts about the adapter, for reports and benchmarks. */
+export interface GpuInfo {
+  /** Adapter description, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
+  description: string;
+  /** Vendor string or id. */
+  vendor: string;
+  /** True for software adapters such as lavapipe. */
+  isFallbackAdapter: boolean;
+  /** Whether `shader-f16` was enabled. */
+  shaderF16: boolean;
+  /** `maxStorageBufferBindingSize` of the device. */
+  maxStorageBufferBindingSize: number;
+  /** `maxBufferSize` of the device. */
+  maxBufferSize: number;
+}
+
+/** Usage flags of storage tensors. */
+export const STORAGE_USAGE: GPUBufferUsageFlags = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC
+
+interface Recorded {
+  kernel: Kernel;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  buffers: GPUBuffer[];
+  uniform?: Uint32Array<ArrayBuffer>;
+  workgroups: [number, number, number];
+}
+
+type Step = { kind: "dispatch"; d: Recorded } | {
+  kind: "copy";
+  src: GPUBuffer;
+  srcOffset: number;
+  dst: GPUBuffer;
+  dstOffset: number;
+  size: number;
+};
+
+/** Records dispatches and copies, then encodes them into one command buffer. */
+export class Batch {
+  #gpu: Gpu;
+  #label: string;
+  #steps: Step[] = [];
+  #uniformBytes = 0;
+
+  /** Use {@linkcode Gpu.batch}. */
+  constructor(gpu: Gpu, label: string) {
+    this.#gpu = gpu;
+    this.#label = label;
+  }
+
+  /** Number of recorded steps. */
+  get length(): number {
+    return this.#steps.length;
+  }
+
+  /**
+   * Records one dispatch. `buffers` follow the kernel's binding order, skipping the uniform
+   * binding, whose bytes are given in `uniforms`.
+   */
+  dispatch(
+    kernel: Kernel,
+    buffers: readonly (GPUBuffer | GpuTensor)[],
+    uniforms: Uint32Array<ArrayBuffer> | undefined,
+    workgroups: readonly number[],
+  ): this {
+    const { pipeline, layout } = this.#gpu.pipeline(kernel);
+    const bufs = buffers.map((b) => ("buffer" in b ? b.buffer : b));
+    const nStorage = kernel.bindings.filter((b) => b !== "uniform").length;
+    if (bufs.length !== nStorage) {
+      throw new GpuKernelError(kernel.name, `expected ${nStorage} buffers, got ${bufs.length}`);
+    }
+    const wg = this.#gpu.foldWorkgroups(kernel.name, workgroups);
+    if (wg[0] * wg[1] * wg[2] === 0) return this;
+    if (uniforms) this.#uniformBytes += this.#gpu.uniformAlign(uniforms.byteLength);
+    this.#steps.push({
+      kind: "dispatch",
+      d: { kernel, pipeline, layout, buffers: bufs, uniform: uniforms, workgroups: wg },
+    });
+    if (this.#steps.length >= 8192) this.submit();
+    return this;
+  }
+
+  /** Records a buffer-to-buffer copy. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): this {
+    if (size > 0) this.#steps.push({ kind: "copy", src, srcOffset, dst, dstOffset, size });
+    return this;
+  }
+
+  /** Encodes and submits everything recorded so far (without waiting). */
+  submit(): void {
+    if (this.#steps.length === 0) return;
+    const device = this.#gpu.device;
+    const steps = this.#steps;
+    this.#steps = [];
+    let arena: GPUBuffer | undefined;
+    const offsets: number[] = [];
+    if (this.#uniformBytes > 0) {
+      const bytes = new Uint8Array(this.#uniformBytes);
+      let off = 0;
+      for (const s of steps) {
+        if (s.kind === "dispatch" && s.d.uniform) {
+          offsets.push(off);
+          bytes.set(new Uint8Array(s.d.uniform.buffer), off);
+          off += this.#gpu.uniformAlign(s.d.uniform.byteLength);
+        } else offsets.push(-1);
+      }
+      arena = device.createBuffer({
+        size: bytes.byteLength,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        label: `${this.#label}/uniforms`,
+      });
+      device.queue.writeBuffer(arena, 0, bytes);
+    }
+    this.#uniformBytes = 0;
+    const enc = device.createCommandEncoder({ label: this.#label });
+    let pass: GPUComputePassEncoder | undefined;
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i];
+      if (s.kind === "copy") {
+        pass?.end();
+        pass = undefined;
+        enc.copyBufferToBuffer(s.src, s.srcOffset, s.dst, s.dstOffset, s.size);
+        continue;
+      }
+      const d = s.d;
+      let bi = 0;
+      const entries: GPUBindGroupEntry[] = d.kernel.bindings.map((kind, binding) =>
+        kind === "uniform"
+          ? {
+            binding,
+            resource: { buffer: arena!, offset: offsets[i], size: d.uniform!.byteLength },
+          }
+          : { binding, resource: { buffer: d.buffers[bi++] } }
+      );
+      const group = device.createBindGroup({ layout: d.layout, entries, label: d.kernel.name });
+      pass ??= enc.beginComputePass({ label: this.#label });
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    }
+    pass?.end();
+    device.queue.submit([enc.finish()]);
+    arena?.destroy();
+  }
+}
+
+/** One WebGPU device with its pipeline cache and buffer pool. */
+export class Gpu {
+  /** The device. */
+  readonly device: GPUDevice;
+  /** Adapter facts. */
+  readonly info: GpuInfo;
+  /** Scratch-buffer pool. */
+  readonly pool: BufferPool;
+  #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  #error: string | undefined;
+  #uniformAlign: number;
+
+  private constructor(device: GPUDevice, info: GpuInfo) {
+    this.device = device;
+    this.info = info;
+    this.pool = new BufferPool(device);
+    this.#uniformAlign = device.limits.minUniformBufferOffsetAlignment;
+    device.addEventListener("uncapturederror", (e) => {
+      const err = (e as GPUUncapturedErrorEvent).error;
+      this.#error ??= err.message;
+    });
+  }
+
+  /**
+   * Requests an adapter and a device with the adapter's maximum buffer sizes, workgroup storage
+   * and invocations, enabling `shader-f16` and `timestamp-query` when offered.
+   * Throws {@linkcode NoGpuAdapterError} when there is no adapter.
+   */
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    if (opts.device) return new Gpu(opts.device, describe(undefined, opts.device));
+    const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+    if (!gpu) throw new NoGpuAdapterError("navigator.gpu is undefined in this runtime");
+    const adapter = await gpu.requestAdapter(
+      opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined,
+    );
+    if (!adapter) throw new NoGpuAdapterError("requestAdapter() returned null");
+    const l = adapter.limits;
+    const requiredFeatures: GPUFeatureName[] = [];
+    for (const f of ["shader-f16", "timestamp-query"] as GPUFeatureName[]) {
+      if (adapter.features.has(f)) requiredFeatures.push(f);
+    }
+    const device = await adapter.requestDevice({
+      label: "sparsellm",
+      requiredFeatures,
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+        maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      },
+    });
+    return new Gpu(device, describe(adapter, device));
+  }
+
+  /** Uniform slot size rounded to the device's offset alignment. */
+  uniformAlign(bytes: number): number {
+    const a = Math.max(this.#uniformAlign, 16);
+    return Math.ceil(bytes / a) * a;
+  }
+
+  /** The cached pipeline of a kernel, built on first use. */
+  pipeline(kernel: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    const key = kernelKey(kernel);
+    let p = this.#pipelines.get(key);
+    if (p) return p;
+    const layout = this.device.createBindGroupLayout({
+      label: kernel.name,
+      entries: kernel.bindings.map((kind, binding) => ({
+        binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: {
+          type: kind === "uniform" ? "uniform" : kind === "read" ? "read-only-storage" : "storage",
+        },
+      })),
+    });
+    const module = this.device.createShaderModule({ code: kernel.source, label: kernel.name });
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: kernel.name }),
+      compute: {
+        module,
+        entryPoint: kernel.entryPoint ?? "main",
+        ...(kernel.constants ? { constants: { ...kernel.constants } } : {}),
+      },
+    });
+    p = { pipeline, layout };
+    this.#pipelines.set(key, p);
+    return p;
+  }
+
+  /** Number of pipelines built so far. */
+  get pipelineCount(): number {
+    return this.#pipelines.size;
+  }
+
+  /**
+   * Folds a dispatch larger than `maxComputeWorkgroupsPerDimension` in x into (x, y).
+   * Kernels compute their linear workgroup index as `wid.x + wid.y * nwg.x`.
+   */
+  foldWorkgroups(name: string, wg: readonly number[]): [number, number, number] {
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    let x = Math.ceil(wg[0] ?? 1), y = Math.ceil(wg[1] ?? 1);
+    const z = Math.ceil(wg[2] ?? 1);
+    if (x > max && y === 1) {
+      y = Math.ceil(x / max);
+      x = Math.ceil(x / y);
+    }
+    if (x > max || y > max || z > max) {
+      throw new GpuKernelError(name, `dispatch [${wg.join(", ")}] exceeds ${max} workgroups`);
+    }
+    return [x, y, z];
+  }
+
+  /** Starts a batch of dispatches. */
+  batch(label: string): Batch {
+    return new Batch(this, label);
+  }
+
+  /** Allocates a tensor from the pool (contents undefined). */
+  alloc(shape: readonly number[], label: string, dtype: GpuDType = "f32"): GpuTensor {
+    const size = numel(shape);
+    const bytes = Math.max(4, size * 4);
+    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
+      throw new RangeError(
+        `Cannot allocate tensor "${label}" of shape [${shape.join(", ")}]: ${bytes} bytes exceed ` +
+          `maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize}`,
+      );
+    }
+    const buffer = this.pool.acquire(bytes, STORAGE_USAGE, label);
+    return { buffer, shape: [...shape], dtype, size };
+  }
+
+  /** Returns a tensor's buffer to the pool. */
+  free(...tensors: (GpuTensor | undefined)[]): void {
+    for (const t of tensors) if (t) this.pool.release(t.buffer);
+  }
+
+  /** Allocates a tensor and uploads data into it. */
+  upload(
+    data: Float32Array | Uint32Array | Int32Array,
+    shape: readonly number[],
+    label: string,
+  ): GpuTensor {
+    const dtype: GpuDType = data instanceof Float32Array
+      ? "f32"
+      : data instanceof Uint32Array
+      ? "u32"
+      : "i32";
+    const t = this.alloc(shape, label, dtype);
+    if (data.length !== t.size) {
+      throw new RangeError(
+        `Cannot upload "${label}": ${data.length} values for shape [${shape.join(", ")}]`,
+      );
+    }
+    this.write(t, data);
+    return t;
+  }
+
+  /** Writes data into a tensor at an element offset. */
+  write(t: GpuTensor, data: Float32Array | Uint32Array | Int32Array, elementOffset = 0): void {
+    if (data.length === 0) return;
+    this.device.queue.writeBuffer(
+      t.buffer,
+      elementOffset * 4,
+      data.buffer as ArrayBuffer,
+      data.byteOffset,
+      data.byteLength,
+    );
+  }
+
+  /** Reads bytes back from a buffer (one map; call once per matrix or layer, not per block). */
+  async readBytes(buffer: GPUBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+    const size = Math.ceil(byteLength / 4) * 4;
+    const staging = this.device.createBuffer({
+      size: Math.max(4, size),
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: "readback",
+    });
+    const enc = this.device.createCommandEncoder({ label: "readback" });
+    enc.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = staging.getMappedRange().slice(0, byteLength);
+    staging.unmap();
+    staging.destroy();
+    this.throwIfError("readback");
+    return out;
+  }
+
+  /** Reads a f32 tensor (or `count` elements from `elementOffset`). */
+  async read(t: GpuTensor, elementOffset = 0, count: number = t.size - elementOffset): Promise<
+    Float32Array<ArrayBuffer>
+  > {
+    return new Float32Array(await this.readBytes(t.buffer, elementOffset * 4, count * 4));
+  }
+
+  /** Reads a u32 tensor. */
+  async readU32(t: GpuTensor): Promise<Uint32Array<ArrayBuffer>> {
+    return new Uint32Array(await this.readBytes(t.buffer, 0, t.size * 4));
+  }
+
+  /** Waits until all submitted work has finished. */
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwIfError("sync");
+  }
+
+  /** Throws the first uncaptured device error seen since the last check. */
+  throwIfError(where: string): void {
+    if (this.#error !== undefined) {
+      const msg = this.#error;
+      this.#error = undefined;
+      throw new GpuKernelError(where, msg);
+    }
+  }
+
+  /** Releases pooled buffers and destroys the device. */
+  destroy(): void {
+    this.pool.trim();
+    this.device.destroy();
+  }
+}
+
+function describe(adapter: GPUAdapter | undefined, device: GPUDevice): GpuInfo {
+  const info = adapter?.info;
+  return {
+    description: info?.description || "unknown",
+    vendor: info?.vendor || "unknown",
+    isFallbackAdapter: info?.isFallbackAdapter ?? false,
+    shaderF16: device.features.has("shader-f16"),
+    maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
+    maxBufferSize: device.limits.maxBufferSize,
+  };
+}
+
+let shared: Promise<Gpu> | undefined;
+
+/** A process-wide shared {@linkcode Gpu}, created on first call. */
+export function getGpu(): Promise<Gpu> {
+  shared ??= Gpu.create().catch((e) => {
+    shared = undefined;
+    throw e;
+  });
+  return shared;
+}

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { getGpu } from "../../src/gpu/device.ts";
+import { kernelKey, Uniforms } from "../../src/gpu/kernel.ts";
+
+const ADD_WGSL = `
+struct P { n: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+override WG: u32 = 64u;
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let i = (wid.x + wid.y * nwg.x) * WG + li;
+  if (i < p.n) { y[i] = y[i] + p.scale * x[i]; }
+}`;
+
+Deno.test("Gpu runs a real kernel dispatch on the adapter and reads it back", async () => {
+  const gpu = await getGpu();
+  const n = 1000;
+  const x = Float32Array.from({ length: n }, (_, i) => i);
+  const tx = gpu.upload(x, [n], "x");
+  const ty = gpu.upload(new Float32Array(n).fill(1), [n], "y");
+  const kernel = {
+    name: "axpy-test",
+    source: ADD_WGSL,
+    bindings: ["read", "storage", "uniform"] as const,
+    constants: { WG: 32 },
+  };
+  const b = gpu.batch("test");
+  // two dispatches in one batch, each with its own uniforms
+  b.dispatch(kernel, [tx, ty], new Uniforms().u32(n).f32(2).bytes(), [Math.ceil(n / 32)]);
+  b.dispatch(kernel, [tx, ty], new Uniforms().u32(n).f32(0.5).bytes(), [Math.ceil(n / 32)]);
+  b.submit();
+  const y = await gpu.read(ty);
+  for (let i = 0; i < n; i++) assert.equal(y[i], 1 + 2.5 * i);
+  gpu.free(tx, ty);
+});
+
+Deno.test("Gpu folds dispatches above maxComputeWorkgroupsPerDimension", async () => {
+  const gpu = await getGpu();
+  const max = gpu.device.limits.maxComputeWorkgroupsPerDimension;
+  const [x, y, z] = gpu.foldWorkgroups("t", [max * 3 + 5]);
+  assert.ok(x <= max && y >= 4 && z === 1 && x * y >= max * 3 + 5);
+  // a real folded dispatch: 70000 workgroups of 1 invocation each
+  const n = 70000;
+  const tx = gpu.upload(new Float32Array(n).fill(1), [n], "x");
+  const ty = gpu.upload(new Float32Array(n), [n], "y");
+  const b = gpu.batch("fold");
+  b.dispatch(
+    {
+      name: "axpy-fold",
+      source: ADD_WGSL,
+      bindings: ["read", "storage", "uniform"],
+      constants: { WG: 1 },
+    },
+    [tx, ty],
+    new Uniforms().u32(n).f32(3).bytes(),
+    [n],
+  );
+  b.submit();
+  const y2 = await gpu.read(ty);
+  assert.equal(y2.reduce((s, v) => s + v, 0), 3 * n);
+  gpu.free(tx, ty);
+});
+
+Deno.test("kernelKey distinguishes override constants", () => {
+  const k = { name: "m", source: "", bindings: ["read"] as const };
+  assert.notEqual(
+    kernelKey({ ...k, constants: { A: 1 } }),
+    kernelKey({ ...k, constants: { A: 0 } }),
+  );
+  assert.equal(
+    kernelKey({ ...k, constants: { A: 1, B: 2 } }),
+    kernelKey({ ...k, constants: { B: 2, A: 1 } }),
+  );
+});
+
+Deno.test("Gpu reports shader validation errors naming the kernel", async () => {
+  const gpu = await getGpu();
+  const t = gpu.upload(new Float32Array(4), [4], "t");
+  const b = gpu.batch("bad");
+  await assert.rejects(async () => {
+    b.dispatch(
+      { name: "broken-kernel", source: "fn main( {", bindings: ["storage"] },
+      [t],
+      undefined,
+      [1],
+    );
+    b.submit();
+    await gpu.sync();
+  }, /broken-kernel/);
+  gpu.free(t);
+});
