@@ -1,0 +1,53 @@
+// Internal file helpers shared by the safetensors reader and writer.
+
+import { isAbsolute, relative, sep } from "node:path";
+import { CheckpointError } from "./errors.ts";
+
+/** Reads exactly `length` bytes at absolute `offset` of `file`. */
+export async function readAt(
+  file: Deno.FsFile,
+  offset: number,
+  length: number,
+  path: string,
+): Promise<Uint8Array<ArrayBuffer>> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  const out = new Uint8Array(length);
+  for (let done = 0; done < length;) {
+    const n = await file.read(out.subarray(done));
+    if (n === null) {
+      throw new CheckpointError(
+        `Unexpected end of file in "${path}": wanted ${length} bytes at offset ${offset}, got ${done}`,
+      );
+    }
+    done += n;
+  }
+  return out;
+}
+
+/** Writes all of `bytes` at absolute `offset` of `file`. */
+export async function writeAt(file: Deno.FsFile, offset: number, bytes: Uint8Array): Promise<void> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+}
+
+/** Runs async tasks one at a time, so seek+read/write pairs never interleave. */
+export class Serial {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(task);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
+
+/** Whether `e` means "no such file or folder". */
+export function isNotFound(e: unknown): boolean {
+  return e instanceof Deno.errors.NotFound;
+}
+
+/** Whether `path` is `parent` or inside it (both absolute and normalized). */
+export function isInsideDir(path: string, parent: string): boolean {
+  const rel = relative(parent, path);
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}

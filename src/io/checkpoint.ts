@@ -1,0 +1,450 @@
+/**
+ * Reading and writing Hugging Face checkpoint folders: `config.json` plus
+ * `model.safetensors`, or shards listed in `model.safetensors.index.json`.
+ *
+ * @module
+ */
+
+import { isAbsolute, join } from "node:path";
+import { z } from "zod";
+import { CheckpointError } from "./errors.ts";
+import { decodeToF32, FLOAT_DTYPES, isFloatDtype } from "./dtype.ts";
+import type { TensorInfo } from "./safetensors.ts";
+import { SafetensorsFile } from "./safetensors_file.ts";
+import { planBytes, SafetensorsWriter, type TensorPlan } from "./safetensors_writer.ts";
+import { listNonWeightFiles } from "./non_weight_files.ts";
+import { isInsideDir, isNotFound } from "./_fs.ts";
+
+/** Name of the single-file weights of a checkpoint. */
+export const SINGLE_FILE: string = "model.safetensors";
+/** Name of the index of a sharded checkpoint. */
+export const INDEX_FILE: string = "model.safetensors.index.json";
+/** Default largest shard size, as in Hugging Face transformers: 5 GB. */
+export const DEFAULT_MAX_SHARD_BYTES: number = 5_000_000_000;
+
+/** A tensor of a checkpoint and the weight file that holds it. */
+export interface CheckpointTensorInfo extends TensorInfo {
+  /** The weight file holding the tensor, relative to the model folder. */
+  file: string;
+}
+
+const Index = z.object({
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  weight_map: z.record(z.string(), z.string()),
+});
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
+  }
+}
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (cause) {
+    if (isNotFound(cause)) {
+      throw new CheckpointError(`Cannot read ${what}: "${path}" not found`, { cause });
+    }
+    throw cause;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    const msg = cause instanceof Error ? cause.message : String(cause);
+    throw new CheckpointError(`Cannot read ${what}: "${path}" is not valid JSON: ${msg}`, {
+      cause,
+    });
+  }
+}
+
+/** Checks a shard path from an index and returns its real path. */
+async function resolveShard(
+  dir: string,
+  realDir: string,
+  shard: string,
+  indexPath: string,
+): Promise<string> {
+  if (shard === "" || isAbsolute(shard) || /^([A-Za-z]:|[\\/])/.test(shard)) {
+    throw new CheckpointError(
+      `Shard path "${shard}" in "${indexPath}" must be a file name relative to the model folder`,
+    );
+  }
+  if (shard.split(/[\\/]/).includes("..")) {
+    throw new CheckpointError(`Shard path "${shard}" in "${indexPath}" must not contain ".."`);
+  }
+  let real: string;
+  try {
+    real = await Deno.realPath(join(dir, shard));
+  } catch (cause) {
+    if (!isNotFound(cause)) throw cause;
+    throw new CheckpointError(
+      `Shard "${shard}" listed in "${indexPath}" is missing: "${join(dir, shard)}" not found`,
+      { cause },
+    );
+  }
+  if (!isInsideDir(real, realDir)) {
+    throw new CheckpointError(
+      `Shard "${shard}" listed in "${indexPath}" resolves to "${real}", outside the model folder "${realDir}"`,
+    );
+  }
+  return real;
+}
+
+/**
+ * A Hugging Face checkpoint folder opened for reading. Only headers are read
+ * on open; tensors are read one at a time.
+ *
+ * @example Reading a tensor
+ * ```ts ignore
+ * import { CheckpointReader } from "./checkpoint.ts";
+ *
+ * const ckpt = await CheckpointReader.open("testdata/models/opt-tiny");
+ * try {
+ *   console.log(ckpt.config.model_type, ckpt.names().length);
+ *   const w = await ckpt.readF32("model.decoder.layers.0.fc1.weight");
+ *   console.log(w.length);
+ * } finally {
+ *   ckpt.close();
+ * }
+ * ```
+ */
+export class CheckpointReader {
+  /** The model folder, as given to {@linkcode CheckpointReader.open}. */
+  readonly dir: string;
+  /** The parsed `config.json`, unvalidated beyond being a JSON object. */
+  readonly config: Record<string, unknown>;
+  #shards: Map<string, SafetensorsFile>;
+  #tensors: Map<string, CheckpointTensorInfo>;
+  #files: string[];
+
+  private constructor(
+    dir: string,
+    config: Record<string, unknown>,
+    shards: Map<string, SafetensorsFile>,
+    tensors: Map<string, CheckpointTensorInfo>,
+    files: string[],
+  ) {
+    this.dir = dir;
+    this.config = config;
+    this.#shards = shards;
+    this.#tensors = tensors;
+    this.#files = files;
+  }
+
+  /**
+   * Opens a model folder: reads `config.json` and the safetensors headers of
+   * `model.safetensors` or, when absent, of the shards listed in
+   * `model.safetensors.index.json` (shard paths must be plain relative paths
+   * that resolve, symbolic links followed, inside the folder).
+   *
+   * @param dir The model folder.
+   * @returns The reader; call {@linkcode CheckpointReader.close} when done.
+   * @throws {CheckpointError} When the folder, `config.json`, the index or a
+   * weight file is missing or malformed, a shard path is unsafe, or the
+   * folder only has PyTorch `.bin` weights.
+   */
+  static async open(dir: string): Promise<CheckpointReader> {
+    let realDir: string;
+    try {
+      realDir = await Deno.realPath(dir);
+      if (!(await Deno.stat(realDir)).isDirectory) {
+        throw new CheckpointError(`Model folder "${dir}" is not a folder`);
+      }
+    } catch (cause) {
+      if (!isNotFound(cause)) throw cause;
+      throw new CheckpointError(`Model folder "${dir}" not found`, { cause });
+    }
+    const configPath = join(dir, "config.json");
+    const config = await readJson(configPath, "the model config");
+    if (typeof config !== "object" || config === null || Array.isArray(config)) {
+      throw new CheckpointError(`Model config "${configPath}" must be a JSON object`);
+    }
+
+    // Weight file of each tensor name, from the index; undefined for a single file.
+    let weightMap: [string, string][] | undefined;
+    const indexPath = join(dir, INDEX_FILE);
+    if (await exists(join(dir, SINGLE_FILE))) {
+      weightMap = undefined;
+    } else if (await exists(indexPath)) {
+      const parsed = Index.safeParse(await readJson(indexPath, "the weight index"));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new CheckpointError(
+          `Invalid weight index "${indexPath}" at "${issue.path.join(".")}": ${issue.message}`,
+        );
+      }
+      weightMap = Object.entries(parsed.data.weight_map);
+    } else if (
+      (await exists(join(dir, "pytorch_model.bin"))) ||
+      (await exists(join(dir, "pytorch_model.bin.index.json")))
+    ) {
+      throw new CheckpointError(
+        `Model folder "${dir}" has only PyTorch .bin weights; only safetensors is supported (convert it to model.safetensors first)`,
+      );
+    } else {
+      throw new CheckpointError(`Model folder "${dir}" has no ${SINGLE_FILE} or ${INDEX_FILE}`);
+    }
+
+    const shards = new Map<string, SafetensorsFile>();
+    try {
+      const tensors = new Map<string, CheckpointTensorInfo>();
+      if (!weightMap) {
+        const file = await SafetensorsFile.open(join(dir, SINGLE_FILE));
+        shards.set(SINGLE_FILE, file);
+        for (const t of file.tensors()) tensors.set(t.name, { ...t, file: SINGLE_FILE });
+      } else {
+        for (const shard of new Set(weightMap.map(([, f]) => f))) {
+          await resolveShard(dir, realDir, shard, indexPath);
+          shards.set(shard, await SafetensorsFile.open(join(dir, shard)));
+        }
+        for (const [name, file] of weightMap) {
+          const shard = shards.get(file)!;
+          if (!shard.has(name)) {
+            throw new CheckpointError(
+              `Tensor "${name}" is listed in "${indexPath}" but absent from its shard "${file}"`,
+            );
+          }
+          tensors.set(name, { ...shard.info(name), file });
+        }
+      }
+      return new CheckpointReader(
+        dir,
+        config as Record<string, unknown>,
+        shards,
+        tensors,
+        await listNonWeightFiles(dir),
+      );
+    } catch (e) {
+      for (const f of shards.values()) f.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Lists the tensor names, in file order (index order when sharded).
+   *
+   * @returns The names.
+   */
+  names(): string[] {
+    return [...this.#tensors.keys()];
+  }
+
+  /**
+   * Tells whether the checkpoint has a tensor.
+   *
+   * @param name Tensor name.
+   * @returns `true` when present.
+   */
+  has(name: string): boolean {
+    return this.#tensors.has(name);
+  }
+
+  /**
+   * Describes one tensor.
+   *
+   * @param name Tensor name.
+   * @returns A copy of its description, including the file that holds it.
+   * @throws {CheckpointError} When the checkpoint has no such tensor.
+   */
+  info(name: string): CheckpointTensorInfo {
+    const t = this.#tensors.get(name);
+    if (!t) throw new CheckpointError(`Tensor "${name}" not found in checkpoint "${this.dir}"`);
+    return { ...t, shape: [...t.shape] };
+  }
+
+  /**
+   * Reads the raw little-endian bytes of one tensor.
+   *
+   * @param name Tensor name.
+   * @returns A new array of exactly the tensor's bytes.
+   * @throws {CheckpointError} When the tensor is absent or its file truncated.
+   */
+  async readRaw(name: string): Promise<Uint8Array> {
+    const { file } = this.info(name);
+    return await this.#shards.get(file)!.readRaw(name);
+  }
+
+  /**
+   * Reads one F32, F16 or BF16 tensor as float32.
+   *
+   * @param name Tensor name.
+   * @returns The values, row-major.
+   * @throws {CheckpointError} When the tensor is absent or not a float dtype.
+   */
+  async readF32(name: string): Promise<Float32Array> {
+    const { dtype, file } = this.info(name);
+    if (!isFloatDtype(dtype)) {
+      throw new CheckpointError(
+        `Cannot read tensor "${name}" in "${
+          join(this.dir, file)
+        }" as float32: dtype ${dtype} is not one of ${FLOAT_DTYPES.join(", ")}`,
+      );
+    }
+    return decodeToF32(await this.readRaw(name), dtype);
+  }
+
+  /**
+   * Lists the non-weight files of the folder (config, tokenizer, generation
+   * settings, ...) to copy next to pruned weights.
+   *
+   * @returns File names relative to {@linkcode CheckpointReader.dir}, sorted.
+   */
+  files(): string[] {
+    return [...this.#files];
+  }
+
+  /** Closes all weight files. */
+  close(): void {
+    for (const f of this.#shards.values()) f.close();
+  }
+}
+
+/** Options of {@linkcode CheckpointWriter.create}. */
+export interface CheckpointWriterOptions {
+  /**
+   * Largest total tensor size of one shard in bytes; above it the checkpoint
+   * is sharded. A tensor larger than this gets a shard of its own.
+   * Default {@linkcode DEFAULT_MAX_SHARD_BYTES}.
+   */
+  maxShardBytes?: number;
+  /** Extra `__metadata__` entries of every weight file. */
+  metadata?: Record<string, string>;
+}
+
+/**
+ * Writes the weights of a Hugging Face checkpoint into a folder:
+ * `model.safetensors`, or `model-0000i-of-0000N.safetensors` shards and
+ * `model.safetensors.index.json` when the total exceeds the shard size.
+ *
+ * @example Writing a one-tensor checkpoint
+ * ```ts ignore
+ * import { CheckpointWriter } from "./checkpoint.ts";
+ *
+ * const w = await CheckpointWriter.create("out/model", [{ name: "w", dtype: "F32", shape: [2] }]);
+ * await w.write("w", new Uint8Array(new Float32Array([1, 2]).buffer));
+ * await w.close();
+ * ```
+ */
+export class CheckpointWriter {
+  /** The output folder. */
+  readonly dir: string;
+  #writers: Map<string, SafetensorsWriter>;
+  #fileOf: Map<string, string>;
+  #totalSize: number;
+
+  private constructor(
+    dir: string,
+    writers: Map<string, SafetensorsWriter>,
+    fileOf: Map<string, string>,
+    totalSize: number,
+  ) {
+    this.dir = dir;
+    this.#writers = writers;
+    this.#fileOf = fileOf;
+    this.#totalSize = totalSize;
+  }
+
+  /**
+   * Creates the folder if needed and the weight files with their headers.
+   *
+   * @param outDir The output folder.
+   * @param plan The tensors, in file order.
+   * @param options Shard size and metadata.
+   * @returns The writer.
+   * @throws {CheckpointError} When the plan has duplicate names, unknown
+   * dtypes or invalid shapes, or `maxShardBytes` is not a positive integer.
+   */
+  static async create(
+    outDir: string,
+    plan: readonly TensorPlan[],
+    options: CheckpointWriterOptions = {},
+  ): Promise<CheckpointWriter> {
+    const max = options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
+    if (!Number.isSafeInteger(max) || max <= 0) {
+      throw new CheckpointError(`maxShardBytes must be a positive integer, got ${max}`);
+    }
+    const groups: TensorPlan[][] = [[]];
+    let shardBytes = 0;
+    let total = 0;
+    const seen = new Set<string>();
+    for (const p of plan) {
+      if (seen.has(p.name)) throw new CheckpointError(`Tensor "${p.name}" is planned twice`);
+      seen.add(p.name);
+      const bytes = planBytes(p);
+      if (groups.at(-1)!.length > 0 && shardBytes + bytes > max) {
+        groups.push([]);
+        shardBytes = 0;
+      }
+      groups.at(-1)!.push(p);
+      shardBytes += bytes;
+      total += bytes;
+    }
+    const n = groups.length;
+    const pad = (i: number) => String(i).padStart(5, "0");
+    const names = n === 1
+      ? [SINGLE_FILE]
+      : groups.map((_, i) => `model-${pad(i + 1)}-of-${pad(n)}.safetensors`);
+
+    await Deno.mkdir(outDir, { recursive: true });
+    const writers = new Map<string, SafetensorsWriter>();
+    const fileOf = new Map<string, string>();
+    for (const [i, group] of groups.entries()) {
+      writers.set(
+        names[i],
+        await SafetensorsWriter.create(join(outDir, names[i]), group, options.metadata),
+      );
+      for (const p of group) fileOf.set(p.name, names[i]);
+    }
+    return new CheckpointWriter(outDir, writers, fileOf, total);
+  }
+
+  /**
+   * Lists the weight files being written.
+   *
+   * @returns File names relative to {@linkcode CheckpointWriter.dir}.
+   */
+  files(): string[] {
+    return [...this.#writers.keys()];
+  }
+
+  /**
+   * Writes the bytes of one tensor, in any order.
+   *
+   * @param name A planned tensor name.
+   * @param bytes Exactly the tensor's bytes, little-endian.
+   * @throws {CheckpointError} When the name is not planned, was already
+   * written or the byte length is wrong.
+   */
+  async write(name: string, bytes: Uint8Array): Promise<void> {
+    const file = this.#fileOf.get(name);
+    if (!file) {
+      throw new CheckpointError(
+        `Cannot write tensor "${name}": it is not planned for "${this.dir}"`,
+      );
+    }
+    await this.#writers.get(file)!.write(name, bytes);
+  }
+
+  /**
+   * Closes all weight files and, when sharded, writes the index.
+   *
+   * @throws {CheckpointError} When some tensor was not written.
+   */
+  async close(): Promise<void> {
+    const results = await Promise.allSettled([...this.#writers.values()].map((w) => w.close()));
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    if (this.#writers.size === 1) return;
+    const weightMap = Object.fromEntries(
+      [...this.#fileOf].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
+    const index = { metadata: { total_size: this.#totalSize }, weight_map: weightMap };
+    await Deno.writeTextFile(join(this.dir, INDEX_FILE), JSON.stringify(index, null, 2) + "\n");
+  }
+}
