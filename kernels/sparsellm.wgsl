@@ -1,0 +1,100 @@
+// Elementwise updates of SparseLLM's auxiliary variables (one invocation per element).
+// MODE selects the update; unused inputs are bound to any other buffer.
+//   0 ReLU z-update (OPT):  out = z,   in1 = m (= W1·x + b1 of the pruned fc1), in2 = p.
+//        z+ = max((g·p + a·m)/(g + a), 0), z- = min(m, 0); keep the one with the smaller
+//        g·(p − relu(z))² + a·(z − m)² (ties: z+).
+//   1 GLU z-update (LLaMA up branch): out = z, in1 = m (= Wu·x), in2 = p, in3 = s (gate pre-act):
+//        z = (a·m + g·σ·p)/(a + g·σ²), σ = silu(s)  (exact minimiser).
+//   2 GLU s-update (LLaMA gate): out = s, in1 = m (= Wg·x), in2 = p, in3 = z: minimise
+//        a·(s − m)² + g·(p − silu(s)·z)² by safeguarded Gauss-Newton steps from the current s.
+//   3 ReLU activation: out = relu(in1)
+//   4 GLU activation:  out = silu(in1) · in2   (in1 = gate pre-act s, in2 = up z)
+//   5 row bias: out[t, j] += scale · in1[j]  (cols = bias length)
+
+struct Params { count: u32, cols: u32, a: f32, g: f32, scale: f32, steps: u32, _p0: u32, _p1: u32 }
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> in1: array<f32>;
+@group(0) @binding(2) var<storage, read> in2: array<f32>;
+@group(0) @binding(3) var<storage, read> in3: array<f32>;
+@group(0) @binding(4) var<uniform> u: Params;
+
+override MODE: u32 = 0u;
+
+fn sigmoid(x: f32) -> f32 {
+  return 1.0 / (1.0 + exp(-x));
+}
+
+fn silu(x: f32) -> f32 {
+  return x * sigmoid(x);
+}
+
+fn glu_obj(s: f32, m: f32, p: f32, z: f32) -> f32 {
+  let r = p - silu(s) * z;
+  return u.a * (s - m) * (s - m) + u.g * r * r;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + li;
+  if (i >= u.count) {
+    return;
+  }
+  if (MODE == 0u) {
+    let m = in1[i];
+    let p = in2[i];
+    let zp = max((u.g * p + u.a * m) / (u.g + u.a), 0.0);
+    let zn = min(m, 0.0);
+    let fp = u.g * (p - zp) * (p - zp) + u.a * (zp - m) * (zp - m);
+    let fn_ = u.g * p * p + u.a * (zn - m) * (zn - m);
+    out[i] = select(zp, zn, fn_ < fp);
+  } else if (MODE == 1u) {
+    let m = in1[i];
+    let p = in2[i];
+    let sg = silu(in3[i]);
+    out[i] = (u.a * m + u.g * sg * p) / (u.a + u.g * sg * sg);
+  } else if (MODE == 2u) {
+    let m = in1[i];
+    let p = in2[i];
+    let z = in3[i];
+    var s = out[i];
+    var f = glu_obj(s, m, p, z);
+    // also consider the prior's minimiser as a start
+    let fm = glu_obj(m, m, p, z);
+    if (fm < f) {
+      s = m;
+      f = fm;
+    }
+    for (var k = 0u; k < u.steps; k++) {
+      let sg = sigmoid(s);
+      let ds = sg * (1.0 + s * (1.0 - sg)); // silu'(s)
+      let r = p - s * sg * z;
+      let grad = 2.0 * u.a * (s - m) - 2.0 * u.g * r * z * ds;
+      let hess = 2.0 * u.a + 2.0 * u.g * z * z * ds * ds;
+      var step = grad / hess;
+      var accepted = false;
+      for (var h = 0u; h < 6u; h++) {
+        let sn = s - step;
+        let fnew = glu_obj(sn, m, p, z);
+        if (fnew < f) {
+          s = sn;
+          f = fnew;
+          accepted = true;
+          break;
+        }
+        step = step * 0.5;
+      }
+      if (!accepted) {
+        break;
+      }
+    }
+    out[i] = s;
+  } else if (MODE == 3u) {
+    out[i] = max(in1[i], 0.0);
+  } else if (MODE == 4u) {
+    out[i] = silu(in1[i]) * in2[i];
+  } else {
+    out[i] = out[i] + u.scale * in1[i % u.cols];
+  }
+}

@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { getGpu } from "../../src/gpu/device.ts";
+import { AuxMode, auxOp } from "../../src/kernels/aux.ts";
+import { sumSq } from "../../src/kernels/reduce.ts";
+
+function rand(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return ((s / 2 ** 32) * 2 - 1) * scale;
+  });
+}
+const silu = (x: number) => x / (1 + Math.exp(-x));
+
+Deno.test("auxOp ReLU z-update picks the better of the two closed-form branches", async () => {
+  const gpu = await getGpu();
+  const n = 1000, a = 0.7, g = 1.3;
+  const m = rand(n, 1, 2), p = rand(n, 2, 2);
+  const tm = gpu.upload(m, [n], "m"), tp = gpu.upload(p, [n], "p"), tz = gpu.alloc([n], "z");
+  const b = gpu.batch("t");
+  auxOp(b, AuxMode.zRelu, { out: tz, inputs: [tm, tp], count: n, alpha: a, gamma: g });
+  b.submit();
+  const z = await gpu.read(tz);
+  const obj = (zz: number, i: number) =>
+    g * (p[i] - Math.max(zz, 0)) ** 2 + a * (zz - m[i]) ** 2;
+  for (let i = 0; i < n; i++) {
+    // brute force over a fine grid: the closed form must be at least as good
+    let best = Infinity;
+    for (let t = -4; t <= 4; t += 0.001) best = Math.min(best, obj(t, i));
+    assert.ok(obj(z[i], i) <= best + 1e-5, `element ${i}: ${obj(z[i], i)} > ${best}`);
+  }
+  gpu.free(tm, tp, tz);
+});
+
+Deno.test("auxOp GLU z-update and s-update minimise their objectives", async () => {
+  const gpu = await getGpu();
+  const n = 500, a = 1.0, g = 2.0;
+  const m = rand(n, 3, 2), p = rand(n, 4, 1), s = rand(n, 5, 3), zu = rand(n, 6, 2);
+  const ts = gpu.upload(s, [n], "s"), tm = gpu.upload(m, [n], "m"), tp = gpu.upload(p, [n], "p");
+  const tzu = gpu.upload(zu, [n], "zu");
+  const tz = gpu.alloc([n], "z");
+  const ts2 = gpu.upload(s, [n], "s2");
+  const b = gpu.batch("t");
+  auxOp(b, AuxMode.zGlu, { out: tz, inputs: [tm, tp, ts], count: n, alpha: a, gamma: g });
+  auxOp(b, AuxMode.sGlu, { out: ts2, inputs: [tm, tp, tzu], count: n, alpha: a, gamma: g, steps: 12 });
+  b.submit();
+  const z = await gpu.read(tz);
+  const s2 = await gpu.read(ts2);
+  for (let i = 0; i < n; i++) {
+    const sg = silu(s[i]);
+    const exact = (a * m[i] + g * sg * p[i]) / (a + g * sg * sg);
+    assert.ok(Math.abs(z[i] - exact) <= 1e-5 * (1 + Math.abs(exact)), `z[${i}]`);
+    const f = (t: number) => a * (t - m[i]) ** 2 + g * (p[i] - silu(t) * zu[i]) ** 2;
+    // never worse than the start or the prior's minimiser, and a local minimum (gradient ~ 0)
+    assert.ok(f(s2[i]) <= Math.min(f(s[i]), f(m[i])) + 1e-5);
+    const h = 1e-3;
+    const slope = (f(s2[i] + h) - f(s2[i] - h)) / (2 * h);
+    assert.ok(Math.abs(slope) < 2e-2 * (1 + Math.abs(f(s2[i]))), `s[${i}] slope ${slope}`);
+  }
+  gpu.free(ts, tm, tp, tzu, tz, ts2);
+});
+
+Deno.test("auxOp activations and row bias match float64", async () => {
+  const gpu = await getGpu();
+  const rows = 37, cols = 29, n = rows * cols;
+  const x = rand(n, 7, 3), y = rand(n, 8, 3), bias = rand(cols, 9);
+  const tx = gpu.upload(x, [rows, cols], "x"), ty = gpu.upload(y, [rows, cols], "y");
+  const tb = gpu.upload(bias, [cols], "b");
+  const r = gpu.alloc([n], "relu"), gl = gpu.alloc([n], "glu"), rb = gpu.upload(x, [n], "rb");
+  const b = gpu.batch("t");
+  auxOp(b, AuxMode.relu, { out: r, inputs: [tx], count: n });
+  auxOp(b, AuxMode.glu, { out: gl, inputs: [tx, ty], count: n });
+  auxOp(b, AuxMode.rowBias, { out: rb, inputs: [tb], count: n, cols, scale: -2 });
+  b.submit();
+  const [R, G, RB] = [await gpu.read(r), await gpu.read(gl), await gpu.read(rb)];
+  for (let i = 0; i < n; i++) {
+    assert.equal(R[i], Math.max(x[i], 0));
+    assert.ok(Math.abs(G[i] - silu(x[i]) * y[i]) < 1e-5);
+    assert.ok(Math.abs(RB[i] - (x[i] - 2 * bias[i % cols])) < 1e-5);
+  }
+  gpu.free(tx, ty, tb, r, gl, rb);
+});
+
+Deno.test("sumSq reduces differences, squares and dot products of strided regions", async () => {
+  const gpu = await getGpu();
+  for (const [rows, cols, ld] of [[3, 5, 7], [100, 257, 300], [513, 64, 64]]) {
+    const x = rand(rows * ld + 3, rows, 1), y = rand(rows * ld + 3, cols, 1);
+    const tx = gpu.upload(x, [x.length], "x"), ty = gpu.upload(y, [y.length], "y");
+    let d = 0, yy = 0, xx = 0, dot = 0;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const a = x[3 + r * ld + c], b = y[r * ld + c];
+        d += (a - b) ** 2, yy += b * b, xx += a * a, dot += a * b;
+      }
+    }
+    const [gd, gy] = await sumSq(gpu, rows, cols, { t: tx, offset: 3, ld }, { t: ty, ld });
+    const [gx] = await sumSq(gpu, rows, cols, { t: tx, offset: 3, ld });
+    const [gdot] = await sumSq(gpu, rows, cols, { t: tx, offset: 3, ld }, { t: ty, ld }, "dot");
+    assert.ok(Math.abs(gd - d) <= 1e-5 * d, `diff ${gd} vs ${d}`);
+    assert.ok(Math.abs(gy - yy) <= 1e-5 * yy);
+    assert.ok(Math.abs(gx - xx) <= 1e-5 * xx);
+    assert.ok(Math.abs(gdot - dot) <= 1e-5 * (xx + yy));
+    gpu.free(tx, ty);
+  }
+});
