@@ -25,3 +25,14 @@ export function numel(shape: readonly number[]): number {
   for (const d of shape) n *= d;
   return n;
 }
+
+/** A view of a tensor's buffer with another shape (at most as many elements). */
+export function view(t: GpuTensor, shape: readonly number[]): GpuTensor {
+  const size = numel(shape);
+  if (size > t.buffer.size / 4) {
+    throw new RangeError(
+      `Cannot view a buffer of ${t.buffer.size / 4} elements as [${shape.join(", ")}]`,
+    );
+  }
+  return { buffer: t.buffer, shape: [...shape], dtype: t.dtype, size };
+}

@@ -1,0 +1,109 @@
+/**
+ * `eval`: perplexity of a checkpoint folder on a text file (SparseGPT/Wanda protocol).
+ *
+ * @module
+ */
+
+import { evalWindows } from "../data/windows.ts";
+import { evaluatePerplexity } from "../eval/perplexity.ts";
+import { getGpu, type Gpu } from "../gpu/device.ts";
+import type { ModelConfig } from "../models/config.ts";
+import { CausalLM } from "../models/model.ts";
+import type { WeightSource } from "../models/weights.ts";
+import type { ProgressEvent } from "../prune/pipeline.ts";
+import { defaultSeqlen, loadTokenizer, openModel } from "./model_files.ts";
+import { readTextFile } from "./text.ts";
+
+/** Arguments of {@linkcode evaluateCheckpoint}. */
+export interface EvaluateArgs {
+  /** Model folder. */
+  model: string;
+  /** Text file. */
+  text: string;
+  /** Window length (default: the model's max positions, at most 2048). */
+  seqlen?: number | undefined;
+  /** Evaluate only the first N windows. */
+  maxWindows?: number | undefined;
+  /** Progress callback. */
+  onProgress?: (e: ProgressEvent) => void;
+  /** Device (default: the shared one). */
+  gpu?: Gpu;
+}
+
+/** What `eval --json` prints. */
+export interface EvalResult {
+  /** exp(mean next-token NLL). */
+  perplexity: number;
+  /** Windows evaluated. */
+  windows: number;
+  /** Window length. */
+  seqlen: number;
+  /** Tokens in those windows. */
+  tokens: number;
+  /** Wall time. */
+  seconds: number;
+}
+
+/** Tokenizes a text file into evaluation windows with the model's tokenizer. */
+export async function textWindows(
+  modelDir: string,
+  textPath: string,
+  seqlen: number,
+  maxWindows?: number,
+): Promise<Int32Array[]> {
+  const tok = await loadTokenizer(modelDir);
+  const ids = tok.encode(await readTextFile(textPath));
+  if (ids.length < seqlen) {
+    throw new RangeError(
+      `The text "${textPath}" has ${ids.length} tokens, fewer than one window of ${seqlen}`,
+    );
+  }
+  return evalWindows(ids, seqlen, maxWindows);
+}
+
+/** Perplexity of weights from any source on prepared windows. */
+export async function perplexityOf(
+  gpu: Gpu,
+  source: WeightSource,
+  config: ModelConfig,
+  windows: Int32Array[],
+  onProgress?: (e: ProgressEvent) => void,
+  phase = "eval",
+): Promise<EvalResult> {
+  const t0 = performance.now();
+  const model = await CausalLM.load(gpu, source, config);
+  try {
+    const r = await evaluatePerplexity(gpu, model, windows, {
+      onProgress: (p) =>
+        onProgress?.({
+          phase,
+          done: p.windowsDone,
+          total: p.windows,
+          elapsed: p.seconds,
+          ...(p.layer !== undefined ? { detail: `layer ${p.layer}` } : {}),
+        }),
+    });
+    return {
+      perplexity: r.perplexity,
+      windows: r.windows,
+      seqlen: r.seqlen,
+      tokens: r.tokens,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    model.release();
+  }
+}
+
+/** Evaluates a checkpoint folder's perplexity on a text file. */
+export async function evaluateCheckpoint(args: EvaluateArgs): Promise<EvalResult> {
+  const { reader, config } = await openModel(args.model);
+  try {
+    const seqlen = args.seqlen ?? defaultSeqlen(config);
+    const windows = await textWindows(args.model, args.text, seqlen, args.maxWindows);
+    const gpu = args.gpu ?? await getGpu();
+    return await perplexityOf(gpu, reader, config, windows, args.onProgress);
+  } finally {
+    reader.close();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * `inspect`: what a checkpoint folder holds.
+ *
+ * @module
+ */
+
+import { architectureForSource, prunableLinears, validateWeights } from "../models/arch.ts";
+import { openModel } from "./model_files.ts";
+
+/** What {@linkcode inspectCheckpoint} reports. */
+export interface InspectResult {
+  /** The folder. */
+  dir: string;
+  /** `architectures[0]` of the config, or the family. */
+  architecture: string;
+  /** `model_type`. */
+  modelType: string;
+  /** Decoder layers. */
+  layers: number;
+  /** Hidden size. */
+  hiddenSize: number;
+  /** Attention heads. */
+  heads: number;
+  /** Key/value heads. */
+  kvHeads: number;
+  /** FFN width. */
+  ffnSize: number;
+  /** Vocabulary. */
+  vocabSize: number;
+  /** Max positions. */
+  maxPositions: number;
+  /** Stored parameters (tied heads counted once). */
+  parameters: number;
+  /** Tensor count per dtype. */
+  dtypes: Record<string, number>;
+  /** Weight files. */
+  files: string[];
+  /** Names of the prunable matrices. */
+  prunable: string[];
+  /** Roles of the prunable matrices in each layer. */
+  prunableRoles: string[];
+  /** Weights in prunable matrices. */
+  prunableParameters: number;
+}
+
+/** Reads a checkpoint folder's header information (no weights are loaded). */
+export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
+  const { reader, config } = await openModel(dir);
+  try {
+    const arch = architectureForSource(config, reader);
+    validateWeights(arch, reader);
+    let parameters = 0;
+    const dtypes: Record<string, number> = {};
+    const files = new Set<string>();
+    for (const name of reader.names()) {
+      const info = reader.info(name);
+      parameters += info.shape.reduce((a, b) => a * b, 1);
+      dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + 1;
+      files.add(info.file);
+    }
+    const roles = prunableLinears(arch);
+    const prunable: string[] = [];
+    let prunableParameters = 0;
+    for (let i = 0; i < arch.numLayers; i++) {
+      for (const spec of arch.linears) {
+        if (!roles.includes(spec.role)) continue;
+        prunable.push(spec.weight.replace("{i}", String(i)));
+        prunableParameters += spec.rows * spec.cols;
+      }
+    }
+    const archName = Array.isArray(reader.config.architectures)
+      ? String(reader.config.architectures[0])
+      : arch.family;
+    return {
+      dir,
+      architecture: archName,
+      modelType: config.modelType,
+      layers: config.numLayers,
+      hiddenSize: config.hiddenSize,
+      heads: config.numHeads,
+      kvHeads: config.numKvHeads,
+      ffnSize: config.ffnSize,
+      vocabSize: config.vocabSize,
+      maxPositions: config.maxPositions,
+      parameters,
+      dtypes,
+      files: [...files],
+      prunable,
+      prunableRoles: roles,
+      prunableParameters,
+    };
+  } finally {
+    reader.close();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Opening a model folder: checkpoint, parsed configuration and tokenizer.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { TextTokenizer } from "../data/tokenizer.ts";
+import { type ModelConfig, parseModelConfig } from "../models/config.ts";
+import { CheckpointReader } from "./checkpoint.ts";
+import { CheckpointError } from "./errors.ts";
+
+/** An opened model folder. */
+export interface ModelFolder {
+  /** The checkpoint (a `WeightSource`). */
+  reader: CheckpointReader;
+  /** The parsed configuration. */
+  config: ModelConfig;
+}
+
+/** Opens a checkpoint folder and validates its `config.json`. */
+export async function openModel(dir: string): Promise<ModelFolder> {
+  const reader = await CheckpointReader.open(dir);
+  try {
+    const config = parseModelConfig(reader.config, join(dir, "config.json"));
+    return { reader, config };
+  } catch (e) {
+    reader.close();
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError((e as Error).message, { cause: e });
+  }
+}
+
+/** Loads `tokenizer.json` (and `tokenizer_config.json` when present) of a model folder. */
+export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
+  const path = join(dir, "tokenizer.json");
+  let json: unknown;
+  try {
+    json = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new CheckpointError(`Cannot tokenize: "${path}" does not exist`);
+    }
+    throw new CheckpointError(`Cannot read "${path}": ${(e as Error).message}`);
+  }
+  let cfg: unknown = undefined;
+  try {
+    cfg = JSON.parse(await Deno.readTextFile(join(dir, "tokenizer_config.json")));
+  } catch { /* optional */ }
+  try {
+    return new TextTokenizer(json, cfg);
+  } catch (e) {
+    throw new CheckpointError(`Cannot load the tokenizer "${path}": ${(e as Error).message}`);
+  }
+}
+
+/** The default sequence length: the model's maximum positions, at most 2048. */
+export function defaultSeqlen(config: ModelConfig): number {
+  return Math.min(config.maxPositions, 2048);
+}

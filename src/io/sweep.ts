@@ -1,0 +1,138 @@
+/**
+ * `bench`: prune one model with several methods at several sparsities, evaluate each, and
+ * write `bench.json`, `bench.md` and `bench.svg`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { getGpu, type Gpu } from "../gpu/device.ts";
+import { type PruneOptionsInput, resolvePruneOptions } from "../options.ts";
+import type { ProgressEvent } from "../prune/pipeline.ts";
+import type { MethodName } from "../prune/types.ts";
+import { sweepChartSvg } from "../report/charts.ts";
+import { formatMarkdownTable } from "../report/table.ts";
+import { evaluateCheckpoint } from "./evaluate.ts";
+import { pruneCheckpoint } from "./prune_checkpoint.ts";
+
+/** Arguments of {@linkcode runSweep}. */
+export interface SweepArgs {
+  /** Model folder. */
+  model: string;
+  /** Calibration text. */
+  calib: string;
+  /** Evaluation text. */
+  evalText: string;
+  /** Output folder for the pruned models and the tables. */
+  out: string;
+  /** Methods. */
+  methods: MethodName[];
+  /** Sparsities (`0.5`) and patterns (`2:4`). */
+  sparsities: string[];
+  /** Shared options (method and sparsity are overridden). */
+  base: Omit<PruneOptionsInput, "method">;
+  /** Evaluate at most N windows. */
+  maxWindows?: number | undefined;
+  /** Replace existing outputs. */
+  force?: boolean;
+  /** Progress. */
+  onProgress?: (e: ProgressEvent) => void;
+  /** Device. */
+  gpu?: Gpu;
+  /** Keep the pruned checkpoints (default false: only the tables and reports stay). */
+  keepModels?: boolean;
+}
+
+/** One cell of the sweep. */
+export interface SweepRow {
+  /** Method. */
+  method: string;
+  /** `0.5` or `2:4`. */
+  setting: string;
+  /** Achieved sparsity. */
+  sparsity: number;
+  /** Pruned perplexity. */
+  perplexity: number;
+  /** Pruning seconds. */
+  seconds: number;
+}
+
+/** What {@linkcode runSweep} returns. */
+export interface SweepResult {
+  /** Dense perplexity. */
+  dense: number;
+  /** Every cell. */
+  rows: SweepRow[];
+  /** Markdown table: methods × settings. */
+  markdown: string;
+}
+
+/** Runs the sweep. */
+export async function runSweep(a: SweepArgs): Promise<SweepResult> {
+  const gpu = a.gpu ?? await getGpu();
+  await Deno.mkdir(a.out, { recursive: true });
+  const dense = (await evaluateCheckpoint({
+    model: a.model,
+    text: a.evalText,
+    seqlen: a.base.seqlen,
+    maxWindows: a.maxWindows,
+    gpu,
+    ...(a.onProgress ? { onProgress: a.onProgress } : {}),
+  })).perplexity;
+  const rows: SweepRow[] = [];
+  for (const setting of a.sparsities) {
+    for (const method of a.methods) {
+      const input: PruneOptionsInput = { ...a.base, method };
+      if (setting.includes(":")) input.pattern = setting;
+      else input.sparsity = Number(setting);
+      const options = resolvePruneOptions(input);
+      const out = join(a.out, `${method}-${setting.replace(":", "of")}`);
+      const r = await pruneCheckpoint({
+        model: a.model,
+        out,
+        calib: a.calib,
+        evalText: a.evalText,
+        maxWindows: a.maxWindows,
+        force: true,
+        options,
+        densePerplexity: dense,
+        gpu,
+        ...(a.onProgress ? { onProgress: a.onProgress } : {}),
+      });
+      rows.push({
+        method,
+        setting,
+        sparsity: r.summary.sparsity,
+        perplexity: r.summary.pruned_perplexity!,
+        seconds: r.summary.prune_seconds,
+      });
+      await Deno.writeTextFile(join(a.out, `${method}-${setting.replace(":", "of")}.report.json`), JSON.stringify(r, null, 2));
+      if (!a.keepModels) await Deno.remove(out, { recursive: true });
+    }
+  }
+  const headers = ["method", ...a.sparsities.map((s) => `ppl @ ${s}`), ...a.sparsities.map((s) => `s @ ${s}`)];
+  const table = a.methods.map((m) => [
+    m,
+    ...a.sparsities.map((s) => rows.find((r) => r.method === m && r.setting === s)!.perplexity.toFixed(3)),
+    ...a.sparsities.map((s) => rows.find((r) => r.method === m && r.setting === s)!.seconds.toFixed(1)),
+  ]);
+  const markdown = `dense perplexity: ${dense.toFixed(3)}\n\n` + formatMarkdownTable(headers, [
+    ...table,
+  ]);
+  const result: SweepResult = { dense, rows, markdown };
+  await Deno.writeTextFile(join(a.out, "bench.json"), JSON.stringify(result, null, 2));
+  await Deno.writeTextFile(join(a.out, "bench.md"), markdown + "\n");
+  await Deno.writeTextFile(
+    join(a.out, "bench.svg"),
+    sweepChartSvg(
+      rows.filter((r) => !r.setting.includes(":")).map((r) => ({
+        method: r.method,
+        sparsity: Number(r.setting),
+        perplexity: r.perplexity,
+      })),
+      dense,
+      `Perplexity versus sparsity (${a.model})`,
+    ),
+  );
+  return result;
+}

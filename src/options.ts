@@ -1,0 +1,150 @@
+/**
+ * Pruning options: defaults of the reference tools, validated with zod, with messages that
+ * name the option and the offending value.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { SPARSELLM_DEFAULTS } from "./prune/sparsellm.ts";
+import { type MethodName, parseNM, type SparsityPattern } from "./prune/types.ts";
+
+/** Options accepted by the pruner (all optional except `method` and a sparsity or pattern). */
+export interface PruneOptionsInput {
+  /** Pruning method. */
+  method: MethodName;
+  /** Unstructured sparsity in [0, 1). */
+  sparsity?: number;
+  /** N:M pattern such as `"2:4"` (N zeros in every M consecutive input weights). */
+  pattern?: string;
+  /** Calibration windows (default 128). */
+  nsamples?: number;
+  /** Tokens per calibration window (default: the model's maximum, at most 2048). */
+  seqlen?: number;
+  /** Random seed for calibration sampling (default 0). */
+  seed?: number;
+  /** SparseGPT block size (default 128). */
+  blocksize?: number;
+  /** Hessian damping as a fraction of mean(diag(H)) (default 0.01). */
+  percdamp?: number;
+  /** Inclusive range of decoder layers to prune, e.g. `[0, 1]` (default all). */
+  layers?: [number, number];
+  /** SparseLLM outer iterations (default 4). */
+  iters?: number;
+  /** SparseLLM penalty on the linear constraints. */
+  alpha?: number;
+  /** SparseLLM weight of the output term. */
+  beta?: number;
+  /** SparseLLM penalty on the activation constraint. */
+  gamma?: number;
+  /** SparseLLM penalty growth factor per iteration. */
+  growth?: number;
+}
+
+/** Options after validation and defaults. */
+export interface PruneOptions {
+  /** Pruning method. */
+  method: MethodName;
+  /** What to zero. */
+  pattern: SparsityPattern;
+  /** Calibration windows. */
+  nsamples: number;
+  /** Tokens per window (undefined: the model's maximum, at most 2048). */
+  seqlen?: number;
+  /** Sampling seed. */
+  seed: number;
+  /** SparseGPT block size. */
+  blocksize: number;
+  /** Damping fraction. */
+  percdamp: number;
+  /** Inclusive layer range (undefined: all layers). */
+  layers?: [number, number];
+  /** SparseLLM iterations. */
+  iters: number;
+  /** SparseLLM α. */
+  alpha: number;
+  /** SparseLLM β. */
+  beta: number;
+  /** SparseLLM γ. */
+  gamma: number;
+  /** SparseLLM penalty growth. */
+  growth: number;
+}
+
+const positiveInt = (name: string) =>
+  z.number({ error: `--${name} must be a number` }).int(`--${name} must be an integer`).positive(
+    `--${name} must be positive`,
+  );
+const positive = (name: string) =>
+  z.number({ error: `--${name} must be a number` }).positive(`--${name} must be positive`);
+
+const schema = z.object({
+  method: z.enum(["magnitude", "wanda", "sparsegpt", "sparsellm"], {
+    error: (iss) =>
+      `--method must be one of magnitude, wanda, sparsegpt, sparsellm (got ${
+        JSON.stringify(iss.input)
+      })`,
+  }),
+  sparsity: z.number({ error: "--sparsity must be a number" }).min(0, "--sparsity must be in [0, 1)")
+    .lt(1, "--sparsity must be in [0, 1)").optional(),
+  pattern: z.string().optional(),
+  nsamples: positiveInt("nsamples").default(128),
+  seqlen: positiveInt("seqlen").optional(),
+  seed: z.number().int("--seed must be an integer").min(0, "--seed must be >= 0").default(0),
+  blocksize: positiveInt("blocksize").default(128),
+  percdamp: z.number().min(0, "--percdamp must be >= 0").default(0.01),
+  layers: z.tuple([z.number().int().min(0), z.number().int().min(0)]).optional(),
+  iters: z.number().int("--iters must be an integer").min(0, "--iters must be >= 0").default(
+    SPARSELLM_DEFAULTS.iters,
+  ),
+  alpha: positive("alpha").default(SPARSELLM_DEFAULTS.alpha),
+  beta: positive("beta").default(SPARSELLM_DEFAULTS.beta),
+  gamma: positive("gamma").default(SPARSELLM_DEFAULTS.gamma),
+  growth: z.number().min(1, "--growth must be >= 1").default(SPARSELLM_DEFAULTS.growth),
+});
+
+/** Validates pruning options and fills in defaults. Throws `RangeError` naming the option. */
+export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new RangeError(r.error.issues.map((i) => i.message).join("; "));
+  const o = r.data;
+  if ((o.sparsity === undefined) === (o.pattern === undefined)) {
+    throw new RangeError("Give exactly one of --sparsity (e.g. 0.5) or --pattern (e.g. 2:4)");
+  }
+  const pattern: SparsityPattern = o.pattern !== undefined
+    ? parseNM(o.pattern)
+    : { kind: "unstructured", sparsity: o.sparsity! };
+  if (pattern.kind === "nm" && o.blocksize % pattern.m !== 0) {
+    throw new RangeError(
+      `--blocksize ${o.blocksize} must be a multiple of M = ${pattern.m} for --pattern ${o.pattern}`,
+    );
+  }
+  if (o.layers && o.layers[0] > o.layers[1]) {
+    throw new RangeError(`--layers ${o.layers[0]}-${o.layers[1]} is empty: start > end`);
+  }
+  const out: PruneOptions = {
+    method: o.method,
+    pattern,
+    nsamples: o.nsamples,
+    seed: o.seed,
+    blocksize: o.blocksize,
+    percdamp: o.percdamp,
+    iters: o.iters,
+    alpha: o.alpha,
+    beta: o.beta,
+    gamma: o.gamma,
+    growth: o.growth,
+  };
+  if (o.seqlen !== undefined) out.seqlen = o.seqlen;
+  if (o.layers) out.layers = [o.layers[0], o.layers[1]];
+  return out;
+}
+
+/** Parses `--layers` text: `"3"`, `"0-11"`. */
+export function parseLayerRange(text: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  if (!m) throw new RangeError(`Invalid --layers "${text}": expected N or A-B, e.g. 0-11`);
+  const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
+  if (a > b) throw new RangeError(`Invalid --layers "${text}": start ${a} > end ${b}`);
+  return [a, b];
+}

@@ -1,0 +1,463 @@
+/**
+ * The sequential pruning driver (as SparseGPT does it): embed the calibration windows; for each
+ * decoder layer run the dense layer while accumulating, for every prunable linear, the
+ * statistics its method needs; prune; then run the pruned layer to produce the next layer's
+ * inputs. The methods own the math, this file owns the loop. No file I/O here: pruned weights
+ * leave through a callback.
+ *
+ * @module
+ */
+
+import type { Batch, Gpu } from "../gpu/device.ts";
+import { type GpuTensor, view } from "../gpu/tensor.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../kernels/reduce.ts";
+import { AuxMode, auxOp } from "../kernels/aux.ts";
+import {
+  type ActivationTap,
+  type Architecture,
+  architectureForSource,
+  type LinearRole,
+} from "../models/arch.ts";
+import type { ModelConfig } from "../models/config.ts";
+import { type LayerWeights, loadLayerWeights, runLayer } from "../models/layer.ts";
+import { CausalLM } from "../models/model.ts";
+import type { WeightSource } from "../models/weights.ts";
+import type { PruneOptions } from "../options.ts";
+import { magnitudePrune } from "./magnitude.ts";
+import { sparsegpt } from "./sparsegpt.ts";
+import { type FfnIterate, type FfnReport, sparsellmFfn } from "./sparsellm.ts";
+import { ColumnNormAccumulator } from "./stats.ts";
+import { wandaPrune } from "./wanda.ts";
+
+/** A progress event: phase, counts, and what is being worked on. */
+export interface ProgressEvent {
+  /** Phase name, e.g. `prune` or `eval`. */
+  phase: string;
+  /** Steps done in this phase. */
+  done: number;
+  /** Steps in this phase. */
+  total: number;
+  /** What is happening now, e.g. `layer 3 fc1`. */
+  detail?: string;
+  /** Layer index, when the event concerns one. */
+  layer?: number;
+  /** Matrix role, when the event concerns one. */
+  matrix?: string;
+  /** Seconds since the phase started. */
+  elapsed: number;
+}
+
+/** What happened to one matrix. */
+export interface MatrixReport {
+  /** Tensor name. */
+  name: string;
+  /** Role in the layer. */
+  role: LinearRole;
+  /** Output features. */
+  rows: number;
+  /** Input features. */
+  cols: number;
+  /** Fraction of exact zeros after pruning. */
+  sparsity: number;
+  /** ‖WX − ŴX‖²/‖WX‖² on the dense layer's calibration inputs (NaN without calibration). */
+  relError: number;
+  /** Seconds spent pruning it. */
+  seconds: number;
+  /** Damping fraction SparseGPT used (after retries), when it ran. */
+  damping?: number;
+}
+
+/** What happened to one decoder layer. */
+export interface LayerReport {
+  /** Layer index. */
+  layer: number;
+  /** Whether it was pruned (see `layers` option). */
+  pruned: boolean;
+  /** Per matrix. */
+  matrices: MatrixReport[];
+  /** Seconds for the whole layer (statistics, pruning, re-run). */
+  seconds: number;
+  /** SparseLLM's per-iterate record of the feed-forward block. */
+  ffn?: FfnReport;
+}
+
+/** Pruned tensors of one layer, float32 row-major, keyed by tensor name. */
+export type PrunedTensors = Map<string, Float32Array>;
+
+/** Arguments of {@linkcode prunePipeline}. */
+export interface PipelineArgs {
+  /** Device. */
+  gpu: Gpu;
+  /** Parsed model configuration. */
+  config: ModelConfig;
+  /** Dense weights. */
+  source: WeightSource;
+  /** Calibration windows of `seqlen` tokens (may be empty for magnitude pruning). */
+  calibration: Int32Array[];
+  /** Tokens per window. */
+  seqlen: number;
+  /** Validated options. */
+  options: PruneOptions;
+  /** Receives each pruned layer's tensors (awaited before the next layer starts). */
+  onLayer?: (layer: number, tensors: PrunedTensors, report: LayerReport) => Promise<void>;
+  /** Progress callback. */
+  onProgress?: (e: ProgressEvent) => void;
+  /** Cancels between steps. */
+  signal?: AbortSignal;
+  /** Largest number of calibration tokens processed in one chunk (default from the GPU limits). */
+  chunkTokens?: number;
+  /** Layers already done (resume): their pruned tensors are taken from this source. */
+  startLayer?: number;
+  /** Hidden states to start from when resuming (chunks in order). */
+  startHidden?: Float32Array[];
+  /** Called after each layer with the next layer's inputs (for resumable runs). */
+  onCheckpoint?: (nextLayer: number, hidden: Float32Array[]) => Promise<void>;
+}
+
+/** What {@linkcode prunePipeline} returns. */
+export interface PipelineResult {
+  /** Per layer. */
+  layers: LayerReport[];
+  /** Total seconds. */
+  seconds: number;
+  /** Pruned weights / prunable weights. */
+  sparsity: number;
+}
+
+function layerSelected(o: PruneOptions, layer: number): boolean {
+  return !o.layers || (layer >= o.layers[0] && layer <= o.layers[1]);
+}
+
+/** Chooses how many sequences go in one chunk so that the widest activation stays in budget. */
+export function sequencesPerChunk(
+  arch: Architecture,
+  seqlen: number,
+  maxBindingBytes: number,
+  chunkTokens?: number,
+): number {
+  const width = Math.max(arch.ffnSize, 3 * arch.hiddenSize, arch.vocabSize);
+  const budget = Math.min(maxBindingBytes, 64 * 2 ** 20);
+  const tokens = chunkTokens ?? Math.floor(budget / (4 * width));
+  return Math.max(1, Math.floor(tokens / seqlen));
+}
+
+/** Runs the sequential pruning pipeline over all decoder layers. */
+export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult> {
+  const { gpu, source, options: o, seqlen } = args;
+  const arch = architectureForSource(args.config, source);
+  const t0 = performance.now();
+  const progress = (done: number, detail: string, layer?: number, matrix?: string) =>
+    args.onProgress?.({
+      phase: "prune",
+      done,
+      total: arch.numLayers,
+      detail,
+      ...(layer !== undefined ? { layer } : {}),
+      ...(matrix !== undefined ? { matrix } : {}),
+      elapsed: (performance.now() - t0) / 1000,
+    });
+  const nseq = args.calibration.length;
+  const needCalib = o.method !== "magnitude";
+  if (needCalib && nseq === 0) {
+    throw new RangeError(`Method "${o.method}" needs calibration windows, none were given`);
+  }
+  const perChunk = sequencesPerChunk(
+    arch,
+    seqlen,
+    gpu.device.limits.maxStorageBufferBindingSize,
+    args.chunkTokens,
+  );
+  // Hidden states per chunk (GPU).
+  const chunks: { hidden: GpuTensor; out: GpuTensor; nseq: number }[] = [];
+  const start = args.startLayer ?? 0;
+  const model = nseq > 0 && !args.startHidden
+    ? await CausalLM.load(gpu, source, args.config, { residentBytes: 0 })
+    : undefined;
+  try {
+    for (let i = 0; i < nseq; i += perChunk) {
+      const wins = args.calibration.slice(i, i + perChunk);
+      const n = wins.length * seqlen;
+      const out = gpu.alloc([n, arch.hiddenSize], `calib/out${chunks.length}`);
+      let hidden: GpuTensor;
+      if (args.startHidden) {
+        hidden = gpu.upload(args.startHidden[chunks.length], [n, arch.hiddenSize], "calib/hidden");
+      } else {
+        const ids = new Int32Array(n);
+        wins.forEach((w, j) => ids.set(w, j * seqlen));
+        const b = gpu.batch("embed");
+        hidden = model!.embed(b, ids, wins.length, seqlen);
+        b.submit();
+        model!.releaseInputs();
+      }
+      chunks.push({ hidden, out, nseq: wins.length });
+    }
+  } finally {
+    model?.release();
+  }
+  const layers: LayerReport[] = [];
+  let zeros = 0, total = 0;
+  try {
+    for (let layer = start; layer < arch.numLayers; layer++) {
+      args.signal?.throwIfAborted();
+      const lt = performance.now();
+      progress(layer - start, `layer ${layer}: loading`, layer);
+      const w = await loadLayerWeights(gpu, arch, source, layer);
+      try {
+        let report: LayerReport;
+        const pruned: PrunedTensors = new Map();
+        if (layerSelected(o, layer)) {
+          report = await pruneLayer(args, arch, w, layer, chunks, nseq, (role) =>
+            progress(layer - start, `layer ${layer} ${role}`, layer, role));
+          for (const spec of arch.linears) {
+            const data = await gpu.read(w.linear(spec.role).weight);
+            let z = 0;
+            for (let i = 0; i < data.length; i++) if (data[i] === 0) z++;
+            zeros += z;
+            total += data.length;
+            report.matrices.find((m) => m.role === spec.role)!.sparsity = z / data.length;
+            pruned.set(spec.weight.replace("{i}", String(layer)), data);
+          }
+        } else {
+          report = { layer, pruned: false, matrices: [], seconds: 0 };
+        }
+        // Next layer's inputs from the (pruned) layer.
+        if (nseq > 0 && layer + 1 < arch.numLayers) {
+          const b = gpu.batch(`layer${layer}/rerun`);
+          for (const c of chunks) runLayer(gpu, b, arch, w, c.hidden, c.out, seqlen);
+          b.submit();
+          for (const c of chunks) [c.hidden, c.out] = [c.out, c.hidden];
+        }
+        report.seconds = (performance.now() - lt) / 1000;
+        layers.push(report);
+        if (args.onLayer) await args.onLayer(layer, pruned, report);
+        if (args.onCheckpoint && nseq > 0) {
+          const hs: Float32Array[] = [];
+          for (const c of chunks) hs.push(await gpu.read(c.hidden));
+          await args.onCheckpoint(layer + 1, hs);
+        }
+      } finally {
+        w.release();
+      }
+      progress(layer + 1 - start, `layer ${layer} done`, layer);
+    }
+  } finally {
+    for (const c of chunks) gpu.free(c.hidden, c.out);
+  }
+  return { layers, seconds: (performance.now() - t0) / 1000, sparsity: total ? zeros / total : 0 };
+}
+
+const TAPS: ActivationTap[] = ["attn_in", "attn_out", "ffn_in", "ffn_act"];
+
+async function pruneLayer(
+  args: PipelineArgs,
+  arch: Architecture,
+  w: LayerWeights,
+  layer: number,
+  chunks: { hidden: GpuTensor; out: GpuTensor; nseq: number }[],
+  nseq: number,
+  onMatrix: (role: string) => void,
+): Promise<LayerReport> {
+  const { gpu, options: o, seqlen } = args;
+  const d = arch.hiddenSize;
+  const tapWidth = (t: ActivationTap) =>
+    t === "attn_out" ? arch.numHeads * arch.headDim : t === "ffn_act" ? arch.ffnSize : d;
+  const report: LayerReport = { layer, pruned: true, matrices: [], seconds: 0 };
+  const hs = new Map<ActivationTap, GpuTensor>();
+  const norms = new Map<ActivationTap, ColumnNormAccumulator>();
+  const ffnX: GpuTensor[] = [];
+  const dense = new Map<LinearRole, GpuTensor>();
+  const useSparseLLM = o.method === "sparsellm";
+  try {
+    // 1. Statistics from the dense layer.
+    if (nseq > 0) {
+      for (const t of TAPS) hs.set(t, gpu.alloc([tapWidth(t), tapWidth(t)], `H/${t}`));
+      if (o.method === "wanda") {
+        for (const t of TAPS) norms.set(t, new ColumnNormAccumulator(gpu, tapWidth(t)));
+      }
+      let first = true;
+      const b = gpu.batch(`layer${layer}/stats`);
+      for (const c of chunks) {
+        const accumulate = !first;
+        runLayer(gpu, b, arch, w, c.hidden, c.out, seqlen, {
+          onInput(tap, x, rows, cols, batch: Batch) {
+            const h = hs.get(tap)!;
+            matmul(batch, {
+              a: x,
+              b: x,
+              c: h,
+              M: cols,
+              N: cols,
+              K: rows,
+              transA: true,
+              alpha: 2 / nseq,
+              beta: accumulate ? 1 : 0,
+            });
+            norms.get(tap)?.add(batch, x, c.nseq, rows);
+            if (useSparseLLM && tap === "ffn_in") {
+              const keep = gpu.alloc([rows, cols], `ffn_in/${ffnX.length}`);
+              batch.copy(x.buffer, 0, keep.buffer, 0, rows * cols * 4);
+              ffnX.push(keep);
+            }
+          },
+        });
+        first = false;
+      }
+      b.submit();
+    }
+    // Keep dense copies for the reconstruction errors.
+    if (nseq > 0) {
+      const b = gpu.batch(`layer${layer}/dense-copies`);
+      for (const spec of arch.linears) {
+        const lw = w.linear(spec.role);
+        const copy = gpu.alloc([lw.rows, lw.cols], `dense/${spec.role}`);
+        b.copy(lw.weight.buffer, 0, copy.buffer, 0, lw.rows * lw.cols * 4);
+        dense.set(spec.role, copy);
+      }
+      b.submit();
+    }
+    // 2. Prune.
+    const hWork = gpu.alloc([arch.ffnSize ** 2 > d * d ? arch.ffnSize ** 2 : d * d], "H/work");
+    try {
+      const ffnRoles = new Set(arch.ffnRoles);
+      for (const spec of arch.linears) {
+        if (useSparseLLM && ffnRoles.has(spec.role)) continue;
+        args.signal?.throwIfAborted();
+        onMatrix(spec.role);
+        const mt = performance.now();
+        const lw = w.linear(spec.role);
+        const m: MatrixReport = {
+          name: spec.weight.replace("{i}", String(layer)),
+          role: spec.role,
+          rows: lw.rows,
+          cols: lw.cols,
+          sparsity: 0,
+          relError: NaN,
+          seconds: 0,
+        };
+        if (o.method === "magnitude") {
+          const b = gpu.batch("magnitude");
+          magnitudePrune(b, lw.weight, lw.rows, lw.cols, o.pattern);
+          b.submit();
+        } else if (o.method === "wanda") {
+          const b = gpu.batch("wanda");
+          wandaPrune(b, lw.weight, lw.rows, lw.cols, norms.get(spec.input)!.colSq, o.pattern);
+          b.submit();
+        } else {
+          const b = gpu.batch("H/copy");
+          b.copy(hs.get(spec.input)!.buffer, 0, hWork.buffer, 0, lw.cols * lw.cols * 4);
+          b.submit();
+          const r = await sparsegpt(gpu, undefined, lw.weight, view(hWork, [lw.cols, lw.cols]), o.pattern, {
+            blocksize: o.blocksize,
+            percdamp: o.percdamp,
+          });
+          m.damping = r.percdamp;
+        }
+        await gpu.sync();
+        m.seconds = (performance.now() - mt) / 1000;
+        report.matrices.push(m);
+      }
+      if (useSparseLLM) {
+        onMatrix("ffn");
+        const mt = performance.now();
+        const [upRole, gateRole, downRole] = arch.activation === "relu"
+          ? ["fc1", undefined, "fc2"] as const
+          : ["up", "gate", "down"] as const;
+        const lin = (r: LinearRole) => {
+          const l = w.linear(r);
+          return l.bias ? { weight: l.weight, bias: l.bias } : { weight: l.weight };
+        };
+        const ffn = await sparsellmFfn(gpu, {
+          kind: arch.activation === "relu" ? "relu" : "glu",
+          chunks: ffnX.map((x, i) => ({ x, tokens: chunks[i].nseq * seqlen })),
+          nseq,
+          d,
+          f: arch.ffnSize,
+          up: lin(upRole),
+          ...(gateRole ? { gate: lin(gateRole) } : {}),
+          down: lin(downRole),
+          hx: hs.get("ffn_in")!,
+        }, {
+          pattern: o.pattern,
+          iters: o.iters,
+          alpha: o.alpha,
+          beta: o.beta,
+          gamma: o.gamma,
+          growth: o.growth,
+          blocksize: o.blocksize,
+          percdamp: o.percdamp,
+          onIterate: (it: FfnIterate) => onMatrix(`ffn iterate ${it.iter}`),
+        });
+        report.ffn = ffn;
+        const secs = (performance.now() - mt) / 1000;
+        for (const role of arch.ffnRoles) {
+          const lw = w.linear(role);
+          report.matrices.push({
+            name: arch.linears.find((s) => s.role === role)!.weight.replace("{i}", String(layer)),
+            role,
+            rows: lw.rows,
+            cols: lw.cols,
+            sparsity: 0,
+            relError: NaN,
+            seconds: secs / arch.ffnRoles.length,
+            damping: ffn.maxDamping,
+          });
+        }
+      }
+    } finally {
+      gpu.free(hWork);
+    }
+    // 3. Reconstruction errors tr(ΔW H ΔWᵀ) / tr(W H Wᵀ).
+    if (nseq > 0) {
+      for (const m of report.matrices) {
+        const spec = arch.linears.find((s) => s.role === m.role)!;
+        m.relError = await relativeError(
+          gpu,
+          dense.get(m.role)!,
+          w.linear(m.role).weight,
+          hs.get(spec.input)!,
+          m.rows,
+          m.cols,
+        );
+      }
+    }
+    // Keep the report in forward order.
+    const order = arch.linears.map((s) => s.role);
+    report.matrices.sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role));
+    return report;
+  } finally {
+    gpu.free(...hs.values(), ...ffnX, ...dense.values());
+    for (const n of norms.values()) n.free();
+  }
+}
+
+/** `tr((W−Ŵ) H (W−Ŵ)ᵀ) / tr(W H Wᵀ)`: the relative output error on the calibration inputs. */
+async function relativeError(
+  gpu: Gpu,
+  dense: GpuTensor,
+  pruned: GpuTensor,
+  h: GpuTensor,
+  rows: number,
+  cols: number,
+): Promise<number> {
+  const n = rows * cols;
+  const diff = gpu.alloc([rows, cols], "err/diff");
+  const prod = gpu.alloc([rows, cols], "err/prod");
+  const partial = gpu.alloc([2 * SUMSQ_PARTIALS], "err/partial");
+  try {
+    const b = gpu.batch("relerr");
+    matmul(b, { a: dense, b: h, c: prod, M: rows, N: cols, K: cols });
+    recordSumSq(b, rows, cols, { t: prod }, { t: dense }, partial, "dot", 0);
+    b.copy(dense.buffer, 0, diff.buffer, 0, n * 4);
+    auxOp(b, AuxMode.rowBias, { out: diff, inputs: [pruned], count: n, cols: n, scale: -1 });
+    matmul(b, { a: diff, b: h, c: prod, M: rows, N: cols, K: cols });
+    recordSumSq(b, rows, cols, { t: prod }, { t: diff }, partial, "dot", 1);
+    b.submit();
+    const v = await gpu.read(partial);
+    const [den] = finishSumSq(v.subarray(0, SUMSQ_PARTIALS));
+    const [num] = finishSumSq(v.subarray(SUMSQ_PARTIALS));
+    return Math.max(0, num) / Math.max(den, 1e-30);
+  } finally {
+    gpu.free(diff, prod, partial);
+  }
+}

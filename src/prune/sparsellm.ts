@@ -1,0 +1,549 @@
+/**
+ * SparseLLM for one feed-forward block: the FFN's linears are pruned jointly by alternating
+ * minimisation over their weights and auxiliary variables (Bai et al., NeurIPS 2024), judged by
+ * the real FFN output error on the calibration tokens.
+ *
+ * OPT:   Y = W2·relu(W1·x + b1) + b2          LLaMA: Y = Wd·(silu(Wg·x) ⊙ Wu·x)
+ *
+ * Relaxed objective (T = Y − b2, the target of the second linear; z, s, p auxiliaries):
+ *   β‖T − Ŵ2·p‖² + γ‖p − φ(z)‖² + α‖z − Ŵ1·x − b1‖²   (+ α‖s − Ŵg·x‖² for LLaMA's gate)
+ *
+ * One outer iteration:
+ * 1. p-update, the ridge closed form `p = (βŴ2ᵀŴ2 + γI)⁻¹(βŴ2ᵀT + γφ(z))`, computed through the
+ *    Woodbury identity as `p = q + Ŵ2ᵀ(γ/β·I + Ŵ2Ŵ2ᵀ)⁻¹(T − Ŵ2·q)` with `q = φ(z)` (a d×d solve
+ *    instead of f×f);
+ * 2. z-update: the two-case ReLU minimiser (OPT), or the exact minimiser
+ *    `(αm + γσp)/(α + γσ²)` of the up branch and safeguarded Gauss-Newton steps on the gate
+ *    pre-activation s (LLaMA);
+ * 3. least-squares refit of the first linear(s) to the new pre-activations through damped normal
+ *    equations `W = (z − b)ᵀX·(XᵀX + λI)⁻¹` accumulated over token chunks, then SparseGPT
+ *    re-pruning with the input Hessian;
+ * 4. consistency: the second linear is refitted by least squares on the activations the pruned
+ *    first linear(s) really produce and re-pruned with SparseGPT using the Hessian rebuilt from
+ *    those activations.
+ *
+ * Iterate 0 is plain SparseGPT (second linear pruned with the Hessian of the dense activations).
+ * Every iterate's real output error ‖T − Ŵ2·φ̂‖²/‖T‖² is measured and the best one is kept, so the
+ * result is never worse than SparseGPT on the calibration tokens. α and γ grow by `growth` after
+ * each iteration (as in penalty methods) so that the auxiliaries converge to the real chain.
+ * Penalties are relative: γ is scaled by mean(diag(Ŵ2Ŵ2ᵀ)) and α is taken relative to γ, so the
+ * defaults do not depend on the scale of a layer's activations.
+ *
+ * Tokens are processed in chunks (the caller's chunking of the calibration set), so GPU buffers
+ * are bounded by the chunk size, not the number of calibration tokens.
+ *
+ * @module
+ */
+
+import type { Batch, Gpu } from "../gpu/device.ts";
+import type { GpuTensor } from "../gpu/tensor.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { AuxMode, auxOp } from "../kernels/aux.ts";
+import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../kernels/reduce.ts";
+import { recordAddIdentity, recordSpdInverse } from "../linalg/spd.ts";
+import { FAIL_NONE } from "../kernels/linalg_util.ts";
+import { sparsegpt } from "./sparsegpt.ts";
+import type { SparsityPattern } from "./types.ts";
+
+/** A linear layer on the GPU: weight [rows = outputs, cols = inputs], optional bias [rows]. */
+export interface FfnLinear {
+  /** Weight, pruned in place. */
+  weight: GpuTensor;
+  /** Optional bias (never changed). */
+  bias?: GpuTensor;
+}
+
+/** One chunk of calibration tokens: the FFN input rows. */
+export interface FfnChunk {
+  /** FFN input (after the norm), [tokens, d]. */
+  x: GpuTensor;
+  /** Tokens in this chunk. */
+  tokens: number;
+}
+
+/** The FFN of one decoder layer plus its calibration input. */
+export interface FfnProblem {
+  /** `relu` (OPT: fc1 → ReLU → fc2) or `glu` (LLaMA: silu(gate)·up → down). */
+  kind: "relu" | "glu";
+  /** Calibration input in chunks of tokens. */
+  chunks: FfnChunk[];
+  /** Number of calibration sequences (the Hessian normalisation). */
+  nseq: number;
+  /** Hidden size. */
+  d: number;
+  /** FFN width. */
+  f: number;
+  /** fc1 (OPT) or up_proj (LLaMA). */
+  up: FfnLinear;
+  /** gate_proj (LLaMA only). */
+  gate?: FfnLinear;
+  /** fc2 (OPT) or down_proj (LLaMA). */
+  down: FfnLinear;
+  /** Undamped Hessian of the input, (2/nseq)·XᵀX, [d, d]; not modified. */
+  hx: GpuTensor;
+}
+
+/** Options of {@linkcode sparsellmFfn}. */
+export interface SparseLLMOptions {
+  /** Target sparsity pattern. */
+  pattern: SparsityPattern;
+  /** Outer iterations after iterate 0 (default 4). */
+  iters: number;
+  /** Penalty on the linear constraints z = W1·x + b1, relative to γ. */
+  alpha: number;
+  /** Weight of the output term ‖T − W2·p‖². */
+  beta: number;
+  /** Penalty on the activation constraint p = φ(z), relative to mean(diag(Ŵ2Ŵ2ᵀ)). */
+  gamma: number;
+  /** Factor by which α and γ grow after every iteration (1 = constant). */
+  growth: number;
+  /** SparseGPT block size. */
+  blocksize: number;
+  /** SparseGPT / least-squares damping as a fraction of mean(diag(H)). */
+  percdamp: number;
+  /** Called after every iterate (for progress reporting). */
+  onIterate?: (it: FfnIterate) => void;
+}
+
+/** One measured iterate. */
+export interface FfnIterate {
+  /** 0 = SparseGPT, 1.. = alternating iterations. */
+  iter: number;
+  /** Real output error ‖T − Ŵ2·φ(Ŵ1·x + b1)‖² / ‖T‖² on the calibration tokens. */
+  outputError: number;
+  /** Relaxed objective terms after the auxiliary updates, each divided by ‖T‖². */
+  relaxed?: { output: number; activation: number; linear: number };
+  /** α used. */
+  alpha?: number;
+  /** γ used. */
+  gamma?: number;
+  /** Seconds spent on this iterate. */
+  seconds: number;
+}
+
+/** What {@linkcode sparsellmFfn} did. */
+export interface FfnReport {
+  /** Every iterate, in order. */
+  iterates: FfnIterate[];
+  /** Index into `iterates` of the kept weights. */
+  kept: number;
+  /** SparseGPT's output error (iterate 0). */
+  sparsegptError: number;
+  /** Output error of the kept weights. */
+  finalError: number;
+  /** Largest damping fraction SparseGPT had to use (after retries). */
+  maxDamping: number;
+}
+
+/** Default SparseLLM options, chosen by measurement on the fixtures (see BENCHMARKS.md). */
+export const SPARSELLM_DEFAULTS: Omit<SparseLLMOptions, "pattern"> = {
+  iters: 4,
+  alpha: 1,
+  beta: 1,
+  gamma: 1,
+  growth: 2,
+  blocksize: 128,
+  percdamp: 0.01,
+};
+
+interface ChunkState {
+  x: GpuTensor;
+  n: number;
+  t: GpuTensor; // target T = Y − b2, [n, d]
+  z: GpuTensor; // aux pre-activation (up branch), [n, f]
+  s?: GpuTensor; // aux gate pre-activation, [n, f]
+  p: GpuTensor; // aux activation, [n, f]
+}
+
+interface Scratch {
+  q: GpuTensor; // [nmax, f]
+  m: GpuTensor; // [nmax, f]
+  act: GpuTensor; // [nmax, f]
+  r: GpuTensor; // [nmax, d]
+  r2: GpuTensor; // [nmax, d]
+  hp: GpuTensor; // [f, f]
+  hpInv: GpuTensor; // [f, f]
+  hxInv: GpuTensor; // [d, d]
+  workD: GpuTensor; // [d, d]
+  workF: GpuTensor; // [f, f]
+  status: GpuTensor; // u32 Cholesky status
+  cUp: GpuTensor; // [f, d]
+  cDown: GpuTensor; // [d, f]
+  small: GpuTensor; // [d, d]
+  smallInv: GpuTensor; // [d, d]
+  partial: GpuTensor; // reductions, 4 slots
+}
+
+function linear(
+  b: Batch,
+  x: GpuTensor,
+  w: GpuTensor,
+  bias: GpuTensor | undefined,
+  out: GpuTensor,
+  n: number,
+  inDim: number,
+  outDim: number,
+): void {
+  matmul(b, { a: x, b: w, c: out, M: n, N: outDim, K: inDim, transB: true, bias });
+}
+
+function copy(b: Batch, src: GpuTensor, dst: GpuTensor, count = src.size): void {
+  b.copy(src.buffer, 0, dst.buffer, 0, count * 4);
+}
+
+/**
+ * Prunes one FFN with SparseLLM, in place. Returns per-iterate diagnostics; the weights left in
+ * `problem.up/gate/down` are those of the best iterate by real output error.
+ */
+export async function sparsellmFfn(
+  gpu: Gpu,
+  pr: FfnProblem,
+  o: SparseLLMOptions,
+): Promise<FfnReport> {
+  const { d, f, nseq } = pr;
+  const glu = pr.kind === "glu";
+  if (glu && !pr.gate) throw new TypeError("A GLU feed-forward block needs a gate linear");
+  const firsts = glu ? [pr.gate!, pr.up] : [pr.up];
+  const nmax = Math.max(...pr.chunks.map((c) => c.tokens));
+  const sc: Scratch = {
+    q: gpu.alloc([nmax, f], "sparsellm/q"),
+    m: gpu.alloc([nmax, f], "sparsellm/m"),
+    act: gpu.alloc([nmax, f], "sparsellm/act"),
+    r: gpu.alloc([nmax, d], "sparsellm/r"),
+    r2: gpu.alloc([nmax, d], "sparsellm/r2"),
+    hp: gpu.alloc([f, f], "sparsellm/Hp"),
+    hpInv: gpu.alloc([f, f], "sparsellm/HpInv"),
+    hxInv: gpu.alloc([d, d], "sparsellm/HxInv"),
+    workD: gpu.alloc([d, d], "sparsellm/workD"),
+    workF: gpu.alloc([f, f], "sparsellm/workF"),
+    status: gpu.alloc([1], "sparsellm/status", "u32"),
+    cUp: gpu.alloc([f, d], "sparsellm/Cup"),
+    cDown: gpu.alloc([d, f], "sparsellm/Cdown"),
+    small: gpu.alloc([d, d], "sparsellm/A"),
+    smallInv: gpu.alloc([d, d], "sparsellm/Ainv"),
+    partial: gpu.alloc([4 * SUMSQ_PARTIALS], "sparsellm/partials"),
+  };
+  const st: ChunkState[] = pr.chunks.map((c, i) => ({
+    x: c.x,
+    n: c.tokens,
+    t: gpu.alloc([c.tokens, d], `sparsellm/T${i}`),
+    z: gpu.alloc([c.tokens, f], `sparsellm/z${i}`),
+    s: glu ? gpu.alloc([c.tokens, f], `sparsellm/s${i}`) : undefined,
+    p: gpu.alloc([c.tokens, f], `sparsellm/p${i}`),
+  }));
+  const best = firsts.map((_, i) => gpu.alloc([f, d], `sparsellm/best${i}`));
+  const bestDown = gpu.alloc([d, f], "sparsellm/bestDown");
+  let maxDamping = o.percdamp;
+  const iterates: FfnIterate[] = [];
+  const push = (it: FfnIterate) => {
+    iterates.push(it);
+    o.onIterate?.(it);
+  };
+  try {
+    // Dense pass: target T = W2·φ(W1·x + b1) without b2; auxiliaries start at their dense values;
+    // Hessian of the dense activations for iterate 0's SparseGPT on the second linear.
+    let b = gpu.batch("sparsellm/dense");
+    st.forEach((c, i) => {
+      preActivations(b, pr, c.x, c.n, glu ? c.s! : c.z, c.z);
+      activation(b, pr, c.n, c.z, c.s, c.p);
+      linear(b, c.p, pr.down.weight, undefined, c.t, c.n, f, d);
+      gram(b, c.p, sc.hp, c.n, f, 2 / nseq, i > 0);
+    });
+    b.submit();
+
+    // Iterate 0: SparseGPT on every FFN linear.
+    let t0 = performance.now();
+    for (const l of firsts) maxDamping = Math.max(maxDamping, await pruneFirst(gpu, pr, l, sc, o));
+    maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
+    let err = await outputError(gpu, pr, st, sc);
+    let bestErr = err, kept = 0;
+    const save = () => {
+      const sb = gpu.batch("sparsellm/keep");
+      firsts.forEach((l, i) => copy(sb, l.weight, best[i]));
+      copy(sb, pr.down.weight, bestDown);
+      sb.submit();
+    };
+    save();
+    push({ iter: 0, outputError: err, seconds: (performance.now() - t0) / 1000 });
+
+    let alpha = o.alpha, gamma = o.gamma;
+    for (let it = 1; it <= o.iters; it++) {
+      t0 = performance.now();
+      // 1. p-update through a d×d solve with the current pruned second linear.
+      b = gpu.batch(`sparsellm/p${it}`);
+      matmul(b, { a: pr.down.weight, b: pr.down.weight, c: sc.small, M: d, N: d, K: f, transB: true });
+      b.submit();
+      const scale = await meanDiag(gpu, sc.small, d);
+      b = gpu.batch(`sparsellm/p${it}`);
+      recordAddIdentity(gpu, b, sc.small, (gamma / o.beta) * Math.max(scale, 1e-20));
+      b.submit();
+      const failed = await spdInverseInto(gpu, sc.small, sc.smallInv, sc.status);
+      if (failed >= 0) throw new Error(`SparseLLM p-update: ridge matrix not SPD at column ${failed}`);
+      b = gpu.batch(`sparsellm/aux${it}`);
+      const aRel = alpha / gamma;
+      for (const c of st) {
+        activation(b, pr, c.n, c.z, c.s, sc.q);
+        copy(b, c.t, sc.r, c.n * d);
+        matmul(b, { a: sc.q, b: pr.down.weight, c: sc.r, M: c.n, N: d, K: f, transB: true, alpha: -1, beta: 1 });
+        matmul(b, { a: sc.r, b: sc.smallInv, c: sc.r2, M: c.n, N: d, K: d });
+        copy(b, sc.q, c.p, c.n * f);
+        matmul(b, { a: sc.r2, b: pr.down.weight, c: c.p, M: c.n, N: f, K: d, beta: 1 });
+        // 2. z-update (and s-update) against the current pruned first linear(s).
+        const count = c.n * f;
+        if (glu) {
+          linear(b, c.x, pr.up.weight, undefined, sc.m, c.n, d, f);
+          auxOp(b, AuxMode.zGlu, { out: c.z, inputs: [sc.m, c.p, c.s!], count, alpha: aRel, gamma: 1 });
+          linear(b, c.x, pr.gate!.weight, undefined, sc.m, c.n, d, f);
+          auxOp(b, AuxMode.sGlu, {
+            out: c.s!,
+            inputs: [sc.m, c.p, c.z],
+            count,
+            alpha: aRel,
+            gamma: 1,
+            steps: 8,
+          });
+        } else {
+          linear(b, c.x, pr.up.weight, pr.up.bias, sc.m, c.n, d, f);
+          auxOp(b, AuxMode.zRelu, { out: c.z, inputs: [sc.m, c.p], count, alpha: aRel, gamma: 1 });
+        }
+      }
+      b.submit();
+      const relaxed = await relaxedTerms(gpu, pr, st, sc, alpha, gamma, o.beta);
+      // 3. Refit the first linear(s): W = (2/nseq)(z − b)ᵀX (Hx + λI)⁻¹, then SparseGPT.
+      await dampedInverse(gpu, pr.hx, d, sc.hxInv, sc.workD, sc.status, o.percdamp);
+      for (const [li, l] of firsts.entries()) {
+        b = gpu.batch(`sparsellm/refit${it}`);
+        st.forEach((c, ci) => {
+          let tgt = glu && li === 0 ? c.s! : c.z;
+          if (l.bias) {
+            copy(b, tgt, sc.q, c.n * f);
+            auxOp(b, AuxMode.rowBias, { out: sc.q, inputs: [l.bias], count: c.n * f, cols: f, scale: -1 });
+            tgt = sc.q;
+          }
+          matmul(b, {
+            a: tgt,
+            b: c.x,
+            c: sc.cUp,
+            M: f,
+            N: d,
+            K: c.n,
+            transA: true,
+            alpha: 2 / nseq,
+            beta: ci > 0 ? 1 : 0,
+          });
+        });
+        matmul(b, { a: sc.cUp, b: sc.hxInv, c: l.weight, M: f, N: d, K: d });
+        b.submit();
+        maxDamping = Math.max(maxDamping, await pruneFirst(gpu, pr, l, sc, o));
+      }
+      // 4. Consistency: refit and re-prune the second linear on the real activations.
+      b = gpu.batch(`sparsellm/consistency${it}`);
+      st.forEach((c, ci) => {
+        realActivations(b, pr, c, sc);
+        gram(b, sc.act, sc.hp, c.n, f, 2 / nseq, ci > 0);
+        matmul(b, {
+          a: c.t,
+          b: sc.act,
+          c: sc.cDown,
+          M: d,
+          N: f,
+          K: c.n,
+          transA: true,
+          alpha: 2 / nseq,
+          beta: ci > 0 ? 1 : 0,
+        });
+      });
+      b.submit();
+      await dampedInverse(gpu, sc.hp, f, sc.hpInv, sc.workF, sc.status, o.percdamp);
+      b = gpu.batch(`sparsellm/down${it}`);
+      matmul(b, { a: sc.cDown, b: sc.hpInv, c: pr.down.weight, M: d, N: f, K: f });
+      b.submit();
+      maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
+      err = await outputError(gpu, pr, st, sc);
+      if (err < bestErr) {
+        bestErr = err;
+        kept = it;
+        save();
+      }
+      push({ iter: it, outputError: err, relaxed, alpha, gamma, seconds: (performance.now() - t0) / 1000 });
+      alpha *= o.growth;
+      gamma *= o.growth;
+    }
+    b = gpu.batch("sparsellm/restore");
+    firsts.forEach((l, i) => copy(b, best[i], l.weight));
+    copy(b, bestDown, pr.down.weight);
+    b.submit();
+    return { iterates, kept, sparsegptError: iterates[0].outputError, finalError: bestErr, maxDamping };
+  } finally {
+    gpu.free(...Object.values(sc), ...best, bestDown);
+    for (const c of st) gpu.free(c.t, c.z, c.s, c.p);
+  }
+}
+
+/** Records the pre-activations of the first linear(s): OPT z = W1·x + b1; LLaMA s = Wg·x, z = Wu·x. */
+function preActivations(
+  b: Batch,
+  pr: FfnProblem,
+  x: GpuTensor,
+  n: number,
+  gateOut: GpuTensor,
+  upOut: GpuTensor,
+): void {
+  if (pr.kind === "glu") linear(b, x, pr.gate!.weight, pr.gate!.bias, gateOut, n, pr.d, pr.f);
+  linear(b, x, pr.up.weight, pr.up.bias, upOut, n, pr.d, pr.f);
+}
+
+/** Records φ: relu(z) or silu(s)·z. */
+function activation(
+  b: Batch,
+  pr: FfnProblem,
+  n: number,
+  z: GpuTensor,
+  s: GpuTensor | undefined,
+  out: GpuTensor,
+): void {
+  const count = n * pr.f;
+  if (pr.kind === "glu") auxOp(b, AuxMode.glu, { out, inputs: [s!, z], count });
+  else auxOp(b, AuxMode.relu, { out, inputs: [z], count });
+}
+
+/** Records the activations of the current (pruned) first linear(s) into `sc.act`. */
+function realActivations(b: Batch, pr: FfnProblem, c: ChunkState, sc: Scratch): void {
+  preActivations(b, pr, c.x, c.n, sc.m, sc.q);
+  activation(b, pr, c.n, sc.q, sc.m, sc.act);
+}
+
+/** Records `H = scale·XᵀX` (or `H += …` when `accumulate`). */
+function gram(
+  b: Batch,
+  x: GpuTensor,
+  h: GpuTensor,
+  n: number,
+  cols: number,
+  scale: number,
+  accumulate: boolean,
+): void {
+  matmul(b, { a: x, b: x, c: h, M: cols, N: cols, K: n, transA: true, alpha: scale, beta: accumulate ? 1 : 0 });
+}
+
+async function meanDiag(gpu: Gpu, a: GpuTensor, n: number): Promise<number> {
+  const v = await gpu.read(a);
+  let s = 0;
+  for (let i = 0; i < n; i++) s += v[i * n + i];
+  return s / n;
+}
+
+/** `out = (H + percdamp·mean(diag(H))·I)⁻¹`, retrying with more damping if not SPD. */
+async function dampedInverse(
+  gpu: Gpu,
+  h: GpuTensor,
+  n: number,
+  out: GpuTensor,
+  work: GpuTensor,
+  status: GpuTensor,
+  percdamp: number,
+): Promise<void> {
+  const mean = await meanDiag(gpu, h, n);
+  let damp = Math.max(percdamp, 1e-6);
+  for (let attempt = 0; attempt < 6; attempt++, damp *= 10) {
+    const b = gpu.batch("sparsellm/damp");
+    copy(b, h, work, n * n);
+    recordAddIdentity(gpu, b, work, damp * Math.max(mean, 1e-20));
+    b.submit();
+    if ((await spdInverseInto(gpu, work, out, status)) < 0) return;
+  }
+  throw new Error(`SparseLLM: the ${n}x${n} normal equations stay singular even with damping`);
+}
+
+/** `out = a⁻¹` for SPD `a` (left unchanged); returns the failing Cholesky column or −1. */
+async function spdInverseInto(
+  gpu: Gpu,
+  a: GpuTensor,
+  out: GpuTensor,
+  status: GpuTensor,
+): Promise<number> {
+  const b = gpu.batch("sparsellm/spd-inverse");
+  recordSpdInverse(gpu, b, a, out, status);
+  b.submit();
+  const word = (await gpu.readU32(status))[0];
+  return word === FAIL_NONE ? -1 : word;
+}
+
+/** SparseGPT on a first linear with the input Hessian (on a copy). Returns the damping used. */
+async function pruneFirst(
+  gpu: Gpu,
+  pr: FfnProblem,
+  l: FfnLinear,
+  sc: Scratch,
+  o: SparseLLMOptions,
+): Promise<number> {
+  const b = gpu.batch("sparsellm/hx");
+  copy(b, pr.hx, sc.workD, pr.d * pr.d);
+  b.submit();
+  return await sparsegptInPlace(gpu, l.weight, sc.workD, o);
+}
+
+async function sparsegptInPlace(
+  gpu: Gpu,
+  w: GpuTensor,
+  h: GpuTensor,
+  o: SparseLLMOptions,
+): Promise<number> {
+  const r = await sparsegpt(gpu, undefined, w, h, o.pattern, { blocksize: o.blocksize, percdamp: o.percdamp });
+  return r.percdamp;
+}
+
+/** Real output error ‖T − Ŵ2·φ(Ŵ1·x + b1)‖² / ‖T‖² of the current weights. */
+async function outputError(
+  gpu: Gpu,
+  pr: FfnProblem,
+  st: ChunkState[],
+  sc: Scratch,
+): Promise<number> {
+  let diff = 0, ref = 0;
+  for (const c of st) {
+    const b = gpu.batch("sparsellm/error");
+    realActivations(b, pr, c, sc);
+    linear(b, sc.act, pr.down.weight, undefined, sc.r, c.n, pr.f, pr.d);
+    recordSumSq(b, c.n, pr.d, { t: sc.r }, { t: c.t }, sc.partial);
+    b.submit();
+    const [a, r] = finishSumSq(await gpu.read(sc.partial, 0, SUMSQ_PARTIALS));
+    diff += a;
+    ref += r;
+  }
+  return diff / Math.max(ref, 1e-30);
+}
+
+/** The relaxed objective's terms (each divided by ‖T‖²) at the current auxiliaries. */
+async function relaxedTerms(
+  gpu: Gpu,
+  pr: FfnProblem,
+  st: ChunkState[],
+  sc: Scratch,
+  alpha: number,
+  gamma: number,
+  beta: number,
+): Promise<{ output: number; activation: number; linear: number }> {
+  const { d, f } = pr;
+  let out = 0, tt = 0, act = 0, lin = 0;
+  for (const c of st) {
+    const b = gpu.batch("sparsellm/relaxed");
+    linear(b, c.p, pr.down.weight, undefined, sc.r, c.n, f, d);
+    recordSumSq(b, c.n, d, { t: sc.r }, { t: c.t }, sc.partial);
+    activation(b, pr, c.n, c.z, c.s, sc.q);
+    recordSumSq(b, c.n, f, { t: c.p }, { t: sc.q }, sc.partial, "diff", 1);
+    preActivations(b, pr, c.x, c.n, sc.act, sc.m);
+    recordSumSq(b, c.n, f, { t: c.z }, { t: sc.m }, sc.partial, "diff", 2);
+    if (c.s) recordSumSq(b, c.n, f, { t: c.s }, { t: sc.act }, sc.partial, "diff", 3);
+    b.submit();
+    const v = await gpu.read(sc.partial);
+    const part = (k: number) => finishSumSq(v.subarray(k * SUMSQ_PARTIALS, (k + 1) * SUMSQ_PARTIALS));
+    const [o0, t0] = part(0);
+    out += o0;
+    tt += t0;
+    act += part(1)[0];
+    lin += part(2)[0] + (c.s ? part(3)[0] : 0);
+  }
+  const norm = Math.max(tt, 1e-30);
+  return { output: (beta * out) / norm, activation: (gamma * act) / norm, linear: (alpha * lin) / norm };
+}
