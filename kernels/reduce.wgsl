@@ -2,9 +2,9 @@
 //   MODE 0: partial[w] = (Σ x², 0)
 //   MODE 1: partial[w] = (Σ (x − y)², Σ y²)
 //   MODE 2: partial[w] = (Σ x·y, Σ y²)
-// The host adds the partials.
+// Partials are written from element outOff on. The host adds them.
 
-struct Params { rows: u32, cols: u32, ldx: u32, ldy: u32, offX: u32, offY: u32, _p0: u32, _p1: u32 }
+struct Params { rows: u32, cols: u32, ldx: u32, ldy: u32, offX: u32, offY: u32, outOff: u32, _p1: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
@@ -51,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
   }
   if (li == 0u) {
-    partial[2u * w] = s0[0];
-    partial[2u * w + 1u] = s1[0];
+    partial[u.outOff + 2u * w] = s0[0];
+    partial[u.outOff + 2u * w + 1u] = s1[0];
   }
 }

@@ -35,7 +35,8 @@ export interface Region {
 }
 
 /**
- * Records partial sums (see {@linkcode SumMode}) into `partial`
+ * Records partial sums (see {@linkcode SumMode}) into `partial` at slot `slot` (each slot holds
+ * {@linkcode SUMSQ_PARTIALS} floats)
  * (a tensor of at least 128 floats). Add the partials with {@linkcode finishSumSq}.
  */
 export function recordSumSq(
@@ -46,6 +47,7 @@ export function recordSumSq(
   y: Region | undefined,
   partial: GpuTensor,
   mode: SumMode = y ? "diff" : "sq",
+  slot = 0,
 ): void {
   const u = new Uniforms().u32(
     rows,
@@ -54,7 +56,7 @@ export function recordSumSq(
     y?.ld ?? cols,
     x.offset ?? 0,
     y?.offset ?? 0,
-    0,
+    slot * SUMSQ_PARTIALS,
     0,
   );
   batch.dispatch(reduceKernel(mode), [x.t, (y ?? x).t, partial], u.bytes(), [GROUPS]);

@@ -1,0 +1,44 @@
+/**
+ * sparsellm: prune pre-trained OPT and LLaMA-family language models with **SparseLLM**
+ * (Bai et al., NeurIPS 2024), SparseGPT, Wanda and magnitude pruning. All heavy math runs as
+ * WGSL compute kernels on WebGPU (`navigator.gpu`), so it prunes on any GPU and, through a
+ * software Vulkan driver, on a plain CPU.
+ *
+ * This entry point does no file I/O (it runs in browsers too): weights come through a
+ * {@linkcode WeightSource}. The `./io` entry point reads and writes Hugging Face checkpoint
+ * folders and is what the CLI uses.
+ *
+ * @example Prune a model held in memory
+ * ```ts ignore
+ * import { getGpu, SparseLLMPruner, sampleCalibration, TextTokenizer } from "@sparsellm/sparsellm";
+ *
+ * const tokenizer = new TextTokenizer(tokenizerJson);
+ * const calibration = sampleCalibration(tokenizer.encode(text), 64, 256, 0);
+ * const pruner = new SparseLLMPruner({ method: "sparsellm", sparsity: 0.7 });
+ * const pruned = await pruner.prune({ source, config, calibration, gpu: await getGpu() });
+ * ```
+ *
+ * @module
+ */
+
+export * from "./src/pruner.ts";
+export * from "./src/options.ts";
+export * from "./src/prune/types.ts";
+export type {
+  LayerReport,
+  MatrixReport,
+  PipelineResult,
+  ProgressEvent,
+  PrunedTensors,
+} from "./src/prune/pipeline.ts";
+export type { FfnIterate, FfnReport } from "./src/prune/sparsellm.ts";
+export { SPARSELLM_DEFAULTS } from "./src/prune/sparsellm.ts";
+export { getGpu, Gpu, type GpuInfo } from "./src/gpu/device.ts";
+export { GpuKernelError, NoGpuAdapterError } from "./src/gpu/errors.ts";
+export { type ModelConfig, parseModelConfig } from "./src/models/config.ts";
+export { MemoryWeightSource, type WeightInfo, type WeightSource } from "./src/models/weights.ts";
+export { CausalLM } from "./src/models/model.ts";
+export { evaluatePerplexity, type PerplexityResult } from "./src/eval/perplexity.ts";
+export { TextTokenizer } from "./src/data/tokenizer.ts";
+export { sampleCalibration } from "./src/data/calibration.ts";
+export { evalWindows } from "./src/data/windows.ts";
