@@ -46,6 +46,25 @@ export function isNotFound(e: unknown): boolean {
   return e instanceof Deno.errors.NotFound;
 }
 
+/**
+ * Says what is wrong with a path when a file system call failed because of
+ * the path itself: missing, a folder where a file is expected, a file where a
+ * folder is expected, a symbolic link loop, a name too long or holding a NUL
+ * byte. Returns `null` for other failures (permissions, I/O), which are not
+ * problems of the input.
+ */
+export function pathProblem(e: unknown): string | null {
+  if (e instanceof Deno.errors.NotFound) return "not found";
+  if (e instanceof Deno.errors.IsADirectory) return "is a folder, not a file";
+  if (e instanceof Deno.errors.NotADirectory) return "has a file where a folder should be";
+  if (e instanceof Deno.errors.FilesystemLoop) return "has too many levels of symbolic links";
+  if (e instanceof Error && (e as { code?: unknown }).code === "ENAMETOOLONG") {
+    return "is too long a file name";
+  }
+  if (e instanceof TypeError && e.message.includes("NUL byte")) return "contains a NUL byte";
+  return null;
+}
+
 /** Whether `path` is `parent` or inside it (both absolute and normalized). */
 export function isInsideDir(path: string, parent: string): boolean {
   const rel = relative(parent, path);

@@ -13,7 +13,7 @@ import type { TensorInfo } from "./safetensors.ts";
 import { SafetensorsFile } from "./safetensors_file.ts";
 import { planBytes, SafetensorsWriter, type TensorPlan } from "./safetensors_writer.ts";
 import { listNonWeightFiles } from "./non_weight_files.ts";
-import { isInsideDir, isNotFound } from "./_fs.ts";
+import { isInsideDir, isNotFound, pathProblem } from "./_fs.ts";
 
 /** Name of the single-file weights of a checkpoint. */
 export const SINGLE_FILE: string = "model.safetensors";
@@ -48,10 +48,9 @@ async function readJson(path: string, what: string): Promise<unknown> {
   try {
     text = await Deno.readTextFile(path);
   } catch (cause) {
-    if (isNotFound(cause)) {
-      throw new CheckpointError(`Cannot read ${what}: "${path}" not found`, { cause });
-    }
-    throw cause;
+    const problem = pathProblem(cause);
+    if (problem === null) throw cause;
+    throw new CheckpointError(`Cannot read ${what}: "${path}" ${problem}`, { cause });
   }
   try {
     return JSON.parse(text);
@@ -82,9 +81,14 @@ async function resolveShard(
   try {
     real = await Deno.realPath(join(dir, shard));
   } catch (cause) {
-    if (!isNotFound(cause)) throw cause;
+    const problem = pathProblem(cause);
+    if (problem === null) throw cause;
     throw new CheckpointError(
-      `Shard "${shard}" listed in "${indexPath}" is missing: "${join(dir, shard)}" not found`,
+      isNotFound(cause)
+        ? `Shard "${shard}" listed in "${indexPath}" is missing: "${join(dir, shard)}" not found`
+        : `Shard "${shard}" listed in "${indexPath}" cannot be opened: "${
+          join(dir, shard)
+        }" ${problem}`,
       { cause },
     );
   }
@@ -172,14 +176,26 @@ export class CheckpointReader {
     if (await exists(join(dir, SINGLE_FILE))) {
       weightMap = undefined;
     } else if (await exists(indexPath)) {
-      const parsed = Index.safeParse(await readJson(indexPath, "the weight index"));
+      const json = await readJson(indexPath, "the weight index");
+      const parsed = Index.safeParse(json);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         throw new CheckpointError(
           `Invalid weight index "${indexPath}" at "${issue.path.join(".")}": ${issue.message}`,
         );
       }
-      weightMap = Object.entries(parsed.data.weight_map);
+      // zod's record output drops a "__proto__" key: take the entries of the JSON itself.
+      weightMap = Object.entries((json as { weight_map: Record<string, unknown> }).weight_map)
+        .map(([name, file]) => {
+          if (typeof file !== "string") {
+            throw new CheckpointError(
+              `Invalid weight index "${indexPath}" at "weight_map.${name}": expected a string, got ${
+                file === null ? "null" : Array.isArray(file) ? "an array" : typeof file
+              }`,
+            );
+          }
+          return [name, file];
+        });
     } else if (
       (await exists(join(dir, "pytorch_model.bin"))) ||
       (await exists(join(dir, "pytorch_model.bin.index.json")))

@@ -194,7 +194,16 @@ export function parseSafetensorsHeader(
           })`,
         );
       }
-      metadata = parsed.data;
+      // zod's record output drops a "__proto__" key unchecked: use the JSON's own entries.
+      const odd = Object.entries(value as object).find(([, v]) => typeof v !== "string");
+      if (odd) {
+        throw new CheckpointError(
+          `Invalid __metadata__ in "${fileName}": it must map strings to strings (at "${
+            odd[0]
+          }": expected a string, got ${typeof odd[1]})`,
+        );
+      }
+      metadata = Object.fromEntries(Object.entries(value as object));
       continue;
     }
     const parsed = Entry.safeParse(value);

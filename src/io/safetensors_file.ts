@@ -7,7 +7,7 @@
 import { CheckpointError } from "./errors.ts";
 import { decodeToF32, FLOAT_DTYPES, isFloatDtype } from "./dtype.ts";
 import { parseHeaderSize, parseSafetensorsHeader, type TensorInfo } from "./safetensors.ts";
-import { isNotFound, readAt, Serial } from "./_fs.ts";
+import { isNotFound, pathProblem, readAt, Serial } from "./_fs.ts";
 
 /**
  * A safetensors file opened for reading. Only the header is read on open;
@@ -66,10 +66,19 @@ export class SafetensorsFile {
       if (isNotFound(cause)) {
         throw new CheckpointError(`Cannot open "${path}": file not found`, { cause });
       }
+      const problem = pathProblem(cause);
+      if (problem !== null) {
+        throw new CheckpointError(`Cannot open "${path}": it ${problem}`, { cause });
+      }
       throw cause;
     }
     try {
-      const { size } = await file.stat();
+      const { size, isFile, isDirectory } = await file.stat();
+      if (!isFile) {
+        throw new CheckpointError(
+          `Cannot open "${path}": it is ${isDirectory ? "a folder" : "not a regular file"}`,
+        );
+      }
       const head = await readAt(file, 0, Math.min(8, size), path);
       const headerSize = parseHeaderSize(head, size, path);
       const prefix = new Uint8Array(8 + headerSize);

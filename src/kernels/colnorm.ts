@@ -1,0 +1,81 @@
+/**
+ * Typed wrapper for the column-norm kernels (`kernels/colnorm.wgsl`): Wanda's running mean of
+ * squared input-column norms.
+ *
+ * @module
+ */
+
+import type { Batch } from "../gpu/device.ts";
+import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { GpuTensor } from "../gpu/tensor.ts";
+import { COLNORM_WGSL } from "./colnorm.wgsl.ts";
+
+/** Most slabs a {@linkcode colNormUpdate} splits the rows into; size `partial` as this × cols. */
+export const COLNORM_MAX_SLABS = 64;
+const MIN_SLAB_ROWS = 256;
+
+/** Arguments of {@linkcode colNormUpdate}. */
+export interface ColNormUpdateArgs {
+  /** Activations, row-major `[rows, cols]` (f32), one token per row. */
+  x: GpuTensor;
+  /** Element offset of `x`'s first entry (default 0). */
+  xOffset?: number;
+  /** Tokens in `x`. */
+  rows: number;
+  /** Features (input columns). */
+  cols: number;
+  /** Scratch of at least `COLNORM_MAX_SLABS × cols` floats. */
+  partial: GpuTensor;
+  /** The running statistic `s` (`cols` floats), updated in place. */
+  s: GpuTensor;
+  /** Factor applied to the old `s`. */
+  scale: number;
+  /** Divisor of the new column sums of squares. */
+  denom: number;
+}
+
+function kernel(entryPoint: "partialSums" | "update"): Kernel {
+  return {
+    name: `colnorm-${entryPoint}`,
+    source: COLNORM_WGSL,
+    entryPoint,
+    bindings: ["read", "storage", "storage", "uniform"],
+  };
+}
+
+/**
+ * Records `s_j ← s_j·scale + (Σ_t x[t, j]²)/denom` for every column `j`, summing the rows in
+ * slabs of at least 256 so that f32 rounding stays small.
+ */
+export function colNormUpdate(batch: Batch, a: ColNormUpdateArgs): void {
+  const what = "update column norms";
+  for (const [name, v] of [["rows", a.rows], ["cols", a.cols]] as const) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`Cannot ${what}: ${name} must be an integer >= 1, got ${v}`);
+    }
+  }
+  const xOff = a.xOffset ?? 0;
+  if (xOff + a.rows * a.cols > a.x.size) {
+    throw new RangeError(
+      `Cannot ${what}: x has ${a.x.size} elements, ${xOff + a.rows * a.cols} are needed`,
+    );
+  }
+  if (a.s.size < a.cols) {
+    throw new RangeError(`Cannot ${what}: s has ${a.s.size} elements, ${a.cols} are needed`);
+  }
+  if (a.partial.size < COLNORM_MAX_SLABS * a.cols) {
+    throw new RangeError(
+      `Cannot ${what}: partial has ${a.partial.size} elements, ` +
+        `${COLNORM_MAX_SLABS * a.cols} are needed`,
+    );
+  }
+  const slabRows = Math.max(MIN_SLAB_ROWS, Math.ceil(a.rows / COLNORM_MAX_SLABS));
+  const nslab = Math.ceil(a.rows / slabRows);
+  const u = new Uniforms()
+    .u32(a.rows, a.cols, slabRows, nslab)
+    .u32(xOff).f32(a.scale, a.denom).u32(0)
+    .bytes();
+  const blocks = Math.ceil(a.cols / 64);
+  batch.dispatch(kernel("partialSums"), [a.x, a.partial, a.s], u, [blocks * nslab]);
+  batch.dispatch(kernel("update"), [a.x, a.partial, a.s], u, [blocks]);
+}

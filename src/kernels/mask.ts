@@ -1,0 +1,182 @@
+/**
+ * Typed wrappers for the mask kernels (`kernels/mask.wgsl`, `kernels/mask_count.wgsl`): prune
+ * a weight region by a threshold or by an N:M pattern, and count zeros per row or group.
+ *
+ * @module
+ */
+
+import type { Batch } from "../gpu/device.ts";
+import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { GpuTensor } from "../gpu/tensor.ts";
+import { MASK_WGSL } from "./mask.wgsl.ts";
+import { MASK_COUNT_WGSL } from "./mask_count.wgsl.ts";
+import { type ResolvedRegion, resolveRegion, SCORE_MODE_ID, type ScoredRegion } from "./select.ts";
+
+/** Elements (threshold) or groups (N:M) per mask workgroup: 64 invocations × 16. */
+const MASK_TILE = 1024;
+
+/** Largest M that {@linkcode nmMask} supports. */
+export const MAX_NM_M = 64;
+
+/** Where a mask goes: zeros written into the weight, or a separate 0/1 mask. */
+export interface MaskOutput {
+  /**
+   * When given, the weights are left unchanged and `mask[maskOffset + r*cols + c]` (u32)
+   * receives 1 for a pruned entry and 0 for a kept one (dense `rows × cols`, row stride `cols`).
+   */
+  mask?: GpuTensor;
+  /** Element offset into `mask` (default 0). */
+  maskOffset?: number;
+}
+
+function maskKernel(entryPoint: "threshold" | "nm", g: ResolvedRegion, writeMask: boolean): Kernel {
+  return {
+    name: `mask-${entryPoint}`,
+    source: MASK_WGSL,
+    entryPoint,
+    bindings: ["storage", "storage", "storage", "storage", "uniform"],
+    constants: { MODE: SCORE_MODE_ID[g.mode], WRITE_MASK: +writeMask },
+  };
+}
+
+function checkMask(what: string, g: ResolvedRegion, o: MaskOutput): number {
+  const off = o.maskOffset ?? 0;
+  if (!o.mask) return off;
+  if (!Number.isInteger(off) || off < 0) {
+    throw new RangeError(`Cannot ${what}: maskOffset must be an integer >= 0, got ${off}`);
+  }
+  if (off + g.rows * g.cols > o.mask.size) {
+    throw new RangeError(
+      `Cannot ${what}: mask has ${o.mask.size} elements, ${off + g.rows * g.cols} are needed`,
+    );
+  }
+  return off;
+}
+
+/** Arguments of {@linkcode thresholdMask}. */
+export interface ThresholdMaskArgs extends ScoredRegion, MaskOutput {
+  /** Holds the threshold as an f32 bit pattern, e.g. the `out` of `selectKth`. */
+  sel: GpuTensor;
+  /** Word of `sel` with the threshold (default 0). */
+  selIndex?: number;
+}
+
+/**
+ * Records the threshold rule: every entry of the region whose score is ≤ the threshold in
+ * `sel[selIndex]` is pruned (zeroed in place, or marked in `mask`). With a threshold from
+ * `selectKth` at `k = floor(numel·s)` this is the reference magnitude rule
+ * `|W| ≤ sort(|W|)[k]` and SparseGPT's block rule.
+ */
+export function thresholdMask(batch: Batch, a: ThresholdMaskArgs): void {
+  const what = "apply a threshold mask";
+  const g = resolveRegion(what, a);
+  const maskOff = checkMask(what, g, a);
+  const selIndex = a.selIndex ?? 0;
+  if (!Number.isInteger(selIndex) || selIndex < 0 || selIndex >= a.sel.size) {
+    throw new RangeError(
+      `Cannot ${what}: selIndex ${selIndex} is outside sel's ${a.sel.size} words`,
+    );
+  }
+  const u = new Uniforms()
+    .u32(g.rows, g.cols, g.ld, g.offset)
+    .u32(g.colVecOffset, selIndex, 0, maskOff);
+  batch.dispatch(
+    maskKernel("threshold", g, a.mask !== undefined),
+    [g.w, g.colVec, a.sel, a.mask ?? g.w],
+    u.bytes(),
+    [Math.ceil((g.rows * g.cols) / MASK_TILE)],
+  );
+}
+
+/** Arguments of {@linkcode nmMask}. */
+export interface NMMaskArgs extends ScoredRegion, MaskOutput {
+  /** Entries pruned in every group (0 < n < m). */
+  n: number;
+  /** Group size: consecutive columns of a row (`cols % m === 0`, m ≤ {@linkcode MAX_NM_M}). */
+  m: number;
+}
+
+/**
+ * Records the N:M rule along the input dimension: in every group of `m` consecutive columns of
+ * each row, the `n` entries of smallest score are pruned (ties to the lower column). The groups
+ * start at the region's first column.
+ */
+export function nmMask(batch: Batch, a: NMMaskArgs): void {
+  const what = `apply a ${a.n}:${a.m} mask`;
+  const g = resolveRegion(what, a);
+  const maskOff = checkMask(what, g, a);
+  if (!Number.isInteger(a.m) || a.m < 2 || a.m > MAX_NM_M) {
+    throw new RangeError(`Cannot ${what}: M must be an integer in [2, ${MAX_NM_M}], got ${a.m}`);
+  }
+  if (!Number.isInteger(a.n) || a.n < 1 || a.n >= a.m) {
+    throw new RangeError(`Cannot ${what}: N must be an integer in [1, ${a.m - 1}], got ${a.n}`);
+  }
+  if (g.cols % a.m !== 0) {
+    throw new RangeError(
+      `Cannot ${what}: the number of input columns ${g.cols} is not a multiple of M = ${a.m}`,
+    );
+  }
+  const u = new Uniforms()
+    .u32(g.rows, g.cols, g.ld, g.offset)
+    .u32(g.colVecOffset, a.n, a.m, maskOff);
+  batch.dispatch(
+    maskKernel("nm", g, a.mask !== undefined),
+    [g.w, g.colVec, g.w, a.mask ?? g.w],
+    u.bytes(),
+    [Math.ceil((g.rows * (g.cols / a.m)) / MASK_TILE)],
+  );
+}
+
+/** Arguments of {@linkcode zeroCounts}. */
+export interface ZeroCountArgs {
+  /** The weight (f32). */
+  w: GpuTensor;
+  /** Rows of the region. */
+  rows: number;
+  /** Columns of the region. */
+  cols: number;
+  /** Row stride (default `cols`). */
+  ld?: number;
+  /** Element offset of the first entry (default 0). */
+  offset?: number;
+  /** Columns per count (default `cols`: one count per row); the last group may be shorter. */
+  group?: number;
+  /** Receives `rows × ceil(cols/group)` u32 counts, row-major. */
+  out: GpuTensor;
+  /** Element offset into `out` (default 0). */
+  outOffset?: number;
+}
+
+const COUNT_KERNEL: Kernel = {
+  name: "mask-count",
+  source: MASK_COUNT_WGSL,
+  bindings: ["read", "storage", "uniform"],
+};
+
+/** Groups per row of a {@linkcode zeroCounts} call. */
+export function zeroCountGroups(cols: number, group: number = cols): number {
+  return Math.ceil(cols / group);
+}
+
+/**
+ * Records a count of the zeros (`+0` and `-0`) of a region per row, or per group of `group`
+ * consecutive columns of each row: `out[outOffset + r*groups + g]`.
+ */
+export function zeroCounts(batch: Batch, a: ZeroCountArgs): void {
+  const what = "count zeros";
+  const group = a.group ?? a.cols;
+  if (!Number.isInteger(group) || group < 1) {
+    throw new RangeError(`Cannot ${what}: group must be an integer >= 1, got ${group}`);
+  }
+  const g = resolveRegion(what, { w: a.w, rows: a.rows, cols: a.cols, ld: a.ld, offset: a.offset });
+  const groups = zeroCountGroups(g.cols, group);
+  const outOff = a.outOffset ?? 0;
+  if (!Number.isInteger(outOff) || outOff < 0 || outOff + g.rows * groups > a.out.size) {
+    throw new RangeError(
+      `Cannot ${what}: out has ${a.out.size} elements, ${g.rows * groups} counts are needed ` +
+        `from offset ${outOff}`,
+    );
+  }
+  const u = new Uniforms().u32(g.rows, g.cols, g.ld, g.offset).u32(group, groups, outOff, 0);
+  batch.dispatch(COUNT_KERNEL, [g.w, a.out], u.bytes(), [Math.ceil((g.rows * groups) / 64)]);
+}
