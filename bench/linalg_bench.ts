@@ -1,0 +1,167 @@
+/**
+ * Linear-algebra benchmarks on the WebGPU adapter: Cholesky, SPD inverse and Hessian
+ * accumulation, timed from submit to `onSubmittedWorkDone` (kernels compiled by a warm-up run
+ * first; uploads not timed). Run with `deno run -A bench/linalg_bench.ts [sizes...]`.
+ *
+ * GFLOP/s use the standard operation counts: Cholesky n³/3, SPD inverse n³ (potrf + trtri +
+ * lauum), Hessian d²·T per accumulation of T tokens (a symmetric rank-T update), and 2n³ for
+ * the `matmul-ref` row, a plain square product with the matmul kernel all of these build on.
+ *
+ * @module
+ */
+
+import { getGpu, type Gpu } from "../src/gpu/device.ts";
+import { matmul } from "../src/kernels/matmul.ts";
+import { recordCholesky } from "../src/linalg/cholesky.ts";
+import { recordSpdInverse } from "../src/linalg/spd.ts";
+import { Temps } from "../src/linalg/temps.ts";
+import { HessianAccumulator } from "../src/prune/hessian.ts";
+
+/** One benchmark measurement. */
+export interface LinalgBenchRow {
+  /** Operation name. */
+  name: string;
+  /** Problem size (matrix order, or Hessian width d). */
+  n: number;
+  /** Wall time from submit to completion, best of the repeats. */
+  ms: number;
+  /** Standard flop count / time. */
+  gflops: number;
+}
+
+/** Options of {@linkcode runLinalgBench}. */
+export interface LinalgBenchOptions {
+  /** Matrix orders for Cholesky and SPD inverse (default 512, 1024, 2048). */
+  sizes?: number[];
+  /** Hessian widths (default 256, 512, 1024, 2048). */
+  hessianSizes?: number[];
+  /** Tokens per Hessian measurement (default 8192, in chunks of 2048). */
+  tokens?: number;
+  /** Repeats per measurement; the best is reported (default 1). */
+  repeats?: number;
+  /** Called with each row as it is measured. */
+  onRow?: (row: LinalgBenchRow) => void;
+}
+
+/** A symmetric positive definite test matrix: ρ^|i−j| (Kac–Murdock–Szegő) plus a small ripple. */
+function spdMatrix(n: number): Float32Array<ArrayBuffer> {
+  const a = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      a[i * n + j] = 0.9 ** Math.abs(i - j) + (i === j ? 0.1 : 0);
+    }
+  }
+  return a;
+}
+
+async function measure(
+  gpu: Gpu,
+  repeats: number,
+  record: (batch: ReturnType<Gpu["batch"]>, temps: Temps) => void,
+): Promise<number> {
+  let best = Infinity;
+  for (let r = 0; r < repeats; r++) {
+    await gpu.device.queue.onSubmittedWorkDone();
+    const temps = new Temps(gpu);
+    const batch = gpu.batch("bench");
+    record(batch, temps);
+    const t0 = performance.now();
+    batch.submit();
+    await gpu.device.queue.onSubmittedWorkDone();
+    best = Math.min(best, performance.now() - t0);
+    temps.free();
+    gpu.throwIfError("linalg bench");
+  }
+  return best;
+}
+
+/** Runs the linear-algebra benchmarks and returns one row per measurement. */
+export async function runLinalgBench(opts: LinalgBenchOptions = {}): Promise<LinalgBenchRow[]> {
+  const gpu = await getGpu();
+  const sizes = opts.sizes ?? [512, 1024, 2048];
+  const hsizes = opts.hessianSizes ?? [256, 512, 1024, 2048];
+  const tokens = opts.tokens ?? 8192;
+  const repeats = opts.repeats ?? 1;
+  const rows: LinalgBenchRow[] = [];
+  const push = (name: string, n: number, ms: number, flops: number) => {
+    const row = { name, n, ms, gflops: flops / ms / 1e6 };
+    rows.push(row);
+    opts.onRow?.(row);
+  };
+
+  // warm-up: compile every kernel once
+  {
+    const a = gpu.upload(spdMatrix(130), [130, 130], "warm");
+    const out = gpu.alloc([130, 130], "warm-out");
+    const status = gpu.alloc([1], "status", "u32");
+    await measure(gpu, 1, (batch, temps) => {
+      recordSpdInverse(gpu, batch, a, out, status, { temps });
+      recordCholesky(gpu, batch, a, status, { out, temps });
+    });
+    gpu.free(a, out, status);
+  }
+
+  {
+    // the matmul kernel every routine here is built on, as a yardstick (2n³ flops)
+    const n = Math.min(1024, Math.max(...sizes, 256));
+    const a = gpu.upload(spdMatrix(n), [n, n], "bench/mm");
+    const c = gpu.alloc([n, n], "bench/mm-out");
+    const ms = await measure(
+      gpu,
+      repeats,
+      (batch) => matmul(batch, { a, b: a, c, M: n, N: n, K: n }),
+    );
+    push("matmul-ref", n, ms, 2 * n ** 3);
+    gpu.free(a, c);
+  }
+
+  for (const n of sizes) {
+    const a = gpu.upload(spdMatrix(n), [n, n], "bench/A");
+    const out = gpu.alloc([n, n], "bench/out");
+    const status = gpu.alloc([1], "bench/status", "u32");
+    const msChol = await measure(gpu, repeats, (batch, temps) => {
+      recordCholesky(gpu, batch, a, status, { out, temps });
+    });
+    push("cholesky", n, msChol, n ** 3 / 3);
+    const msInv = await measure(gpu, repeats, (batch, temps) => {
+      recordSpdInverse(gpu, batch, a, out, status, { temps });
+    });
+    push("spd-inverse", n, msInv, n ** 3);
+    gpu.free(a, out, status);
+  }
+
+  for (const d of hsizes) {
+    const chunk = Math.min(2048, tokens);
+    const x = new Float32Array(chunk * d);
+    for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.618) * ((i % d) % 7 + 1);
+    const tx = gpu.upload(x, [chunk, d], "bench/X");
+    const acc = new HessianAccumulator(gpu, d);
+    const ms = await measure(gpu, repeats, (batch) => {
+      acc.reset();
+      for (let t = 0; t < tokens; t += chunk) {
+        acc.add(batch, tx, 1, { tokens: Math.min(chunk, tokens - t) });
+      }
+      acc.finalize(batch);
+    });
+    push("hessian", d, ms, d * d * tokens);
+    acc.free();
+    gpu.free(tx);
+  }
+  return rows;
+}
+
+if (import.meta.main) {
+  const args = Deno.args.map(Number).filter((v) => v > 0);
+  const sizes = args.length ? args : undefined;
+  console.log("op            n        ms   GFLOP/s");
+  await runLinalgBench({
+    sizes,
+    hessianSizes: sizes ? [] : undefined,
+    onRow: (r) =>
+      console.log(
+        `${r.name.padEnd(12)} ${String(r.n).padStart(5)} ${r.ms.toFixed(1).padStart(9)} ${
+          r.gflops.toFixed(2).padStart(9)
+        }`,
+      ),
+  });
+}

@@ -1,0 +1,211 @@
+// SparseGPT (block OBS pruning) kernels, f32. W is rows×cols row-major, U the upper-triangular
+// factor of the damped inverse Hessian (H⁻¹ = UᵀU, cols×cols, leading dimension ldu).
+// For the block of `count` columns starting at i1 (see src/prune/sparsegpt.ts):
+//   dead_cols     W[:, j] = 0 where H[j][j] == 0 (the caller then sets those H[j][j] = 1)
+//   radix_hist    histogram of `width` bits (from bit `shift`) of the u32 patterns of the block
+//                 scores w²/U_jj² (≥ 0, so their bit patterns sort like the floats), counting
+//                 only scores whose higher bits equal the prefix selected so far
+//   radix_select  one invocation: find the bin holding the k-th smallest score, extend the
+//                 prefix, subtract the counts below, clear the histogram. After three passes
+//                 sel[0] holds the exact bit pattern of the k-th smallest score (the threshold).
+//   sweep         one invocation per row loops over the block's columns: mask (unstructured:
+//                 score ≤ threshold, from the block-start weights; N:M: the N smallest scores of
+//                 each group of M, from the compensated weights when the group is reached),
+//                 e = w/U_jj for pruned weights, W1[r, j+1:] -= e·U[j, j+1:], Err[r, j] = e,
+//                 loss[r] += Σ w²/U_jj²/2. Skipped (Err = 0) when the factor status failed.
+// sel layout (u32): [0] prefix, [1] remaining k, [2 ..] histogram (2048 bins).
+
+const FAIL_NONE: u32 = 0xffffffffu;
+const MAXB: u32 = 256u;
+const BINS: u32 = 2048u;
+
+fn score(w: f32, d: f32) -> f32 {
+  return (w * w) / (d * d);
+}
+
+// ---------------------------------------------------------------------------------------------
+struct DeadParams { rows: u32, cols: u32, _p0: u32, _p1: u32 }
+@group(0) @binding(0) var<storage, read_write> dw: array<f32>;
+@group(0) @binding(1) var<storage, read> dh: array<f32>;
+@group(0) @binding(2) var<uniform> ddp: DeadParams;
+
+@compute @workgroup_size(256)
+fn dead_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+  let i = (wid.x + wid.y * nwg.x) * 256u + li;
+  if (i >= ddp.rows * ddp.cols) {
+    return;
+  }
+  let c = i % ddp.cols;
+  if (dh[c * ddp.cols + c] == 0.0) {
+    dw[i] = 0.0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+struct HistParams {
+  rows: u32, cols: u32, ldu: u32, i1: u32,
+  count: u32, shift: u32, width: u32, usePrefix: u32,
+  perWg: u32, _p0: u32, _p1: u32, _p2: u32,
+}
+@group(0) @binding(0) var<storage, read> hw: array<f32>;
+@group(0) @binding(1) var<storage, read> hu: array<f32>;
+@group(0) @binding(2) var<storage, read_write> hsel: array<atomic<u32>>;
+@group(0) @binding(3) var<uniform> hp: HistParams;
+
+var<workgroup> lh: array<atomic<u32>, 2048>;
+
+@compute @workgroup_size(256)
+fn radix_hist(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+  for (var i = li; i < BINS; i += 256u) {
+    atomicStore(&lh[i], 0u);
+  }
+  workgroupBarrier();
+  let numel = hp.rows * hp.count;
+  let start = (wid.x + wid.y * nwg.x) * hp.perWg;
+  let end = min(start + hp.perWg, numel);
+  let prefix = atomicLoad(&hsel[0]);
+  let hiShift = min(hp.shift + hp.width, 31u);
+  let binMask = (1u << hp.width) - 1u;
+  for (var e = start + li; e < end; e += 256u) {
+    let r = e / hp.count;
+    let col = hp.i1 + e % hp.count;
+    let bits = bitcast<u32>(score(hw[r * hp.cols + col], hu[col * hp.ldu + col]));
+    if (hp.usePrefix != 0u && (bits >> hiShift) != (prefix >> hiShift)) {
+      continue;
+    }
+    atomicAdd(&lh[(bits >> hp.shift) & binMask], 1u);
+  }
+  workgroupBarrier();
+  for (var i = li; i < BINS; i += 256u) {
+    let v = atomicLoad(&lh[i]);
+    if (v != 0u) {
+      atomicAdd(&hsel[2u + i], v);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+struct SelParams { shift: u32, width: u32, first: u32, k0: u32 }
+@group(0) @binding(0) var<storage, read_write> sel: array<u32>;
+@group(0) @binding(1) var<uniform> sp: SelParams;
+
+@compute @workgroup_size(1)
+fn radix_select() {
+  var k = sel[1];
+  var prefix = sel[0];
+  if (sp.first != 0u) {
+    k = sp.k0;
+    prefix = 0u;
+  }
+  let nb = 1u << sp.width;
+  var chosen = nb - 1u;
+  var found = false;
+  for (var i = 0u; i < nb; i++) {
+    let h = sel[2u + i];
+    if (!found) {
+      if (k < h) {
+        chosen = i;
+        found = true;
+      } else {
+        k -= h;
+      }
+    }
+    sel[2u + i] = 0u;
+  }
+  sel[0] = prefix | (chosen << sp.shift);
+  sel[1] = k;
+}
+
+// ---------------------------------------------------------------------------------------------
+struct SweepParams {
+  rows: u32, cols: u32, ldu: u32, i1: u32,
+  count: u32, ldErr: u32, n: u32, m: u32,
+  statusOff: u32, _p0: u32, _p1: u32, _p2: u32,
+}
+@group(0) @binding(0) var<storage, read_write> sw: array<f32>;
+@group(0) @binding(1) var<storage, read> su: array<f32>;
+@group(0) @binding(2) var<storage, read> ssel: array<u32>;
+@group(0) @binding(3) var<storage, read_write> serr: array<f32>;
+@group(0) @binding(4) var<storage, read_write> sloss: array<f32>;
+@group(0) @binding(5) var<storage, read> sstatus: array<u32>;
+@group(0) @binding(6) var<uniform> swp: SweepParams;
+
+// N:M mode (true) or unstructured threshold mode (false).
+override NM: bool = false;
+override WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) li: u32) {
+  let r = (wid.x + wid.y * nwg.x) * WG + li;
+  if (r >= swp.rows) {
+    return;
+  }
+  let count = swp.count;
+  let i1 = swp.i1;
+  let ldu = swp.ldu;
+  let rowBase = r * swp.cols + i1;
+  let errBase = r * swp.ldErr;
+  if (sstatus[swp.statusOff] != FAIL_NONE) {
+    for (var c = 0u; c < count; c++) {
+      serr[errBase + c] = 0.0;
+    }
+    return;
+  }
+  var row: array<f32, MAXB>;
+  for (var c = 0u; c < count; c++) {
+    row[c] = sw[rowBase + c];
+  }
+  var mask: array<u32, 8>;
+  if (!NM) {
+    let thr = ssel[0];
+    for (var c = 0u; c < count; c++) {
+      let d = su[(i1 + c) * ldu + i1 + c];
+      if (bitcast<u32>(score(row[c], d)) <= thr) {
+        mask[c >> 5u] |= 1u << (c & 31u);
+      }
+    }
+  }
+  var rl = 0.0;
+  var sc: array<f32, 32>;
+  for (var j = 0u; j < count; j++) {
+    let ub = (i1 + j) * ldu + i1;
+    if (NM && j % swp.m == 0u) {
+      let g = min(swp.m, count - j);
+      for (var q = 0u; q < g; q++) {
+        let cq = i1 + j + q;
+        sc[q] = score(row[j + q], su[cq * ldu + cq]);
+      }
+      for (var q = 0u; q < g; q++) {
+        var rank = 0u;
+        for (var o = 0u; o < g; o++) {
+          if (sc[o] < sc[q] || (sc[o] == sc[q] && o < q)) {
+            rank++;
+          }
+        }
+        if (rank < swp.n) {
+          let c = j + q;
+          mask[c >> 5u] |= 1u << (c & 31u);
+        }
+      }
+    }
+    var e = 0.0;
+    if (((mask[j >> 5u] >> (j & 31u)) & 1u) != 0u) {
+      let w = row[j];
+      let d = su[ub + j];
+      e = w / d;
+      rl += (w * w) / (d * d);
+      for (var c = j + 1u; c < count; c++) {
+        row[c] -= e * su[ub + c];
+      }
+      row[j] = 0.0;
+    }
+    serr[errBase + j] = e;
+  }
+  sloss[r] += rl * 0.5;
+  for (var c = 0u; c < count; c++) {
+    sw[rowBase + c] = row[c];
+  }
+}
