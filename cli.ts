@@ -67,6 +67,8 @@ Options:
   --iters N          SparseLLM outer iterations (default: 4)
   --alpha F --beta F --gamma F --growth F
                      SparseLLM penalties (defaults: 1, 1, 1, growth 2; see README)
+  --ffn-input MODE   SparseLLM FFN calibration: pruned (inputs from the pruned attention, target
+                     compensates its error; default) or dense (the reference's choice)
   --max-windows N    evaluate at most N windows of the --eval text
   --force            replace a non-empty --out folder
   --json             print the report summary as one JSON object on stdout
@@ -76,7 +78,8 @@ Options:
 Examples:
   deno run -A cli.ts prune --model opt-125m --method sparsegpt --sparsity 0.5 --calib c4.txt --out opt-50
   deno run -A cli.ts prune --model llama --method wanda --pattern 2:4 --calib c4.jsonl --out llama-24`,
-  eval: `Usage: deno run -A cli.ts eval --model DIR --text FILE [--seqlen N] [--max-windows N] [--json]
+  eval:
+    `Usage: deno run -A cli.ts eval --model DIR --text FILE [--seqlen N] [--max-windows N] [--json]
 
 Options:
   --model DIR        checkpoint folder
@@ -150,6 +153,7 @@ const PRUNE_OPTS = {
   beta: { type: "string" },
   gamma: { type: "string" },
   growth: { type: "string" },
+  "ffn-input": { type: "string" },
   "max-windows": { type: "string" },
   force: { type: "boolean" },
   methods: { type: "string" },
@@ -173,6 +177,7 @@ function pruneOptionsFrom(v: Values): PruneOptionsInput {
   set("beta", num("beta", v.beta as string));
   set("gamma", num("gamma", v.gamma as string));
   set("growth", num("growth", v.growth as string));
+  if (v["ffn-input"] !== undefined) o.ffnInput = v["ffn-input"] as "pruned" | "dense";
   if (typeof v.layers === "string") {
     try {
       o.layers = parseLayerRange(v.layers);
@@ -250,7 +255,9 @@ async function cmdPrune(v: Values): Promise<void> {
   const report = await pruneCheckpoint({
     model: need("model", v.model as string),
     out: need("out", v.out as string),
-    calib: options.method === "magnitude" ? v.calib as string | undefined : need("calib", v.calib as string),
+    calib: options.method === "magnitude"
+      ? v.calib as string | undefined
+      : need("calib", v.calib as string),
     evalText: v.eval as string | undefined,
     maxWindows: num("max-windows", v["max-windows"] as string),
     force: !!v.force,
@@ -271,7 +278,9 @@ async function cmdPrune(v: Values): Promise<void> {
   out(formatTable(["layer", "matrix", "shape", "sparsity", "rel. error", "seconds"], rows));
   const s = report.summary;
   out("");
-  out(`method ${s.method}, achieved sparsity ${(100 * s.sparsity).toFixed(2)}% of prunable weights`);
+  out(
+    `method ${s.method}, achieved sparsity ${(100 * s.sparsity).toFixed(2)}% of prunable weights`,
+  );
   if (s.dense_perplexity !== undefined) {
     out(
       `perplexity: dense ${s.dense_perplexity.toFixed(4)} -> pruned ${
@@ -316,7 +325,12 @@ export async function main(args: string[]): Promise<number> {
     }
     if (!(cmd in HELP) || cmd === "main") throw new UsageError(`Unknown command "${cmd}"`);
     const options = cmd === "eval"
-      ? { ...COMMON, text: { type: "string" }, seqlen: { type: "string" }, "max-windows": { type: "string" } } as const
+      ? {
+        ...COMMON,
+        text: { type: "string" },
+        seqlen: { type: "string" },
+        "max-windows": { type: "string" },
+      } as const
       : cmd === "inspect"
       ? COMMON
       : PRUNE_OPTS;
@@ -347,7 +361,9 @@ export async function main(args: string[]): Promise<number> {
     const msg = verbose && err.stack ? err.stack : err.message;
     console.error(`error: ${msg.replaceAll("\n", " ")}`);
     if (e instanceof UsageError) {
-      console.error(`Run "deno run -A cli.ts ${cmd && cmd in HELP ? cmd + " " : ""}--help" for usage.`);
+      console.error(
+        `Run "deno run -A cli.ts ${cmd && cmd in HELP ? cmd + " " : ""}--help" for usage.`,
+      );
       return 2;
     }
     if (e instanceof NoGpuAdapterError) return 3;

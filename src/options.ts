@@ -39,6 +39,12 @@ export interface PruneOptionsInput {
   gamma?: number;
   /** SparseLLM penalty growth factor per iteration. */
   growth?: number;
+  /**
+   * SparseLLM: which FFN input to calibrate on. `pruned` (default): the inputs the pruned
+   * attention produces, with a target that also compensates the attention's error; `dense`:
+   * the dense layer's inputs, as the reference code does.
+   */
+  ffnInput?: "pruned" | "dense";
 }
 
 /** Options after validation and defaults. */
@@ -69,6 +75,8 @@ export interface PruneOptions {
   gamma: number;
   /** SparseLLM penalty growth. */
   growth: number;
+  /** SparseLLM FFN calibration input. */
+  ffnInput: "pruned" | "dense";
 }
 
 const positiveInt = (name: string) =>
@@ -85,7 +93,10 @@ const schema = z.object({
         JSON.stringify(iss.input)
       })`,
   }),
-  sparsity: z.number({ error: "--sparsity must be a number" }).min(0, "--sparsity must be in [0, 1)")
+  sparsity: z.number({ error: "--sparsity must be a number" }).min(
+    0,
+    "--sparsity must be in [0, 1)",
+  )
     .lt(1, "--sparsity must be in [0, 1)").optional(),
   pattern: z.string().optional(),
   nsamples: positiveInt("nsamples").default(128),
@@ -101,6 +112,9 @@ const schema = z.object({
   beta: positive("beta").default(SPARSELLM_DEFAULTS.beta),
   gamma: positive("gamma").default(SPARSELLM_DEFAULTS.gamma),
   growth: z.number().min(1, "--growth must be >= 1").default(SPARSELLM_DEFAULTS.growth),
+  ffnInput: z.enum(["pruned", "dense"], { error: "--ffn-input must be pruned or dense" }).default(
+    "pruned",
+  ),
 });
 
 /** Validates pruning options and fills in defaults. Throws `RangeError` naming the option. */
@@ -134,6 +148,7 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
     beta: o.beta,
     gamma: o.gamma,
     growth: o.growth,
+    ffnInput: o.ffnInput,
   };
   if (o.seqlen !== undefined) out.seqlen = o.seqlen;
   if (o.layers) out.layers = [o.layers[0], o.layers[1]];

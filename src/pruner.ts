@@ -11,9 +11,9 @@ import type { WeightInfo, WeightSource } from "./models/weights.ts";
 import { type PruneOptions, type PruneOptionsInput, resolvePruneOptions } from "./options.ts";
 import {
   type LayerReport,
-  prunePipeline,
   type ProgressEvent,
   type PrunedTensors,
+  prunePipeline,
 } from "./prune/pipeline.ts";
 
 /** Input of {@linkcode SparseLLMPruner.prune}. */

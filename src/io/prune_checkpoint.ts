@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { sampleCalibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import type { PruneOptions } from "../options.ts";
-import { type LayerReport, prunePipeline, type ProgressEvent } from "../prune/pipeline.ts";
+import { type LayerReport, type ProgressEvent, prunePipeline } from "../prune/pipeline.ts";
 import { targetSparsity } from "../prune/types.ts";
 import type { FfnReport } from "../prune/sparsellm.ts";
 import { layerChartSvg } from "../report/charts.ts";
@@ -105,9 +105,9 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     const seqlen = o.seqlen ?? defaultSeqlen(config);
     if (o.layers && o.layers[1] >= config.numLayers) {
       throw new RangeError(
-        `--layers ${o.layers[0]}-${o.layers[1]} is out of range: the model has ${config.numLayers} layers (0-${
-          config.numLayers - 1
-        })`,
+        `--layers ${o.layers[0]}-${
+          o.layers[1]
+        } is out of range: the model has ${config.numLayers} layers (0-${config.numLayers - 1})`,
       );
     }
     if (

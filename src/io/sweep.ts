@@ -106,15 +106,26 @@ export async function runSweep(a: SweepArgs): Promise<SweepResult> {
         perplexity: r.summary.pruned_perplexity!,
         seconds: r.summary.prune_seconds,
       });
-      await Deno.writeTextFile(join(a.out, `${method}-${setting.replace(":", "of")}.report.json`), JSON.stringify(r, null, 2));
+      await Deno.writeTextFile(
+        join(a.out, `${method}-${setting.replace(":", "of")}.report.json`),
+        JSON.stringify(r, null, 2),
+      );
       if (!a.keepModels) await Deno.remove(out, { recursive: true });
     }
   }
-  const headers = ["method", ...a.sparsities.map((s) => `ppl @ ${s}`), ...a.sparsities.map((s) => `s @ ${s}`)];
+  const headers = [
+    "method",
+    ...a.sparsities.map((s) => `ppl @ ${s}`),
+    ...a.sparsities.map((s) => `s @ ${s}`),
+  ];
   const table = a.methods.map((m) => [
     m,
-    ...a.sparsities.map((s) => rows.find((r) => r.method === m && r.setting === s)!.perplexity.toFixed(3)),
-    ...a.sparsities.map((s) => rows.find((r) => r.method === m && r.setting === s)!.seconds.toFixed(1)),
+    ...a.sparsities.map((s) =>
+      rows.find((r) => r.method === m && r.setting === s)!.perplexity.toFixed(3)
+    ),
+    ...a.sparsities.map((s) =>
+      rows.find((r) => r.method === m && r.setting === s)!.seconds.toFixed(1)
+    ),
   ]);
   const markdown = `dense perplexity: ${dense.toFixed(3)}\n\n` + formatMarkdownTable(headers, [
     ...table,

@@ -25,6 +25,7 @@ import { CausalLM } from "../models/model.ts";
 import type { WeightSource } from "../models/weights.ts";
 import type { PruneOptions } from "../options.ts";
 import { magnitudePrune } from "./magnitude.ts";
+import { HessianAccumulator } from "./hessian.ts";
 import { sparsegpt } from "./sparsegpt.ts";
 import { type FfnIterate, type FfnReport, sparsellmFfn } from "./sparsellm.ts";
 import { ColumnNormAccumulator } from "./stats.ts";
@@ -207,8 +208,15 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
         let report: LayerReport;
         const pruned: PrunedTensors = new Map();
         if (layerSelected(o, layer)) {
-          report = await pruneLayer(args, arch, w, layer, chunks, nseq, (role) =>
-            progress(layer - start, `layer ${layer} ${role}`, layer, role));
+          report = await pruneLayer(
+            args,
+            arch,
+            w,
+            layer,
+            chunks,
+            nseq,
+            (role) => progress(layer - start, `layer ${layer} ${role}`, layer, role),
+          );
           for (const spec of arch.linears) {
             const data = await gpu.read(w.linear(spec.role).weight);
             let z = 0;
@@ -263,6 +271,8 @@ async function pruneLayer(
   const tapWidth = (t: ActivationTap) =>
     t === "attn_out" ? arch.numHeads * arch.headDim : t === "ffn_act" ? arch.ffnSize : d;
   const report: LayerReport = { layer, pruned: true, matrices: [], seconds: 0 };
+  const accs = new Map<ActivationTap, HessianAccumulator>();
+  const extraH: HessianAccumulator[] = [];
   const hs = new Map<ActivationTap, GpuTensor>();
   const norms = new Map<ActivationTap, ColumnNormAccumulator>();
   const ffnX: GpuTensor[] = [];
@@ -271,28 +281,19 @@ async function pruneLayer(
   try {
     // 1. Statistics from the dense layer.
     if (nseq > 0) {
-      for (const t of TAPS) hs.set(t, gpu.alloc([tapWidth(t), tapWidth(t)], `H/${t}`));
+      for (const t of TAPS) {
+        const acc = new HessianAccumulator(gpu, tapWidth(t), { label: `H/${t}` });
+        accs.set(t, acc);
+        hs.set(t, acc.H);
+      }
       if (o.method === "wanda") {
         for (const t of TAPS) norms.set(t, new ColumnNormAccumulator(gpu, tapWidth(t)));
       }
-      let first = true;
       const b = gpu.batch(`layer${layer}/stats`);
       for (const c of chunks) {
-        const accumulate = !first;
         runLayer(gpu, b, arch, w, c.hidden, c.out, seqlen, {
           onInput(tap, x, rows, cols, batch: Batch) {
-            const h = hs.get(tap)!;
-            matmul(batch, {
-              a: x,
-              b: x,
-              c: h,
-              M: cols,
-              N: cols,
-              K: rows,
-              transA: true,
-              alpha: 2 / nseq,
-              beta: accumulate ? 1 : 0,
-            });
+            accs.get(tap)!.add(batch, view(x, [rows, cols]), c.nseq);
             norms.get(tap)?.add(batch, x, c.nseq, rows);
             if (useSparseLLM && tap === "ffn_in") {
               const keep = gpu.alloc([rows, cols], `ffn_in/${ffnX.length}`);
@@ -301,8 +302,9 @@ async function pruneLayer(
             }
           },
         });
-        first = false;
       }
+      // SparseGPT reads the lower triangle only; the error report and SparseLLM need all of H.
+      for (const acc of accs.values()) acc.finalize(b);
       b.submit();
     }
     // Keep dense copies for the reconstruction errors.
@@ -347,10 +349,17 @@ async function pruneLayer(
           const b = gpu.batch("H/copy");
           b.copy(hs.get(spec.input)!.buffer, 0, hWork.buffer, 0, lw.cols * lw.cols * 4);
           b.submit();
-          const r = await sparsegpt(gpu, undefined, lw.weight, view(hWork, [lw.cols, lw.cols]), o.pattern, {
-            blocksize: o.blocksize,
-            percdamp: o.percdamp,
-          });
+          const r = await sparsegpt(
+            gpu,
+            undefined,
+            lw.weight,
+            view(hWork, [lw.cols, lw.cols]),
+            o.pattern,
+            {
+              blocksize: o.blocksize,
+              percdamp: o.percdamp,
+            },
+          );
           m.damping = r.percdamp;
         }
         await gpu.sync();
@@ -367,16 +376,69 @@ async function pruneLayer(
           const l = w.linear(r);
           return l.bias ? { weight: l.weight, bias: l.bias } : { weight: l.weight };
         };
+        // The FFN sees the inputs the pruned attention produces, and is asked to reproduce the
+        // dense layer's output: target = dense FFN(x̂) + (dense layer out − layer out with pruned
+        // attention), i.e. it also compensates the attention's pruning error.
+        let ffnChunks = ffnX.map((x, i) => ({
+          x,
+          tokens: chunks[i].nseq * seqlen,
+          nseq: chunks[i].nseq,
+        }));
+        let hx = hs.get("ffn_in")!;
+        let deltas: GpuTensor[] | undefined;
+        if (o.ffnInput === "pruned") {
+          const acc = new HessianAccumulator(gpu, d, { label: "H/ffn_in_pruned" });
+          const xs: GpuTensor[] = [];
+          deltas = [];
+          const b = gpu.batch(`layer${layer}/pruned-attn`);
+          const outTmp = gpu.alloc([Math.max(...chunks.map((c) => c.nseq)) * seqlen, d], "ffn/out");
+          for (const c of chunks) {
+            const n = c.nseq * seqlen;
+            const delta = gpu.alloc([n, d], "ffn/delta");
+            runLayer(gpu, b, arch, w, c.hidden, outTmp, seqlen, {
+              onInput(tap, x, rows, cols, batch: Batch) {
+                if (tap !== "ffn_in") return;
+                acc.add(batch, view(x, [rows, cols]), c.nseq);
+                const keep = gpu.alloc([rows, cols], "ffn_in/pruned");
+                batch.copy(x.buffer, 0, keep.buffer, 0, rows * cols * 4);
+                xs.push(keep);
+              },
+            });
+            // delta = dense out − out with pruned attention (c.out holds the dense output)
+            b.copy(c.out.buffer, 0, delta.buffer, 0, n * d * 4);
+            auxOp(b, AuxMode.rowBias, {
+              out: delta,
+              inputs: [outTmp],
+              count: n * d,
+              cols: n * d,
+              scale: -1,
+            });
+            deltas.push(delta);
+          }
+          gpu.free(outTmp);
+          acc.finalize(b);
+          b.submit();
+          gpu.free(...ffnX);
+          ffnX.length = 0;
+          ffnX.push(...xs);
+          ffnChunks = xs.map((x, i) => ({
+            x,
+            tokens: chunks[i].nseq * seqlen,
+            nseq: chunks[i].nseq,
+          }));
+          extraH.push(acc);
+          hx = acc.H;
+        }
         const ffn = await sparsellmFfn(gpu, {
           kind: arch.activation === "relu" ? "relu" : "glu",
-          chunks: ffnX.map((x, i) => ({ x, tokens: chunks[i].nseq * seqlen })),
+          chunks: ffnChunks.map((c, i) => (deltas ? { ...c, targetDelta: deltas[i] } : c)),
           nseq,
           d,
           f: arch.ffnSize,
           up: lin(upRole),
           ...(gateRole ? { gate: lin(gateRole) } : {}),
           down: lin(downRole),
-          hx: hs.get("ffn_in")!,
+          hx,
         }, {
           pattern: o.pattern,
           iters: o.iters,
@@ -389,6 +451,7 @@ async function pruneLayer(
           onIterate: (it: FfnIterate) => onMatrix(`ffn iterate ${it.iter}`),
         });
         report.ffn = ffn;
+        if (deltas) gpu.free(...deltas);
         const secs = (performance.now() - mt) / 1000;
         for (const role of arch.ffnRoles) {
           const lw = w.linear(role);
@@ -426,7 +489,8 @@ async function pruneLayer(
     report.matrices.sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role));
     return report;
   } finally {
-    gpu.free(...hs.values(), ...ffnX, ...dense.values());
+    for (const acc of [...accs.values(), ...extraH]) acc.free();
+    gpu.free(...ffnX, ...dense.values());
     for (const n of norms.values()) n.free();
   }
 }

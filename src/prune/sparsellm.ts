@@ -42,6 +42,7 @@ import { AuxMode, auxOp } from "../kernels/aux.ts";
 import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../kernels/reduce.ts";
 import { recordAddIdentity, recordSpdInverse } from "../linalg/spd.ts";
 import { FAIL_NONE } from "../kernels/linalg_util.ts";
+import { HessianAccumulator } from "./hessian.ts";
 import { sparsegpt } from "./sparsegpt.ts";
 import type { SparsityPattern } from "./types.ts";
 
@@ -59,6 +60,10 @@ export interface FfnChunk {
   x: GpuTensor;
   /** Tokens in this chunk. */
   tokens: number;
+  /** Sequences in this chunk. */
+  nseq: number;
+  /** Added to the dense FFN output to form the target (e.g. to compensate upstream error). */
+  targetDelta?: GpuTensor;
 }
 
 /** The FFN of one decoder layer plus its calibration input. */
@@ -149,6 +154,7 @@ export const SPARSELLM_DEFAULTS: Omit<SparseLLMOptions, "pattern"> = {
 interface ChunkState {
   x: GpuTensor;
   n: number;
+  nseq: number;
   t: GpuTensor; // target T = Y − b2, [n, d]
   z: GpuTensor; // aux pre-activation (up branch), [n, f]
   s?: GpuTensor; // aux gate pre-activation, [n, f]
@@ -226,11 +232,13 @@ export async function sparsellmFfn(
   const st: ChunkState[] = pr.chunks.map((c, i) => ({
     x: c.x,
     n: c.tokens,
+    nseq: c.nseq,
     t: gpu.alloc([c.tokens, d], `sparsellm/T${i}`),
     z: gpu.alloc([c.tokens, f], `sparsellm/z${i}`),
     s: glu ? gpu.alloc([c.tokens, f], `sparsellm/s${i}`) : undefined,
     p: gpu.alloc([c.tokens, f], `sparsellm/p${i}`),
   }));
+  const hp = new HessianAccumulator(gpu, f, { h: sc.hp });
   const best = firsts.map((_, i) => gpu.alloc([f, d], `sparsellm/best${i}`));
   const bestDown = gpu.alloc([d, f], "sparsellm/bestDown");
   let maxDamping = o.percdamp;
@@ -247,8 +255,14 @@ export async function sparsellmFfn(
       preActivations(b, pr, c.x, c.n, glu ? c.s! : c.z, c.z);
       activation(b, pr, c.n, c.z, c.s, c.p);
       linear(b, c.p, pr.down.weight, undefined, c.t, c.n, f, d);
-      gram(b, c.p, sc.hp, c.n, f, 2 / nseq, i > 0);
+      const delta = pr.chunks[i].targetDelta;
+      if (delta) {
+        auxOp(b, AuxMode.rowBias, { out: c.t, inputs: [delta], count: c.n * d, cols: c.n * d });
+      }
+      if (i === 0) hp.reset();
+      hp.add(b, c.p, c.nseq, { tokens: c.n });
     });
+    hp.finalize(b);
     b.submit();
 
     // Iterate 0: SparseGPT on every FFN linear.
@@ -271,20 +285,40 @@ export async function sparsellmFfn(
       t0 = performance.now();
       // 1. p-update through a d×d solve with the current pruned second linear.
       b = gpu.batch(`sparsellm/p${it}`);
-      matmul(b, { a: pr.down.weight, b: pr.down.weight, c: sc.small, M: d, N: d, K: f, transB: true });
+      matmul(b, {
+        a: pr.down.weight,
+        b: pr.down.weight,
+        c: sc.small,
+        M: d,
+        N: d,
+        K: f,
+        transB: true,
+      });
       b.submit();
       const scale = await meanDiag(gpu, sc.small, d);
       b = gpu.batch(`sparsellm/p${it}`);
       recordAddIdentity(gpu, b, sc.small, (gamma / o.beta) * Math.max(scale, 1e-20));
       b.submit();
       const failed = await spdInverseInto(gpu, sc.small, sc.smallInv, sc.status);
-      if (failed >= 0) throw new Error(`SparseLLM p-update: ridge matrix not SPD at column ${failed}`);
+      if (failed >= 0) {
+        throw new Error(`SparseLLM p-update: ridge matrix not SPD at column ${failed}`);
+      }
       b = gpu.batch(`sparsellm/aux${it}`);
       const aRel = alpha / gamma;
       for (const c of st) {
         activation(b, pr, c.n, c.z, c.s, sc.q);
         copy(b, c.t, sc.r, c.n * d);
-        matmul(b, { a: sc.q, b: pr.down.weight, c: sc.r, M: c.n, N: d, K: f, transB: true, alpha: -1, beta: 1 });
+        matmul(b, {
+          a: sc.q,
+          b: pr.down.weight,
+          c: sc.r,
+          M: c.n,
+          N: d,
+          K: f,
+          transB: true,
+          alpha: -1,
+          beta: 1,
+        });
         matmul(b, { a: sc.r, b: sc.smallInv, c: sc.r2, M: c.n, N: d, K: d });
         copy(b, sc.q, c.p, c.n * f);
         matmul(b, { a: sc.r2, b: pr.down.weight, c: c.p, M: c.n, N: f, K: d, beta: 1 });
@@ -292,7 +326,13 @@ export async function sparsellmFfn(
         const count = c.n * f;
         if (glu) {
           linear(b, c.x, pr.up.weight, undefined, sc.m, c.n, d, f);
-          auxOp(b, AuxMode.zGlu, { out: c.z, inputs: [sc.m, c.p, c.s!], count, alpha: aRel, gamma: 1 });
+          auxOp(b, AuxMode.zGlu, {
+            out: c.z,
+            inputs: [sc.m, c.p, c.s!],
+            count,
+            alpha: aRel,
+            gamma: 1,
+          });
           linear(b, c.x, pr.gate!.weight, undefined, sc.m, c.n, d, f);
           auxOp(b, AuxMode.sGlu, {
             out: c.s!,
@@ -317,7 +357,13 @@ export async function sparsellmFfn(
           let tgt = glu && li === 0 ? c.s! : c.z;
           if (l.bias) {
             copy(b, tgt, sc.q, c.n * f);
-            auxOp(b, AuxMode.rowBias, { out: sc.q, inputs: [l.bias], count: c.n * f, cols: f, scale: -1 });
+            auxOp(b, AuxMode.rowBias, {
+              out: sc.q,
+              inputs: [l.bias],
+              count: c.n * f,
+              cols: f,
+              scale: -1,
+            });
             tgt = sc.q;
           }
           matmul(b, {
@@ -340,7 +386,8 @@ export async function sparsellmFfn(
       b = gpu.batch(`sparsellm/consistency${it}`);
       st.forEach((c, ci) => {
         realActivations(b, pr, c, sc);
-        gram(b, sc.act, sc.hp, c.n, f, 2 / nseq, ci > 0);
+        if (ci === 0) hp.reset();
+        hp.add(b, sc.act, c.nseq, { tokens: c.n });
         matmul(b, {
           a: c.t,
           b: sc.act,
@@ -353,6 +400,7 @@ export async function sparsellmFfn(
           beta: ci > 0 ? 1 : 0,
         });
       });
+      hp.finalize(b);
       b.submit();
       await dampedInverse(gpu, sc.hp, f, sc.hpInv, sc.workF, sc.status, o.percdamp);
       b = gpu.batch(`sparsellm/down${it}`);
@@ -365,7 +413,14 @@ export async function sparsellmFfn(
         kept = it;
         save();
       }
-      push({ iter: it, outputError: err, relaxed, alpha, gamma, seconds: (performance.now() - t0) / 1000 });
+      push({
+        iter: it,
+        outputError: err,
+        relaxed,
+        alpha,
+        gamma,
+        seconds: (performance.now() - t0) / 1000,
+      });
       alpha *= o.growth;
       gamma *= o.growth;
     }
@@ -373,7 +428,13 @@ export async function sparsellmFfn(
     firsts.forEach((l, i) => copy(b, best[i], l.weight));
     copy(b, bestDown, pr.down.weight);
     b.submit();
-    return { iterates, kept, sparsegptError: iterates[0].outputError, finalError: bestErr, maxDamping };
+    return {
+      iterates,
+      kept,
+      sparsegptError: iterates[0].outputError,
+      finalError: bestErr,
+      maxDamping,
+    };
   } finally {
     gpu.free(...Object.values(sc), ...best, bestDown);
     for (const c of st) gpu.free(c.t, c.z, c.s, c.p);
@@ -411,19 +472,6 @@ function activation(
 function realActivations(b: Batch, pr: FfnProblem, c: ChunkState, sc: Scratch): void {
   preActivations(b, pr, c.x, c.n, sc.m, sc.q);
   activation(b, pr, c.n, sc.q, sc.m, sc.act);
-}
-
-/** Records `H = scale·XᵀX` (or `H += …` when `accumulate`). */
-function gram(
-  b: Batch,
-  x: GpuTensor,
-  h: GpuTensor,
-  n: number,
-  cols: number,
-  scale: number,
-  accumulate: boolean,
-): void {
-  matmul(b, { a: x, b: x, c: h, M: cols, N: cols, K: n, transA: true, alpha: scale, beta: accumulate ? 1 : 0 });
 }
 
 async function meanDiag(gpu: Gpu, a: GpuTensor, n: number): Promise<number> {
@@ -489,7 +537,10 @@ async function sparsegptInPlace(
   h: GpuTensor,
   o: SparseLLMOptions,
 ): Promise<number> {
-  const r = await sparsegpt(gpu, undefined, w, h, o.pattern, { blocksize: o.blocksize, percdamp: o.percdamp });
+  const r = await sparsegpt(gpu, undefined, w, h, o.pattern, {
+    blocksize: o.blocksize,
+    percdamp: o.percdamp,
+  });
   return r.percdamp;
 }
 
@@ -537,7 +588,8 @@ async function relaxedTerms(
     if (c.s) recordSumSq(b, c.n, f, { t: c.s }, { t: sc.act }, sc.partial, "diff", 3);
     b.submit();
     const v = await gpu.read(sc.partial);
-    const part = (k: number) => finishSumSq(v.subarray(k * SUMSQ_PARTIALS, (k + 1) * SUMSQ_PARTIALS));
+    const part = (k: number) =>
+      finishSumSq(v.subarray(k * SUMSQ_PARTIALS, (k + 1) * SUMSQ_PARTIALS));
     const [o0, t0] = part(0);
     out += o0;
     tt += t0;
@@ -545,5 +597,9 @@ async function relaxedTerms(
     lin += part(2)[0] + (c.s ? part(3)[0] : 0);
   }
   const norm = Math.max(tt, 1e-30);
-  return { output: (beta * out) / norm, activation: (gamma * act) / norm, linear: (alpha * lin) / norm };
+  return {
+    output: (beta * out) / norm,
+    activation: (gamma * act) / norm,
+    linear: (alpha * lin) / norm,
+  };
 }
