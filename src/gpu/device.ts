@@ -69,6 +69,11 @@ export class Batch {
     this.#label = label;
   }
 
+  /** The device this batch records for. */
+  get gpu(): Gpu {
+    return this.#gpu;
+  }
+
   /** Number of recorded steps. */
   get length(): number {
     return this.#steps.length;

@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { getGpu } from "../../src/gpu/device.ts";
+import { matmul } from "../../src/kernels/matmul.ts";
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return (s / 2 ** 32) * 2 - 1;
+  });
+}
+
+/** float64 reference of C = alpha·op(A)·op(B) + beta·C0 + bias with the kernel's indexing. */
+function reference(
+  A: Float32Array,
+  B: Float32Array,
+  C0: Float32Array,
+  x: {
+    M: number;
+    N: number;
+    K: number;
+    ta: boolean;
+    tb: boolean;
+    lda: number;
+    ldb: number;
+    ldc: number;
+    offA: number;
+    offB: number;
+    offC: number;
+    alpha: number;
+    beta: number;
+    bias?: Float32Array;
+  },
+): { c: Float64Array; bound: Float64Array } {
+  const c = Float64Array.from(C0);
+  const bound = new Float64Array(C0.length);
+  for (let m = 0; m < x.M; m++) {
+    for (let n = 0; n < x.N; n++) {
+      let s = 0, sa = 0;
+      for (let k = 0; k < x.K; k++) {
+        const a = x.ta ? A[x.offA + k * x.lda + m] : A[x.offA + m * x.lda + k];
+        const b = x.tb ? B[x.offB + n * x.ldb + k] : B[x.offB + k * x.ldb + n];
+        s += a * b;
+        sa += Math.abs(a * b);
+      }
+      const i = x.offC + m * x.ldc + n;
+      c[i] = x.alpha * s + x.beta * C0[i] + (x.bias ? x.bias[n] : 0);
+      bound[i] = Math.abs(x.alpha) * sa + Math.abs(x.beta * C0[i]) + 1e-30;
+    }
+  }
+  return { c, bound };
+}
+
+const CASES = [
+  { M: 1, N: 1, K: 1 },
+  { M: 37, N: 29, K: 53 },
+  { M: 100, N: 300, K: 64 },
+  { M: 257, N: 33, K: 130 },
+  { M: 64, N: 520, K: 7 },
+];
+
+for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]]) {
+  Deno.test(`matmul ${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"} matches float64 (error ≤ 1e-5·Σ|ab|) on odd shapes`, async () => {
+    const gpu = await getGpu();
+    for (const [ci, { M, N, K }] of CASES.entries()) {
+      // padded leading dimensions and offsets exercise strided views
+      const lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+      const offA = 5, offB = 2, offC = 7;
+      const A = rand(offA + lda * (ta ? K : M), 11 + ci);
+      const B = rand(offB + ldb * (tb ? N : K), 23 + ci);
+      const C0 = rand(offC + ldc * M, 37 + ci);
+      const bias = rand(N, 41 + ci);
+      const alpha = 0.75, beta = ci % 2 ? -0.5 : 0;
+      const ta_ = gpu.upload(A, [A.length], "A"), tb_ = gpu.upload(B, [B.length], "B");
+      const tc = gpu.upload(C0, [C0.length], "C"), tbias = gpu.upload(bias, [N], "bias");
+      const batch = gpu.batch("t");
+      matmul(batch, {
+        a: ta_,
+        b: tb_,
+        c: tc,
+        M,
+        N,
+        K,
+        transA: ta,
+        transB: tb,
+        lda,
+        ldb,
+        ldc,
+        offA,
+        offB,
+        offC,
+        alpha,
+        beta,
+        bias: tbias,
+      });
+      batch.submit();
+      const got = await gpu.read(tc);
+      const ref = reference(A, B, C0, {
+        M,
+        N,
+        K,
+        ta,
+        tb,
+        lda,
+        ldb,
+        ldc,
+        offA,
+        offB,
+        offC,
+        alpha,
+        beta,
+        bias,
+      });
+      for (let i = 0; i < got.length; i++) {
+        const inside = i >= offC && (i - offC) % ldc < N && Math.floor((i - offC) / ldc) < M;
+        if (!inside) {
+          assert.equal(got[i], C0[i], `element ${i} outside C was modified`);
+          continue;
+        }
+        const tol = 1e-5 * (ref.bound[i] + Math.abs(bias[(i - offC) % ldc]));
+        assert.ok(
+          Math.abs(got[i] - ref.c[i]) <= tol,
+          `[${M}x${N}x${K}] element ${i}: ${got[i]} vs ${ref.c[i]}`,
+        );
+      }
+      gpu.free(ta_, tb_, tc, tbias);
+    }
+  });
+}
+
+Deno.test("matmul batches products with strides (one dispatch per batch of heads)", async () => {
+  const gpu = await getGpu();
+  const count = 3, M = 20, N = 45, K = 17;
+  const A = rand(count * M * K, 1), B = rand(count * K * N, 2);
+  const ta = gpu.upload(A, [A.length], "A"), tb = gpu.upload(B, [B.length], "B");
+  const tc = gpu.alloc([count * M * N], "C");
+  const batch = gpu.batch("t");
+  matmul(batch, {
+    a: ta,
+    b: tb,
+    c: tc,
+    M,
+    N,
+    K,
+    count,
+    strideA: M * K,
+    strideB: K * N,
+    strideC: M * N,
+  });
+  batch.submit();
+  const got = await gpu.read(tc);
+  for (let z = 0; z < count; z++) {
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0, sa = 0;
+        for (let k = 0; k < K; k++) {
+          const p = A[z * M * K + m * K + k] * B[z * K * N + k * N + n];
+          s += p;
+          sa += Math.abs(p);
+        }
+        assert.ok(Math.abs(got[z * M * N + m * N + n] - s) <= 1e-5 * sa + 1e-30);
+      }
+    }
+  }
+  gpu.free(ta, tb, tc);
+});
