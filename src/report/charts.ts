@@ -67,7 +67,11 @@ export interface SweepPoint {
 }
 
 /** Perplexity versus sparsity, one line per method, log scale, dense as a reference line. */
-export function sweepChartSvg(points: readonly SweepPoint[], dense?: number, title?: string): string {
+export function sweepChartSvg(
+  points: readonly SweepPoint[],
+  dense?: number,
+  title?: string,
+): string {
   const methods = [...new Set(points.map((p) => p.method))];
   const series: LineSeries[] = methods.map((m) => ({
     name: m,
