@@ -280,7 +280,7 @@ export async function sparsellmFfn(
     save();
     push({ iter: 0, outputError: err, seconds: (performance.now() - t0) / 1000 });
 
-    let alpha = o.alpha, gamma = o.gamma;
+    let alpha = o.alpha, gamma = o.gamma, stale = 0;
     for (let it = 1; it <= o.iters; it++) {
       t0 = performance.now();
       // 1. p-update through a d×d solve with the current pruned second linear.
@@ -413,6 +413,7 @@ export async function sparsellmFfn(
         kept = it;
         save();
       }
+      stale = err < bestErr * (1 + 1e-4) && kept === it ? 0 : stale + 1;
       push({
         iter: it,
         outputError: err,
@@ -423,6 +424,8 @@ export async function sparsellmFfn(
       });
       alpha *= o.growth;
       gamma *= o.growth;
+      // Stop early when two iterations in a row did not improve the real output error.
+      if (stale >= 2) break;
     }
     b = gpu.batch("sparsellm/restore");
     firsts.forEach((l, i) => copy(b, best[i], l.weight));
