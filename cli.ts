@@ -14,7 +14,12 @@
 
 import { parseArgs } from "node:util";
 import { NoGpuAdapterError } from "./src/gpu/errors.ts";
-import { parseLayerRange, type PruneOptionsInput, resolvePruneOptions } from "./src/options.ts";
+import {
+  OptionError,
+  parseLayerRange,
+  type PruneOptionsInput,
+  resolvePruneOptions,
+} from "./src/options.ts";
 import type { MethodName } from "./src/prune/types.ts";
 import { ProgressReporter } from "./src/report/progress.ts";
 import { formatTable } from "./src/report/table.ts";
@@ -115,6 +120,14 @@ function num(name: string, v: string | undefined): number | undefined {
   const x = Number(v);
   if (v.trim() === "" || !Number.isFinite(x)) {
     throw new UsageError(`--${name} must be a number (got "${v}")`);
+  }
+  return x;
+}
+
+function posInt(name: string, v: string | undefined): number | undefined {
+  const x = num(name, v);
+  if (x !== undefined && (!Number.isInteger(x) || x < 1)) {
+    throw new UsageError(`--${name} must be a positive integer (got "${v}")`);
   }
   return x;
 }
@@ -232,8 +245,8 @@ async function cmdEval(v: Values): Promise<void> {
   const r = await evaluateCheckpoint({
     model: need("model", v.model as string),
     text: need("text", v.text as string),
-    seqlen: num("seqlen", v.seqlen as string),
-    maxWindows: num("max-windows", v["max-windows"] as string),
+    seqlen: posInt("seqlen", v.seqlen as string),
+    maxWindows: posInt("max-windows", v["max-windows"] as string),
     onProgress: progressPrinter(!!v.quiet),
   });
   if (v.json) return out(JSON.stringify(r));
@@ -259,7 +272,7 @@ async function cmdPrune(v: Values): Promise<void> {
       ? v.calib as string | undefined
       : need("calib", v.calib as string),
     evalText: v.eval as string | undefined,
-    maxWindows: num("max-windows", v["max-windows"] as string),
+    maxWindows: posInt("max-windows", v["max-windows"] as string),
     force: !!v.force,
     options,
     onProgress: progressPrinter(!!v.quiet),
@@ -306,7 +319,7 @@ async function cmdBench(v: Values): Promise<void> {
     methods,
     sparsities,
     base,
-    maxWindows: num("max-windows", v["max-windows"] as string),
+    maxWindows: posInt("max-windows", v["max-windows"] as string),
     force: !!v.force,
     onProgress: progressPrinter(!!v.quiet),
   });
@@ -360,7 +373,7 @@ export async function main(args: string[]): Promise<number> {
     const err = e as Error;
     const msg = verbose && err.stack ? err.stack : err.message;
     console.error(`error: ${msg.replaceAll("\n", " ")}`);
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof OptionError) {
       console.error(
         `Run "deno run -A cli.ts ${cmd && cmd in HELP ? cmd + " " : ""}--help" for usage.`,
       );

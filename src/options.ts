@@ -7,7 +7,19 @@
 
 import { z } from "zod";
 import { SPARSELLM_DEFAULTS } from "./prune/sparsellm.ts";
+import type { ModelConfig } from "./models/config.ts";
+import { SPARSEGPT_MAX_M } from "./kernels/sparsegpt.ts";
+import { MAX_NM_M } from "./kernels/mask.ts";
 import { type MethodName, parseNM, type SparsityPattern } from "./prune/types.ts";
+
+/** A bad option value (the CLI maps it to exit code 2). The message names the option. */
+export class OptionError extends RangeError {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "OptionError";
+  }
+}
 
 /** Options accepted by the pruner (all optional except `method` and a sparsity or pattern). */
 export interface PruneOptionsInput {
@@ -120,21 +132,21 @@ const schema = z.object({
 /** Validates pruning options and fills in defaults. Throws `RangeError` naming the option. */
 export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
   const r = schema.safeParse(input);
-  if (!r.success) throw new RangeError(r.error.issues.map((i) => i.message).join("; "));
+  if (!r.success) throw new OptionError(r.error.issues.map((i) => i.message).join("; "));
   const o = r.data;
   if ((o.sparsity === undefined) === (o.pattern === undefined)) {
-    throw new RangeError("Give exactly one of --sparsity (e.g. 0.5) or --pattern (e.g. 2:4)");
+    throw new OptionError("Give exactly one of --sparsity (e.g. 0.5) or --pattern (e.g. 2:4)");
   }
   const pattern: SparsityPattern = o.pattern !== undefined
     ? parseNM(o.pattern)
     : { kind: "unstructured", sparsity: o.sparsity! };
   if (pattern.kind === "nm" && o.blocksize % pattern.m !== 0) {
-    throw new RangeError(
+    throw new OptionError(
       `--blocksize ${o.blocksize} must be a multiple of M = ${pattern.m} for --pattern ${o.pattern}`,
     );
   }
   if (o.layers && o.layers[0] > o.layers[1]) {
-    throw new RangeError(`--layers ${o.layers[0]}-${o.layers[1]} is empty: start > end`);
+    throw new OptionError(`--layers ${o.layers[0]}-${o.layers[1]} is empty: start > end`);
   }
   const out: PruneOptions = {
     method: o.method,
@@ -158,8 +170,46 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
 /** Parses `--layers` text: `"3"`, `"0-11"`. */
 export function parseLayerRange(text: string): [number, number] {
   const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
-  if (!m) throw new RangeError(`Invalid --layers "${text}": expected N or A-B, e.g. 0-11`);
+  if (!m) throw new OptionError(`Invalid --layers "${text}": expected N or A-B, e.g. 0-11`);
   const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
-  if (a > b) throw new RangeError(`Invalid --layers "${text}": start ${a} > end ${b}`);
+  if (a > b) throw new OptionError(`Invalid --layers "${text}": start ${a} > end ${b}`);
   return [a, b];
+}
+
+/**
+ * Checks options against a model: `--layers` within the layer count, `--pattern` M dividing the
+ * input width of every prunable matrix and within the kernels' limits, `--seqlen` within the
+ * learned positions of OPT models.
+ */
+export function validateForModel(o: PruneOptions, config: ModelConfig, seqlen: number): void {
+  if (o.layers && o.layers[1] >= config.numLayers) {
+    throw new OptionError(
+      `--layers ${o.layers[0]}-${o.layers[1]} is out of range: the model has ${config.numLayers} ` +
+        `layers (0-${config.numLayers - 1})`,
+    );
+  }
+  if (config.modelType === "opt" && seqlen > config.maxPositions) {
+    throw new OptionError(
+      `--seqlen ${seqlen} exceeds the model's ${config.maxPositions} learned positions`,
+    );
+  }
+  if (o.pattern.kind === "nm") {
+    const { n, m } = o.pattern;
+    const maxM = o.method === "sparsegpt" || o.method === "sparsellm" ? SPARSEGPT_MAX_M : MAX_NM_M;
+    if (m > maxM) {
+      throw new OptionError(`--pattern ${n}:${m}: M must be at most ${maxM} for ${o.method}`);
+    }
+    const widths = new Set([
+      config.hiddenSize,
+      config.numHeads * config.headDim,
+      config.ffnSize,
+    ]);
+    for (const w of widths) {
+      if (w % m !== 0) {
+        throw new OptionError(
+          `--pattern ${n}:${m} does not fit: a prunable matrix has ${w} inputs, not a multiple of ${m}`,
+        );
+      }
+    }
+  }
 }

@@ -8,7 +8,12 @@
 import { getGpu, type Gpu } from "./gpu/device.ts";
 import { type ModelConfig, parseModelConfig } from "./models/config.ts";
 import type { WeightInfo, WeightSource } from "./models/weights.ts";
-import { type PruneOptions, type PruneOptionsInput, resolvePruneOptions } from "./options.ts";
+import {
+  type PruneOptions,
+  type PruneOptionsInput,
+  resolvePruneOptions,
+  validateForModel,
+} from "./options.ts";
 import {
   type LayerReport,
   type ProgressEvent,
@@ -99,6 +104,7 @@ export class SparseLLMPruner {
       : parseModelConfig(input.config, "config");
     const seqlen = this.options.seqlen ?? input.calibration[0]?.length ??
       Math.min(config.maxPositions, 2048);
+    validateForModel(this.options, config, seqlen);
     for (const [i, w] of input.calibration.entries()) {
       if (w.length !== seqlen) {
         throw new RangeError(

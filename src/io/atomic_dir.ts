@@ -65,11 +65,13 @@ export class AtomicOutputDir {
   readonly tmpPath: string;
   #force: boolean;
   #done = false;
+  #createdParents: string[];
 
-  private constructor(path: string, tmpPath: string, force: boolean) {
+  private constructor(path: string, tmpPath: string, force: boolean, createdParents: string[]) {
     this.path = path;
     this.tmpPath = tmpPath;
     this.#force = force;
+    this.#createdParents = createdParents;
   }
 
   /**
@@ -108,10 +110,16 @@ export class AtomicOutputDir {
     if (info && !options.force && !(await isEmptyDir(path))) {
       throw new CheckpointError(`Output folder "${out}" is not empty; use force to replace it`);
     }
+    // Remember which parent folders we create, so that abort() can remove them again.
+    const createdParents: string[] = [];
+    for (let p = dirname(path); !(await statOrNull(p)); p = dirname(p)) {
+      createdParents.push(p);
+      if (dirname(p) === p) break;
+    }
     await Deno.mkdir(dirname(path), { recursive: true });
     const tmpPath = join(dirname(path), `.${basename(path)}.tmp-${randomTag()}`);
     await Deno.mkdir(tmpPath);
-    return new AtomicOutputDir(path, tmpPath, options.force ?? false);
+    return new AtomicOutputDir(path, tmpPath, options.force ?? false, createdParents);
   }
 
   /**
@@ -161,6 +169,14 @@ export class AtomicOutputDir {
     await Deno.remove(this.tmpPath, { recursive: true }).catch((e) => {
       if (!isNotFound(e)) throw e;
     });
+    // Parent folders created by prepare(), innermost first, if still empty.
+    for (const p of this.#createdParents) {
+      try {
+        await Deno.remove(p);
+      } catch {
+        break;
+      }
+    }
   }
 
   /** Aborts unless committed, for `await using`. */

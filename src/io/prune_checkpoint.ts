@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { sampleCalibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import type { PruneOptions } from "../options.ts";
+import { type PruneOptions, validateForModel } from "../options.ts";
 import { type LayerReport, type ProgressEvent, prunePipeline } from "../prune/pipeline.ts";
 import { targetSparsity } from "../prune/types.ts";
 import type { FfnReport } from "../prune/sparsellm.ts";
@@ -17,6 +17,7 @@ import { layerChartSvg } from "../report/charts.ts";
 import { AtomicOutputDir } from "./atomic_dir.ts";
 import { CheckpointReader, CheckpointWriter } from "./checkpoint.ts";
 import { encodeFromF32 } from "./dtype.ts";
+import type { WeightSource } from "../models/weights.ts";
 import { perplexityOf, textWindows } from "./evaluate.ts";
 import { assertFinite } from "./finite.ts";
 import { defaultSeqlen, loadTokenizer, openModel } from "./model_files.ts";
@@ -103,20 +104,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
   let outDir: AtomicOutputDir | undefined;
   try {
     const seqlen = o.seqlen ?? defaultSeqlen(config);
-    if (o.layers && o.layers[1] >= config.numLayers) {
-      throw new RangeError(
-        `--layers ${o.layers[0]}-${
-          o.layers[1]
-        } is out of range: the model has ${config.numLayers} layers (0-${config.numLayers - 1})`,
-      );
-    }
-    if (
-      config.modelType === "opt" && seqlen > config.maxPositions
-    ) {
-      throw new RangeError(
-        `--seqlen ${seqlen} exceeds the model's ${config.maxPositions} positions`,
-      );
-    }
+    validateForModel(o, config, seqlen);
     // Calibration windows.
     let calibration: Int32Array[] = [];
     if (args.calib) {
@@ -140,9 +128,19 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       : undefined;
     outDir = await AtomicOutputDir.prepare(args.out, args.model, { force: args.force ?? false });
     const gpu = args.gpu ?? await getGpu();
+    // Refuse NaN/Inf weights, naming the tensor and its file.
+    const checked: WeightSource = {
+      has: (n) => reader.has(n),
+      info: (n) => reader.info(n),
+      readF32: async (n) => {
+        const data = await reader.readF32(n);
+        assertFinite(n, data, reader.info(n).file);
+        return data;
+      },
+    };
     let dense: number | undefined = args.densePerplexity;
     if (evalWins && dense === undefined) {
-      dense = (await perplexityOf(gpu, reader, config, evalWins, args.onProgress, "eval dense"))
+      dense = (await perplexityOf(gpu, checked, config, evalWins, args.onProgress, "eval dense"))
         .perplexity;
     }
     // Output checkpoint: same tensors, dtypes and order; sharded like the input.
@@ -172,7 +170,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     const result = await prunePipeline({
       gpu,
       config,
-      source: reader,
+      source: checked,
       calibration,
       seqlen,
       options: o,
@@ -180,7 +178,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       ...(args.signal ? { signal: args.signal } : {}),
       onLayer: async (_layer, tensors) => {
         for (const [name, data] of tensors) {
-          assertFinite(name, data, "pruned output");
+          assertFinite(name, data, "the pruned output");
           await writer.write(name, encodeFromF32(data, reader.info(name).dtype));
           written.add(name);
         }

@@ -12,7 +12,7 @@ import type { Batch, Gpu } from "../gpu/device.ts";
 import { type GpuTensor, view } from "../gpu/tensor.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../kernels/reduce.ts";
-import { AuxMode, auxOp } from "../kernels/aux.ts";
+import { AuxMode, auxOp } from "../kernels/auxiliary.ts";
 import {
   type ActivationTap,
   type Architecture,

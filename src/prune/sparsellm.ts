@@ -38,7 +38,7 @@
 import type { Batch, Gpu } from "../gpu/device.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { matmul } from "../kernels/matmul.ts";
-import { AuxMode, auxOp } from "../kernels/aux.ts";
+import { AuxMode, auxOp } from "../kernels/auxiliary.ts";
 import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../kernels/reduce.ts";
 import { recordAddIdentity, recordSpdInverse } from "../linalg/spd.ts";
 import { FAIL_NONE } from "../kernels/linalg_util.ts";

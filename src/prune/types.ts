@@ -15,10 +15,10 @@ export type MethodName = "magnitude" | "wanda" | "sparsegpt" | "sparsellm";
 /** Parses `"2:4"`-style patterns (N zeros in every M consecutive input weights). */
 export function parseNM(text: string): SparsityPattern {
   const m = /^(\d+):(\d+)$/.exec(text.trim());
-  if (!m) throw new RangeError(`Invalid N:M pattern "${text}": expected two integers like "2:4"`);
+  if (!m) throw new RangeError(`Invalid --pattern "${text}": expected two integers like "2:4"`);
   const n = Number(m[1]), mm = Number(m[2]);
   if (mm < 1 || n < 1 || n >= mm) {
-    throw new RangeError(`Invalid N:M pattern "${text}": need 0 < N < M`);
+    throw new RangeError(`Invalid --pattern "${text}": need 0 < N < M`);
   }
   return { kind: "nm", n, m: mm };
 }

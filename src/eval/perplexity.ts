@@ -1,0 +1,243 @@
+/**
+ * Perplexity of a causal LM on token windows (the SparseGPT / Wanda protocol): every window
+ * runs independently from position 0, the NLLs of all next-token predictions (`seqlen - 1`
+ * per window) are averaged, and the perplexity is `exp(mean)`.
+ *
+ * Small models keep every layer on the GPU and run chunk by chunk (one batch and one read-back
+ * per chunk). Large models run layer by layer: one layer's weights are loaded, every chunk's
+ * hidden states pass through it, the weights are released; hidden states stay on the GPU when
+ * they fit `gpuHiddenBytes`, else in host memory.
+ *
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import type { GpuTensor } from "../gpu/tensor.ts";
+import { runLayer } from "../models/layer.ts";
+import type { CausalLM } from "../models/model.ts";
+
+/** Progress of {@linkcode evaluatePerplexity}. */
+export interface PerplexityProgress {
+  /** Windows scored so far. */
+  windowsDone: number;
+  /** Windows in total. */
+  windows: number;
+  /** In layer-by-layer mode, the layer just finished (else `undefined`). */
+  layer?: number;
+  /** Seconds since the start. */
+  seconds: number;
+}
+
+/** Options of {@linkcode evaluatePerplexity}. */
+export interface PerplexityOptions {
+  /** Windows per GPU chunk (default: about 4096 tokens, within the binding limits). */
+  chunkWindows?: number;
+  /** Called after every chunk (and every layer when streaming). */
+  onProgress?: (p: PerplexityProgress) => void;
+  /** Return the per-window NLLs and argmax ids (default false). */
+  keepNlls?: boolean;
+  /** Streaming mode: keep hidden states on the GPU up to this many bytes (default 1 GiB). */
+  gpuHiddenBytes?: number;
+}
+
+/** Result of {@linkcode evaluatePerplexity}. */
+export interface PerplexityResult {
+  /** `exp(meanNll)`. */
+  perplexity: number;
+  /** Mean next-token NLL in nats over all predicted tokens. */
+  meanNll: number;
+  /** Windows evaluated. */
+  windows: number;
+  /** Tokens predicted (`windows · (seqlen - 1)`). */
+  tokens: number;
+  /** Tokens per window. */
+  seqlen: number;
+  /** Wall-clock seconds. */
+  seconds: number;
+  /** Input tokens processed per second (`windows · seqlen / seconds`). */
+  tokensPerSecond: number;
+  /** Per window, the `seqlen - 1` next-token NLLs (with `keepNlls`). */
+  nlls?: Float32Array[];
+  /** Per window, the `seqlen` argmax ids (with `keepNlls`). */
+  argmax?: Uint32Array[];
+}
+
+/** The default number of windows per chunk for a model and window length. */
+export function defaultChunkWindows(gpu: Gpu, model: CausalLM, seqlen: number): number {
+  const a = model.arch;
+  const widest = Math.max(a.ffnSize, a.numHeads * a.headDim, a.hiddenSize, 3);
+  const maxRows = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / (4 * widest));
+  const rows = Math.min(4096, maxRows);
+  return Math.max(1, Math.floor(rows / seqlen));
+}
+
+/**
+ * Evaluates the perplexity of `model` on `windows` (equal-length token windows).
+ *
+ * @param gpu The device.
+ * @param model The model.
+ * @param windows Token windows, all of the same length ≥ 2.
+ * @param opts Chunking, progress and output options.
+ * @returns Perplexity, mean NLL, counts and throughput.
+ * @throws {RangeError} When there are no windows or their lengths differ.
+ */
+export async function evaluatePerplexity(
+  gpu: Gpu,
+  model: CausalLM,
+  windows: Int32Array[],
+  opts: PerplexityOptions = {},
+): Promise<PerplexityResult> {
+  if (windows.length === 0) throw new RangeError("Cannot evaluate perplexity on zero windows");
+  const seqlen = windows[0].length;
+  if (seqlen < 2) {
+    throw new RangeError(
+      `Cannot evaluate perplexity on windows of ${seqlen} token(s): at least 2 needed`,
+    );
+  }
+  windows.forEach((w, i) => {
+    if (w.length !== seqlen) {
+      throw new RangeError(
+        `All windows must have the same length: window 0 has ${seqlen} tokens, window ${i} has ${w.length}`,
+      );
+    }
+  });
+  const per = opts.chunkWindows ?? defaultChunkWindows(gpu, model, seqlen);
+  if (!Number.isInteger(per) || per < 1) {
+    throw new RangeError(`chunkWindows must be a positive integer, got ${per}`);
+  }
+  const t0 = performance.now();
+  const chunks: { ids: Int32Array; nseq: number; first: number }[] = [];
+  for (let first = 0; first < windows.length; first += per) {
+    const nseq = Math.min(per, windows.length - first);
+    const ids = new Int32Array(nseq * seqlen);
+    for (let s = 0; s < nseq; s++) ids.set(windows[first + s], s * seqlen);
+    chunks.push({ ids, nseq, first });
+  }
+  let sum = 0;
+  const nlls: Float32Array[] = [];
+  const argmax: Uint32Array[] = [];
+  let done = 0;
+  const progress = (layer?: number) =>
+    opts.onProgress?.({
+      windowsDone: done,
+      windows: windows.length,
+      ...(layer !== undefined ? { layer } : {}),
+      seconds: (performance.now() - t0) / 1000,
+    });
+  const collect = async (nllT: GpuTensor, amT: GpuTensor, nseq: number) => {
+    const all = await gpu.read(nllT);
+    const am = opts.keepNlls ? await gpu.readU32(amT) : undefined;
+    for (let s = 0; s < nseq; s++) {
+      const w = all.subarray(s * seqlen, s * seqlen + seqlen - 1);
+      let ws = 0;
+      for (let i = 0; i < w.length; i++) {
+        if (!Number.isFinite(w[i])) {
+          throw new RangeError(
+            `The NLL of window ${done + s}, position ${i} is ${
+              w[i]
+            }: the model produced non-finite logits`,
+          );
+        }
+        ws += w[i];
+      }
+      sum += ws;
+      if (opts.keepNlls) {
+        nlls.push(w.slice());
+        argmax.push(am!.slice(s * seqlen, (s + 1) * seqlen));
+      }
+    }
+    done += nseq;
+  };
+
+  if (model.resident) {
+    for (const c of chunks) {
+      const b = gpu.batch("eval");
+      const h = model.embed(b, c.ids, c.nseq, seqlen);
+      for (let l = 0; l < model.numLayers; l++) {
+        runLayer(gpu, b, model.arch, await model.layer(l), h, h, seqlen);
+      }
+      const sc = model.scoreTokens(b, h, c.ids, c.nseq, seqlen);
+      b.submit();
+      try {
+        await collect(sc.nll, sc.argmax, c.nseq);
+      } finally {
+        gpu.free(h, sc.nll, sc.argmax);
+        model.releaseInputs();
+      }
+      progress();
+    }
+  } else {
+    const d = model.arch.hiddenSize;
+    const totalBytes = windows.length * seqlen * d * 4;
+    const onGpu = totalBytes <= (opts.gpuHiddenBytes ?? 1024 * 1024 * 1024);
+    const gpuStates: GpuTensor[] = [];
+    const hostStates: Float32Array[] = [];
+    try {
+      for (const c of chunks) {
+        const b = gpu.batch("eval/embed");
+        const h = model.embed(b, c.ids, c.nseq, seqlen);
+        b.submit();
+        model.releaseInputs();
+        if (onGpu) gpuStates.push(h);
+        else {
+          hostStates.push(await gpu.read(h));
+          gpu.free(h);
+        }
+      }
+      let next = model.layer(0);
+      for (let l = 0; l < model.numLayers; l++) {
+        const w = await next;
+        if (l + 1 < model.numLayers) next = model.layer(l + 1);
+        for (let ci = 0; ci < chunks.length; ci++) {
+          const T = chunks[ci].nseq * seqlen;
+          const b = gpu.batch(`eval/layer${l}`);
+          if (onGpu) {
+            runLayer(gpu, b, model.arch, w, gpuStates[ci], gpuStates[ci], seqlen);
+            b.submit();
+          } else {
+            const h = gpu.upload(hostStates[ci], [T, d], "hidden");
+            runLayer(gpu, b, model.arch, w, h, h, seqlen);
+            b.submit();
+            hostStates[ci] = await gpu.read(h);
+            gpu.free(h);
+          }
+        }
+        if (onGpu) await gpu.sync();
+        model.releaseLayer(w);
+        progress(l);
+      }
+      for (let ci = 0; ci < chunks.length; ci++) {
+        const c = chunks[ci];
+        const b = gpu.batch("eval/head");
+        const h = onGpu
+          ? gpuStates[ci]
+          : gpu.upload(hostStates[ci], [c.nseq * seqlen, d], "hidden");
+        const sc = model.scoreTokens(b, h, c.ids, c.nseq, seqlen);
+        b.submit();
+        try {
+          await collect(sc.nll, sc.argmax, c.nseq);
+        } finally {
+          gpu.free(sc.nll, sc.argmax);
+          if (!onGpu) gpu.free(h);
+          model.releaseInputs();
+        }
+        progress();
+      }
+    } finally {
+      gpu.free(...gpuStates);
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const tokens = windows.length * (seqlen - 1);
+  const meanNll = sum / tokens;
+  return {
+    perplexity: Math.exp(meanNll),
+    meanNll,
+    windows: windows.length,
+    tokens,
+    seqlen,
+    seconds,
+    tokensPerSecond: (windows.length * seqlen) / seconds,
+    ...(opts.keepNlls ? { nlls, argmax } : {}),
+  };
+}

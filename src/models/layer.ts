@@ -1,0 +1,343 @@
+/**
+ * One decoder-layer runner for every family: it reads an {@linkcode Architecture} (data) and
+ * records the whole layer into a batch. Also loads a layer's weights onto the GPU.
+ *
+ * @module
+ */
+
+import type { Batch, Gpu } from "../gpu/device.ts";
+import type { GpuTensor } from "../gpu/tensor.ts";
+import { activation } from "../kernels/activation.ts";
+import { attention, type AttentionMode } from "../kernels/attention.ts";
+import { matmul } from "../kernels/matmul.ts";
+import { norm } from "../kernels/norm.ts";
+import { rope } from "../kernels/rope.ts";
+import {
+  type ActivationTap,
+  type Architecture,
+  checkTensor,
+  layerName,
+  type LinearRole,
+  type NormSpec,
+} from "./arch.ts";
+import { scratch } from "./scratch.ts";
+import { ropeTableFor } from "./rope_cache.ts";
+import type { WeightSource } from "./weights.ts";
+
+/** A linear layer on the GPU: `weight` is `[rows, cols]` row-major, as in the checkpoint. */
+export interface LinearWeights {
+  /** The weight, `[rows, cols]`; pruning may modify it in place. */
+  weight: GpuTensor;
+  /** The bias, `[rows]`, when the layer has one. */
+  bias?: GpuTensor;
+  /** Output features. */
+  rows: number;
+  /** Input features. */
+  cols: number;
+}
+
+/** A norm's tensors on the GPU. */
+export interface NormWeights {
+  /** Scale, `[hidden]`. */
+  weight: GpuTensor;
+  /** Shift (LayerNorm), `[hidden]`. */
+  bias?: GpuTensor;
+}
+
+/** One decoder layer's weights on the GPU (f32). */
+export interface LayerWeights {
+  /** Layer index. */
+  readonly layer: number;
+  /** Total bytes of the GPU tensors. */
+  readonly bytes: number;
+  /** A linear layer by role (throws for a role the family lacks). */
+  linear(role: LinearRole): LinearWeights;
+  /** The norm before attention (`attn`) or before the feed-forward block (`ffn`). */
+  norm(which: "attn" | "ffn"): NormWeights;
+  /**
+   * Returns the tensors to the GPU pool. Call it after the batches that use them were
+   * submitted.
+   */
+  release(): void;
+}
+
+/**
+ * Receives the activations of a decoder layer as they are produced, so that statistics (e.g.
+ * Hessians `XᵀX`) can be accumulated in the same batch.
+ */
+export interface LayerTaps {
+  /**
+   * Called right after tap `tap` is recorded: `x` is a `[rows, cols]` scratch tensor that the
+   * runner overwrites later in the same batch, so record any use of it into `batch` now.
+   */
+  onInput?(tap: ActivationTap, x: GpuTensor, rows: number, cols: number, batch: Batch): void;
+}
+
+async function uploadTensor(
+  gpu: Gpu,
+  source: WeightSource,
+  name: string,
+  shape: number[],
+): Promise<GpuTensor> {
+  checkTensor(source, name, shape);
+  const data = await source.readF32(name);
+  return gpu.upload(data, shape, name);
+}
+
+async function loadNorm(
+  gpu: Gpu,
+  source: WeightSource,
+  spec: NormSpec,
+  layer: number,
+  d: number,
+): Promise<NormWeights> {
+  const weight = await uploadTensor(gpu, source, layerName(spec.weight, layer), [d]);
+  if (!spec.bias) return { weight };
+  return { weight, bias: await uploadTensor(gpu, source, layerName(spec.bias, layer), [d]) };
+}
+
+/**
+ * Reads one decoder layer's tensors from a source (decoded to f32) and uploads them.
+ *
+ * @param gpu The device.
+ * @param arch The architecture.
+ * @param source Where the weights come from.
+ * @param layer Layer index.
+ * @returns The layer's GPU weights; {@linkcode LayerWeights.release} frees them.
+ * @throws {RangeError} When a tensor is missing or has the wrong shape or dtype.
+ */
+export async function loadLayerWeights(
+  gpu: Gpu,
+  arch: Architecture,
+  source: WeightSource,
+  layer: number,
+): Promise<LayerWeights> {
+  if (!Number.isInteger(layer) || layer < 0 || layer >= arch.numLayers) {
+    throw new RangeError(`Layer ${layer} does not exist: the model has ${arch.numLayers} layers`);
+  }
+  const all: GpuTensor[] = [];
+  try {
+    const d = arch.hiddenSize;
+    const attnNorm = await loadNorm(gpu, source, arch.attnNorm, layer, d);
+    all.push(attnNorm.weight, ...(attnNorm.bias ? [attnNorm.bias] : []));
+    const ffnNorm = await loadNorm(gpu, source, arch.ffnNorm, layer, d);
+    all.push(ffnNorm.weight, ...(ffnNorm.bias ? [ffnNorm.bias] : []));
+    const linears = new Map<LinearRole, LinearWeights>();
+    for (const l of arch.linears) {
+      const weight = await uploadTensor(gpu, source, layerName(l.weight, layer), [l.rows, l.cols]);
+      all.push(weight);
+      const lw: LinearWeights = { weight, rows: l.rows, cols: l.cols };
+      if (l.bias) {
+        lw.bias = await uploadTensor(gpu, source, layerName(l.bias, layer), [l.rows]);
+        all.push(lw.bias);
+      }
+      linears.set(l.role, lw);
+    }
+    const bytes = all.reduce((s, t) => s + t.size * 4, 0);
+    let released = false;
+    return {
+      layer,
+      bytes,
+      linear(role: LinearRole): LinearWeights {
+        const lw = linears.get(role);
+        if (!lw) {
+          throw new RangeError(
+            `A ${arch.family} decoder layer has no "${role}" linear layer (it has ${
+              [...linears.keys()].join(", ")
+            })`,
+          );
+        }
+        return lw;
+      },
+      norm(which: "attn" | "ffn"): NormWeights {
+        return which === "attn" ? attnNorm : ffnNorm;
+      },
+      release(): void {
+        if (released) return;
+        released = true;
+        gpu.free(...all);
+      },
+    };
+  } catch (e) {
+    gpu.free(...all);
+    throw e;
+  }
+}
+
+const modes = new WeakMap<Gpu, AttentionMode>();
+
+/**
+ * Chooses the attention implementation {@linkcode runLayer} uses on a device; `undefined`
+ * restores the default: `matmul` on fallback (CPU) adapters, `fused` otherwise.
+ */
+export function setAttentionMode(gpu: Gpu, mode: AttentionMode | undefined): void {
+  if (mode === undefined) modes.delete(gpu);
+  else modes.set(gpu, mode);
+}
+
+/** The attention implementation {@linkcode runLayer} uses on a device. */
+export function attentionMode(gpu: Gpu): AttentionMode {
+  return modes.get(gpu) ?? (gpu.info.isFallbackAdapter ? "matmul" : "fused");
+}
+
+/** Score scratch budget of the matmul attention mode, in floats (32 MiB). */
+const SCORE_FLOATS = 8 * 1024 * 1024;
+
+function linearInto(
+  batch: Batch,
+  x: GpuTensor,
+  lw: LinearWeights,
+  out: GpuTensor,
+  rows: number,
+  accumulate: boolean,
+): void {
+  matmul(batch, {
+    a: x,
+    b: lw.weight,
+    c: out,
+    M: rows,
+    N: lw.rows,
+    K: lw.cols,
+    transB: true,
+    ...(lw.bias ? { bias: lw.bias } : {}),
+    ...(accumulate ? { beta: 1 } : {}),
+  });
+}
+
+/**
+ * Records one whole decoder layer into a batch (nothing is awaited or read back):
+ * pre-norm attention with a residual, then a pre-norm feed-forward block with a residual.
+ * `hidden` holds `T = nseq · seqlen` rows of independent sequences, each attending causally
+ * from its own position 0. `out` may be `hidden` itself (in place).
+ *
+ * @param gpu The device (for scratch buffers).
+ * @param batch Where the dispatches are recorded.
+ * @param arch The architecture.
+ * @param weights The layer's weights.
+ * @param hidden Input `[T, hidden]`.
+ * @param out Output `[T, hidden]` (may be `hidden`).
+ * @param seqlen Tokens per sequence.
+ * @param taps Optional observer of the activations feeding the linear layers.
+ * @throws {RangeError} When the shapes do not fit.
+ */
+export function runLayer(
+  gpu: Gpu,
+  batch: Batch,
+  arch: Architecture,
+  weights: LayerWeights,
+  hidden: GpuTensor,
+  out: GpuTensor,
+  seqlen: number,
+  taps?: LayerTaps,
+): void {
+  const d = arch.hiddenSize;
+  const T = hidden.shape.length === 2 ? hidden.shape[0] : Math.floor(hidden.size / d);
+  if (hidden.size < T * d || hidden.shape[hidden.shape.length - 1] !== d) {
+    throw new RangeError(
+      `Cannot run a decoder layer on hidden states of shape [${
+        hidden.shape.join(", ")
+      }]: expected [T, ${d}]`,
+    );
+  }
+  if (out.size < T * d) {
+    throw new RangeError(
+      `Cannot run a decoder layer into an output of ${out.size} values: ${T * d} needed`,
+    );
+  }
+  if (!Number.isInteger(seqlen) || seqlen < 1 || T % seqlen !== 0) {
+    throw new RangeError(
+      `Cannot run a decoder layer on ${T} rows with sequence length ${seqlen}: ` +
+        `the rows must be a whole number of sequences`,
+    );
+  }
+  if (arch.slidingWindow !== null && seqlen > arch.slidingWindow) {
+    throw new RangeError(
+      `Sequences of ${seqlen} tokens exceed the sliding attention window of ${arch.slidingWindow}, ` +
+        `which is not supported`,
+    );
+  }
+  const nseq = T / seqlen;
+  const H = arch.numHeads, KV = arch.numKvHeads, hd = arch.headDim, F = arch.ffnSize;
+  const ws = scratch(gpu);
+  const xn = ws.get("norm", T, d);
+  const tap = (name: ActivationTap, x: GpuTensor, cols: number) =>
+    taps?.onInput?.(name, x, T, cols, batch);
+  const normInto = (w: NormWeights, src: GpuTensor) =>
+    norm(batch, {
+      kind: arch.norm,
+      x: src,
+      y: xn,
+      weight: w.weight,
+      ...(w.bias ? { bias: w.bias } : {}),
+      rows: T,
+      cols: d,
+      eps: arch.normEps,
+    });
+
+  // attention block
+  normInto(weights.norm("attn"), hidden);
+  tap("attn_in", xn, d);
+  const q = ws.get("q", T, H * hd), k = ws.get("k", T, KV * hd), v = ws.get("v", T, KV * hd);
+  linearInto(batch, xn, weights.linear("q"), q, T, false);
+  linearInto(batch, xn, weights.linear("k"), k, T, false);
+  linearInto(batch, xn, weights.linear("v"), v, T, false);
+  if (arch.positions.kind === "rope") {
+    const table = ropeTableFor(gpu, arch.positions.theta, hd, seqlen);
+    rope(batch, {
+      x: q,
+      table: table.tensor,
+      tableRows: table.rows,
+      rows: T,
+      seqlen,
+      heads: H,
+      headDim: hd,
+    });
+    rope(batch, {
+      x: k,
+      table: table.tensor,
+      tableRows: table.rows,
+      rows: T,
+      seqlen,
+      heads: KV,
+      headDim: hd,
+    });
+  }
+  const ao = ws.get("attn", T, H * hd);
+  const mode = attentionMode(gpu);
+  const group = Math.max(1, Math.min(nseq, Math.floor(SCORE_FLOATS / (seqlen * seqlen))));
+  attention(batch, {
+    mode,
+    ...(mode === "matmul" ? { scores: ws.get("scores", group * seqlen, seqlen) } : {}),
+    q,
+    k,
+    v,
+    out: ao,
+    nseq,
+    seqlen,
+    heads: H,
+    kvHeads: KV,
+    headDim: hd,
+    scale: arch.attnScale,
+  });
+  tap("attn_out", ao, H * hd);
+  if (out.buffer !== hidden.buffer) batch.copy(hidden.buffer, 0, out.buffer, 0, T * d * 4);
+  linearInto(batch, ao, weights.linear("o"), out, T, true);
+
+  // feed-forward block
+  normInto(weights.norm("ffn"), out);
+  tap("ffn_in", xn, d);
+  const act = ws.get("act", T, F);
+  if (arch.activation === "relu") {
+    const h1 = ws.get("ff1", T, F);
+    linearInto(batch, xn, weights.linear("fc1"), h1, T, false);
+    activation(batch, { kind: "relu", a: h1, out: act, n: T * F });
+  } else {
+    const g = ws.get("ff1", T, F), u = ws.get("ff2", T, F);
+    linearInto(batch, xn, weights.linear("gate"), g, T, false);
+    linearInto(batch, xn, weights.linear("up"), u, T, false);
+    activation(batch, { kind: "silu-mul", a: g, b: u, out: act, n: T * F });
+  }
+  tap("ffn_act", act, F);
+  const outRole = arch.ffnRoles[arch.ffnRoles.length - 1];
+  linearInto(batch, act, weights.linear(outRole), out, T, true);
+}

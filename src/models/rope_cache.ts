@@ -1,0 +1,50 @@
+/**
+ * Uploaded rotary cos/sin tables, one per device, base and head dimension, grown on demand.
+ *
+ * @module
+ */
+
+import type { Gpu } from "../gpu/device.ts";
+import type { GpuTensor } from "../gpu/tensor.ts";
+import { ropeTable } from "../kernels/rope.ts";
+
+/** An uploaded table and the positions it covers. */
+export interface RopeTable {
+  /** The table (cosines then sines). */
+  tensor: GpuTensor;
+  /** Positions covered. */
+  rows: number;
+}
+
+const cache = new WeakMap<Gpu, Map<string, RopeTable>>();
+
+/**
+ * The rotary table for `theta` and `headDim` covering at least `positions` positions. Tables
+ * are kept for the device's lifetime (a grown table replaces the old one, which stays alive
+ * for work already recorded).
+ */
+export function ropeTableFor(
+  gpu: Gpu,
+  theta: number,
+  headDim: number,
+  positions: number,
+): RopeTable {
+  let m = cache.get(gpu);
+  if (!m) cache.set(gpu, m = new Map());
+  const key = `${theta}:${headDim}`;
+  const have = m.get(key);
+  if (have && have.rows >= positions) return have;
+  const data = ropeTable(positions, headDim, theta);
+  const buffer = gpu.device.createBuffer({
+    size: Math.ceil(data.byteLength / 256) * 256,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    label: `rope/${key}`,
+  });
+  gpu.device.queue.writeBuffer(buffer, 0, data);
+  const t: RopeTable = {
+    tensor: { buffer, shape: [2, positions, headDim / 2], dtype: "f32", size: data.length },
+    rows: positions,
+  };
+  m.set(key, t);
+  return t;
+}

@@ -1,0 +1,82 @@
+/**
+ * Where model weights come from. The checkpoint reader of the I/O layer satisfies
+ * {@linkcode WeightSource}; {@linkcode MemoryWeightSource} holds tensors in memory (tests,
+ * pruned weights).
+ *
+ * @module
+ */
+
+/** Dtype and shape of one stored tensor. */
+export interface WeightInfo {
+  /** Stored element type, e.g. `F32`, `F16`, `BF16`. */
+  dtype: string;
+  /** Dimensions, outermost first. */
+  shape: number[];
+}
+
+/** A read-only set of named tensors, decoded to float32 on request. */
+export interface WeightSource {
+  /** Whether a tensor exists. */
+  has(name: string): boolean;
+  /** Dtype and shape of a tensor (throws when absent). */
+  info(name: string): WeightInfo;
+  /** The tensor's values as float32, row-major. */
+  readF32(name: string): Promise<Float32Array>;
+}
+
+/** A tensor held in memory. */
+export interface MemoryTensor {
+  /** Dimensions, outermost first. */
+  shape: number[];
+  /** Row-major values. */
+  data: Float32Array;
+}
+
+/** A {@linkcode WeightSource} over float32 tensors held in memory (reported as `F32`). */
+export class MemoryWeightSource implements WeightSource {
+  #tensors: Map<string, MemoryTensor>;
+
+  /** Wraps tensors; each `data` length must equal the product of its `shape`. */
+  constructor(tensors: Record<string, MemoryTensor> | Map<string, MemoryTensor>) {
+    this.#tensors = new Map(tensors instanceof Map ? tensors : Object.entries(tensors));
+    for (const [name, t] of this.#tensors) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      if (n !== t.data.length) {
+        throw new RangeError(
+          `Tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(", ")}]`,
+        );
+      }
+    }
+  }
+
+  /** Tensor names, in insertion order. */
+  names(): string[] {
+    return [...this.#tensors.keys()];
+  }
+
+  /** Whether a tensor exists. */
+  has(name: string): boolean {
+    return this.#tensors.has(name);
+  }
+
+  /** Dtype (`F32`) and shape of a tensor. */
+  info(name: string): WeightInfo {
+    const t = this.#tensors.get(name);
+    if (!t) throw new RangeError(`Tensor "${name}" not found in the in-memory weights`);
+    return { dtype: "F32", shape: [...t.shape] };
+  }
+
+  /** The tensor's values (the stored array itself, not a copy). */
+  readF32(name: string): Promise<Float32Array> {
+    const t = this.#tensors.get(name);
+    if (!t) {
+      return Promise.reject(new RangeError(`Tensor "${name}" not found in the in-memory weights`));
+    }
+    return Promise.resolve(t.data);
+  }
+
+  /** Adds or replaces a tensor. */
+  set(name: string, tensor: MemoryTensor): void {
+    this.#tensors.set(name, tensor);
+  }
+}
