@@ -24,21 +24,20 @@
 export * from "./src/pruner.ts";
 export * from "./src/options.ts";
 export * from "./src/prune/types.ts";
-export type {
-  LayerReport,
-  MatrixReport,
-  PipelineResult,
-  ProgressEvent,
-  PrunedTensors,
-} from "./src/prune/pipeline.ts";
-export type { FfnIterate, FfnReport } from "./src/prune/sparsellm.ts";
-export { SPARSELLM_DEFAULTS } from "./src/prune/sparsellm.ts";
-export { getGpu, Gpu, type GpuInfo } from "./src/gpu/device.ts";
-export { GpuKernelError, NoGpuAdapterError } from "./src/gpu/errors.ts";
-export { type ModelConfig, parseModelConfig } from "./src/models/config.ts";
-export { MemoryWeightSource, type WeightInfo, type WeightSource } from "./src/models/weights.ts";
-export { CausalLM } from "./src/models/model.ts";
-export { evaluatePerplexity, type PerplexityResult } from "./src/eval/perplexity.ts";
-export { TextTokenizer } from "./src/data/tokenizer.ts";
+export * from "./src/prune/pipeline.ts";
+export * from "./src/prune/sparsellm.ts";
+export * from "./src/gpu/device.ts";
+export * from "./src/gpu/errors.ts";
+export * from "./src/gpu/kernel.ts";
+export * from "./src/gpu/pool.ts";
+export * from "./src/gpu/tensor.ts";
+export * from "./src/models/config.ts";
+export * from "./src/models/arch.ts";
+export * from "./src/models/weights.ts";
+export * from "./src/models/layer.ts";
+export * from "./src/models/model.ts";
+export * from "./src/eval/perplexity.ts";
+export { TextTokenizer, type TextTokenizerOptions } from "./src/data/tokenizer.ts";
 export { sampleCalibration } from "./src/data/calibration.ts";
 export { evalWindows } from "./src/data/windows.ts";
+export type { AttentionMode } from "./src/kernels/attention.ts";
