@@ -227,7 +227,7 @@ export async function sparsellmFfn(
     cDown: gpu.alloc([d, f], "sparsellm/Cdown"),
     small: gpu.alloc([d, d], "sparsellm/A"),
     smallInv: gpu.alloc([d, d], "sparsellm/Ainv"),
-    partial: gpu.alloc([4 * SUMSQ_PARTIALS], "sparsellm/partials"),
+    partial: gpu.alloc([5 * SUMSQ_PARTIALS], "sparsellm/partials"),
   };
   const st: ChunkState[] = pr.chunks.map((c, i) => ({
     x: c.x,
@@ -298,14 +298,19 @@ export async function sparsellmFfn(
       const scale = await meanDiag(gpu, sc.small, d);
       b = gpu.batch(`sparsellm/p${it}`);
       recordAddIdentity(gpu, b, sc.small, (gamma / o.beta) * Math.max(scale, 1e-20));
+
       b.submit();
       const failed = await spdInverseInto(gpu, sc.small, sc.smallInv, sc.status);
       if (failed >= 0) {
         throw new Error(`SparseLLM p-update: ridge matrix not SPD at column ${failed}`);
       }
-      b = gpu.batch(`sparsellm/aux${it}`);
+      const ridge = (gamma / o.beta) * Math.max(scale, 1e-20);
       const aRel = alpha / gamma;
+      // The relaxed objective's terms come out of the updates almost for free: with
+      // A = ridge·I + Ŵ2Ŵ2ᵀ and S = (T − q·Ŵ2ᵀ)·A⁻¹, the output residual T − p·Ŵ2ᵀ is ridge·S.
+      let sOut = 0, sT = 0, sLin = 0, sAct = 0;
       for (const c of st) {
+        b = gpu.batch(`sparsellm/aux${it}`);
         activation(b, pr, c.n, c.z, c.s, sc.q);
         copy(b, c.t, sc.r, c.n * d);
         matmul(b, {
@@ -322,6 +327,8 @@ export async function sparsellmFfn(
         matmul(b, { a: sc.r, b: sc.smallInv, c: sc.r2, M: c.n, N: d, K: d });
         copy(b, sc.q, c.p, c.n * f);
         matmul(b, { a: sc.r2, b: pr.down.weight, c: c.p, M: c.n, N: f, K: d, beta: 1 });
+        recordSumSq(b, c.n, d, { t: sc.r2 }, undefined, sc.partial, "sq", 0);
+        recordSumSq(b, c.n, d, { t: c.t }, undefined, sc.partial, "sq", 1);
         // 2. z-update (and s-update) against the current pruned first linear(s).
         const count = c.n * f;
         if (glu) {
@@ -333,6 +340,7 @@ export async function sparsellmFfn(
             alpha: aRel,
             gamma: 1,
           });
+          recordSumSq(b, c.n, f, { t: c.z }, { t: sc.m }, sc.partial, "diff", 2);
           linear(b, c.x, pr.gate!.weight, undefined, sc.m, c.n, d, f);
           auxOp(b, AuxMode.sGlu, {
             out: c.s!,
@@ -342,13 +350,29 @@ export async function sparsellmFfn(
             gamma: 1,
             steps: 8,
           });
+          recordSumSq(b, c.n, f, { t: c.s! }, { t: sc.m }, sc.partial, "diff", 3);
         } else {
           linear(b, c.x, pr.up.weight, pr.up.bias, sc.m, c.n, d, f);
           auxOp(b, AuxMode.zRelu, { out: c.z, inputs: [sc.m, c.p], count, alpha: aRel, gamma: 1 });
+          recordSumSq(b, c.n, f, { t: c.z }, { t: sc.m }, sc.partial, "diff", 2);
         }
+        activation(b, pr, c.n, c.z, c.s, sc.q);
+        recordSumSq(b, c.n, f, { t: c.p }, { t: sc.q }, sc.partial, "diff", 4);
+        b.submit();
+        const v = await gpu.read(sc.partial);
+        const part = (k: number) =>
+          finishSumSq(v.subarray(k * SUMSQ_PARTIALS, (k + 1) * SUMSQ_PARTIALS))[0];
+        sOut += ridge * ridge * part(0);
+        sT += part(1);
+        sLin += part(2) + (glu ? part(3) : 0);
+        sAct += part(4);
       }
-      b.submit();
-      const relaxed = await relaxedTerms(gpu, pr, st, sc, alpha, gamma, o.beta);
+      const norm = Math.max(sT, 1e-30);
+      const relaxed = {
+        output: (o.beta * sOut) / norm,
+        activation: (gamma * sAct) / norm,
+        linear: (alpha * sLin) / norm,
+      };
       // 3. Refit the first linear(s): W = (2/nseq)(z − b)ᵀX (Hx + λI)⁻¹, then SparseGPT.
       await dampedInverse(gpu, pr.hx, d, sc.hxInv, sc.workD, sc.status, o.percdamp);
       for (const [li, l] of firsts.entries()) {
@@ -407,7 +431,7 @@ export async function sparsellmFfn(
       matmul(b, { a: sc.cDown, b: sc.hpInv, c: pr.down.weight, M: d, N: f, K: f });
       b.submit();
       maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
-      err = await outputError(gpu, pr, st, sc);
+      err = await outputError(gpu, pr, st, sc, st.length === 1);
       if (err < bestErr) {
         bestErr = err;
         kept = it;
@@ -553,11 +577,12 @@ async function outputError(
   pr: FfnProblem,
   st: ChunkState[],
   sc: Scratch,
+  actReady = false,
 ): Promise<number> {
   let diff = 0, ref = 0;
   for (const c of st) {
     const b = gpu.batch("sparsellm/error");
-    realActivations(b, pr, c, sc);
+    if (!actReady) realActivations(b, pr, c, sc);
     linear(b, sc.act, pr.down.weight, undefined, sc.r, c.n, pr.f, pr.d);
     recordSumSq(b, c.n, pr.d, { t: sc.r }, { t: c.t }, sc.partial);
     b.submit();
@@ -566,43 +591,4 @@ async function outputError(
     ref += r;
   }
   return diff / Math.max(ref, 1e-30);
-}
-
-/** The relaxed objective's terms (each divided by ‖T‖²) at the current auxiliaries. */
-async function relaxedTerms(
-  gpu: Gpu,
-  pr: FfnProblem,
-  st: ChunkState[],
-  sc: Scratch,
-  alpha: number,
-  gamma: number,
-  beta: number,
-): Promise<{ output: number; activation: number; linear: number }> {
-  const { d, f } = pr;
-  let out = 0, tt = 0, act = 0, lin = 0;
-  for (const c of st) {
-    const b = gpu.batch("sparsellm/relaxed");
-    linear(b, c.p, pr.down.weight, undefined, sc.r, c.n, f, d);
-    recordSumSq(b, c.n, d, { t: sc.r }, { t: c.t }, sc.partial);
-    activation(b, pr, c.n, c.z, c.s, sc.q);
-    recordSumSq(b, c.n, f, { t: c.p }, { t: sc.q }, sc.partial, "diff", 1);
-    preActivations(b, pr, c.x, c.n, sc.act, sc.m);
-    recordSumSq(b, c.n, f, { t: c.z }, { t: sc.m }, sc.partial, "diff", 2);
-    if (c.s) recordSumSq(b, c.n, f, { t: c.s }, { t: sc.act }, sc.partial, "diff", 3);
-    b.submit();
-    const v = await gpu.read(sc.partial);
-    const part = (k: number) =>
-      finishSumSq(v.subarray(k * SUMSQ_PARTIALS, (k + 1) * SUMSQ_PARTIALS));
-    const [o0, t0] = part(0);
-    out += o0;
-    tt += t0;
-    act += part(1)[0];
-    lin += part(2)[0] + (c.s ? part(3)[0] : 0);
-  }
-  const norm = Math.max(tt, 1e-30);
-  return {
-    output: (beta * out) / norm,
-    activation: (gamma * act) / norm,
-    linear: (alpha * lin) / norm,
-  };
 }
