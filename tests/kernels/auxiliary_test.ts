@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
-import { AuxMode, auxOp } from "../../src/kernels/aux.ts";
+import { AuxMode, auxOp } from "../../src/kernels/auxiliary.ts";
 import { sumSq } from "../../src/kernels/reduce.ts";
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
@@ -21,8 +21,7 @@ Deno.test("auxOp ReLU z-update picks the better of the two closed-form branches"
   auxOp(b, AuxMode.zRelu, { out: tz, inputs: [tm, tp], count: n, alpha: a, gamma: g });
   b.submit();
   const z = await gpu.read(tz);
-  const obj = (zz: number, i: number) =>
-    g * (p[i] - Math.max(zz, 0)) ** 2 + a * (zz - m[i]) ** 2;
+  const obj = (zz: number, i: number) => g * (p[i] - Math.max(zz, 0)) ** 2 + a * (zz - m[i]) ** 2;
   for (let i = 0; i < n; i++) {
     // brute force over a fine grid: the closed form must be at least as good
     let best = Infinity;
@@ -42,7 +41,14 @@ Deno.test("auxOp GLU z-update and s-update minimise their objectives", async () 
   const ts2 = gpu.upload(s, [n], "s2");
   const b = gpu.batch("t");
   auxOp(b, AuxMode.zGlu, { out: tz, inputs: [tm, tp, ts], count: n, alpha: a, gamma: g });
-  auxOp(b, AuxMode.sGlu, { out: ts2, inputs: [tm, tp, tzu], count: n, alpha: a, gamma: g, steps: 12 });
+  auxOp(b, AuxMode.sGlu, {
+    out: ts2,
+    inputs: [tm, tp, tzu],
+    count: n,
+    alpha: a,
+    gamma: g,
+    steps: 12,
+  });
   b.submit();
   const z = await gpu.read(tz);
   const s2 = await gpu.read(ts2);
