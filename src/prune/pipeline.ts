@@ -27,7 +27,7 @@ import type { PruneOptions } from "../options.ts";
 import { magnitudePrune } from "./magnitude.ts";
 import { HessianAccumulator } from "./hessian.ts";
 import { sparsegpt } from "./sparsegpt.ts";
-import { type FfnIterate, type FfnReport, sparsellmFfn } from "./sparsellm.ts";
+import { type FfnIterate, type FfnReport, SPARSELLM_DEFAULTS, sparsellmFfn } from "./sparsellm.ts";
 import { ColumnNormAccumulator } from "./stats.ts";
 import { wandaPrune } from "./wanda.ts";
 
@@ -448,6 +448,7 @@ async function pruneLayer(
           growth: o.growth,
           blocksize: o.blocksize,
           percdamp: o.percdamp,
+          tolerance: SPARSELLM_DEFAULTS.tolerance,
           onIterate: (it: FfnIterate) => onMatrix(`ffn iterate ${it.iter}`),
         });
         report.ffn = ffn;

@@ -106,6 +106,11 @@ export interface SparseLLMOptions {
   blocksize: number;
   /** SparseGPT / least-squares damping as a fraction of mean(diag(H)). */
   percdamp: number;
+  /**
+   * Stop after an iteration (from the second on) that improves the best real output error by
+   * less than this fraction (default 0.01; 0 runs all `iters`).
+   */
+  tolerance: number;
   /** Called after every iterate (for progress reporting). */
   onIterate?: (it: FfnIterate) => void;
 }
@@ -149,6 +154,7 @@ export const SPARSELLM_DEFAULTS: Omit<SparseLLMOptions, "pattern"> = {
   growth: 2,
   blocksize: 128,
   percdamp: 0.01,
+  tolerance: 0.01,
 };
 
 interface ChunkState {
@@ -280,7 +286,7 @@ export async function sparsellmFfn(
     save();
     push({ iter: 0, outputError: err, seconds: (performance.now() - t0) / 1000 });
 
-    let alpha = o.alpha, gamma = o.gamma, stale = 0;
+    let alpha = o.alpha, gamma = o.gamma;
     for (let it = 1; it <= o.iters; it++) {
       t0 = performance.now();
       // 1. p-update through a d×d solve with the current pruned second linear.
@@ -432,12 +438,13 @@ export async function sparsellmFfn(
       b.submit();
       maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
       err = await outputError(gpu, pr, st, sc, st.length === 1);
+      // Converged when an iteration improves the best real output error by less than 1 %.
+      const converged = it > 1 && err > bestErr * (1 - o.tolerance);
       if (err < bestErr) {
         bestErr = err;
         kept = it;
         save();
       }
-      stale = err < bestErr * (1 + 1e-4) && kept === it ? 0 : stale + 1;
       push({
         iter: it,
         outputError: err,
@@ -448,8 +455,7 @@ export async function sparsellmFfn(
       });
       alpha *= o.growth;
       gamma *= o.growth;
-      // Stop early when two iterations in a row did not improve the real output error.
-      if (stale >= 2) break;
+      if (converged) break;
     }
     b = gpu.batch("sparsellm/restore");
     firsts.forEach((l, i) => copy(b, best[i], l.weight));
