@@ -246,6 +246,8 @@ export async function sparsellmFfn(
   }));
   const hp = new HessianAccumulator(gpu, f, { h: sc.hp });
   const best = firsts.map((_, i) => gpu.alloc([f, d], `sparsellm/best${i}`));
+  const dense = firsts.map((_, i) => gpu.alloc([f, d], `sparsellm/dense${i}`));
+  const denseDown = gpu.alloc([d, f], "sparsellm/denseDown");
   const bestDown = gpu.alloc([d, f], "sparsellm/bestDown");
   let maxDamping = o.percdamp;
   const iterates: FfnIterate[] = [];
@@ -257,6 +259,8 @@ export async function sparsellmFfn(
     // Dense pass: target T = W2·φ(W1·x + b1) without b2; auxiliaries start at their dense values;
     // Hessian of the dense activations for iterate 0's SparseGPT on the second linear.
     let b = gpu.batch("sparsellm/dense");
+    firsts.forEach((l, i) => copy(b, l.weight, dense[i]));
+    copy(b, pr.down.weight, denseDown);
     st.forEach((c, i) => {
       preActivations(b, pr, c.x, c.n, glu ? c.s! : c.z, c.z);
       activation(b, pr, c.n, c.z, c.s, c.p);
@@ -379,8 +383,9 @@ export async function sparsellmFfn(
         activation: (gamma * sAct) / norm,
         linear: (alpha * sLin) / norm,
       };
-      // 3. Refit the first linear(s): W = (2/nseq)(z − b)ᵀX (Hx + λI)⁻¹, then SparseGPT.
-      await dampedInverse(gpu, pr.hx, d, sc.hxInv, sc.workD, sc.status, o.percdamp);
+      // 3. Refit the first linear(s) by ridge regression towards the dense weights:
+      //    W = ((2/nseq)(z − b)ᵀX + λ·W_dense)(Hx + λI)⁻¹, then SparseGPT.
+      const lx = await dampedInverse(gpu, pr.hx, d, sc.hxInv, sc.workD, sc.status, o.percdamp);
       for (const [li, l] of firsts.entries()) {
         b = gpu.batch(`sparsellm/refit${it}`);
         st.forEach((c, ci) => {
@@ -408,6 +413,13 @@ export async function sparsellmFfn(
             beta: ci > 0 ? 1 : 0,
           });
         });
+        auxOp(b, AuxMode.rowBias, {
+          out: sc.cUp,
+          inputs: [dense[li]],
+          count: f * d,
+          cols: f * d,
+          scale: lx,
+        });
         matmul(b, { a: sc.cUp, b: sc.hxInv, c: l.weight, M: f, N: d, K: d });
         b.submit();
         maxDamping = Math.max(maxDamping, await pruneFirst(gpu, pr, l, sc, o));
@@ -432,8 +444,15 @@ export async function sparsellmFfn(
       });
       hp.finalize(b);
       b.submit();
-      await dampedInverse(gpu, sc.hp, f, sc.hpInv, sc.workF, sc.status, o.percdamp);
+      const lp = await dampedInverse(gpu, sc.hp, f, sc.hpInv, sc.workF, sc.status, o.percdamp);
       b = gpu.batch(`sparsellm/down${it}`);
+      auxOp(b, AuxMode.rowBias, {
+        out: sc.cDown,
+        inputs: [denseDown],
+        count: d * f,
+        cols: d * f,
+        scale: lp,
+      });
       matmul(b, { a: sc.cDown, b: sc.hpInv, c: pr.down.weight, M: d, N: f, K: f });
       b.submit();
       maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
@@ -469,7 +488,7 @@ export async function sparsellmFfn(
       maxDamping,
     };
   } finally {
-    gpu.free(...Object.values(sc), ...best, bestDown);
+    gpu.free(...Object.values(sc), ...best, bestDown, ...dense, denseDown);
     for (const c of st) gpu.free(c.t, c.z, c.s, c.p);
   }
 }
@@ -514,7 +533,10 @@ async function meanDiag(gpu: Gpu, a: GpuTensor, n: number): Promise<number> {
   return s / n;
 }
 
-/** `out = (H + percdamp·mean(diag(H))·I)⁻¹`, retrying with more damping if not SPD. */
+/**
+ * `out = (H + λI)⁻¹` with λ = percdamp·mean(diag(H)), retrying with more damping if not SPD.
+ * Returns λ.
+ */
 async function dampedInverse(
   gpu: Gpu,
   h: GpuTensor,
@@ -523,7 +545,7 @@ async function dampedInverse(
   work: GpuTensor,
   status: GpuTensor,
   percdamp: number,
-): Promise<void> {
+): Promise<number> {
   const mean = await meanDiag(gpu, h, n);
   let damp = Math.max(percdamp, 1e-6);
   for (let attempt = 0; attempt < 6; attempt++, damp *= 10) {
@@ -531,7 +553,7 @@ async function dampedInverse(
     copy(b, h, work, n * n);
     recordAddIdentity(gpu, b, work, damp * Math.max(mean, 1e-20));
     b.submit();
-    if ((await spdInverseInto(gpu, work, out, status)) < 0) return;
+    if ((await spdInverseInto(gpu, work, out, status)) < 0) return damp * Math.max(mean, 1e-20);
   }
   throw new Error(`SparseLLM: the ${n}x${n} normal equations stay singular even with damping`);
 }
