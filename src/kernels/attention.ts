@@ -21,7 +21,7 @@ import { matmul } from "./matmul.ts";
 const WG = 64;
 
 /** Largest head dimension the attention kernel supports. */
-export const MAX_HEAD_DIM = 256;
+export const MAX_HEAD_DIM: number = 256;
 
 /** Arguments of {@linkcode attention}. Rows are tokens `t = s·seqlen + i`. */
 export interface AttentionArgs {
