@@ -75,7 +75,10 @@ Options:
   --ffn-input MODE   SparseLLM FFN calibration: pruned (inputs from the pruned attention, target
                      compensates its error; default) or dense (the reference's choice)
   --max-windows N    evaluate at most N windows of the --eval text
-  --force            replace a non-empty --out folder
+  --force            replace a non-empty --out folder (and discard an interrupted run's state)
+  --resume           continue an interrupted run from its last finished layer (the state is
+                     saved after every layer in .<out>.resume beside --out; the result is
+                     byte-identical to an uninterrupted run)
   --json             print the report summary as one JSON object on stdout
   --quiet            no progress on stderr
   --verbose          stack traces on errors
@@ -169,6 +172,7 @@ const PRUNE_OPTS = {
   "ffn-input": { type: "string" },
   "max-windows": { type: "string" },
   force: { type: "boolean" },
+  resume: { type: "boolean" },
   methods: { type: "string" },
   sparsities: { type: "string" },
 } as const;
@@ -265,6 +269,7 @@ async function cmdPrune(v: Values): Promise<void> {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  using interrupt = interruptSignal();
   const report = await pruneCheckpoint({
     model: need("model", v.model as string),
     out: need("out", v.out as string),
@@ -274,8 +279,10 @@ async function cmdPrune(v: Values): Promise<void> {
     evalText: v.eval as string | undefined,
     maxWindows: posInt("max-windows", v["max-windows"] as string),
     force: !!v.force,
+    resume: !!v.resume,
     options,
     onProgress: progressPrinter(!!v.quiet),
+    signal: interrupt.signal,
   });
   if (v.json) return out(JSON.stringify(report.summary));
   const rows = report.layers.flatMap((l) =>
@@ -325,6 +332,40 @@ async function cmdBench(v: Values): Promise<void> {
   });
   if (v.json) return out(JSON.stringify(r));
   out(r.markdown);
+}
+
+/**
+ * Ctrl-C (SIGINT) aborts the run between steps, so the temporary output folder is removed and
+ * the resume state stays consistent; a second Ctrl-C exits at once.
+ */
+function interruptSignal(): { signal: AbortSignal; [Symbol.dispose](): void } {
+  const controller = new AbortController();
+  const onInt = () => {
+    if (controller.signal.aborted) Deno.exit(130);
+    console.error("\ninterrupted: stopping after the current step (Ctrl-C again to exit now)");
+    controller.abort(new InterruptedError());
+  };
+  let listening = false;
+  try {
+    Deno.addSignalListener("SIGINT", onInt);
+    listening = true;
+  } catch {
+    // Signals are not available on this platform.
+  }
+  return {
+    signal: controller.signal,
+    [Symbol.dispose]() {
+      if (listening) Deno.removeSignalListener("SIGINT", onInt);
+    },
+  };
+}
+
+/** The run was interrupted with Ctrl-C. */
+class InterruptedError extends Error {
+  constructor() {
+    super("Interrupted");
+    this.name = "InterruptedError";
+  }
 }
 
 /** Runs the CLI with arguments; returns the exit code. */
@@ -380,6 +421,7 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     if (e instanceof NoGpuAdapterError) return 3;
+    if (e instanceof InterruptedError) return 130;
     return 1;
   }
 }

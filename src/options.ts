@@ -12,7 +12,21 @@ import { SPARSEGPT_MAX_M } from "./kernels/sparsegpt.ts";
 import { MAX_NM_M } from "./kernels/mask.ts";
 import { type MethodName, parseNM, type SparsityPattern } from "./prune/types.ts";
 
-/** A bad option value (the CLI maps it to exit code 2). The message names the option. */
+/**
+ * A bad option value (the CLI maps it to exit code 2). The message names the option.
+ *
+ * @example Report a bad option value
+ * ```ts
+ * import { OptionError, resolvePruneOptions } from "@sparsellm/sparsellm";
+ *
+ * try {
+ *   resolvePruneOptions({ method: "wanda", sparsity: 1.5 });
+ * } catch (e) {
+ *   if (!(e instanceof OptionError)) throw e;
+ *   console.error(e.message); // --sparsity must be in [0, 1)
+ * }
+ * ```
+ */
 export class OptionError extends RangeError {
   /** Creates the error. */
   constructor(message: string) {
@@ -21,7 +35,23 @@ export class OptionError extends RangeError {
   }
 }
 
-/** Options accepted by the pruner (all optional except `method` and a sparsity or pattern). */
+/**
+ * Options accepted by the pruner (all optional except `method` and a sparsity or pattern).
+ *
+ * @example SparseLLM at 2:4 on 64 windows of 256 tokens
+ * ```ts
+ * import { type PruneOptionsInput, SparseLLMPruner } from "@sparsellm/sparsellm";
+ *
+ * const input: PruneOptionsInput = {
+ *   method: "sparsellm",
+ *   pattern: "2:4",
+ *   nsamples: 64,
+ *   seqlen: 256,
+ *   iters: 4,
+ * };
+ * const pruner = new SparseLLMPruner(input);
+ * ```
+ */
 export interface PruneOptionsInput {
   /** Pruning method. */
   method: MethodName;
@@ -59,7 +89,17 @@ export interface PruneOptionsInput {
   ffnInput?: "pruned" | "dense";
 }
 
-/** Options after validation and defaults. */
+/**
+ * Options after validation and defaults.
+ *
+ * @example Options with their defaults filled in
+ * ```ts
+ * import { type PruneOptions, resolvePruneOptions, targetSparsity } from "@sparsellm/sparsellm";
+ *
+ * const options: PruneOptions = resolvePruneOptions({ method: "sparsegpt", sparsity: 0.5 });
+ * console.log(options.nsamples, options.blocksize, targetSparsity(options.pattern)); // 128 128 0.5
+ * ```
+ */
 export interface PruneOptions {
   /** Pruning method. */
   method: MethodName;
@@ -129,7 +169,17 @@ const schema = z.object({
   ),
 });
 
-/** Validates pruning options and fills in defaults. Throws `RangeError` naming the option. */
+/**
+ * Validates pruning options and fills in defaults. Throws `RangeError` naming the option.
+ *
+ * @example Validate command-line style options
+ * ```ts
+ * import { resolvePruneOptions } from "@sparsellm/sparsellm";
+ *
+ * const options = resolvePruneOptions({ method: "wanda", pattern: "2:4", layers: [0, 11] });
+ * console.log(options.pattern); // { kind: "nm", n: 2, m: 4 }
+ * ```
+ */
 export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
   const r = schema.safeParse(input);
   if (!r.success) throw new OptionError(r.error.issues.map((i) => i.message).join("; "));
@@ -167,7 +217,17 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
   return out;
 }
 
-/** Parses `--layers` text: `"3"`, `"0-11"`. */
+/**
+ * Parses `--layers` text: `"3"`, `"0-11"`.
+ *
+ * @example Parse a --layers value
+ * ```ts
+ * import { parseLayerRange } from "@sparsellm/sparsellm";
+ *
+ * parseLayerRange("0-11"); // [0, 11]
+ * parseLayerRange("3"); // [3, 3]
+ * ```
+ */
 export function parseLayerRange(text: string): [number, number] {
   const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
   if (!m) throw new OptionError(`Invalid --layers "${text}": expected N or A-B, e.g. 0-11`);
@@ -180,6 +240,16 @@ export function parseLayerRange(text: string): [number, number] {
  * Checks options against a model: `--layers` within the layer count, `--pattern` M dividing the
  * input width of every prunable matrix and within the kernels' limits, `--seqlen` within the
  * learned positions of OPT models.
+ *
+ * @example Check options against a model before pruning
+ * ```ts
+ * import { parseModelConfig, resolvePruneOptions, validateForModel } from "@sparsellm/sparsellm";
+ *
+ * const json = JSON.parse(await Deno.readTextFile("testdata/models/opt-tiny/config.json"));
+ * const config = parseModelConfig(json, "testdata/models/opt-tiny/config.json");
+ * const options = resolvePruneOptions({ method: "sparsegpt", pattern: "2:4", layers: [0, 1] });
+ * validateForModel(options, config, 256); // throws OptionError when they do not fit
+ * ```
  */
 export function validateForModel(o: PruneOptions, config: ModelConfig, seqlen: number): void {
   if (o.layers && o.layers[1] >= config.numLayers) {

@@ -21,7 +21,26 @@ import {
   prunePipeline,
 } from "./prune/pipeline.ts";
 
-/** Input of {@linkcode SparseLLMPruner.prune}. */
+/**
+ * Input of {@linkcode SparseLLMPruner.prune}.
+ *
+ * @example Prune weights from any source with progress output
+ * ```ts
+ * import { getGpu, SparseLLMPruner } from "@sparsellm/sparsellm";
+ * import type { PruneInput, WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const source: WeightSource;
+ * declare const calibration: Int32Array[];
+ * const input: PruneInput = {
+ *   source,
+ *   config: JSON.parse(await Deno.readTextFile("testdata/models/opt-tiny/config.json")),
+ *   calibration,
+ *   gpu: await getGpu(),
+ *   onProgress: (e) => console.log(`${e.phase} ${e.done}/${e.total} ${e.detail ?? ""}`),
+ * };
+ * const pruned = await new SparseLLMPruner({ method: "sparsegpt", sparsity: 0.5 }).prune(input);
+ * ```
+ */
 export interface PruneInput {
   /** The dense weights. */
   source: WeightSource;
@@ -37,7 +56,20 @@ export interface PruneInput {
   signal?: AbortSignal;
 }
 
-/** A pruned model in memory. */
+/**
+ * A pruned model in memory.
+ *
+ * @example Read the result of a pruning run
+ * ```ts
+ * import { type PruneInput, type PrunedModel, SparseLLMPruner } from "@sparsellm/sparsellm";
+ *
+ * declare const input: PruneInput;
+ * const pruned: PrunedModel = await new SparseLLMPruner({ method: "wanda", sparsity: 0.5 })
+ *   .prune(input);
+ * console.log(`sparsity ${pruned.sparsity.toFixed(3)} in ${pruned.seconds.toFixed(1)} s`);
+ * for (const [name, values] of pruned.tensors) console.log(name, values.length);
+ * ```
+ */
 export interface PrunedModel {
   /** The pruned matrices (float32), by tensor name. */
   tensors: PrunedTensors;
@@ -51,7 +83,18 @@ export interface PrunedModel {
   seconds: number;
 }
 
-/** A {@linkcode WeightSource} that serves some tensors from memory and the rest from a base. */
+/**
+ * A {@linkcode WeightSource} that serves some tensors from memory and the rest from a base.
+ *
+ * @example Replace one tensor of a source
+ * ```ts
+ * import { MemoryWeightSource, OverlayWeightSource } from "@sparsellm/sparsellm";
+ *
+ * const base = new MemoryWeightSource({ w: { shape: [2], data: new Float32Array([1, 2]) } });
+ * const overlay = new OverlayWeightSource(base, new Map([["w", new Float32Array([0, 2])]]));
+ * console.log(await overlay.readF32("w")); // Float32Array(2) [0, 2]
+ * ```
+ */
 export class OverlayWeightSource implements WeightSource {
   #base: WeightSource;
   #over: Map<string, Float32Array>;

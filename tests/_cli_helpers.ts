@@ -113,8 +113,8 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
 }
 
 /**
- * Entries beside `out` that belong to it: `out` itself when it exists, and its temporary or
- * backup siblings `.NAME.tmp-*` / `.NAME.old-*`.
+ * Entries beside `out` that belong to it: `out` itself when it exists, its temporary or
+ * backup siblings `.NAME.tmp-*` / `.NAME.old-*`, and the resume state `.NAME.resume`.
  */
 export async function outputLeftovers(out: string): Promise<string[]> {
   const name = basename(out);
@@ -122,7 +122,8 @@ export async function outputLeftovers(out: string): Promise<string[]> {
   try {
     for await (const e of Deno.readDir(dirname(out))) {
       if (
-        e.name === name || e.name.startsWith(`.${name}.tmp-`) || e.name.startsWith(`.${name}.old-`)
+        e.name === name || e.name.startsWith(`.${name}.tmp-`) ||
+        e.name.startsWith(`.${name}.old-`) || e.name === `.${name}.resume`
       ) {
         found.push(e.name);
       }

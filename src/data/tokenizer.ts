@@ -6,7 +6,19 @@
 
 import { Tokenizer } from "@huggingface/tokenizers";
 
-/** Options of {@linkcode TextTokenizer}. */
+/**
+ * Options of {@linkcode TextTokenizer}.
+ *
+ * @example Always encode through the Hugging Face library
+ * ```ts
+ * import { TextTokenizer, type TextTokenizerOptions } from "@sparsellm/sparsellm";
+ *
+ * const json = JSON.parse(await Deno.readTextFile("testdata/models/opt-tiny/tokenizer.json"));
+ * const options: TextTokenizerOptions = { byteFastPath: false, chunkChars: 0 };
+ * const tokenizer = new TextTokenizer(json, undefined, options);
+ * const ids = tokenizer.encode("In the beginning God created the heaven and the earth.");
+ * ```
+ */
 export interface TextTokenizerOptions {
   /**
    * Encode byte-level tokenizers without merges (token = one byte, as in the

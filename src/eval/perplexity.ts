@@ -16,7 +16,17 @@ import type { GpuTensor } from "../gpu/tensor.ts";
 import { runLayer } from "../models/layer.ts";
 import type { CausalLM } from "../models/model.ts";
 
-/** Progress of {@linkcode evaluatePerplexity}. */
+/**
+ * Progress of {@linkcode evaluatePerplexity}.
+ *
+ * @example Print evaluation progress
+ * ```ts
+ * import type { PerplexityProgress } from "@sparsellm/sparsellm";
+ *
+ * const onProgress = (p: PerplexityProgress) =>
+ *   console.log(`${p.windowsDone}/${p.windows} windows, layer ${p.layer ?? "-"}, ${p.seconds} s`);
+ * ```
+ */
 export interface PerplexityProgress {
   /** Windows scored so far. */
   windowsDone: number;
@@ -28,7 +38,19 @@ export interface PerplexityProgress {
   seconds: number;
 }
 
-/** Options of {@linkcode evaluatePerplexity}. */
+/**
+ * Options of {@linkcode evaluatePerplexity}.
+ *
+ * @example Keep the per-window NLLs
+ * ```ts
+ * import { type CausalLM, evaluatePerplexity, type Gpu } from "@sparsellm/sparsellm";
+ * import type { PerplexityOptions } from "@sparsellm/sparsellm";
+ *
+ * declare const gpu: Gpu, model: CausalLM, windows: Int32Array[];
+ * const options: PerplexityOptions = { chunkWindows: 8, keepNlls: true };
+ * const { nlls } = await evaluatePerplexity(gpu, model, windows, options);
+ * ```
+ */
 export interface PerplexityOptions {
   /** Windows per GPU chunk (default: about 4096 tokens, within the binding limits). */
   chunkWindows?: number;
@@ -40,7 +62,19 @@ export interface PerplexityOptions {
   gpuHiddenBytes?: number;
 }
 
-/** Result of {@linkcode evaluatePerplexity}. */
+/**
+ * Result of {@linkcode evaluatePerplexity}.
+ *
+ * @example Report perplexity and throughput
+ * ```ts
+ * import { type CausalLM, evaluatePerplexity, type Gpu } from "@sparsellm/sparsellm";
+ * import type { PerplexityResult } from "@sparsellm/sparsellm";
+ *
+ * declare const gpu: Gpu, model: CausalLM, windows: Int32Array[];
+ * const r: PerplexityResult = await evaluatePerplexity(gpu, model, windows);
+ * console.log(`ppl ${r.perplexity.toFixed(2)}, ${r.tokensPerSecond.toFixed(0)} tokens/s`);
+ * ```
+ */
 export interface PerplexityResult {
   /** `exp(meanNll)`. */
   perplexity: number;
@@ -62,7 +96,19 @@ export interface PerplexityResult {
   argmax?: Uint32Array[];
 }
 
-/** The default number of windows per chunk for a model and window length. */
+/**
+ * The default number of windows per chunk for a model and window length.
+ *
+ * @example Halve the default chunk
+ * ```ts
+ * import { defaultChunkWindows, evaluatePerplexity } from "@sparsellm/sparsellm";
+ * import type { CausalLM, Gpu } from "@sparsellm/sparsellm";
+ *
+ * declare const gpu: Gpu, model: CausalLM, windows: Int32Array[];
+ * const per = defaultChunkWindows(gpu, model, windows[0].length);
+ * const r = await evaluatePerplexity(gpu, model, windows, { chunkWindows: Math.ceil(per / 2) });
+ * ```
+ */
 export function defaultChunkWindows(gpu: Gpu, model: CausalLM, seqlen: number): number {
   const a = model.arch;
   const widest = Math.max(a.ffnSize, a.numHeads * a.headDim, a.hiddenSize, 3);
@@ -73,6 +119,22 @@ export function defaultChunkWindows(gpu: Gpu, model: CausalLM, seqlen: number): 
 
 /**
  * Evaluates the perplexity of `model` on `windows` (equal-length token windows).
+ *
+ * @example Perplexity of a checkpoint on a text
+ * ```ts
+ * import { CausalLM, evaluatePerplexity, evalWindows, getGpu } from "@sparsellm/sparsellm";
+ * import { parseModelConfig } from "@sparsellm/sparsellm";
+ * import { CheckpointReader, loadTokenizer } from "@sparsellm/sparsellm/io";
+ *
+ * const dir = "testdata/models/opt-tiny";
+ * const reader = await CheckpointReader.open(dir);
+ * const gpu = await getGpu();
+ * const model = await CausalLM.load(gpu, reader, parseModelConfig(reader.config, dir));
+ * const ids = (await loadTokenizer(dir)).encode(await Deno.readTextFile("testdata/kjv/test.txt"));
+ * const { perplexity } = await evaluatePerplexity(gpu, model, evalWindows(ids, 256, 32));
+ * model.release();
+ * reader.close();
+ * ```
  *
  * @param gpu The device.
  * @param model The model.

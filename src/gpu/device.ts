@@ -6,12 +6,22 @@
  * @module
  */
 
-import { GpuKernelError, NoGpuAdapterError } from "./errors.ts";
+import { GpuDeviceLostError, GpuKernelError, NoGpuAdapterError } from "./errors.ts";
 import { type Kernel, kernelKey } from "./kernel.ts";
 import { BufferPool } from "./pool.ts";
 import { type GpuDType, type GpuTensor, numel } from "./tensor.ts";
 
-/** Options for {@linkcode Gpu.create}. */
+/**
+ * Options for {@linkcode Gpu.create}.
+ *
+ * @example Ask for the discrete GPU
+ * ```ts
+ * import { Gpu, type GpuOptions } from "@sparsellm/sparsellm";
+ *
+ * const options: GpuOptions = { powerPreference: "high-performance" };
+ * const gpu = await Gpu.create(options);
+ * ```
+ */
 export interface GpuOptions {
   /** Use this device instead of requesting one (the caller keeps ownership). */
   device?: GPUDevice;
@@ -19,7 +29,17 @@ export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
 }
 
-/** Facts about the adapter, for reports and benchmarks. */
+/**
+ * Facts about the adapter, for reports and benchmarks.
+ *
+ * @example Describe the adapter
+ * ```ts
+ * import { getGpu, type GpuInfo } from "@sparsellm/sparsellm";
+ *
+ * const info: GpuInfo = (await getGpu()).info;
+ * console.log(info.description, info.isFallbackAdapter ? "(software)" : "", info.shaderF16);
+ * ```
+ */
 export interface GpuInfo {
   /** Adapter description, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
   description: string;
@@ -35,7 +55,18 @@ export interface GpuInfo {
   maxBufferSize: number;
 }
 
-/** Usage flags of storage tensors. */
+/**
+ * Usage flags of storage tensors.
+ *
+ * @example Borrow a storage buffer from the pool
+ * ```ts
+ * import { getGpu, STORAGE_USAGE } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const buffer = gpu.pool.acquire(4096, STORAGE_USAGE, "scratch");
+ * gpu.pool.release(buffer);
+ * ```
+ */
 export const STORAGE_USAGE: GPUBufferUsageFlags = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC
 
 interface Recorded {
@@ -56,7 +87,21 @@ type Step = { kind: "dispatch"; d: Recorded } | {
   size: number;
 };
 
-/** Records dispatches and copies, then encodes them into one command buffer. */
+/**
+ * Records dispatches and copies, then encodes them into one command buffer.
+ *
+ * @example Copy a tensor on the GPU
+ * ```ts
+ * import { getGpu } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const a = gpu.upload(new Float32Array([1, 2, 3, 4]), [4], "a");
+ * const b = gpu.alloc([4], "b");
+ * gpu.batch("copy").copy(a.buffer, 0, b.buffer, 0, 16).submit();
+ * console.log(await gpu.read(b)); // Float32Array(4) [1, 2, 3, 4]
+ * gpu.free(a, b);
+ * ```
+ */
 export class Batch {
   #gpu: Gpu;
   #label: string;
@@ -115,6 +160,7 @@ export class Batch {
   /** Encodes and submits everything recorded so far (without waiting). */
   submit(): void {
     if (this.#steps.length === 0) return;
+    this.#gpu.throwIfLost(`batch "${this.#label}"`);
     const device = this.#gpu.device;
     const steps = this.#steps;
     this.#steps = [];
@@ -170,7 +216,20 @@ export class Batch {
   }
 }
 
-/** One WebGPU device with its pipeline cache and buffer pool. */
+/**
+ * One WebGPU device with its pipeline cache and buffer pool.
+ *
+ * @example Upload and read back a tensor
+ * ```ts
+ * import { Gpu } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await Gpu.create();
+ * const t = gpu.upload(new Float32Array([1, 2, 3]), [3], "t");
+ * console.log(gpu.info.description, await gpu.read(t));
+ * gpu.free(t);
+ * gpu.destroy();
+ * ```
+ */
 export class Gpu {
   /** The device. */
   readonly device: GPUDevice;
@@ -180,6 +239,7 @@ export class Gpu {
   readonly pool: BufferPool;
   #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
   #error: string | undefined;
+  #lost: { reason: string; message: string } | undefined;
   #uniformAlign: number;
 
   private constructor(device: GPUDevice, info: GpuInfo) {
@@ -191,6 +251,19 @@ export class Gpu {
       const err = (e as GPUUncapturedErrorEvent).error;
       this.#error ??= err.message;
     });
+    device.lost.then((info) => {
+      this.#lost = { reason: info.reason ?? "unknown", message: info.message ?? "" };
+    });
+  }
+
+  /** Whether the device has been lost (it cannot be used again). */
+  get lost(): boolean {
+    return this.#lost !== undefined;
+  }
+
+  /** Throws {@linkcode GpuDeviceLostError} when the device has been lost. */
+  throwIfLost(where: string): void {
+    if (this.#lost) throw new GpuDeviceLostError(where, this.#lost.reason, this.#lost.message);
   }
 
   /**
@@ -346,6 +419,7 @@ export class Gpu {
 
   /** Reads bytes back from a buffer (one map; call once per matrix or layer, not per block). */
   async readBytes(buffer: GPUBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+    this.throwIfLost("readback");
     const size = Math.ceil(byteLength / 4) * 4;
     const staging = this.device.createBuffer({
       size: Math.max(4, size),
@@ -355,7 +429,14 @@ export class Gpu {
     const enc = this.device.createCommandEncoder({ label: "readback" });
     enc.copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      await Promise.resolve();
+      this.throwIfLost("readback");
+      throw e;
+    }
+    this.throwIfLost("readback");
     const out = staging.getMappedRange().slice(0, byteLength);
     staging.unmap();
     staging.destroy();
@@ -377,7 +458,9 @@ export class Gpu {
 
   /** Waits until all submitted work has finished. */
   async sync(): Promise<void> {
+    this.throwIfLost("sync");
     await this.device.queue.onSubmittedWorkDone();
+    this.throwIfLost("sync");
     this.throwIfError("sync");
   }
 
@@ -411,7 +494,17 @@ function describe(adapter: GPUAdapter | undefined, device: GPUDevice): GpuInfo {
 
 let shared: Promise<Gpu> | undefined;
 
-/** A process-wide shared {@linkcode Gpu}, created on first call. */
+/**
+ * A process-wide shared {@linkcode Gpu}, created on first call.
+ *
+ * @example One device per process
+ * ```ts
+ * import { getGpu } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * console.log(gpu === await getGpu()); // true
+ * ```
+ */
 export function getGpu(): Promise<Gpu> {
   shared ??= Gpu.create().catch((e) => {
     shared = undefined;

@@ -4,7 +4,21 @@
  * @module
  */
 
-/** Raised when `navigator.gpu` is missing or no adapter is offered. The CLI maps it to exit code 3. */
+/**
+ * Raised when `navigator.gpu` is missing or no adapter is offered. The CLI maps it to exit code 3.
+ *
+ * @example Explain a missing adapter
+ * ```ts
+ * import { getGpu, NoGpuAdapterError } from "@sparsellm/sparsellm";
+ *
+ * try {
+ *   await getGpu();
+ * } catch (e) {
+ *   if (!(e instanceof NoGpuAdapterError)) throw e;
+ *   console.error(e.message); // says how to install a software Vulkan driver
+ * }
+ * ```
+ */
 export class NoGpuAdapterError extends Error {
   /** Creates the error with a message that says how to get an adapter. */
   constructor(detail: string) {
@@ -17,11 +31,56 @@ export class NoGpuAdapterError extends Error {
   }
 }
 
-/** Raised when a kernel fails validation or the device reports an error while running it. */
+/**
+ * Raised when a kernel fails validation or the device reports an error while running it.
+ *
+ * @example Catch a failing kernel
+ * ```ts
+ * import { getGpu, GpuKernelError } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * try {
+ *   await gpu.sync();
+ * } catch (e) {
+ *   if (!(e instanceof GpuKernelError)) throw e;
+ *   console.error(e.message); // Kernel "sync" failed: ...
+ * }
+ * ```
+ */
 export class GpuKernelError extends Error {
   /** Creates the error naming the kernel. */
   constructor(kernel: string, message: string) {
     super(`Kernel "${kernel}" failed: ${message}`);
     this.name = "GpuKernelError";
+  }
+}
+
+/**
+ * Raised when the GPU device is lost (driver reset, device removed, out of memory, or destroyed)
+ * while work is pending or afterwards. The device cannot be used again; rerun the command (with
+ * `--resume` to continue a pruning run from its last finished layer).
+ *
+ * @example Telling a lost device apart from other failures
+ * ```ts ignore
+ * try {
+ *   await gpu.sync();
+ * } catch (e) {
+ *   if (e instanceof GpuDeviceLostError) console.error(e.message);
+ * }
+ * ```
+ */
+export class GpuDeviceLostError extends Error {
+  /** Why the device was lost (`destroyed` or `unknown`, as WebGPU reports it). */
+  readonly reason: string;
+  /** Creates the error from the device's loss information. */
+  constructor(where: string, reason: string, message: string) {
+    super(
+      `The GPU device was lost during ${where} (reason: ${reason}${
+        message ? `; ${message}` : ""
+      }); the work cannot continue on it — run the command again (prune --resume continues ` +
+        `from the last finished layer)`,
+    );
+    this.name = "GpuDeviceLostError";
+    this.reason = reason;
   }
 }

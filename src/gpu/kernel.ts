@@ -6,10 +6,41 @@
  * @module
  */
 
-/** How a kernel binds one resource, in binding order (`@group(0) @binding(i)`). */
+/**
+ * How a kernel binds one resource, in binding order (`@group(0) @binding(i)`).
+ *
+ * @example Bindings of a kernel that reads x and writes y
+ * ```ts
+ * import type { BindingKind } from "@sparsellm/sparsellm";
+ *
+ * // @binding(0) x: read-only storage, @binding(1) y: storage, @binding(2) uniforms
+ * const bindings: BindingKind[] = ["read", "storage", "uniform"];
+ * ```
+ */
 export type BindingKind = "read" | "storage" | "uniform";
 
-/** A compute kernel: WGSL source plus the facts needed to build and cache its pipeline. */
+/**
+ * A compute kernel: WGSL source plus the facts needed to build and cache its pipeline.
+ *
+ * @example Scale a vector in place
+ * ```ts
+ * import { getGpu, type Kernel, Uniforms } from "@sparsellm/sparsellm";
+ *
+ * const scale: Kernel = {
+ *   name: "scale",
+ *   source: `struct U { n: u32, s: f32 }
+ *     @group(0) @binding(0) var<storage, read_write> x: array<f32>;
+ *     @group(0) @binding(1) var<uniform> u: U;
+ *     @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+ *       if (g.x < u.n) { x[g.x] = x[g.x] * u.s; }
+ *     }`,
+ *   bindings: ["storage", "uniform"],
+ * };
+ * const gpu = await getGpu();
+ * const x = gpu.upload(new Float32Array([1, 2, 3]), [3], "x");
+ * gpu.batch("scale").dispatch(scale, [x], new Uniforms().u32(3).f32(2).bytes(), [1]).submit();
+ * ```
+ */
 export interface Kernel {
   /** Short name used in labels and error messages, e.g. `matmul`. */
   readonly name: string;
@@ -23,7 +54,22 @@ export interface Kernel {
   readonly constants?: Readonly<Record<string, number>>;
 }
 
-/** The explicit pipeline cache key of a kernel: name, entry point and override values. */
+/**
+ * The explicit pipeline cache key of a kernel: name, entry point and override values.
+ *
+ * @example The cache key of a kernel
+ * ```ts
+ * import { kernelKey } from "@sparsellm/sparsellm";
+ *
+ * const key = kernelKey({
+ *   name: "copy",
+ *   source: "@compute @workgroup_size(256) fn main() {}",
+ *   bindings: ["read", "storage", "uniform"],
+ *   constants: { WG: 256 },
+ * });
+ * console.log(key); // copy:main:readstorageuniform:WG=256
+ * ```
+ */
 export function kernelKey(k: Kernel): string {
   const consts = k.constants
     ? Object.keys(k.constants).sort().map((c) => `${c}=${k.constants![c]}`).join(",")
@@ -31,7 +77,17 @@ export function kernelKey(k: Kernel): string {
   return `${k.name}:${k.entryPoint ?? "main"}:${k.bindings.join("")}:${consts}`;
 }
 
-/** Builds uniform buffers field by field (`u32`, `i32`, `f32`, each 4 bytes). */
+/**
+ * Builds uniform buffers field by field (`u32`, `i32`, `f32`, each 4 bytes).
+ *
+ * @example Pack a uniform block
+ * ```ts
+ * import { Uniforms } from "@sparsellm/sparsellm";
+ *
+ * const bytes = new Uniforms().u32(128, 256).i32(-1).f32(0.5).bytes();
+ * console.log(bytes.length); // 4 (16 bytes)
+ * ```
+ */
 export class Uniforms {
   #u32: number[] = [];
   #f32View = new Float32Array(1);

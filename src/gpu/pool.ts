@@ -5,7 +5,20 @@
  * @module
  */
 
-/** Reuses GPU buffers of equal (rounded) size and usage. */
+/**
+ * Reuses GPU buffers of equal (rounded) size and usage.
+ *
+ * @example Reuse a scratch buffer
+ * ```ts
+ * import { BufferPool, getGpu, STORAGE_USAGE } from "@sparsellm/sparsellm";
+ *
+ * const pool = new BufferPool((await getGpu()).device);
+ * const a = pool.acquire(1000, STORAGE_USAGE, "scratch"); // 1024 bytes
+ * pool.release(a);
+ * const b = pool.acquire(1024, STORAGE_USAGE, "again");
+ * console.log(a === b, pool.peakBytesInUse); // true 1024
+ * ```
+ */
 export class BufferPool {
   #device: GPUDevice;
   #free = new Map<string, GPUBuffer[]>();

@@ -4,10 +4,31 @@
  * @module
  */
 
-/** Element types held in GPU storage. */
+/**
+ * Element types held in GPU storage.
+ *
+ * @example Allocate a u32 tensor
+ * ```ts
+ * import { getGpu, type GpuDType } from "@sparsellm/sparsellm";
+ *
+ * const dtype: GpuDType = "u32";
+ * const counts = (await getGpu()).alloc([16], "counts", dtype);
+ * ```
+ */
 export type GpuDType = "f32" | "u32" | "i32";
 
-/** A dense row-major tensor in a GPU storage buffer. */
+/**
+ * A dense row-major tensor in a GPU storage buffer.
+ *
+ * @example Upload a 2×3 matrix
+ * ```ts
+ * import { getGpu, type GpuTensor } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const t: GpuTensor = gpu.upload(new Float32Array(6), [2, 3], "t");
+ * console.log(t.shape, t.dtype, t.size); // [2, 3] f32 6
+ * ```
+ */
 export interface GpuTensor {
   /** The storage buffer (may be larger than the tensor). */
   readonly buffer: GPUBuffer;
@@ -19,14 +40,34 @@ export interface GpuTensor {
   readonly size: number;
 }
 
-/** Number of elements of a shape. */
+/**
+ * Number of elements of a shape.
+ *
+ * @example Count the elements of a shape
+ * ```ts
+ * import { numel } from "@sparsellm/sparsellm";
+ *
+ * numel([4, 128, 64]); // 32768
+ * ```
+ */
 export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
 }
 
-/** A view of a tensor's buffer with another shape (at most as many elements). */
+/**
+ * A view of a tensor's buffer with another shape (at most as many elements).
+ *
+ * @example Reshape a flat buffer
+ * ```ts
+ * import { getGpu, view } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const flat = gpu.alloc([4096], "flat");
+ * const matrix = view(flat, [64, 64]); // same buffer, shape [64, 64]
+ * ```
+ */
 export function view(t: GpuTensor, shape: readonly number[]): GpuTensor {
   const size = numel(shape);
   if (size > t.buffer.size / 4) {

@@ -9,7 +9,20 @@ import { basename, dirname, join, resolve } from "node:path";
 import { CheckpointError } from "./errors.ts";
 import { isInsideDir, isNotFound } from "./_fs.ts";
 
-/** Options of {@linkcode AtomicOutputDir.prepare}. */
+/**
+ * Options of {@linkcode AtomicOutputDir.prepare}.
+ *
+ * @example Replace an earlier output
+ * ```ts
+ * import { AtomicOutputDir, type AtomicOutputDirOptions } from "@sparsellm/sparsellm/io";
+ *
+ * const options: AtomicOutputDirOptions = { force: true };
+ * const model = "testdata/models/opt-tiny";
+ * await using out = await AtomicOutputDir.prepare("out/pruned", model, options);
+ * await Deno.writeTextFile(`${out.tmpPath}/config.json`, "{}");
+ * await out.commit();
+ * ```
+ */
 export interface AtomicOutputDirOptions {
   /** Replace an existing non-empty output folder on commit. Default `false`. */
   force?: boolean;
@@ -160,6 +173,30 @@ export class AtomicOutputDir {
       await Deno.remove(backup, { recursive: true });
     }
     this.#done = true;
+  }
+
+  /**
+   * Removes temporary folders `.<name>.tmp-*` that killed runs left beside `out` (used when
+   * resuming such a run).
+   *
+   * @param out The output folder.
+   * @returns The removed folders' names.
+   */
+  static async removeStale(out: string): Promise<string[]> {
+    const path = resolve(out);
+    const prefix = `.${basename(path)}.tmp-`;
+    const removed: string[] = [];
+    try {
+      for await (const e of Deno.readDir(dirname(path))) {
+        if (e.isDirectory && e.name.startsWith(prefix)) {
+          await Deno.remove(join(dirname(path), e.name), { recursive: true });
+          removed.push(e.name);
+        }
+      }
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    return removed;
   }
 
   /** Removes the temporary folder; does nothing after a commit or an earlier abort. */

@@ -15,14 +15,57 @@ import { planBytes, SafetensorsWriter, type TensorPlan } from "./safetensors_wri
 import { listNonWeightFiles } from "./non_weight_files.ts";
 import { isInsideDir, isNotFound, pathProblem } from "./_fs.ts";
 
-/** Name of the single-file weights of a checkpoint. */
+/**
+ * Name of the single-file weights of a checkpoint.
+ *
+ * @example Size of a single-file checkpoint
+ * ```ts
+ * import { SINGLE_FILE } from "@sparsellm/sparsellm/io";
+ *
+ * const { size } = await Deno.stat(`testdata/models/opt-tiny/${SINGLE_FILE}`);
+ * ```
+ */
 export const SINGLE_FILE: string = "model.safetensors";
-/** Name of the index of a sharded checkpoint. */
+/**
+ * Name of the index of a sharded checkpoint.
+ *
+ * @example Tell a sharded checkpoint apart
+ * ```ts
+ * import { INDEX_FILE } from "@sparsellm/sparsellm/io";
+ *
+ * const dir = "testdata/models/opt-tiny";
+ * const sharded = await Deno.stat(`${dir}/${INDEX_FILE}`).then(() => true, () => false);
+ * ```
+ */
 export const INDEX_FILE: string = "model.safetensors.index.json";
-/** Default largest shard size, as in Hugging Face transformers: 5 GB. */
+/**
+ * Default largest shard size, as in Hugging Face transformers: 5 GB.
+ *
+ * @example Write 1 GB shards
+ * ```ts
+ * import { CheckpointWriter, DEFAULT_MAX_SHARD_BYTES } from "@sparsellm/sparsellm/io";
+ * import type { TensorPlan } from "@sparsellm/sparsellm/io";
+ *
+ * declare const plan: TensorPlan[];
+ * const maxShardBytes = DEFAULT_MAX_SHARD_BYTES / 5;
+ * const writer = await CheckpointWriter.create("out/model", plan, { maxShardBytes });
+ * ```
+ */
 export const DEFAULT_MAX_SHARD_BYTES: number = 5_000_000_000;
 
-/** A tensor of a checkpoint and the weight file that holds it. */
+/**
+ * A tensor of a checkpoint and the weight file that holds it.
+ *
+ * @example Where a tensor is stored
+ * ```ts
+ * import { CheckpointReader, type CheckpointTensorInfo } from "@sparsellm/sparsellm/io";
+ *
+ * const reader = await CheckpointReader.open("testdata/models/opt-tiny");
+ * const info: CheckpointTensorInfo = reader.info("model.decoder.embed_tokens.weight");
+ * console.log(info.file, info.dtype, info.shape); // model.safetensors F32 [272, 64]
+ * reader.close();
+ * ```
+ */
 export interface CheckpointTensorInfo extends TensorInfo {
   /** The weight file holding the tensor, relative to the model folder. */
   file: string;
@@ -321,7 +364,22 @@ export class CheckpointReader {
   }
 }
 
-/** Options of {@linkcode CheckpointWriter.create}. */
+/**
+ * Options of {@linkcode CheckpointWriter.create}.
+ *
+ * @example Shard at 2 GB and tag the files
+ * ```ts
+ * import { CheckpointWriter, type CheckpointWriterOptions } from "@sparsellm/sparsellm/io";
+ * import type { TensorPlan } from "@sparsellm/sparsellm/io";
+ *
+ * declare const plan: TensorPlan[];
+ * const options: CheckpointWriterOptions = {
+ *   maxShardBytes: 2_000_000_000,
+ *   metadata: { pruned_by: "sparsellm" },
+ * };
+ * const writer = await CheckpointWriter.create("out/model", plan, options);
+ * ```
+ */
 export interface CheckpointWriterOptions {
   /**
    * Largest total tensor size of one shard in bytes; above it the checkpoint

@@ -9,7 +9,16 @@
 
 import { CheckpointError } from "./errors.ts";
 
-/** Size in bytes of one element of each safetensors dtype this library knows. */
+/**
+ * Size in bytes of one element of each safetensors dtype this library knows.
+ *
+ * @example Bytes of an F16 matrix
+ * ```ts
+ * import { DTYPE_SIZES } from "@sparsellm/sparsellm/io";
+ *
+ * const bytes = 3072 * 768 * DTYPE_SIZES.F16; // 4718592
+ * ```
+ */
 export const DTYPE_SIZES: Readonly<Record<string, number>> = Object.freeze({
   F64: 8,
   F32: 4,
@@ -28,11 +37,29 @@ export const DTYPE_SIZES: Readonly<Record<string, number>> = Object.freeze({
   BOOL: 1,
 });
 
-/** The dtypes that {@linkcode decodeToF32} and {@linkcode encodeFromF32} convert. */
+/**
+ * The dtypes that {@linkcode decodeToF32} and {@linkcode encodeFromF32} convert.
+ *
+ * @example List the convertible dtypes
+ * ```ts
+ * import { FLOAT_DTYPES } from "@sparsellm/sparsellm/io";
+ *
+ * console.log(`supported: ${FLOAT_DTYPES.join(", ")}`); // supported: F32, F16, BF16
+ * ```
+ */
 export const FLOAT_DTYPES: readonly string[] = Object.freeze(["F32", "F16", "BF16"]);
 
 /**
  * Returns the size in bytes of one element of `dtype`.
+ *
+ * @example Element sizes
+ * ```ts
+ * import { dtypeSize } from "@sparsellm/sparsellm/io";
+ *
+ * dtypeSize("BF16"); // 2
+ * dtypeSize("I64"); // 8
+ * dtypeSize("F4"); // throws CheckpointError
+ * ```
  *
  * @param dtype A safetensors dtype such as `"F32"`.
  * @returns The element size in bytes.
@@ -50,6 +77,14 @@ export function dtypeSize(dtype: string): number {
 
 /**
  * Tells whether `dtype` is one that can be converted to and from float32.
+ *
+ * @example Which tensors can be pruned
+ * ```ts
+ * import { isFloatDtype } from "@sparsellm/sparsellm/io";
+ *
+ * isFloatDtype("BF16"); // true
+ * isFloatDtype("I64"); // false
+ * ```
  *
  * @param dtype A safetensors dtype.
  * @returns `true` for F32, F16 and BF16.

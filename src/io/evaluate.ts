@@ -14,7 +14,22 @@ import type { ProgressEvent } from "../prune/pipeline.ts";
 import { defaultSeqlen, loadTokenizer, openModel } from "./model_files.ts";
 import { readTextFile } from "./text.ts";
 
-/** Arguments of {@linkcode evaluateCheckpoint}. */
+/**
+ * Arguments of {@linkcode evaluateCheckpoint}.
+ *
+ * @example Evaluate on 32 windows of 256 tokens
+ * ```ts
+ * import { type EvaluateArgs, evaluateCheckpoint } from "@sparsellm/sparsellm/io";
+ *
+ * const args: EvaluateArgs = {
+ *   model: "testdata/models/opt-tiny",
+ *   text: "testdata/kjv/test.txt",
+ *   seqlen: 256,
+ *   maxWindows: 32,
+ * };
+ * const { perplexity } = await evaluateCheckpoint(args);
+ * ```
+ */
 export interface EvaluateArgs {
   /** Model folder. */
   model: string;
@@ -30,7 +45,20 @@ export interface EvaluateArgs {
   gpu?: Gpu;
 }
 
-/** What `eval --json` prints. */
+/**
+ * What `eval --json` prints.
+ *
+ * @example Print an evaluation
+ * ```ts
+ * import { type EvalResult, evaluateCheckpoint } from "@sparsellm/sparsellm/io";
+ *
+ * const r: EvalResult = await evaluateCheckpoint({
+ *   model: "testdata/models/opt-tiny",
+ *   text: "testdata/kjv/test.txt",
+ * });
+ * console.log(`ppl ${r.perplexity.toFixed(2)} on ${r.windows} x ${r.seqlen} tokens`);
+ * ```
+ */
 export interface EvalResult {
   /** exp(mean next-token NLL). */
   perplexity: number;
@@ -44,7 +72,17 @@ export interface EvalResult {
   seconds: number;
 }
 
-/** Tokenizes a text file into evaluation windows with the model's tokenizer. */
+/**
+ * Tokenizes a text file into evaluation windows with the model's tokenizer.
+ *
+ * @example Tokenize the test text
+ * ```ts
+ * import { textWindows } from "@sparsellm/sparsellm/io";
+ *
+ * const windows = await textWindows("testdata/models/opt-tiny", "testdata/kjv/test.txt", 256, 32);
+ * console.log(windows.length, windows[0].length); // 32 256
+ * ```
+ */
 export async function textWindows(
   modelDir: string,
   textPath: string,
@@ -61,7 +99,23 @@ export async function textWindows(
   return evalWindows(ids, seqlen, maxWindows);
 }
 
-/** Perplexity of weights from any source on prepared windows. */
+/**
+ * Perplexity of weights from any source on prepared windows.
+ *
+ * @example Perplexity of weights pruned in memory
+ * ```ts
+ * import { getGpu, SparseLLMPruner } from "@sparsellm/sparsellm";
+ * import { openModel, perplexityOf, textWindows } from "@sparsellm/sparsellm/io";
+ *
+ * const dir = "testdata/models/opt-tiny";
+ * const { reader, config } = await openModel(dir);
+ * const pruner = new SparseLLMPruner({ method: "magnitude", sparsity: 0.5 });
+ * const pruned = await pruner.prune({ source: reader, config, calibration: [] });
+ * const windows = await textWindows(dir, "testdata/kjv/test.txt", 256, 32);
+ * const { perplexity } = await perplexityOf(await getGpu(), pruned.source, config, windows);
+ * reader.close();
+ * ```
+ */
 export async function perplexityOf(
   gpu: Gpu,
   source: WeightSource,
@@ -95,7 +149,21 @@ export async function perplexityOf(
   }
 }
 
-/** Evaluates a checkpoint folder's perplexity on a text file. */
+/**
+ * Evaluates a checkpoint folder's perplexity on a text file.
+ *
+ * @example Perplexity of a checkpoint folder
+ * ```ts
+ * import { evaluateCheckpoint } from "@sparsellm/sparsellm/io";
+ *
+ * const r = await evaluateCheckpoint({
+ *   model: "testdata/models/opt-tiny",
+ *   text: "testdata/kjv/test.txt",
+ *   maxWindows: 16,
+ *   onProgress: (e) => console.log(`${e.done}/${e.total}`),
+ * });
+ * ```
+ */
 export async function evaluateCheckpoint(args: EvaluateArgs): Promise<EvalResult> {
   const { reader, config } = await openModel(args.model);
   try {

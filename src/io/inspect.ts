@@ -7,7 +7,18 @@
 import { architectureForSource, prunableLinears, validateWeights } from "../models/arch.ts";
 import { openModel } from "./model_files.ts";
 
-/** What {@linkcode inspectCheckpoint} reports. */
+/**
+ * What {@linkcode inspectCheckpoint} reports.
+ *
+ * @example Summarise a checkpoint
+ * ```ts
+ * import { type InspectResult, inspectCheckpoint } from "@sparsellm/sparsellm/io";
+ *
+ * const r: InspectResult = await inspectCheckpoint("testdata/models/opt-tiny");
+ * console.log(`${r.architecture}: ${r.layers} layers, ${r.parameters} parameters`);
+ * console.log(`${r.prunable.length} prunable matrices, ${r.prunableParameters} weights`);
+ * ```
+ */
 export interface InspectResult {
   /** The folder. */
   dir: string;
@@ -43,7 +54,17 @@ export interface InspectResult {
   prunableParameters: number;
 }
 
-/** Reads a checkpoint folder's header information (no weights are loaded). */
+/**
+ * Reads a checkpoint folder's header information (no weights are loaded).
+ *
+ * @example Dtypes and files of a checkpoint
+ * ```ts
+ * import { inspectCheckpoint } from "@sparsellm/sparsellm/io";
+ *
+ * const info = await inspectCheckpoint("testdata/models/llama-small-bf16");
+ * console.log(info.dtypes, info.files, info.prunableRoles);
+ * ```
+ */
 export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
   const { reader, config } = await openModel(dir);
   try {

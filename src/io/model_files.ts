@@ -10,7 +10,21 @@ import { type ModelConfig, parseModelConfig } from "../models/config.ts";
 import { CheckpointReader } from "./checkpoint.ts";
 import { CheckpointError } from "./errors.ts";
 
-/** An opened model folder. */
+/**
+ * An opened model folder.
+ *
+ * @example Open a model folder
+ * ```ts
+ * import { type ModelFolder, openModel } from "@sparsellm/sparsellm/io";
+ *
+ * const { reader, config }: ModelFolder = await openModel("testdata/models/llama-small");
+ * try {
+ *   console.log(config.modelType, config.numLayers, reader.names().length);
+ * } finally {
+ *   reader.close();
+ * }
+ * ```
+ */
 export interface ModelFolder {
   /** The checkpoint (a `WeightSource`). */
   reader: CheckpointReader;
@@ -18,7 +32,18 @@ export interface ModelFolder {
   config: ModelConfig;
 }
 
-/** Opens a checkpoint folder and validates its `config.json`. */
+/**
+ * Opens a checkpoint folder and validates its `config.json`.
+ *
+ * @example Load a model for evaluation
+ * ```ts
+ * import { CausalLM, getGpu } from "@sparsellm/sparsellm";
+ * import { openModel } from "@sparsellm/sparsellm/io";
+ *
+ * const { reader, config } = await openModel("testdata/models/opt-tiny");
+ * const model = await CausalLM.load(await getGpu(), reader, config);
+ * ```
+ */
 export async function openModel(dir: string): Promise<ModelFolder> {
   const reader = await CheckpointReader.open(dir);
   try {
@@ -31,7 +56,17 @@ export async function openModel(dir: string): Promise<ModelFolder> {
   }
 }
 
-/** Loads `tokenizer.json` (and `tokenizer_config.json` when present) of a model folder. */
+/**
+ * Loads `tokenizer.json` (and `tokenizer_config.json` when present) of a model folder.
+ *
+ * @example Tokenize a sentence
+ * ```ts
+ * import { loadTokenizer } from "@sparsellm/sparsellm/io";
+ *
+ * const tokenizer = await loadTokenizer("testdata/models/opt-tiny");
+ * const ids = tokenizer.encode("In the beginning God created the heaven and the earth.");
+ * ```
+ */
 export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   const path = join(dir, "tokenizer.json");
   let json: unknown;
@@ -54,7 +89,18 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   }
 }
 
-/** The default sequence length: the model's maximum positions, at most 2048. */
+/**
+ * The default sequence length: the model's maximum positions, at most 2048.
+ *
+ * @example Window length of a model
+ * ```ts
+ * import { defaultSeqlen, openModel } from "@sparsellm/sparsellm/io";
+ *
+ * const { reader, config } = await openModel("testdata/models/opt-tiny");
+ * console.log(defaultSeqlen(config)); // 256: opt-tiny has 256 positions
+ * reader.close();
+ * ```
+ */
 export function defaultSeqlen(config: ModelConfig): number {
   return Math.min(config.maxPositions, 2048);
 }

@@ -24,6 +24,15 @@ const WEIGHT_SUFFIXES = [
 /**
  * Tells whether a file name is a weight file (any format) or a weight index.
  *
+ * @example Weight files and the rest
+ * ```ts
+ * import { isWeightFile } from "@sparsellm/sparsellm/io";
+ *
+ * isWeightFile("model-00001-of-00002.safetensors"); // true
+ * isWeightFile("pytorch_model.bin.index.json"); // true
+ * isWeightFile("tokenizer.json"); // false
+ * ```
+ *
  * @param name A file name, without folder.
  * @returns `true` for `*.safetensors`, `*.bin`, their `.index.json` files and
  * other weight formats (`.pt`, `.pth`, `.ckpt`, `.h5`, `.msgpack`, `.onnx`, `.gguf`).
@@ -36,6 +45,14 @@ export function isWeightFile(name: string): boolean {
  * Lists the regular files directly in `dir` that are not weight files.
  * Symbolic links to files count as files; sub-folders and dangling links
  * are skipped.
+ *
+ * @example The files a pruned copy keeps
+ * ```ts
+ * import { listNonWeightFiles } from "@sparsellm/sparsellm/io";
+ *
+ * const names = await listNonWeightFiles("testdata/models/opt-tiny");
+ * console.log(names); // ["config.json", "generation_config.json", ..., "vocab.json"]
+ * ```
  *
  * @param dir The model folder.
  * @returns File names, sorted.
@@ -55,6 +72,14 @@ export async function listNonWeightFiles(dir: string): Promise<string[]> {
 /**
  * Copies the non-weight files of `srcDir` (see {@linkcode listNonWeightFiles})
  * into `dstDir`, following symbolic links.
+ *
+ * @example Copy config and tokenizer next to new weights
+ * ```ts
+ * import { copyNonWeightFiles } from "@sparsellm/sparsellm/io";
+ *
+ * await Deno.mkdir("out/opt-tiny-pruned", { recursive: true });
+ * const copied = await copyNonWeightFiles("testdata/models/opt-tiny", "out/opt-tiny-pruned");
+ * ```
  *
  * @param srcDir The model folder.
  * @param dstDir An existing destination folder.

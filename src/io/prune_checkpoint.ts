@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { sampleCalibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { type PruneOptions, validateForModel } from "../options.ts";
@@ -23,8 +23,27 @@ import { assertFinite } from "./finite.ts";
 import { defaultSeqlen, loadTokenizer, openModel } from "./model_files.ts";
 import { copyNonWeightFiles } from "./non_weight_files.ts";
 import { readCalibrationDocs } from "./text.ts";
+import { CheckpointError } from "./errors.ts";
+import { ResumeState, type ResumeStateData, type StateTensor } from "./resume_state.ts";
 
-/** Arguments of {@linkcode pruneCheckpoint}. */
+/**
+ * Arguments of {@linkcode pruneCheckpoint}.
+ *
+ * @example SparseGPT at 50 % with evaluation
+ * ```ts
+ * import { resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import { pruneCheckpoint, type PruneCheckpointArgs } from "@sparsellm/sparsellm/io";
+ *
+ * const args: PruneCheckpointArgs = {
+ *   model: "testdata/models/opt-tiny",
+ *   out: "out/opt-tiny-sparsegpt-50",
+ *   calib: "testdata/kjv/train.txt",
+ *   evalText: "testdata/kjv/test.txt",
+ *   options: resolvePruneOptions({ method: "sparsegpt", sparsity: 0.5, nsamples: 32 }),
+ * };
+ * const report = await pruneCheckpoint(args);
+ * ```
+ */
 export interface PruneCheckpointArgs {
   /** Input model folder. */
   model: string;
@@ -48,9 +67,27 @@ export interface PruneCheckpointArgs {
   gpu?: Gpu;
   /** Skip the dense evaluation and use this figure instead (sweeps). */
   densePerplexity?: number;
+  /**
+   * Continue an interrupted run from the state it saved beside `out` (`.<out>.resume`), or start
+   * afresh when there is none. Without it, an existing state is an error (or, with `force`,
+   * discarded).
+   */
+  resume?: boolean;
 }
 
-/** The report summary (`prune --json` prints it). */
+/**
+ * The report summary (`prune --json` prints it).
+ *
+ * @example Compare dense and pruned perplexity
+ * ```ts
+ * import { type PruneCheckpointArgs, pruneCheckpoint } from "@sparsellm/sparsellm/io";
+ * import type { PruneSummary } from "@sparsellm/sparsellm/io";
+ *
+ * declare const args: PruneCheckpointArgs;
+ * const s: PruneSummary = (await pruneCheckpoint(args)).summary;
+ * console.log(`${s.method} ${s.pattern}: ${s.dense_perplexity} -> ${s.pruned_perplexity}`);
+ * ```
+ */
 export interface PruneSummary {
   /** Method. */
   method: string;
@@ -82,7 +119,17 @@ export interface PruneSummary {
   out: string;
 }
 
-/** `report.json`. */
+/**
+ * `report.json`.
+ *
+ * @example Read report.json of an earlier run
+ * ```ts
+ * import type { PruneReport } from "@sparsellm/sparsellm/io";
+ *
+ * const report: PruneReport = JSON.parse(await Deno.readTextFile("out/demo/report.json"));
+ * for (const layer of report.layers) console.log(layer.layer, layer.ffn?.finalError);
+ * ```
+ */
 export interface PruneReport {
   /** Summary. */
   summary: PruneSummary;
@@ -96,12 +143,32 @@ export interface PruneReport {
   layers: LayerReport[];
 }
 
-/** Prunes a checkpoint folder into a new folder and returns the report. */
+/**
+ * Prunes a checkpoint folder into a new folder and returns the report.
+ *
+ * @example Prune a checkpoint folder
+ * ```ts
+ * import { resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import { pruneCheckpoint } from "@sparsellm/sparsellm/io";
+ *
+ * const report = await pruneCheckpoint({
+ *   model: "testdata/models/opt-tiny",
+ *   out: "out/demo",
+ *   calib: "testdata/kjv/train.txt",
+ *   evalText: "testdata/kjv/test.txt",
+ *   force: true,
+ *   options: resolvePruneOptions({ method: "sparsellm", sparsity: 0.7, nsamples: 32 }),
+ * });
+ * console.log(report.summary.dense_perplexity, report.summary.pruned_perplexity);
+ * ```
+ */
 export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneReport> {
   const t0 = performance.now();
   const o = args.options;
   const { reader, config } = await openModel(args.model);
   let outDir: AtomicOutputDir | undefined;
+  const state = new ResumeState(args.out);
+  let stateLayers = 0;
   try {
     const seqlen = o.seqlen ?? defaultSeqlen(config);
     validateForModel(o, config, seqlen);
@@ -126,8 +193,23 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     const evalWins = args.evalText
       ? await textWindows(args.model, args.evalText, seqlen, args.maxWindows)
       : undefined;
-    outDir = await AtomicOutputDir.prepare(args.out, args.model, { force: args.force ?? false });
     const gpu = args.gpu ?? await getGpu();
+    // An interrupted run's state: continue it (--resume), discard it (--force) or refuse.
+    const fingerprint = await runFingerprint(args, reader, calibration, seqlen, gpu);
+    let saved: ResumeStateData | undefined;
+    if (await state.exists()) {
+      if (args.resume) {
+        saved = await state.load(fingerprint);
+        await AtomicOutputDir.removeStale(args.out);
+      } else if (args.force) await state.remove();
+      else {
+        throw new CheckpointError(
+          `An interrupted run left its state in "${state.path}": run the same command with ` +
+            `--resume to continue it, or with --force to start over`,
+        );
+      }
+    }
+    outDir = await AtomicOutputDir.prepare(args.out, args.model, { force: args.force ?? false });
     // Refuse NaN/Inf weights, naming the tensor and its file.
     const checked: WeightSource = {
       has: (n) => reader.has(n),
@@ -138,7 +220,9 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
         return data;
       },
     };
-    let dense: number | undefined = args.densePerplexity;
+    const evalKey = JSON.stringify([args.evalText && resolve(args.evalText), args.maxWindows]);
+    let dense: number | undefined = args.densePerplexity ??
+      (saved?.denseEvalKey === evalKey ? saved.densePerplexity : undefined);
     if (evalWins && dense === undefined) {
       dense = (await perplexityOf(gpu, checked, config, evalWins, args.onProgress, "eval dense"))
         .perplexity;
@@ -166,6 +250,19 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       maxShardBytes ? { maxShardBytes } : {},
     );
     const written = new Set<string>();
+    // Layers an earlier attempt finished come from its state.
+    const start = saved?.nextLayer ?? 0;
+    for (let layer = 0; layer < start; layer++) {
+      for (const t of await state.readLayer(layer)) {
+        await writer.write(t.name, t.bytes);
+        written.add(t.name);
+      }
+    }
+    const startHidden = saved && calibration.length > 0 && start < config.numLayers
+      ? await state.readHidden(start)
+      : undefined;
+    const doneLayers: LayerReport[] = [...(saved?.layers ?? [])];
+    let pending: StateTensor[] = [];
     const tp = performance.now();
     const result = await prunePipeline({
       gpu,
@@ -176,15 +273,34 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       options: o,
       ...(args.onProgress ? { onProgress: args.onProgress } : {}),
       ...(args.signal ? { signal: args.signal } : {}),
-      onLayer: async (_layer, tensors) => {
+      ...(saved ? { startLayer: start } : {}),
+      ...(startHidden ? { startHidden } : {}),
+      onLayer: async (_layer, tensors, report) => {
+        pending = [];
         for (const [name, data] of tensors) {
           assertFinite(name, data, "the pruned output");
-          await writer.write(name, encodeFromF32(data, reader.info(name).dtype));
+          const info = reader.info(name);
+          const bytes = encodeFromF32(data, info.dtype);
+          await writer.write(name, bytes);
           written.add(name);
+          pending.push({ name, dtype: info.dtype, shape: [...info.shape], bytes });
         }
+        doneLayers.push(jsonSafeLayer(report));
+      },
+      onCheckpoint: async (nextLayer, hidden) => {
+        await state.saveLayer(nextLayer - 1, pending, hidden, config.hiddenSize, {
+          version: 1,
+          fingerprint,
+          nextLayer,
+          layers: doneLayers,
+          ...(dense !== undefined ? { densePerplexity: dense, denseEvalKey: evalKey } : {}),
+          pruneSeconds: (saved?.pruneSeconds ?? 0) + (performance.now() - tp) / 1000,
+        });
+        stateLayers = nextLayer;
+        pending = [];
       },
     });
-    const pruneSeconds = (performance.now() - tp) / 1000;
+    const pruneSeconds = (saved?.pruneSeconds ?? 0) + (performance.now() - tp) / 1000;
     for (const name of names) {
       if (!written.has(name)) await writer.write(name, await reader.readRaw(name));
     }
@@ -204,13 +320,13 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       method: o.method,
       pattern: o.pattern.kind === "nm" ? `${o.pattern.n}:${o.pattern.m}` : "unstructured",
       target_sparsity: targetSparsity(o.pattern),
-      sparsity: result.sparsity,
+      sparsity: saved ? overallSparsity(doneLayers) : result.sparsity,
       ...(dense !== undefined ? { dense_perplexity: dense } : {}),
       ...(pruned !== undefined ? { pruned_perplexity: pruned } : {}),
       ...(evalWins ? { eval_windows: evalWins.length, eval_seqlen: seqlen } : {}),
       nsamples: calibration.length,
       seqlen,
-      layers_pruned: result.layers.filter((l) => l.pruned).map((l) => l.layer),
+      layers_pruned: doneLayers.filter((l) => l.pruned).map((l) => l.layer),
       prune_seconds: pruneSeconds,
       total_seconds: (performance.now() - t0) / 1000,
       out: args.out,
@@ -220,13 +336,20 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       options: { ...o, seqlen },
       model: args.model,
       adapter: gpu.info.description,
-      layers: result.layers.map(jsonSafeLayer),
+      layers: doneLayers,
     };
     await Deno.writeTextFile(join(outDir.tmpPath, "report.json"), JSON.stringify(report, null, 2));
     await Deno.writeTextFile(join(outDir.tmpPath, "report.svg"), layerChartSvg(report.layers));
     await outDir.commit();
     outDir = undefined;
+    await state.remove();
     return report;
+  } catch (e) {
+    if (stateLayers > 0 && e instanceof Error) {
+      e.message += ` (layers 0-${stateLayers - 1} are saved in "${state.path}": run the same ` +
+        `command with --resume to continue)`;
+    }
+    throw e;
   } finally {
     reader.close();
     await outDir?.abort();
@@ -241,4 +364,45 @@ function jsonSafeLayer(l: LayerReport): LayerReport {
   };
   if (l.ffn) out.ffn = l.ffn as FfnReport;
   return out;
+}
+
+/** Fraction of zeros over the pruned matrices of the given layer reports. */
+function overallSparsity(layers: LayerReport[]): number {
+  let zeros = 0, total = 0;
+  for (const l of layers) {
+    if (!l.pruned) continue;
+    for (const m of l.matrices) {
+      zeros += Math.round(m.sparsity * m.rows * m.cols);
+      total += m.rows * m.cols;
+    }
+  }
+  return total ? zeros / total : 0;
+}
+
+/** What must not change between an interrupted run and its `--resume`. */
+async function runFingerprint(
+  args: PruneCheckpointArgs,
+  reader: CheckpointReader,
+  calibration: Int32Array[],
+  seqlen: number,
+  gpu: Gpu,
+): Promise<Record<string, unknown>> {
+  const files: Record<string, number> = {};
+  for (const n of reader.names()) {
+    const f = reader.info(n).file;
+    files[f] ??= (await Deno.stat(join(args.model, f))).size;
+  }
+  // FNV-1a over the calibration tokens.
+  let h = 0x811c9dc5;
+  for (const w of calibration) {
+    for (const t of w) h = Math.imul(h ^ t, 0x01000193) >>> 0;
+  }
+  return JSON.parse(JSON.stringify({
+    model: resolve(args.model),
+    weight_files: files,
+    options: { ...args.options, seqlen },
+    calibration: `${calibration.length} windows, fnv1a ${h.toString(16)}`,
+    adapter: gpu.info.description,
+    max_binding_bytes: gpu.info.maxStorageBufferBindingSize,
+  }));
 }

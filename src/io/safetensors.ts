@@ -13,10 +13,32 @@ import { z } from "zod";
 import { CheckpointError } from "./errors.ts";
 import { DTYPE_SIZES } from "./dtype.ts";
 
-/** Largest header accepted, as in the reference implementation: 100 MiB. */
+/**
+ * Largest header accepted, as in the reference implementation: 100 MiB.
+ *
+ * @example Reject a huge header early
+ * ```ts
+ * import { MAX_HEADER_SIZE } from "@sparsellm/sparsellm/io";
+ *
+ * declare const headerSize: number;
+ * if (headerSize > MAX_HEADER_SIZE) throw new RangeError(`Header of ${headerSize} bytes`);
+ * ```
+ */
 export const MAX_HEADER_SIZE: number = 100 * 1024 * 1024;
 
-/** Where one tensor lives in a safetensors file. */
+/**
+ * Where one tensor lives in a safetensors file.
+ *
+ * @example Slice a tensor out of a file
+ * ```ts
+ * import { parseSafetensorsHeader, type TensorInfo } from "@sparsellm/sparsellm/io";
+ *
+ * const file = await Deno.readFile("testdata/models/opt-tiny/model.safetensors");
+ * const header = parseSafetensorsHeader(file, file.length, "model.safetensors");
+ * const t: TensorInfo = header.tensors[0];
+ * const bytes = file.subarray(t.begin, t.end); // t.dtype elements of shape t.shape
+ * ```
+ */
 export interface TensorInfo {
   /** Tensor name, such as `"model.decoder.layers.0.fc1.weight"`. */
   name: string;
@@ -30,7 +52,18 @@ export interface TensorInfo {
   end: number;
 }
 
-/** The validated header of a safetensors file. */
+/**
+ * The validated header of a safetensors file.
+ *
+ * @example Read a header's metadata
+ * ```ts
+ * import { parseSafetensorsHeader, type SafetensorsHeader } from "@sparsellm/sparsellm/io";
+ *
+ * const file = await Deno.readFile("testdata/models/opt-tiny/model.safetensors");
+ * const header: SafetensorsHeader = parseSafetensorsHeader(file, file.length, "model.safetensors");
+ * console.log(header.metadata.format, header.tensors.length, header.dataStart + header.dataSize);
+ * ```
+ */
 export interface SafetensorsHeader {
   /** Length `N` of the JSON header in bytes. */
   headerSize: number;
@@ -60,6 +93,15 @@ function firstIssue(error: z.ZodError): string {
 
 /**
  * Reads and checks the header length `N` from the first 8 bytes of a file.
+ *
+ * @example Read the header length
+ * ```ts
+ * import { parseHeaderSize } from "@sparsellm/sparsellm/io";
+ *
+ * const prefix = new Uint8Array(8);
+ * new DataView(prefix.buffer).setBigUint64(0, 96n, true);
+ * parseHeaderSize(prefix, 1024, "x.safetensors"); // 96
+ * ```
  *
  * @param prefix At least the first 8 bytes of the file.
  * @param fileSize Size of the whole file in bytes.

@@ -9,7 +9,20 @@ import { dtypeSize } from "./dtype.ts";
 import type { TensorInfo } from "./safetensors.ts";
 import { Serial, writeAt } from "./_fs.ts";
 
-/** A tensor to be written: its name, dtype and shape. */
+/**
+ * A tensor to be written: its name, dtype and shape.
+ *
+ * @example Plan a BF16 file
+ * ```ts
+ * import { SafetensorsWriter, type TensorPlan } from "@sparsellm/sparsellm/io";
+ *
+ * const plan: TensorPlan[] = [
+ *   { name: "fc1.weight", dtype: "BF16", shape: [256, 64] },
+ *   { name: "fc1.bias", dtype: "BF16", shape: [256] },
+ * ];
+ * const writer = await SafetensorsWriter.create("out/fc1.safetensors", plan);
+ * ```
+ */
 export interface TensorPlan {
   /** Tensor name. */
   name: string;
@@ -21,6 +34,13 @@ export interface TensorPlan {
 
 /**
  * Returns the number of bytes a planned tensor takes.
+ *
+ * @example Size of a planned tensor
+ * ```ts
+ * import { planBytes } from "@sparsellm/sparsellm/io";
+ *
+ * planBytes({ name: "fc1.weight", dtype: "BF16", shape: [3072, 768] }); // 4718592
+ * ```
  *
  * @param plan The tensor.
  * @returns Element count times dtype size.

@@ -15,7 +15,25 @@ import { formatMarkdownTable } from "../report/table.ts";
 import { evaluateCheckpoint } from "./evaluate.ts";
 import { pruneCheckpoint } from "./prune_checkpoint.ts";
 
-/** Arguments of {@linkcode runSweep}. */
+/**
+ * Arguments of {@linkcode runSweep}.
+ *
+ * @example Four methods at three settings
+ * ```ts
+ * import { runSweep, type SweepArgs } from "@sparsellm/sparsellm/io";
+ *
+ * const args: SweepArgs = {
+ *   model: "testdata/models/opt-tiny",
+ *   calib: "testdata/kjv/train.txt",
+ *   evalText: "testdata/kjv/test.txt",
+ *   out: "out/sweep",
+ *   methods: ["magnitude", "wanda", "sparsegpt", "sparsellm"],
+ *   sparsities: ["0.5", "0.7", "2:4"],
+ *   base: { nsamples: 32, seqlen: 256 },
+ * };
+ * const result = await runSweep(args);
+ * ```
+ */
 export interface SweepArgs {
   /** Model folder. */
   model: string;
@@ -43,7 +61,18 @@ export interface SweepArgs {
   keepModels?: boolean;
 }
 
-/** One cell of the sweep. */
+/**
+ * One cell of the sweep.
+ *
+ * @example The best cell of a sweep
+ * ```ts
+ * import type { SweepResult, SweepRow } from "@sparsellm/sparsellm/io";
+ *
+ * declare const result: SweepResult;
+ * const best: SweepRow = result.rows.reduce((a, b) => (b.perplexity < a.perplexity ? b : a));
+ * console.log(`${best.method} at ${best.setting}: ppl ${best.perplexity}`);
+ * ```
+ */
 export interface SweepRow {
   /** Method. */
   method: string;
@@ -57,7 +86,18 @@ export interface SweepRow {
   seconds: number;
 }
 
-/** What {@linkcode runSweep} returns. */
+/**
+ * What {@linkcode runSweep} returns.
+ *
+ * @example Print the sweep table
+ * ```ts
+ * import { runSweep, type SweepArgs, type SweepResult } from "@sparsellm/sparsellm/io";
+ *
+ * declare const args: SweepArgs;
+ * const result: SweepResult = await runSweep(args);
+ * console.log(`dense perplexity ${result.dense}\n\n${result.markdown}`);
+ * ```
+ */
 export interface SweepResult {
   /** Dense perplexity. */
   dense: number;
@@ -67,7 +107,25 @@ export interface SweepResult {
   markdown: string;
 }
 
-/** Runs the sweep. */
+/**
+ * Runs the sweep.
+ *
+ * @example Compare SparseGPT and SparseLLM at 70 %
+ * ```ts
+ * import { runSweep } from "@sparsellm/sparsellm/io";
+ *
+ * const { markdown } = await runSweep({
+ *   model: "testdata/models/opt-tiny",
+ *   calib: "testdata/kjv/train.txt",
+ *   evalText: "testdata/kjv/test.txt",
+ *   out: "out/sweep",
+ *   methods: ["sparsegpt", "sparsellm"],
+ *   sparsities: ["0.7"],
+ *   base: { nsamples: 32, seqlen: 256 },
+ *   force: true,
+ * });
+ * ```
+ */
 export async function runSweep(a: SweepArgs): Promise<SweepResult> {
   const gpu = a.gpu ?? await getGpu();
   await Deno.mkdir(a.out, { recursive: true });

@@ -70,7 +70,17 @@ export interface AttentionArgs {
   scores?: GpuTensor;
 }
 
-/** Attention implementations: fused online softmax, or matmul + causal softmax per head. */
+/**
+ * Attention implementations: fused online softmax, or matmul + causal softmax per head.
+ *
+ * @example Force the matmul attention on a device
+ * ```ts
+ * import { type AttentionMode, getGpu, setAttentionMode } from "@sparsellm/sparsellm";
+ *
+ * const mode: AttentionMode = "matmul";
+ * setAttentionMode(await getGpu(), mode);
+ * ```
+ */
 export type AttentionMode = "fused" | "matmul";
 
 /** The attention kernel descriptor. */

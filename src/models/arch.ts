@@ -9,13 +9,46 @@
 import type { ModelConfig } from "./config.ts";
 import type { WeightInfo } from "./weights.ts";
 
-/** The linear layers of a decoder layer. */
+/**
+ * The linear layers of a decoder layer.
+ *
+ * @example Name the fc1 tensors of layer 0
+ * ```ts
+ * import { type Architecture, type LinearRole, linearTensorName } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture; // an OPT checkpoint
+ * const role: LinearRole = "fc1";
+ * linearTensorName(arch, 0, role);
+ * // { weight: "model.decoder.layers.0.fc1.weight", bias: "model.decoder.layers.0.fc1.bias" }
+ * ```
+ */
 export type LinearRole = "q" | "k" | "v" | "o" | "fc1" | "fc2" | "gate" | "up" | "down";
 
-/** Activations a decoder layer exposes: the inputs of its linear layers. */
+/**
+ * Activations a decoder layer exposes: the inputs of its linear layers.
+ *
+ * @example Record which activations a layer produced
+ * ```ts
+ * import type { ActivationTap, LayerTaps } from "@sparsellm/sparsellm";
+ *
+ * const seen = new Set<ActivationTap>();
+ * const taps: LayerTaps = { onInput: (tap) => void seen.add(tap) };
+ * ```
+ */
 export type ActivationTap = "attn_in" | "attn_out" | "ffn_in" | "ffn_act";
 
-/** One linear layer of a decoder layer: `y = x · Wᵀ (+ b)`, `W` stored `[rows, cols]`. */
+/**
+ * One linear layer of a decoder layer: `y = x · Wᵀ (+ b)`, `W` stored `[rows, cols]`.
+ *
+ * @example Shape of fc1
+ * ```ts
+ * import { type Architecture, linearSpec, type LinearSpec } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture; // an OPT checkpoint
+ * const fc1: LinearSpec = linearSpec(arch, "fc1");
+ * console.log(fc1.weight, fc1.rows, fc1.cols); // model.decoder.layers.{i}.fc1.weight ...
+ * ```
+ */
 export interface LinearSpec {
   /** Its role. */
   readonly role: LinearRole;
@@ -31,7 +64,18 @@ export interface LinearSpec {
   readonly input: ActivationTap;
 }
 
-/** A LayerNorm or RMSNorm's tensors (names may hold `{i}`). */
+/**
+ * A LayerNorm or RMSNorm's tensors (names may hold `{i}`).
+ *
+ * @example Tensor names of layer 0's attention norm
+ * ```ts
+ * import { type Architecture, layerName, type NormSpec } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * const norm: NormSpec = arch.attnNorm;
+ * const names = [norm.weight, ...(norm.bias ? [norm.bias] : [])].map((n) => layerName(n, 0));
+ * ```
+ */
 export interface NormSpec {
   /** Scale tensor name. */
   readonly weight: string;
@@ -39,7 +83,18 @@ export interface NormSpec {
   readonly bias?: string;
 }
 
-/** Position scheme: learned absolute positions (OPT) or rotary embeddings (LLaMA). */
+/**
+ * Position scheme: learned absolute positions (OPT) or rotary embeddings (LLaMA).
+ *
+ * @example Describe the position scheme
+ * ```ts
+ * import type { Architecture, PositionSpec } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * const pos: PositionSpec = arch.positions;
+ * console.log(pos.kind === "rope" ? `RoPE, base ${pos.theta}` : `learned, table ${pos.tensor}`);
+ * ```
+ */
 export type PositionSpec =
   | {
     readonly kind: "learned";
@@ -56,7 +111,21 @@ export type PositionSpec =
     readonly theta: number;
   };
 
-/** A model family described as data. */
+/**
+ * A model family described as data.
+ *
+ * @example Describe a checkpoint's family
+ * ```ts
+ * import { type Architecture, architectureFor, parseModelConfig } from "@sparsellm/sparsellm";
+ * import { CheckpointReader } from "@sparsellm/sparsellm/io";
+ *
+ * const reader = await CheckpointReader.open("testdata/models/llama-small");
+ * const config = parseModelConfig(reader.config, "config.json");
+ * const arch: Architecture = architectureFor(config, reader.names());
+ * console.log(arch.family, arch.norm, arch.activation); // llama rmsnorm silu-glu
+ * reader.close();
+ * ```
+ */
 export interface Architecture {
   /** Family of the forward pass. */
   readonly family: "opt" | "llama";
@@ -159,6 +228,17 @@ const LM_HEAD = "lm_head.weight";
  * Builds the architecture of a checkpoint from its configuration and tensor names: detects the
  * `model.` prefix (or its absence) and a tied or missing output head.
  *
+ * @example Detect the tensor prefix and a tied head
+ * ```ts
+ * import { architectureFor, parseModelConfig } from "@sparsellm/sparsellm";
+ * import { CheckpointReader } from "@sparsellm/sparsellm/io";
+ *
+ * const reader = await CheckpointReader.open("testdata/models/opt-tiny");
+ * const arch = architectureFor(parseModelConfig(reader.config, "config.json"), reader.names());
+ * console.log(arch.prefix, arch.tiedHead); // model. true
+ * reader.close();
+ * ```
+ *
  * @param config The parsed configuration.
  * @param tensorNames Names of the checkpoint's tensors.
  * @returns The architecture description.
@@ -256,6 +336,16 @@ export function architectureFor(config: ModelConfig, tensorNames: readonly strin
  * Builds the architecture by probing a weight source for the known tensor names (for sources
  * that cannot list their tensors).
  *
+ * @example Architecture of in-memory weights
+ * ```ts
+ * import { architectureForSource } from "@sparsellm/sparsellm";
+ * import type { MemoryWeightSource, ModelConfig } from "@sparsellm/sparsellm";
+ *
+ * declare const config: ModelConfig;
+ * declare const source: MemoryWeightSource;
+ * const arch = architectureForSource(config, source);
+ * ```
+ *
  * @param config The parsed configuration.
  * @param source Anything that tells whether a tensor exists.
  * @returns The architecture description.
@@ -287,18 +377,48 @@ function checkLayer(arch: Architecture, layer: number): void {
   }
 }
 
-/** Substitutes the layer index into a tensor-name pattern. */
+/**
+ * Substitutes the layer index into a tensor-name pattern.
+ *
+ * @example Fill in the layer index
+ * ```ts
+ * import { layerName } from "@sparsellm/sparsellm";
+ *
+ * layerName("model.layers.{i}.mlp.up_proj.weight", 3); // "model.layers.3.mlp.up_proj.weight"
+ * ```
+ */
 export function layerName(pattern: string, layer: number): string {
   return pattern.replace("{i}", String(layer));
 }
 
-/** The linear layer spec of a role (throws when the family has no such role). */
+/**
+ * The linear layer spec of a role (throws when the family has no such role).
+ *
+ * @example The down projection reads the FFN activation
+ * ```ts
+ * import { type Architecture, linearSpec } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture; // a LLaMA checkpoint
+ * const down = linearSpec(arch, "down");
+ * console.log(down.cols === arch.ffnSize, down.input); // true ffn_act
+ * ```
+ */
 export function linearSpec(arch: Architecture, role: LinearRole): LinearSpec {
   return spec(arch, role);
 }
 
 /**
  * The tensor names of one linear layer of one decoder layer.
+ *
+ * @example Read the query projection of layer 5
+ * ```ts
+ * import { type Architecture, linearTensorName, type WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * declare const source: WeightSource;
+ * const { weight, bias } = linearTensorName(arch, 5, "q");
+ * const w = await source.readF32(weight);
+ * ```
  *
  * @returns `weight` and, when the layer has one, `bias`.
  */
@@ -315,7 +435,18 @@ export function linearTensorName(
   };
 }
 
-/** Every tensor name of one decoder layer (norms, then linear weights and biases). */
+/**
+ * Every tensor name of one decoder layer (norms, then linear weights and biases).
+ *
+ * @example Find the tensors a layer lacks
+ * ```ts
+ * import { type Architecture, layerTensorNames, type WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * declare const source: WeightSource;
+ * const missing = layerTensorNames(arch, 0).filter((name) => !source.has(name));
+ * ```
+ */
 export function layerTensorNames(arch: Architecture, layer: number): string[] {
   checkLayer(arch, layer);
   const out: string[] = [];
@@ -330,12 +461,32 @@ export function layerTensorNames(arch: Architecture, layer: number): string[] {
   return out;
 }
 
-/** The prunable linear layers of a decoder layer, in forward order. */
+/**
+ * The prunable linear layers of a decoder layer, in forward order.
+ *
+ * @example The matrices pruning touches
+ * ```ts
+ * import { type Architecture, prunableLinears } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture; // an OPT checkpoint
+ * prunableLinears(arch); // ["q", "k", "v", "o", "fc1", "fc2"]
+ * ```
+ */
 export function prunableLinears(arch: Architecture): LinearRole[] {
   return arch.linears.map((l) => l.role);
 }
 
-/** Every tensor the forward pass needs, with its expected shape. */
+/**
+ * Every tensor the forward pass needs, with its expected shape.
+ *
+ * @example List every tensor with its shape
+ * ```ts
+ * import { type Architecture, expectedShapes } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * for (const [name, shape] of expectedShapes(arch)) console.log(name, shape.join("x"));
+ * ```
+ */
 export function expectedShapes(arch: Architecture): Map<string, number[]> {
   const d = arch.hiddenSize;
   const m = new Map<string, number[]>();
@@ -361,6 +512,17 @@ const FLOAT = new Set(["F32", "F16", "BF16"]);
 
 /**
  * Checks one tensor's presence, shape and dtype.
+ *
+ * @example Catch a transposed tensor
+ * ```ts
+ * import { checkTensor, MemoryWeightSource } from "@sparsellm/sparsellm";
+ *
+ * const source = new MemoryWeightSource({
+ *   "lm_head.weight": { shape: [2, 3], data: new Float32Array(6) },
+ * });
+ * checkTensor(source, "lm_head.weight", [2, 3]); // passes
+ * checkTensor(source, "lm_head.weight", [3, 2]); // throws RangeError naming both shapes
+ * ```
  *
  * @throws {RangeError} Naming the tensor and both shapes when it is missing or misshapen.
  */
@@ -390,6 +552,17 @@ export function checkTensor(
 /**
  * Checks that every tensor the forward pass needs exists with the right shape and a float
  * dtype.
+ *
+ * @example Validate a checkpoint before loading it
+ * ```ts
+ * import { architectureForSource, parseModelConfig, validateWeights } from "@sparsellm/sparsellm";
+ * import { CheckpointReader } from "@sparsellm/sparsellm/io";
+ *
+ * const reader = await CheckpointReader.open("testdata/models/llama-small");
+ * const arch = architectureForSource(parseModelConfig(reader.config, "config.json"), reader);
+ * validateWeights(arch, reader); // throws RangeError naming the first bad tensor
+ * reader.close();
+ * ```
  *
  * @throws {RangeError} Naming the first missing or misshapen tensor and both shapes.
  */

@@ -8,10 +8,32 @@
 
 import { z } from "zod";
 
-/** Model families with a forward pass here (`mistral` and `qwen2` run as LLaMA-like). */
+/**
+ * Model families with a forward pass here (`mistral` and `qwen2` run as LLaMA-like).
+ *
+ * @example Tell the families apart
+ * ```ts
+ * import { type ModelType, parseModelConfig } from "@sparsellm/sparsellm";
+ *
+ * const json = JSON.parse(await Deno.readTextFile("testdata/models/llama-small/config.json"));
+ * const type: ModelType = parseModelConfig(json, "config.json").modelType;
+ * console.log(type === "opt" ? "learned positions" : "rotary embeddings");
+ * ```
+ */
 export type ModelType = "opt" | "llama" | "mistral" | "qwen2";
 
-/** The normalised configuration of a causal language model. */
+/**
+ * The normalised configuration of a causal language model.
+ *
+ * @example Read sizes from a LLaMA config
+ * ```ts
+ * import { type ModelConfig, parseModelConfig } from "@sparsellm/sparsellm";
+ *
+ * const json = JSON.parse(await Deno.readTextFile("testdata/models/llama-small/config.json"));
+ * const config: ModelConfig = parseModelConfig(json, "testdata/models/llama-small/config.json");
+ * console.log(config.numLayers, config.hiddenSize, config.numKvHeads, config.ropeTheta);
+ * ```
+ */
 export interface ModelConfig {
   /** `model_type` of the config. */
   modelType: ModelType;
@@ -106,6 +128,22 @@ function parse<T>(schema: z.ZodType<T>, json: unknown, where: string): T {
 
 /**
  * Validates a parsed `config.json` and normalises it.
+ *
+ * @example Normalise an OPT config
+ * ```ts
+ * import { parseModelConfig } from "@sparsellm/sparsellm";
+ *
+ * const config = parseModelConfig({
+ *   model_type: "opt",
+ *   vocab_size: 50272,
+ *   hidden_size: 768,
+ *   num_hidden_layers: 12,
+ *   num_attention_heads: 12,
+ *   ffn_dim: 3072,
+ *   max_position_embeddings: 2048,
+ * }, "opt-125m/config.json");
+ * console.log(config.headDim, config.tieWordEmbeddings); // 64 true
+ * ```
  *
  * @param json The parsed JSON of `config.json`.
  * @param where Where it came from (a path), for error messages.

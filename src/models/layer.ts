@@ -24,7 +24,22 @@ import { scratch } from "./scratch.ts";
 import { ropeTableFor } from "./rope_cache.ts";
 import type { WeightSource } from "./weights.ts";
 
-/** A linear layer on the GPU: `weight` is `[rows, cols]` row-major, as in the checkpoint. */
+/**
+ * A linear layer on the GPU: `weight` is `[rows, cols]` row-major, as in the checkpoint.
+ *
+ * @example Inspect the query projection on the GPU
+ * ```ts
+ * import { getGpu, loadLayerWeights } from "@sparsellm/sparsellm";
+ * import type { Architecture, LinearWeights, WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * declare const source: WeightSource;
+ * const weights = await loadLayerWeights(await getGpu(), arch, source, 0);
+ * const q: LinearWeights = weights.linear("q");
+ * console.log(q.rows, q.cols, q.bias !== undefined);
+ * weights.release();
+ * ```
+ */
 export interface LinearWeights {
   /** The weight, `[rows, cols]`; pruning may modify it in place. */
   weight: GpuTensor;
@@ -36,7 +51,18 @@ export interface LinearWeights {
   cols: number;
 }
 
-/** A norm's tensors on the GPU. */
+/**
+ * A norm's tensors on the GPU.
+ *
+ * @example Tell LayerNorm from RMSNorm
+ * ```ts
+ * import type { LayerWeights, NormWeights } from "@sparsellm/sparsellm";
+ *
+ * declare const weights: LayerWeights;
+ * const norm: NormWeights = weights.norm("ffn");
+ * console.log(norm.weight.shape, norm.bias ? "LayerNorm" : "RMSNorm");
+ * ```
+ */
 export interface NormWeights {
   /** Scale, `[hidden]`. */
   weight: GpuTensor;
@@ -44,7 +70,21 @@ export interface NormWeights {
   bias?: GpuTensor;
 }
 
-/** One decoder layer's weights on the GPU (f32). */
+/**
+ * One decoder layer's weights on the GPU (f32).
+ *
+ * @example Size of one layer on the GPU
+ * ```ts
+ * import { getGpu, loadLayerWeights } from "@sparsellm/sparsellm";
+ * import type { Architecture, LayerWeights, WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * declare const source: WeightSource;
+ * const weights: LayerWeights = await loadLayerWeights(await getGpu(), arch, source, 1);
+ * console.log(`layer ${weights.layer}: ${(weights.bytes / 2 ** 20).toFixed(2)} MiB`);
+ * weights.release();
+ * ```
+ */
 export interface LayerWeights {
   /** Layer index. */
   readonly layer: number;
@@ -64,6 +104,21 @@ export interface LayerWeights {
 /**
  * Receives the activations of a decoder layer as they are produced, so that statistics (e.g.
  * Hessians `XᵀX`) can be accumulated in the same batch.
+ *
+ * @example Log the inputs of the linear layers
+ * ```ts
+ * import { runLayer } from "@sparsellm/sparsellm";
+ * import type { Architecture, Gpu, GpuTensor } from "@sparsellm/sparsellm";
+ * import type { LayerTaps, LayerWeights } from "@sparsellm/sparsellm";
+ *
+ * declare const gpu: Gpu, arch: Architecture, weights: LayerWeights, hidden: GpuTensor;
+ * const taps: LayerTaps = {
+ *   onInput: (tap, _x, rows, cols) => console.log(`${tap}: ${rows}x${cols}`),
+ * };
+ * const batch = gpu.batch("layer 0");
+ * runLayer(gpu, batch, arch, weights, hidden, hidden, 256, taps);
+ * batch.submit();
+ * ```
  */
 export interface LayerTaps {
   /**
@@ -71,6 +126,11 @@ export interface LayerTaps {
    * runner overwrites later in the same batch, so record any use of it into `batch` now.
    */
   onInput?(tap: ActivationTap, x: GpuTensor, rows: number, cols: number, batch: Batch): void;
+  /**
+   * Stop after the attention block: `out` then holds the residual stream that enters the
+   * feed-forward block (`hidden` + attention output), and the last tap is `ffn_in`.
+   */
+  attentionOnly?: boolean;
 }
 
 async function uploadTensor(
@@ -98,6 +158,21 @@ async function loadNorm(
 
 /**
  * Reads one decoder layer's tensors from a source (decoded to f32) and uploads them.
+ *
+ * @example Load, use and release a layer
+ * ```ts
+ * import { getGpu, loadLayerWeights } from "@sparsellm/sparsellm";
+ * import type { Architecture, WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * declare const source: WeightSource;
+ * const weights = await loadLayerWeights(await getGpu(), arch, source, 0);
+ * try {
+ *   console.log(weights.linear(arch.ffnRoles[0]).weight.shape);
+ * } finally {
+ *   weights.release();
+ * }
+ * ```
  *
  * @param gpu The device.
  * @param arch The architecture.
@@ -169,13 +244,32 @@ const modes = new WeakMap<Gpu, AttentionMode>();
 /**
  * Chooses the attention implementation {@linkcode runLayer} uses on a device; `undefined`
  * restores the default: `matmul` on fallback (CPU) adapters, `fused` otherwise.
+ *
+ * @example Switch to matmul attention and back
+ * ```ts
+ * import { attentionMode, getGpu, setAttentionMode } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * setAttentionMode(gpu, "matmul");
+ * console.log(attentionMode(gpu)); // matmul
+ * setAttentionMode(gpu, undefined); // back to the default
+ * ```
  */
 export function setAttentionMode(gpu: Gpu, mode: AttentionMode | undefined): void {
   if (mode === undefined) modes.delete(gpu);
   else modes.set(gpu, mode);
 }
 
-/** The attention implementation {@linkcode runLayer} uses on a device. */
+/**
+ * The attention implementation {@linkcode runLayer} uses on a device.
+ *
+ * @example The default attention of a device
+ * ```ts
+ * import { attentionMode, getGpu } from "@sparsellm/sparsellm";
+ *
+ * attentionMode(await getGpu()); // "fused" on a hardware adapter, "matmul" on lavapipe
+ * ```
+ */
 export function attentionMode(gpu: Gpu): AttentionMode {
   return modes.get(gpu) ?? (gpu.info.isFallbackAdapter ? "matmul" : "fused");
 }
@@ -209,6 +303,20 @@ function linearInto(
  * pre-norm attention with a residual, then a pre-norm feed-forward block with a residual.
  * `hidden` holds `T = nseq · seqlen` rows of independent sequences, each attending causally
  * from its own position 0. `out` may be `hidden` itself (in place).
+ *
+ * @example Run one decoder layer on embedded tokens
+ * ```ts
+ * import { type Architecture, type Gpu, type GpuTensor, runLayer } from "@sparsellm/sparsellm";
+ * import type { LayerWeights } from "@sparsellm/sparsellm";
+ *
+ * declare const gpu: Gpu, arch: Architecture, weights: LayerWeights;
+ * declare const hidden: GpuTensor; // [nseq * 256, hidden]
+ * const out = gpu.alloc(hidden.shape, "out");
+ * const batch = gpu.batch("layer");
+ * runLayer(gpu, batch, arch, weights, hidden, out, 256);
+ * batch.submit();
+ * await gpu.sync();
+ * ```
  *
  * @param gpu The device (for scratch buffers).
  * @param batch Where the dispatches are recorded.
@@ -326,6 +434,7 @@ export function runLayer(
   // feed-forward block
   normInto(weights.norm("ffn"), out);
   tap("ffn_in", xn, d);
+  if (taps?.attentionOnly) return;
   const act = ws.get("act", T, F);
   if (arch.activation === "relu") {
     const h1 = ws.get("ff1", T, F);

@@ -18,7 +18,21 @@ import { type LayerWeights, loadLayerWeights, runLayer } from "./layer.ts";
 import { scratch } from "./scratch.ts";
 import type { WeightSource } from "./weights.ts";
 
-/** Options of {@linkcode CausalLM.load}. */
+/**
+ * Options of {@linkcode CausalLM.load}.
+ *
+ * @example Stream the layers one at a time
+ * ```ts
+ * import { CausalLM, type CausalLMOptions, getGpu, parseModelConfig } from "@sparsellm/sparsellm";
+ * import { CheckpointReader } from "@sparsellm/sparsellm/io";
+ *
+ * const reader = await CheckpointReader.open("testdata/models/opt-small");
+ * const options: CausalLMOptions = { residentBytes: 0 };
+ * const config = parseModelConfig(reader.config, "config.json");
+ * const model = await CausalLM.load(await getGpu(), reader, config, options);
+ * console.log(model.resident); // false
+ * ```
+ */
 export interface CausalLMOptions {
   /**
    * Keep every decoder layer on the GPU when their f32 weights total at most this many bytes
@@ -29,7 +43,18 @@ export interface CausalLMOptions {
   vocabBlockBytes?: number;
 }
 
-/** A block of rows of the token embedding or output head. */
+/**
+ * A block of rows of the token embedding or output head.
+ *
+ * @example List the embedding's vocabulary blocks
+ * ```ts
+ * import type { CausalLM, VocabBlock } from "@sparsellm/sparsellm";
+ *
+ * declare const model: CausalLM;
+ * const blocks: readonly VocabBlock[] = model.embedBlocks;
+ * console.log(blocks.map((b) => `${b.start}..${b.start + b.count - 1}`));
+ * ```
+ */
 export interface VocabBlock {
   /** Rows `start .. start + count - 1`, `[count, hidden]`. */
   tensor: GpuTensor;
@@ -39,7 +64,27 @@ export interface VocabBlock {
   count: number;
 }
 
-/** NLL and argmax of every token row, on the GPU. */
+/**
+ * NLL and argmax of every token row, on the GPU.
+ *
+ * @example Score two windows by hand
+ * ```ts
+ * import { type CausalLM, runLayer, type TokenScores } from "@sparsellm/sparsellm";
+ *
+ * declare const model: CausalLM; // a resident model (layers kept on the GPU)
+ * declare const ids: Int32Array; // 2 windows of 128 tokens
+ * const gpu = model.gpu, batch = gpu.batch("score");
+ * const hidden = model.embed(batch, ids, 2, 128);
+ * for (let i = 0; i < model.numLayers; i++) {
+ *   runLayer(gpu, batch, model.arch, await model.layer(i), hidden, hidden, 128);
+ * }
+ * const scores: TokenScores = model.scoreTokens(batch, hidden, ids, 2, 128);
+ * batch.submit();
+ * const nll = await gpu.read(scores.nll);
+ * gpu.free(hidden, scores.nll, scores.argmax);
+ * model.releaseInputs();
+ * ```
+ */
 export interface TokenScores {
   /** `[T]` f32: NLL of the next token; 0 at the last position of each sequence. */
   nll: GpuTensor;
@@ -47,7 +92,19 @@ export interface TokenScores {
   argmax: GpuTensor;
 }
 
-/** Result of {@linkcode CausalLM.forward}, read back. */
+/**
+ * Result of {@linkcode CausalLM.forward}, read back.
+ *
+ * @example Perplexity of one window
+ * ```ts
+ * import type { CausalLM, ForwardResult } from "@sparsellm/sparsellm";
+ *
+ * declare const model: CausalLM;
+ * declare const ids: Int32Array;
+ * const r: ForwardResult = await model.forward(ids, 1, ids.length);
+ * console.log(Math.exp(r.nll.reduce((a, b) => a + b, 0) / r.nll.length));
+ * ```
+ */
 export interface ForwardResult {
   /** Per sequence, the `seqlen - 1` next-token NLLs (nats), concatenated. */
   nll: Float32Array<ArrayBuffer>;

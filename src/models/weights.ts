@@ -6,7 +6,18 @@
  * @module
  */
 
-/** Dtype and shape of one stored tensor. */
+/**
+ * Dtype and shape of one stored tensor.
+ *
+ * @example Bytes of a stored tensor
+ * ```ts
+ * import type { WeightInfo, WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const source: WeightSource;
+ * const info: WeightInfo = source.info("lm_head.weight");
+ * const bytes = info.shape.reduce((a, b) => a * b, 1) * (info.dtype === "F32" ? 4 : 2);
+ * ```
+ */
 export interface WeightInfo {
   /** Stored element type, e.g. `F32`, `F16`, `BF16`. */
   dtype: string;
@@ -14,7 +25,21 @@ export interface WeightInfo {
   shape: number[];
 }
 
-/** A read-only set of named tensors, decoded to float32 on request. */
+/**
+ * A read-only set of named tensors, decoded to float32 on request.
+ *
+ * @example A source that serves zeros
+ * ```ts
+ * import type { WeightSource } from "@sparsellm/sparsellm";
+ *
+ * const shapes = new Map([["lm_head.weight", [272, 64]]]);
+ * const zeros: WeightSource = {
+ *   has: (name) => shapes.has(name),
+ *   info: (name) => ({ dtype: "F32", shape: shapes.get(name)! }),
+ *   readF32: (name) => Promise.resolve(new Float32Array(272 * 64)),
+ * };
+ * ```
+ */
 export interface WeightSource {
   /** Whether a tensor exists. */
   has(name: string): boolean;
@@ -24,7 +49,17 @@ export interface WeightSource {
   readF32(name: string): Promise<Float32Array>;
 }
 
-/** A tensor held in memory. */
+/**
+ * A tensor held in memory.
+ *
+ * @example A bias vector
+ * ```ts
+ * import { type MemoryTensor, MemoryWeightSource } from "@sparsellm/sparsellm";
+ *
+ * const bias: MemoryTensor = { shape: [4], data: new Float32Array([0.1, 0, -0.2, 0.3]) };
+ * const source = new MemoryWeightSource({ "model.decoder.layers.0.fc2.bias": bias });
+ * ```
+ */
 export interface MemoryTensor {
   /** Dimensions, outermost first. */
   shape: number[];
@@ -32,7 +67,18 @@ export interface MemoryTensor {
   data: Float32Array;
 }
 
-/** A {@linkcode WeightSource} over float32 tensors held in memory (reported as `F32`). */
+/**
+ * A {@linkcode WeightSource} over float32 tensors held in memory (reported as `F32`).
+ *
+ * @example Hold tensors in memory
+ * ```ts
+ * import { MemoryWeightSource } from "@sparsellm/sparsellm";
+ *
+ * const source = new MemoryWeightSource({ w: { shape: [2, 2], data: new Float32Array(4) } });
+ * source.set("b", { shape: [2], data: new Float32Array(2) });
+ * console.log(source.names(), source.info("w")); // ["w", "b"] { dtype: "F32", shape: [2, 2] }
+ * ```
+ */
 export class MemoryWeightSource implements WeightSource {
   #tensors: Map<string, MemoryTensor>;
 

@@ -10,8 +10,6 @@
 
 import type { Batch, Gpu } from "../gpu/device.ts";
 import { type GpuTensor, view } from "../gpu/tensor.ts";
-import { matmul } from "../kernels/matmul.ts";
-import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../kernels/reduce.ts";
 import { AuxMode, auxOp } from "../kernels/auxiliary.ts";
 import {
   type ActivationTap,
@@ -27,11 +25,29 @@ import type { PruneOptions } from "../options.ts";
 import { magnitudePrune } from "./magnitude.ts";
 import { HessianAccumulator } from "./hessian.ts";
 import { sparsegpt } from "./sparsegpt.ts";
-import { type FfnIterate, type FfnReport, SPARSELLM_DEFAULTS, sparsellmFfn } from "./sparsellm.ts";
+import {
+  type FfnChunk,
+  type FfnIterate,
+  type FfnReport,
+  SPARSELLM_DEFAULTS,
+  sparsellmFfn,
+} from "./sparsellm.ts";
 import { ColumnNormAccumulator } from "./stats.ts";
 import { wandaPrune } from "./wanda.ts";
+import { relativeError } from "./rel_error.ts";
 
-/** A progress event: phase, counts, and what is being worked on. */
+/**
+ * A progress event: phase, counts, and what is being worked on.
+ *
+ * @example Print progress events
+ * ```ts
+ * import type { ProgressEvent } from "@sparsellm/sparsellm";
+ *
+ * const onProgress = (e: ProgressEvent) =>
+ *   console.log(`${e.phase} ${e.done}/${e.total} ${e.detail ?? ""} (${e.elapsed.toFixed(1)} s)`);
+ * onProgress({ phase: "prune", done: 0, total: 2, detail: "layer 0 fc1", layer: 0, elapsed: 1.5 });
+ * ```
+ */
 export interface ProgressEvent {
   /** Phase name, e.g. `prune` or `eval`. */
   phase: string;
@@ -49,7 +65,19 @@ export interface ProgressEvent {
   elapsed: number;
 }
 
-/** What happened to one matrix. */
+/**
+ * What happened to one matrix.
+ *
+ * @example Find the matrix with the largest reconstruction error
+ * ```ts
+ * import type { MatrixReport, PrunedModel } from "@sparsellm/sparsellm";
+ *
+ * declare const pruned: PrunedModel;
+ * const matrices: MatrixReport[] = pruned.layers.flatMap((l) => l.matrices);
+ * const worst = matrices.reduce((a, b) => (b.relError > a.relError ? b : a));
+ * console.log(worst.name, worst.role, `${worst.rows}x${worst.cols}`, worst.relError);
+ * ```
+ */
 export interface MatrixReport {
   /** Tensor name. */
   name: string;
@@ -69,7 +97,18 @@ export interface MatrixReport {
   damping?: number;
 }
 
-/** What happened to one decoder layer. */
+/**
+ * What happened to one decoder layer.
+ *
+ * @example Summarise each pruned layer
+ * ```ts
+ * import type { LayerReport, PrunedModel } from "@sparsellm/sparsellm";
+ *
+ * declare const pruned: PrunedModel;
+ * const report: LayerReport = pruned.layers[0];
+ * console.log(report.layer, report.pruned, report.seconds, report.ffn?.finalError);
+ * ```
+ */
 export interface LayerReport {
   /** Layer index. */
   layer: number;
@@ -83,10 +122,43 @@ export interface LayerReport {
   ffn?: FfnReport;
 }
 
-/** Pruned tensors of one layer, float32 row-major, keyed by tensor name. */
+/**
+ * Pruned tensors of one layer, float32 row-major, keyed by tensor name.
+ *
+ * @example Lay pruned tensors over the dense weights
+ * ```ts
+ * import { OverlayWeightSource } from "@sparsellm/sparsellm";
+ * import type { PrunedTensors, WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const dense: WeightSource;
+ * const tensors: PrunedTensors = new Map();
+ * tensors.set("model.decoder.layers.0.fc1.weight", new Float32Array(256 * 64));
+ * const pruned = new OverlayWeightSource(dense, tensors);
+ * ```
+ */
 export type PrunedTensors = Map<string, Float32Array>;
 
-/** Arguments of {@linkcode prunePipeline}. */
+/**
+ * Arguments of {@linkcode prunePipeline}.
+ *
+ * @example Arguments of a SparseGPT run
+ * ```ts
+ * import { getGpu, resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import type { ModelConfig, PipelineArgs, WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const config: ModelConfig;
+ * declare const source: WeightSource;
+ * declare const calibration: Int32Array[];
+ * const args: PipelineArgs = {
+ *   gpu: await getGpu(),
+ *   config,
+ *   source,
+ *   calibration,
+ *   seqlen: 256,
+ *   options: resolvePruneOptions({ method: "sparsegpt", sparsity: 0.5 }),
+ * };
+ * ```
+ */
 export interface PipelineArgs {
   /** Device. */
   gpu: Gpu;
@@ -112,11 +184,25 @@ export interface PipelineArgs {
   startLayer?: number;
   /** Hidden states to start from when resuming (chunks in order). */
   startHidden?: Float32Array[];
-  /** Called after each layer with the next layer's inputs (for resumable runs). */
+  /**
+   * Called after each layer (after `onLayer`) with the next layer's calibration inputs, one
+   * array per chunk (empty after the last layer or without calibration), for resumable runs.
+   */
   onCheckpoint?: (nextLayer: number, hidden: Float32Array[]) => Promise<void>;
 }
 
-/** What {@linkcode prunePipeline} returns. */
+/**
+ * What {@linkcode prunePipeline} returns.
+ *
+ * @example Report on a finished run
+ * ```ts
+ * import { type PipelineArgs, type PipelineResult, prunePipeline } from "@sparsellm/sparsellm";
+ *
+ * declare const args: PipelineArgs;
+ * const result: PipelineResult = await prunePipeline(args);
+ * console.log(`${result.layers.length} layers, sparsity ${result.sparsity}, ${result.seconds} s`);
+ * ```
+ */
 export interface PipelineResult {
   /** Per layer. */
   layers: LayerReport[];
@@ -130,7 +216,21 @@ function layerSelected(o: PruneOptions, layer: number): boolean {
   return !o.layers || (layer >= o.layers[0] && layer <= o.layers[1]);
 }
 
-/** Chooses how many sequences go in one chunk so that the widest activation stays in budget. */
+/**
+ * Chooses how many sequences go in one chunk so that the widest activation stays in budget.
+ *
+ * @example Chunk size for 256-token windows
+ * ```ts
+ * import { architectureForSource, getGpu, sequencesPerChunk } from "@sparsellm/sparsellm";
+ * import type { ModelConfig, WeightSource } from "@sparsellm/sparsellm";
+ *
+ * declare const config: ModelConfig;
+ * declare const source: WeightSource;
+ * const gpu = await getGpu();
+ * const arch = architectureForSource(config, source);
+ * const nseq = sequencesPerChunk(arch, 256, gpu.device.limits.maxStorageBufferBindingSize);
+ * ```
+ */
 export function sequencesPerChunk(
   arch: Architecture,
   seqlen: number,
@@ -143,7 +243,22 @@ export function sequencesPerChunk(
   return Math.max(1, Math.floor(tokens / seqlen));
 }
 
-/** Runs the sequential pruning pipeline over all decoder layers. */
+/**
+ * Runs the sequential pruning pipeline over all decoder layers.
+ *
+ * @example Collect every pruned layer
+ * ```ts
+ * import { prunePipeline, type PipelineArgs, type PrunedTensors } from "@sparsellm/sparsellm";
+ *
+ * declare const args: PipelineArgs;
+ * const all: PrunedTensors = new Map();
+ * const result = await prunePipeline({
+ *   ...args,
+ *   onLayer: (_layer, tensors) => Promise.resolve(tensors.forEach((v, k) => all.set(k, v))),
+ *   onProgress: (e) => console.log(e.detail),
+ * });
+ * ```
+ */
 export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult> {
   const { gpu, source, options: o, seqlen } = args;
   const arch = architectureForSource(args.config, source);
@@ -172,11 +287,17 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
   // Hidden states per chunk (GPU).
   const chunks: { hidden: GpuTensor; out: GpuTensor; nseq: number }[] = [];
   const start = args.startLayer ?? 0;
-  const model = nseq > 0 && !args.startHidden
+  const calibrate = nseq > 0 && start < arch.numLayers;
+  if (calibrate && args.startHidden && args.startHidden.length !== Math.ceil(nseq / perChunk)) {
+    throw new RangeError(
+      `startHidden has ${args.startHidden.length} chunks, expected ${Math.ceil(nseq / perChunk)}`,
+    );
+  }
+  const model = calibrate && !args.startHidden
     ? await CausalLM.load(gpu, source, args.config, { residentBytes: 0 })
     : undefined;
   try {
-    for (let i = 0; i < nseq; i += perChunk) {
+    for (let i = 0; calibrate && i < nseq; i += perChunk) {
       const wins = args.calibration.slice(i, i + perChunk);
       const n = wins.length * seqlen;
       const out = gpu.alloc([n, arch.hiddenSize], `calib/out${chunks.length}`);
@@ -239,9 +360,11 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
         report.seconds = (performance.now() - lt) / 1000;
         layers.push(report);
         if (args.onLayer) await args.onLayer(layer, pruned, report);
-        if (args.onCheckpoint && nseq > 0) {
+        if (args.onCheckpoint) {
           const hs: Float32Array[] = [];
-          for (const c of chunks) hs.push(await gpu.read(c.hidden));
+          if (layer + 1 < arch.numLayers) {
+            for (const c of chunks) hs.push(await gpu.read(c.hidden));
+          }
           await args.onCheckpoint(layer + 1, hs);
         }
       } finally {
@@ -282,6 +405,8 @@ async function pruneLayer(
     // 1. Statistics from the dense layer.
     if (nseq > 0) {
       for (const t of TAPS) {
+        // SparseLLM builds the FFN activations' Hessian itself (on the inputs it calibrates on).
+        if (useSparseLLM && t === "ffn_act") continue;
         const acc = new HessianAccumulator(gpu, tapWidth(t), { label: `H/${t}` });
         accs.set(t, acc);
         hs.set(t, acc.H);
@@ -293,7 +418,7 @@ async function pruneLayer(
       for (const c of chunks) {
         runLayer(gpu, b, arch, w, c.hidden, c.out, seqlen, {
           onInput(tap, x, rows, cols, batch: Batch) {
-            accs.get(tap)!.add(batch, view(x, [rows, cols]), c.nseq);
+            accs.get(tap)?.add(batch, view(x, [rows, cols]), c.nseq);
             norms.get(tap)?.add(batch, x, c.nseq, rows);
             if (useSparseLLM && tap === "ffn_in") {
               const keep = gpu.alloc([rows, cols], `ffn_in/${ffnX.length}`);
@@ -377,25 +502,25 @@ async function pruneLayer(
           return l.bias ? { weight: l.weight, bias: l.bias } : { weight: l.weight };
         };
         // The FFN sees the inputs the pruned attention produces, and is asked to reproduce the
-        // dense layer's output: target = dense FFN(x̂) + (dense layer out − layer out with pruned
-        // attention), i.e. it also compensates the attention's pruning error.
-        let ffnChunks = ffnX.map((x, i) => ({
+        // dense layer's output: its target is (dense layer out) − (residual stream entering the
+        // FFN after the pruned attention) − b2, i.e. it also compensates the attention's error.
+        let ffnChunks: FfnChunk[] = ffnX.map((x, i) => ({
           x,
           tokens: chunks[i].nseq * seqlen,
           nseq: chunks[i].nseq,
         }));
         let hx = hs.get("ffn_in")!;
-        let deltas: GpuTensor[] | undefined;
+        const targets: GpuTensor[] = [];
         if (o.ffnInput === "pruned") {
           const acc = new HessianAccumulator(gpu, d, { label: "H/ffn_in_pruned" });
           const xs: GpuTensor[] = [];
-          deltas = [];
           const b = gpu.batch(`layer${layer}/pruned-attn`);
-          const outTmp = gpu.alloc([Math.max(...chunks.map((c) => c.nseq)) * seqlen, d], "ffn/out");
+          const downBias = w.linear(downRole).bias;
+          const res = gpu.alloc([Math.max(...chunks.map((c) => c.nseq)) * seqlen, d], "ffn/res");
           for (const c of chunks) {
             const n = c.nseq * seqlen;
-            const delta = gpu.alloc([n, d], "ffn/delta");
-            runLayer(gpu, b, arch, w, c.hidden, outTmp, seqlen, {
+            runLayer(gpu, b, arch, w, c.hidden, res, seqlen, {
+              attentionOnly: true,
               onInput(tap, x, rows, cols, batch: Batch) {
                 if (tap !== "ffn_in") return;
                 acc.add(batch, view(x, [rows, cols]), c.nseq);
@@ -404,34 +529,43 @@ async function pruneLayer(
                 xs.push(keep);
               },
             });
-            // delta = dense out − out with pruned attention (c.out holds the dense output)
-            b.copy(c.out.buffer, 0, delta.buffer, 0, n * d * 4);
+            const target = gpu.alloc([n, d], "ffn/target");
+            b.copy(c.out.buffer, 0, target.buffer, 0, n * d * 4);
             auxOp(b, AuxMode.rowBias, {
-              out: delta,
-              inputs: [outTmp],
+              out: target,
+              inputs: [res],
               count: n * d,
               cols: n * d,
               scale: -1,
             });
-            deltas.push(delta);
+            if (downBias) {
+              auxOp(b, AuxMode.rowBias, {
+                out: target,
+                inputs: [downBias],
+                count: n * d,
+                cols: d,
+                scale: -1,
+              });
+            }
+            targets.push(target);
           }
-          gpu.free(outTmp);
           acc.finalize(b);
           b.submit();
-          gpu.free(...ffnX);
+          gpu.free(res, ...ffnX);
           ffnX.length = 0;
           ffnX.push(...xs);
           ffnChunks = xs.map((x, i) => ({
             x,
             tokens: chunks[i].nseq * seqlen,
             nseq: chunks[i].nseq,
+            target: targets[i],
           }));
           extraH.push(acc);
           hx = acc.H;
         }
         const ffn = await sparsellmFfn(gpu, {
           kind: arch.activation === "relu" ? "relu" : "glu",
-          chunks: ffnChunks.map((c, i) => (deltas ? { ...c, targetDelta: deltas[i] } : c)),
+          chunks: ffnChunks,
           nseq,
           d,
           f: arch.ffnSize,
@@ -452,7 +586,7 @@ async function pruneLayer(
           onIterate: (it: FfnIterate) => onMatrix(`ffn iterate ${it.iter}`),
         });
         report.ffn = ffn;
-        if (deltas) gpu.free(...deltas);
+        gpu.free(...targets);
         const secs = (performance.now() - mt) / 1000;
         for (const role of arch.ffnRoles) {
           const lw = w.linear(role);
@@ -465,6 +599,7 @@ async function pruneLayer(
             relError: NaN,
             seconds: secs / arch.ffnRoles.length,
             damping: ffn.maxDamping,
+            ...(role === downRole ? { relError: ffn.downRelError } : {}),
           });
         }
       }
@@ -475,6 +610,7 @@ async function pruneLayer(
     if (nseq > 0) {
       for (const m of report.matrices) {
         const spec = arch.linears.find((s) => s.role === m.role)!;
+        if (!hs.has(spec.input)) continue; // SparseLLM's second FFN linear: reported by it
         m.relError = await relativeError(
           gpu,
           dense.get(m.role)!,
@@ -493,36 +629,5 @@ async function pruneLayer(
     for (const acc of [...accs.values(), ...extraH]) acc.free();
     gpu.free(...ffnX, ...dense.values());
     for (const n of norms.values()) n.free();
-  }
-}
-
-/** `tr((W−Ŵ) H (W−Ŵ)ᵀ) / tr(W H Wᵀ)`: the relative output error on the calibration inputs. */
-async function relativeError(
-  gpu: Gpu,
-  dense: GpuTensor,
-  pruned: GpuTensor,
-  h: GpuTensor,
-  rows: number,
-  cols: number,
-): Promise<number> {
-  const n = rows * cols;
-  const diff = gpu.alloc([rows, cols], "err/diff");
-  const prod = gpu.alloc([rows, cols], "err/prod");
-  const partial = gpu.alloc([2 * SUMSQ_PARTIALS], "err/partial");
-  try {
-    const b = gpu.batch("relerr");
-    matmul(b, { a: dense, b: h, c: prod, M: rows, N: cols, K: cols });
-    recordSumSq(b, rows, cols, { t: prod }, { t: dense }, partial, "dot", 0);
-    b.copy(dense.buffer, 0, diff.buffer, 0, n * 4);
-    auxOp(b, AuxMode.rowBias, { out: diff, inputs: [pruned], count: n, cols: n, scale: -1 });
-    matmul(b, { a: diff, b: h, c: prod, M: rows, N: cols, K: cols });
-    recordSumSq(b, rows, cols, { t: prod }, { t: diff }, partial, "dot", 1);
-    b.submit();
-    const v = await gpu.read(partial);
-    const [den] = finishSumSq(v.subarray(0, SUMSQ_PARTIALS));
-    const [num] = finishSumSq(v.subarray(SUMSQ_PARTIALS));
-    return Math.max(0, num) / Math.max(den, 1e-30);
-  } finally {
-    gpu.free(diff, prod, partial);
   }
 }

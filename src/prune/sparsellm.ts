@@ -40,13 +40,32 @@ import type { GpuTensor } from "../gpu/tensor.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { AuxMode, auxOp } from "../kernels/auxiliary.ts";
 import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../kernels/reduce.ts";
-import { recordAddIdentity, recordSpdInverse } from "../linalg/spd.ts";
-import { FAIL_NONE } from "../kernels/linalg_util.ts";
+import {
+  dampedInverse,
+  recordNormalRhs,
+  recordPUpdate,
+  recordRidgeSolve,
+  woodburyInverse,
+} from "./sparsellm_steps.ts";
 import { HessianAccumulator } from "./hessian.ts";
 import { sparsegpt } from "./sparsegpt.ts";
+import { relativeError } from "./rel_error.ts";
 import type { SparsityPattern } from "./types.ts";
 
-/** A linear layer on the GPU: weight [rows = outputs, cols = inputs], optional bias [rows]. */
+/**
+ * A linear layer on the GPU: weight [rows = outputs, cols = inputs], optional bias [rows].
+ *
+ * @example Upload fc1 of a 64-wide OPT layer
+ * ```ts
+ * import { type FfnLinear, getGpu } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const fc1: FfnLinear = {
+ *   weight: gpu.upload(new Float32Array(256 * 64), [256, 64], "fc1.weight"),
+ *   bias: gpu.upload(new Float32Array(256), [256], "fc1.bias"),
+ * };
+ * ```
+ */
 export interface FfnLinear {
   /** Weight, pruned in place. */
   weight: GpuTensor;
@@ -54,7 +73,17 @@ export interface FfnLinear {
   bias?: GpuTensor;
 }
 
-/** One chunk of calibration tokens: the FFN input rows. */
+/**
+ * One chunk of calibration tokens: the FFN input rows.
+ *
+ * @example Four sequences of 128 tokens
+ * ```ts
+ * import { type FfnChunk, getGpu } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const chunk: FfnChunk = { x: gpu.alloc([4 * 128, 64], "ffn_in"), tokens: 4 * 128, nseq: 4 };
+ * ```
+ */
 export interface FfnChunk {
   /** FFN input (after the norm), [tokens, d]. */
   x: GpuTensor;
@@ -62,11 +91,36 @@ export interface FfnChunk {
   tokens: number;
   /** Sequences in this chunk. */
   nseq: number;
-  /** Added to the dense FFN output to form the target (e.g. to compensate upstream error). */
-  targetDelta?: GpuTensor;
+  /**
+   * What the FFN should output for these tokens, without the second linear's bias, [tokens, d]
+   * (not modified). Default: the dense FFN's own output on `x`.
+   */
+  target?: GpuTensor;
 }
 
-/** The FFN of one decoder layer plus its calibration input. */
+/**
+ * The FFN of one decoder layer plus its calibration input.
+ *
+ * @example The feed-forward block of an OPT layer
+ * ```ts
+ * import { type FfnChunk, type FfnLinear, type FfnProblem, getGpu } from "@sparsellm/sparsellm";
+ *
+ * declare const chunks: FfnChunk[];
+ * declare const fc1: FfnLinear;
+ * declare const fc2: FfnLinear;
+ * const gpu = await getGpu();
+ * const problem: FfnProblem = {
+ *   kind: "relu",
+ *   chunks,
+ *   nseq: 128,
+ *   d: 64,
+ *   f: 256,
+ *   up: fc1,
+ *   down: fc2,
+ *   hx: gpu.alloc([64, 64], "Hx"),
+ * };
+ * ```
+ */
 export interface FfnProblem {
   /** `relu` (OPT: fc1 → ReLU → fc2) or `glu` (LLaMA: silu(gate)·up → down). */
   kind: "relu" | "glu";
@@ -88,7 +142,21 @@ export interface FfnProblem {
   hx: GpuTensor;
 }
 
-/** Options of {@linkcode sparsellmFfn}. */
+/**
+ * Options of {@linkcode sparsellmFfn}.
+ *
+ * @example Eight iterations at 70 % sparsity
+ * ```ts
+ * import { SPARSELLM_DEFAULTS, type SparseLLMOptions } from "@sparsellm/sparsellm";
+ *
+ * const options: SparseLLMOptions = {
+ *   ...SPARSELLM_DEFAULTS,
+ *   pattern: { kind: "unstructured", sparsity: 0.7 },
+ *   iters: 8,
+ *   onIterate: (it) => console.log(it.iter, it.outputError),
+ * };
+ * ```
+ */
 export interface SparseLLMOptions {
   /** Target sparsity pattern. */
   pattern: SparsityPattern;
@@ -115,7 +183,20 @@ export interface SparseLLMOptions {
   onIterate?: (it: FfnIterate) => void;
 }
 
-/** One measured iterate. */
+/**
+ * One measured iterate.
+ *
+ * @example Log every iterate
+ * ```ts
+ * import { SPARSELLM_DEFAULTS } from "@sparsellm/sparsellm";
+ * import type { FfnIterate, SparseLLMOptions } from "@sparsellm/sparsellm";
+ *
+ * const log = (it: FfnIterate) =>
+ *   console.log(`iterate ${it.iter}: error ${it.outputError.toExponential(3)} (${it.seconds} s)`);
+ * const options: SparseLLMOptions = { ...SPARSELLM_DEFAULTS, pattern: { kind: "nm", n: 2, m: 4 } };
+ * options.onIterate = log;
+ * ```
+ */
 export interface FfnIterate {
   /** 0 = SparseGPT, 1.. = alternating iterations. */
   iter: number;
@@ -131,7 +212,21 @@ export interface FfnIterate {
   seconds: number;
 }
 
-/** What {@linkcode sparsellmFfn} did. */
+/**
+ * What {@linkcode sparsellmFfn} did.
+ *
+ * @example How much SparseLLM gained over SparseGPT
+ * ```ts
+ * import type { FfnReport, PrunedModel } from "@sparsellm/sparsellm";
+ *
+ * declare const pruned: PrunedModel;
+ * const report: FfnReport | undefined = pruned.layers[0].ffn;
+ * if (report) {
+ *   const gain = 1 - report.finalError / report.sparsegptError;
+ *   console.log(`kept iterate ${report.kept}: ${(100 * gain).toFixed(1)} % below SparseGPT`);
+ * }
+ * ```
+ */
 export interface FfnReport {
   /** Every iterate, in order. */
   iterates: FfnIterate[];
@@ -143,9 +238,23 @@ export interface FfnReport {
   finalError: number;
   /** Largest damping fraction SparseGPT had to use (after retries). */
   maxDamping: number;
+  /**
+   * Relative error ‖W2·A − Ŵ2·A‖²/‖W2·A‖² of the kept second linear alone, on the dense
+   * activations A of this FFN's calibration inputs.
+   */
+  downRelError: number;
 }
 
-/** Default SparseLLM options, chosen by measurement on the fixtures (see BENCHMARKS.md). */
+/**
+ * Default SparseLLM options, chosen by measurement on the fixtures (see BENCHMARKS.md).
+ *
+ * @example Read the defaults
+ * ```ts
+ * import { SPARSELLM_DEFAULTS } from "@sparsellm/sparsellm";
+ *
+ * console.log(SPARSELLM_DEFAULTS.iters, SPARSELLM_DEFAULTS.growth); // 4 2
+ * ```
+ */
 export const SPARSELLM_DEFAULTS: Omit<SparseLLMOptions, "pattern"> = {
   iters: 4,
   alpha: 1,
@@ -165,11 +274,12 @@ interface ChunkState {
   z: GpuTensor; // aux pre-activation (up branch), [n, f]
   s?: GpuTensor; // aux gate pre-activation, [n, f]
   p: GpuTensor; // aux activation, [n, f]
+  pre: GpuTensor; // real pre-activation of the current first linear (OPT fc1 + b1, LLaMA up), [n, f]
+  preGate?: GpuTensor; // real gate pre-activation of the current gate linear (LLaMA), [n, f]
 }
 
 interface Scratch {
   q: GpuTensor; // [nmax, f]
-  m: GpuTensor; // [nmax, f]
   act: GpuTensor; // [nmax, f]
   r: GpuTensor; // [nmax, d]
   r2: GpuTensor; // [nmax, d]
@@ -206,6 +316,18 @@ function copy(b: Batch, src: GpuTensor, dst: GpuTensor, count = src.size): void 
 /**
  * Prunes one FFN with SparseLLM, in place. Returns per-iterate diagnostics; the weights left in
  * `problem.up/gate/down` are those of the best iterate by real output error.
+ *
+ * @example Prune one feed-forward block to 2:4
+ * ```ts
+ * import { type FfnProblem, getGpu, SPARSELLM_DEFAULTS, sparsellmFfn } from "@sparsellm/sparsellm";
+ *
+ * declare const problem: FfnProblem;
+ * const report = await sparsellmFfn(await getGpu(), problem, {
+ *   ...SPARSELLM_DEFAULTS,
+ *   pattern: { kind: "nm", n: 2, m: 4 },
+ * });
+ * console.log(report.sparsegptError, report.finalError);
+ * ```
  */
 export async function sparsellmFfn(
   gpu: Gpu,
@@ -219,7 +341,6 @@ export async function sparsellmFfn(
   const nmax = Math.max(...pr.chunks.map((c) => c.tokens));
   const sc: Scratch = {
     q: gpu.alloc([nmax, f], "sparsellm/q"),
-    m: gpu.alloc([nmax, f], "sparsellm/m"),
     act: gpu.alloc([nmax, f], "sparsellm/act"),
     r: gpu.alloc([nmax, d], "sparsellm/r"),
     r2: gpu.alloc([nmax, d], "sparsellm/r2"),
@@ -239,12 +360,15 @@ export async function sparsellmFfn(
     x: c.x,
     n: c.tokens,
     nseq: c.nseq,
-    t: gpu.alloc([c.tokens, d], `sparsellm/T${i}`),
+    t: c.target ?? gpu.alloc([c.tokens, d], `sparsellm/T${i}`),
     z: gpu.alloc([c.tokens, f], `sparsellm/z${i}`),
     s: glu ? gpu.alloc([c.tokens, f], `sparsellm/s${i}`) : undefined,
     p: gpu.alloc([c.tokens, f], `sparsellm/p${i}`),
+    pre: gpu.alloc([c.tokens, f], `sparsellm/pre${i}`),
+    preGate: glu ? gpu.alloc([c.tokens, f], `sparsellm/preGate${i}`) : undefined,
   }));
   const hp = new HessianAccumulator(gpu, f, { h: sc.hp });
+  const hp0 = gpu.alloc([f, f], "sparsellm/Hp0");
   const best = firsts.map((_, i) => gpu.alloc([f, d], `sparsellm/best${i}`));
   const dense = firsts.map((_, i) => gpu.alloc([f, d], `sparsellm/dense${i}`));
   const denseDown = gpu.alloc([d, f], "sparsellm/denseDown");
@@ -264,22 +388,19 @@ export async function sparsellmFfn(
     st.forEach((c, i) => {
       preActivations(b, pr, c.x, c.n, glu ? c.s! : c.z, c.z);
       activation(b, pr, c.n, c.z, c.s, c.p);
-      linear(b, c.p, pr.down.weight, undefined, c.t, c.n, f, d);
-      const delta = pr.chunks[i].targetDelta;
-      if (delta) {
-        auxOp(b, AuxMode.rowBias, { out: c.t, inputs: [delta], count: c.n * d, cols: c.n * d });
-      }
+      if (!pr.chunks[i].target) linear(b, c.p, pr.down.weight, undefined, c.t, c.n, f, d);
       if (i === 0) hp.reset();
       hp.add(b, c.p, c.nseq, { tokens: c.n });
     });
     hp.finalize(b);
+    copy(b, sc.hp, hp0);
     b.submit();
 
     // Iterate 0: SparseGPT on every FFN linear.
     let t0 = performance.now();
     for (const l of firsts) maxDamping = Math.max(maxDamping, await pruneFirst(gpu, pr, l, sc, o));
     maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
-    let err = await outputError(gpu, pr, st, sc);
+    let err = await outputError(gpu, pr, st, sc, true);
     let bestErr = err, kept = 0;
     const save = () => {
       const sb = gpu.batch("sparsellm/keep");
@@ -294,27 +415,16 @@ export async function sparsellmFfn(
     for (let it = 1; it <= o.iters; it++) {
       t0 = performance.now();
       // 1. p-update through a d×d solve with the current pruned second linear.
-      b = gpu.batch(`sparsellm/p${it}`);
-      matmul(b, {
-        a: pr.down.weight,
-        b: pr.down.weight,
-        c: sc.small,
-        M: d,
-        N: d,
-        K: f,
-        transB: true,
-      });
-      b.submit();
-      const scale = await meanDiag(gpu, sc.small, d);
-      b = gpu.batch(`sparsellm/p${it}`);
-      recordAddIdentity(gpu, b, sc.small, (gamma / o.beta) * Math.max(scale, 1e-20));
-
-      b.submit();
-      const failed = await spdInverseInto(gpu, sc.small, sc.smallInv, sc.status);
-      if (failed >= 0) {
-        throw new Error(`SparseLLM p-update: ridge matrix not SPD at column ${failed}`);
-      }
-      const ridge = (gamma / o.beta) * Math.max(scale, 1e-20);
+      const ridge = await woodburyInverse(
+        gpu,
+        pr.down.weight,
+        d,
+        f,
+        gamma / o.beta,
+        sc.small,
+        sc.smallInv,
+        sc.status,
+      );
       const aRel = alpha / gamma;
       // The relaxed objective's terms come out of the updates almost for free: with
       // A = ridge·I + Ŵ2Ŵ2ᵀ and S = (T − q·Ŵ2ᵀ)·A⁻¹, the output residual T − p·Ŵ2ᵀ is ridge·S.
@@ -322,49 +432,45 @@ export async function sparsellmFfn(
       for (const c of st) {
         b = gpu.batch(`sparsellm/aux${it}`);
         activation(b, pr, c.n, c.z, c.s, sc.q);
-        copy(b, c.t, sc.r, c.n * d);
-        matmul(b, {
-          a: sc.q,
-          b: pr.down.weight,
-          c: sc.r,
-          M: c.n,
-          N: d,
-          K: f,
-          transB: true,
-          alpha: -1,
-          beta: 1,
+        recordPUpdate(b, {
+          t: c.t,
+          q: sc.q,
+          w2: pr.down.weight,
+          aInv: sc.smallInv,
+          p: c.p,
+          r: sc.r,
+          r2: sc.r2,
+          n: c.n,
+          d,
+          f,
         });
-        matmul(b, { a: sc.r, b: sc.smallInv, c: sc.r2, M: c.n, N: d, K: d });
-        copy(b, sc.q, c.p, c.n * f);
-        matmul(b, { a: sc.r2, b: pr.down.weight, c: c.p, M: c.n, N: f, K: d, beta: 1 });
         recordSumSq(b, c.n, d, { t: sc.r2 }, undefined, sc.partial, "sq", 0);
         recordSumSq(b, c.n, d, { t: c.t }, undefined, sc.partial, "sq", 1);
         // 2. z-update (and s-update) against the current pruned first linear(s).
         const count = c.n * f;
+        // c.pre / c.preGate hold the current first linears' pre-activations (set when the last
+        // iterate's real error was measured; the first linears have not changed since).
         if (glu) {
-          linear(b, c.x, pr.up.weight, undefined, sc.m, c.n, d, f);
           auxOp(b, AuxMode.zGlu, {
             out: c.z,
-            inputs: [sc.m, c.p, c.s!],
+            inputs: [c.pre, c.p, c.s!],
             count,
             alpha: aRel,
             gamma: 1,
           });
-          recordSumSq(b, c.n, f, { t: c.z }, { t: sc.m }, sc.partial, "diff", 2);
-          linear(b, c.x, pr.gate!.weight, undefined, sc.m, c.n, d, f);
+          recordSumSq(b, c.n, f, { t: c.z }, { t: c.pre }, sc.partial, "diff", 2);
           auxOp(b, AuxMode.sGlu, {
             out: c.s!,
-            inputs: [sc.m, c.p, c.z],
+            inputs: [c.preGate!, c.p, c.z],
             count,
             alpha: aRel,
             gamma: 1,
             steps: 8,
           });
-          recordSumSq(b, c.n, f, { t: c.s! }, { t: sc.m }, sc.partial, "diff", 3);
+          recordSumSq(b, c.n, f, { t: c.s! }, { t: c.preGate! }, sc.partial, "diff", 3);
         } else {
-          linear(b, c.x, pr.up.weight, pr.up.bias, sc.m, c.n, d, f);
-          auxOp(b, AuxMode.zRelu, { out: c.z, inputs: [sc.m, c.p], count, alpha: aRel, gamma: 1 });
-          recordSumSq(b, c.n, f, { t: c.z }, { t: sc.m }, sc.partial, "diff", 2);
+          auxOp(b, AuxMode.zRelu, { out: c.z, inputs: [c.pre, c.p], count, alpha: aRel, gamma: 1 });
+          recordSumSq(b, c.n, f, { t: c.z }, { t: c.pre }, sc.partial, "diff", 2);
         }
         activation(b, pr, c.n, c.z, c.s, sc.q);
         recordSumSq(b, c.n, f, { t: c.p }, { t: sc.q }, sc.partial, "diff", 4);
@@ -401,62 +507,28 @@ export async function sparsellmFfn(
             });
             tgt = sc.q;
           }
-          matmul(b, {
-            a: tgt,
-            b: c.x,
-            c: sc.cUp,
-            M: f,
-            N: d,
-            K: c.n,
-            transA: true,
-            alpha: 2 / nseq,
-            beta: ci > 0 ? 1 : 0,
-          });
+          recordNormalRhs(b, tgt, c.x, sc.cUp, f, d, c.n, nseq, ci > 0);
         });
-        auxOp(b, AuxMode.rowBias, {
-          out: sc.cUp,
-          inputs: [dense[li]],
-          count: f * d,
-          cols: f * d,
-          scale: lx,
-        });
-        matmul(b, { a: sc.cUp, b: sc.hxInv, c: l.weight, M: f, N: d, K: d });
+        recordRidgeSolve(b, sc.cUp, dense[li], lx, sc.hxInv, l.weight, f, d);
         b.submit();
         maxDamping = Math.max(maxDamping, await pruneFirst(gpu, pr, l, sc, o));
       }
       // 4. Consistency: refit and re-prune the second linear on the real activations.
       b = gpu.batch(`sparsellm/consistency${it}`);
       st.forEach((c, ci) => {
-        realActivations(b, pr, c, sc);
+        realActivations(b, pr, c, sc, true);
         if (ci === 0) hp.reset();
         hp.add(b, sc.act, c.nseq, { tokens: c.n });
-        matmul(b, {
-          a: c.t,
-          b: sc.act,
-          c: sc.cDown,
-          M: d,
-          N: f,
-          K: c.n,
-          transA: true,
-          alpha: 2 / nseq,
-          beta: ci > 0 ? 1 : 0,
-        });
+        recordNormalRhs(b, c.t, sc.act, sc.cDown, d, f, c.n, nseq, ci > 0);
       });
       hp.finalize(b);
       b.submit();
       const lp = await dampedInverse(gpu, sc.hp, f, sc.hpInv, sc.workF, sc.status, o.percdamp);
       b = gpu.batch(`sparsellm/down${it}`);
-      auxOp(b, AuxMode.rowBias, {
-        out: sc.cDown,
-        inputs: [denseDown],
-        count: d * f,
-        cols: d * f,
-        scale: lp,
-      });
-      matmul(b, { a: sc.cDown, b: sc.hpInv, c: pr.down.weight, M: d, N: f, K: f });
+      recordRidgeSolve(b, sc.cDown, denseDown, lp, sc.hpInv, pr.down.weight, d, f);
       b.submit();
       maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
-      err = await outputError(gpu, pr, st, sc, st.length === 1);
+      err = await outputError(gpu, pr, st, sc, false);
       // Converged when an iteration improves the best real output error by less than 1 %.
       const converged = it > 1 && err > bestErr * (1 - o.tolerance);
       if (err < bestErr) {
@@ -480,16 +552,21 @@ export async function sparsellmFfn(
     firsts.forEach((l, i) => copy(b, best[i], l.weight));
     copy(b, bestDown, pr.down.weight);
     b.submit();
+    const downRelError = await relativeError(gpu, denseDown, pr.down.weight, hp0, d, f);
     return {
       iterates,
       kept,
       sparsegptError: iterates[0].outputError,
       finalError: bestErr,
       maxDamping,
+      downRelError,
     };
   } finally {
-    gpu.free(...Object.values(sc), ...best, bestDown, ...dense, denseDown);
-    for (const c of st) gpu.free(c.t, c.z, c.s, c.p);
+    gpu.free(...Object.values(sc), ...best, bestDown, ...dense, denseDown, hp0);
+    st.forEach((c, i) => {
+      if (!pr.chunks[i].target) gpu.free(c.t);
+      gpu.free(c.z, c.s, c.p, c.pre, c.preGate);
+    });
   }
 }
 
@@ -520,56 +597,19 @@ function activation(
   else auxOp(b, AuxMode.relu, { out, inputs: [z], count });
 }
 
-/** Records the activations of the current (pruned) first linear(s) into `sc.act`. */
-function realActivations(b: Batch, pr: FfnProblem, c: ChunkState, sc: Scratch): void {
-  preActivations(b, pr, c.x, c.n, sc.m, sc.q);
-  activation(b, pr, c.n, sc.q, sc.m, sc.act);
-}
-
-async function meanDiag(gpu: Gpu, a: GpuTensor, n: number): Promise<number> {
-  const v = await gpu.read(a);
-  let s = 0;
-  for (let i = 0; i < n; i++) s += v[i * n + i];
-  return s / n;
-}
-
 /**
- * `out = (H + λI)⁻¹` with λ = percdamp·mean(diag(H)), retrying with more damping if not SPD.
- * Returns λ.
+ * Records the activations of the current (pruned) first linear(s) into `sc.act`; with
+ * `refresh`, first recomputes the chunk's cached pre-activations from the current weights.
  */
-async function dampedInverse(
-  gpu: Gpu,
-  h: GpuTensor,
-  n: number,
-  out: GpuTensor,
-  work: GpuTensor,
-  status: GpuTensor,
-  percdamp: number,
-): Promise<number> {
-  const mean = await meanDiag(gpu, h, n);
-  let damp = Math.max(percdamp, 1e-6);
-  for (let attempt = 0; attempt < 6; attempt++, damp *= 10) {
-    const b = gpu.batch("sparsellm/damp");
-    copy(b, h, work, n * n);
-    recordAddIdentity(gpu, b, work, damp * Math.max(mean, 1e-20));
-    b.submit();
-    if ((await spdInverseInto(gpu, work, out, status)) < 0) return damp * Math.max(mean, 1e-20);
-  }
-  throw new Error(`SparseLLM: the ${n}x${n} normal equations stay singular even with damping`);
-}
-
-/** `out = a⁻¹` for SPD `a` (left unchanged); returns the failing Cholesky column or −1. */
-async function spdInverseInto(
-  gpu: Gpu,
-  a: GpuTensor,
-  out: GpuTensor,
-  status: GpuTensor,
-): Promise<number> {
-  const b = gpu.batch("sparsellm/spd-inverse");
-  recordSpdInverse(gpu, b, a, out, status);
-  b.submit();
-  const word = (await gpu.readU32(status))[0];
-  return word === FAIL_NONE ? -1 : word;
+function realActivations(
+  b: Batch,
+  pr: FfnProblem,
+  c: ChunkState,
+  sc: Scratch,
+  refresh: boolean,
+): void {
+  if (refresh) preActivations(b, pr, c.x, c.n, c.preGate ?? c.pre, c.pre);
+  activation(b, pr, c.n, c.pre, c.preGate, sc.act);
 }
 
 /** SparseGPT on a first linear with the input Hessian (on a copy). Returns the damping used. */
@@ -599,18 +639,21 @@ async function sparsegptInPlace(
   return r.percdamp;
 }
 
-/** Real output error ‖T − Ŵ2·φ(Ŵ1·x + b1)‖² / ‖T‖² of the current weights. */
+/**
+ * Real output error ‖T − Ŵ2·φ(Ŵ1·x + b1)‖² / ‖T‖² of the current weights. With `refresh` the
+ * cached pre-activations are recomputed first (needed after the first linears changed).
+ */
 async function outputError(
   gpu: Gpu,
   pr: FfnProblem,
   st: ChunkState[],
   sc: Scratch,
-  actReady = false,
+  refresh: boolean,
 ): Promise<number> {
   let diff = 0, ref = 0;
   for (const c of st) {
     const b = gpu.batch("sparsellm/error");
-    if (!actReady) realActivations(b, pr, c, sc);
+    realActivations(b, pr, c, sc, refresh);
     linear(b, sc.act, pr.down.weight, undefined, sc.r, c.n, pr.f, pr.d);
     recordSumSq(b, c.n, pr.d, { t: sc.r }, { t: c.t }, sc.partial);
     b.submit();

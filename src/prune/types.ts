@@ -4,15 +4,46 @@
  * @module
  */
 
-/** Which weights a method zeroes: a fraction per comparison group, or N zeros in every M. */
+/**
+ * Which weights a method zeroes: a fraction per comparison group, or N zeros in every M.
+ *
+ * @example Unstructured 50 % and 2:4 ask for the same fraction
+ * ```ts
+ * import { type SparsityPattern, targetSparsity } from "@sparsellm/sparsellm";
+ *
+ * const half: SparsityPattern = { kind: "unstructured", sparsity: 0.5 };
+ * const twoFour: SparsityPattern = { kind: "nm", n: 2, m: 4 };
+ * console.log(targetSparsity(half) === targetSparsity(twoFour)); // true
+ * ```
+ */
 export type SparsityPattern =
   | { readonly kind: "unstructured"; readonly sparsity: number }
   | { readonly kind: "nm"; readonly n: number; readonly m: number };
 
-/** The pruning methods this library implements. */
+/**
+ * The pruning methods this library implements.
+ *
+ * @example Options for every method
+ * ```ts
+ * import { type MethodName, resolvePruneOptions } from "@sparsellm/sparsellm";
+ *
+ * const methods: MethodName[] = ["magnitude", "wanda", "sparsegpt", "sparsellm"];
+ * const options = methods.map((method) => resolvePruneOptions({ method, sparsity: 0.5 }));
+ * ```
+ */
 export type MethodName = "magnitude" | "wanda" | "sparsegpt" | "sparsellm";
 
-/** Parses `"2:4"`-style patterns (N zeros in every M consecutive input weights). */
+/**
+ * Parses `"2:4"`-style patterns (N zeros in every M consecutive input weights).
+ *
+ * @example Parse an N:M pattern
+ * ```ts
+ * import { parseNM } from "@sparsellm/sparsellm";
+ *
+ * parseNM("2:4"); // { kind: "nm", n: 2, m: 4 }
+ * parseNM("4:2"); // throws RangeError: need 0 < N < M
+ * ```
+ */
 export function parseNM(text: string): SparsityPattern {
   const m = /^(\d+):(\d+)$/.exec(text.trim());
   if (!m) throw new RangeError(`Invalid --pattern "${text}": expected two integers like "2:4"`);
@@ -23,7 +54,17 @@ export function parseNM(text: string): SparsityPattern {
   return { kind: "nm", n, m: mm };
 }
 
-/** The fraction of zeros a pattern asks for. */
+/**
+ * The fraction of zeros a pattern asks for.
+ *
+ * @example Fraction of zeros of a pattern
+ * ```ts
+ * import { parseNM, targetSparsity } from "@sparsellm/sparsellm";
+ *
+ * targetSparsity(parseNM("3:4")); // 0.75
+ * targetSparsity({ kind: "unstructured", sparsity: 0.7 }); // 0.7
+ * ```
+ */
 export function targetSparsity(p: SparsityPattern): number {
   return p.kind === "unstructured" ? p.sparsity : p.n / p.m;
 }

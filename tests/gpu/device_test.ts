@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { getGpu } from "../../src/gpu/device.ts";
+import { getGpu, Gpu } from "../../src/gpu/device.ts";
+import { GpuDeviceLostError } from "../../src/gpu/errors.ts";
 import { kernelKey, Uniforms } from "../../src/gpu/kernel.ts";
 
 const ADD_WGSL = `
@@ -91,4 +92,26 @@ Deno.test("Gpu reports shader validation errors naming the kernel", async () => 
     await gpu.sync();
   }, /broken-kernel/);
   gpu.free(t);
+});
+
+Deno.test("a lost device gives GpuDeviceLostError on submit, sync and readback", async () => {
+  const own = await Gpu.create();
+  const t = own.upload(new Float32Array([1, 2, 3]), [3], "lost/t");
+  assert.deepEqual([...(await own.read(t))], [1, 2, 3]);
+  own.device.destroy();
+  await own.device.lost;
+  await Promise.resolve();
+  assert.equal(own.lost, true);
+  await assert.rejects(() => own.read(t), (e: unknown) => {
+    assert.ok(e instanceof GpuDeviceLostError);
+    assert.match((e as Error).message, /GPU device was lost during readback \(reason: destroyed/);
+    return true;
+  });
+  await assert.rejects(() => own.sync(), GpuDeviceLostError);
+  const b = own.batch("after-loss");
+  b.copy(t.buffer, 0, t.buffer, 0, 0); // empty batches submit nothing
+  b.submit();
+  const c = own.alloc([3], "lost/c");
+  b.copy(t.buffer, 0, c.buffer, 0, 12);
+  assert.throws(() => b.submit(), /GPU device was lost during batch "after-loss"/);
 });

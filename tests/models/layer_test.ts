@@ -79,6 +79,34 @@ for (const mode of ["matmul", "fused"] as AttentionMode[]) {
   }
 }
 
+for (const fam of families) {
+  Deno.test(`runLayer() attentionOnly ${fam.name}: out is the residual entering the FFN`, async () => {
+    const gpu = await getGpu();
+    const m = randomModel(fam.json, 6);
+    const nseq = 2, seqlen = 13, T = nseq * seqlen, d = m.arch.hiddenSize;
+    const w = await loadLayerWeights(gpu, m.arch, m.source, 0);
+    const x = randomF32(T * d, 78, 2);
+    const hidden = gpu.upload(x, [T, d], "hidden"), out = gpu.alloc([T, d], "out");
+    const seen: ActivationTap[] = [];
+    const batch = gpu.batch("attention-only");
+    runLayer(gpu, batch, m.arch, w, hidden, out, seqlen, {
+      attentionOnly: true,
+      onInput(tap) {
+        seen.push(tap);
+      },
+    });
+    batch.submit();
+    const ref = decoderLayerRef(m.arch, await readRefLayer(m.arch, m.source, 0), x, nseq, seqlen);
+    const y = await gpu.read(out);
+    const e = maxAbsDiff(y, ref.mid);
+    assert.ok(e < 1e-4 * Math.max(1, maxAbs(ref.mid)), `mid: max diff ${e}`);
+    assert.ok(maxAbsDiff(y, ref.out) > 1e-3, "the feed-forward block must not have run");
+    assert.deepEqual(seen, ["attn_in", "attn_out", "ffn_in"]);
+    gpu.free(hidden, out);
+    w.release();
+  });
+}
+
 Deno.test("loadLayerWeights() keeps checkpoint layout [out, in] and exposes every role", async () => {
   const gpu = await getGpu();
   const m = randomModel(LLAMA_GQA_JSON, 9);

@@ -167,6 +167,8 @@ export async function readRefLayer(
 /** Output and intermediate activations of one decoder layer. */
 export interface RefLayerResult {
   out: Float64Array;
+  /** The residual stream entering the feed-forward block (hidden + attention output). */
+  mid: Float64Array;
   taps: Record<"attn_in" | "attn_out" | "ffn_in" | "ffn_act", Float64Array>;
 }
 
@@ -202,7 +204,11 @@ export function decoderLayerRef(
   const down = lin(arch.ffnRoles[arch.ffnRoles.length - 1], act, F);
   const out = new Float64Array(T * d);
   for (let i = 0; i < out.length; i++) out[i] = mid[i] + down[i];
-  return { out, taps: { attn_in: attnIn, attn_out: attnOut, ffn_in: ffnIn, ffn_act: act } };
+  return {
+    out,
+    mid,
+    taps: { attn_in: attnIn, attn_out: attnOut, ffn_in: ffnIn, ffn_act: act },
+  };
 }
 
 /** Next-token NLLs (seqlen - 1 per sequence) and argmax (seqlen per sequence) of a whole model. */

@@ -1,0 +1,258 @@
+/**
+ * What an interrupted `prune` leaves behind so that `prune --resume` can continue: a hidden
+ * folder `.<out>.resume` beside the output folder holding, after every finished decoder layer,
+ * that layer's pruned tensors (in their output dtype), the next layer's calibration inputs, and
+ * `state.json` (which layer comes next, the layer reports, and a fingerprint of the run).
+ * Every file is written under a temporary name and renamed, `state.json` last, so a kill at any
+ * moment leaves the previous consistent state.
+ *
+ * @module
+ */
+
+import { basename, dirname, join, resolve } from "node:path";
+import type { LayerReport } from "../prune/pipeline.ts";
+import { CheckpointError } from "./errors.ts";
+import { isNotFound } from "./_fs.ts";
+import { SafetensorsFile } from "./safetensors_file.ts";
+import { SafetensorsWriter } from "./safetensors_writer.ts";
+
+/**
+ * One pruned tensor as it will be written to the output checkpoint.
+ *
+ * @example List the tensors saved for layer 0
+ * ```ts
+ * import { ResumeState, type StateTensor } from "@sparsellm/sparsellm/io";
+ *
+ * const state = new ResumeState("out/pruned");
+ * const tensors: StateTensor[] = await state.readLayer(0);
+ * for (const t of tensors) console.log(t.name, t.dtype, t.shape, t.bytes.length);
+ * ```
+ */
+export interface StateTensor {
+  /** Tensor name. */
+  name: string;
+  /** Output dtype. */
+  dtype: string;
+  /** Shape. */
+  shape: number[];
+  /** Encoded bytes. */
+  bytes: Uint8Array;
+}
+
+/**
+ * The contents of `state.json`.
+ *
+ * @example Where an interrupted run stopped
+ * ```ts
+ * import { ResumeState, type ResumeStateData } from "@sparsellm/sparsellm/io";
+ *
+ * declare const fingerprint: Record<string, unknown>;
+ * const state = new ResumeState("out/pruned");
+ * if (await state.exists()) {
+ *   const saved: ResumeStateData = await state.load(fingerprint);
+ *   console.log(`resuming at layer ${saved.nextLayer} after ${saved.pruneSeconds} s`);
+ * }
+ * ```
+ */
+export interface ResumeStateData {
+  /** Format version. */
+  version: 1;
+  /** Identifies the run: model, options, calibration. A resumed run must match it exactly. */
+  fingerprint: Record<string, unknown>;
+  /** The first layer that is not finished. */
+  nextLayer: number;
+  /** Reports of the finished layers. */
+  layers: LayerReport[];
+  /** Dense perplexity, when it was measured before pruning. */
+  densePerplexity?: number;
+  /** The evaluation text and window count the dense perplexity was measured with. */
+  denseEvalKey?: string;
+  /** Seconds spent in the pruning pipeline by earlier (interrupted) attempts. */
+  pruneSeconds: number;
+}
+
+/**
+ * The saved calibration inputs of the next layer, chunk by chunk.
+ *
+ * @example Read the saved inputs of layer 3
+ * ```ts
+ * import { type HiddenChunks, ResumeState } from "@sparsellm/sparsellm/io";
+ *
+ * const hidden: HiddenChunks = await new ResumeState("out/pruned").readHidden(3);
+ * console.log(hidden.length, hidden[0]?.length);
+ * ```
+ */
+export type HiddenChunks = Float32Array[];
+
+async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+}
+
+function describeDifference(a: Record<string, unknown>, b: Record<string, unknown>): string {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+  const diff = keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return diff.map((k) => `${k}: saved ${JSON.stringify(a[k])}, now ${JSON.stringify(b[k])}`)
+    .join("; ");
+}
+
+/**
+ * The resume folder of one output folder.
+ *
+ * @example Saving and loading the state after a layer
+ * ```ts ignore
+ * import { ResumeState } from "@sparsellm/sparsellm/io";
+ *
+ * const state = new ResumeState("out/pruned");
+ * await state.saveLayer(0, tensors, report, hidden, { version: 1, fingerprint, nextLayer: 1, layers: [report], pruneSeconds: 3 });
+ * const saved = await state.load(); // { nextLayer: 1, ... }
+ * ```
+ */
+export class ResumeState {
+  /** The resume folder, absolute. */
+  readonly path: string;
+
+  /**
+   * Names the resume folder of an output folder (nothing is read or created).
+   *
+   * @param out The output folder the state belongs to.
+   */
+  constructor(out: string) {
+    const abs = resolve(out);
+    this.path = join(dirname(abs), `.${basename(abs)}.resume`);
+  }
+
+  /** Whether a saved state exists. */
+  async exists(): Promise<boolean> {
+    try {
+      await Deno.stat(join(this.path, "state.json"));
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Reads `state.json` and checks that it belongs to this run.
+   *
+   * @param fingerprint The current run's fingerprint.
+   * @returns The saved state.
+   * @throws {CheckpointError} When the state is unreadable or was made by a different run.
+   */
+  async load(fingerprint: Record<string, unknown>): Promise<ResumeStateData> {
+    const file = join(this.path, "state.json");
+    let data: ResumeStateData;
+    try {
+      data = JSON.parse(await Deno.readTextFile(file));
+    } catch (e) {
+      throw new CheckpointError(`Cannot read the saved state "${file}": ${(e as Error).message}`);
+    }
+    if (data?.version !== 1 || typeof data.nextLayer !== "number") {
+      throw new CheckpointError(`The saved state "${file}" is not a sparsellm state (version 1)`);
+    }
+    const diff = describeDifference(data.fingerprint ?? {}, fingerprint);
+    if (diff) {
+      throw new CheckpointError(
+        `The saved state "${file}" belongs to a different run (${diff}); run with --force ` +
+          `instead of --resume to start over`,
+      );
+    }
+    return data;
+  }
+
+  /** Reads the pruned tensors saved for one finished layer. */
+  async readLayer(layer: number): Promise<StateTensor[]> {
+    const f = await SafetensorsFile.open(join(this.path, `layer-${layer}.safetensors`));
+    try {
+      const out: StateTensor[] = [];
+      for (const t of f.tensors()) {
+        out.push({
+          name: t.name,
+          dtype: t.dtype,
+          shape: [...t.shape],
+          bytes: await f.readRaw(t.name),
+        });
+      }
+      return out;
+    } finally {
+      f.close();
+    }
+  }
+
+  /** Reads the calibration inputs saved for layer `layer`. */
+  async readHidden(layer: number): Promise<HiddenChunks> {
+    const f = await SafetensorsFile.open(join(this.path, `hidden-${layer}.safetensors`));
+    try {
+      const out: HiddenChunks = [];
+      for (let i = 0; f.has(`hidden.${i}`); i++) out.push(await f.readF32(`hidden.${i}`));
+      return out;
+    } finally {
+      f.close();
+    }
+  }
+
+  /**
+   * Saves one finished layer: its tensors, the next layer's inputs, then `state.json`.
+   *
+   * @param layer The finished layer.
+   * @param tensors Its pruned tensors (empty when the layer was not pruned).
+   * @param hidden The next layer's calibration inputs (`[]` without calibration).
+   * @param hiddenWidth Columns of each hidden chunk.
+   * @param data The new `state.json` (its `nextLayer` is `layer + 1`).
+   */
+  async saveLayer(
+    layer: number,
+    tensors: StateTensor[],
+    hidden: HiddenChunks,
+    hiddenWidth: number,
+    data: ResumeStateData,
+  ): Promise<void> {
+    await Deno.mkdir(this.path, { recursive: true });
+    await this.#writeFile(`layer-${layer}.safetensors`, tensors);
+    const next = data.nextLayer;
+    if (hidden.length > 0) {
+      await this.#writeFile(
+        `hidden-${next}.safetensors`,
+        hidden.map((h, i) => ({
+          name: `hidden.${i}`,
+          dtype: "F32",
+          shape: [h.length / hiddenWidth, hiddenWidth],
+          bytes: new Uint8Array(h.buffer, h.byteOffset, h.byteLength),
+        })),
+      );
+    }
+    const tmp = join(this.path, "state.json.tmp");
+    await Deno.writeTextFile(tmp, JSON.stringify(data));
+    await Deno.rename(tmp, join(this.path, "state.json"));
+    await removeIfExists(join(this.path, `hidden-${layer}.safetensors`));
+  }
+
+  async #writeFile(name: string, tensors: StateTensor[]): Promise<void> {
+    const tmp = join(this.path, `${name}.tmp`);
+    const w = await SafetensorsWriter.create(
+      tmp,
+      tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+    );
+    try {
+      for (const t of tensors) await w.write(t.name, t.bytes);
+    } finally {
+      await w.close();
+    }
+    const f = await Deno.open(tmp, { read: true, write: true });
+    try {
+      await f.syncData();
+    } finally {
+      f.close();
+    }
+    await Deno.rename(tmp, join(this.path, name));
+  }
+
+  /** Removes the resume folder. */
+  async remove(): Promise<void> {
+    await removeIfExists(this.path);
+  }
+}
