@@ -74,6 +74,8 @@ Options:
                      SparseLLM penalties (defaults: 1, 1, 1, growth 2; see README)
   --ffn-input MODE   SparseLLM FFN calibration: pruned (inputs from the pruned attention, target
                      compensates its error; default) or dense (the reference's choice)
+  --gpu-memory SIZE  GPU budget for SparseLLM's auxiliary variables (e.g. 512MiB, 4GiB); beyond
+                     it they stay in host memory (default: the adapter's maxBufferSize)
   --max-windows N    evaluate at most N windows of the --eval text
   --force            replace a non-empty --out folder (and discard an interrupted run's state)
   --resume           continue an interrupted run from its last finished layer (the state is
@@ -170,6 +172,7 @@ const PRUNE_OPTS = {
   gamma: { type: "string" },
   growth: { type: "string" },
   "ffn-input": { type: "string" },
+  "gpu-memory": { type: "string" },
   "max-windows": { type: "string" },
   force: { type: "boolean" },
   resume: { type: "boolean" },
@@ -195,6 +198,7 @@ function pruneOptionsFrom(v: Values): PruneOptionsInput {
   set("gamma", num("gamma", v.gamma as string));
   set("growth", num("growth", v.growth as string));
   if (v["ffn-input"] !== undefined) o.ffnInput = v["ffn-input"] as "pruned" | "dense";
+  if (v["gpu-memory"] !== undefined) o.gpuMemory = v["gpu-memory"] as string;
   if (typeof v.layers === "string") {
     try {
       o.layers = parseLayerRange(v.layers);

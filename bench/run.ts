@@ -7,7 +7,11 @@
  * deno task bench                      # everything at the default (quick) sizes
  * deno task bench --only kernels       # kernels only; --only prune / forward likewise
  * deno task bench --full               # matmul up to 4096, full test split for the forward pass
+ * deno task bench --only prune --models opt-small --methods sparsegpt,sparsellm \
+ *   --settings 0.7,0.8,0.9,3:4 --nsamples 64 --max-windows 32 [--layers 0-1] [--reports DIR]
  * ```
+ *
+ * `--reports DIR` keeps every run's `report.json` as `DIR/<model>-<method>-<setting>.json`.
  *
  * @module
  */
@@ -15,7 +19,7 @@
 import { parseArgs } from "node:util";
 import { getGpu } from "../src/gpu/device.ts";
 import { matmul } from "../src/kernels/matmul.ts";
-import { resolvePruneOptions } from "../src/options.ts";
+import { parseLayerRange, resolvePruneOptions } from "../src/options.ts";
 import { pruneCheckpoint } from "../src/io/prune_checkpoint.ts";
 import { formatMarkdownTable } from "../src/report/table.ts";
 import { runLinalgBench } from "./linalg_bench.ts";
@@ -31,6 +35,8 @@ const args = parseArgs({
     settings: { type: "string" },
     nsamples: { type: "string" },
     "max-windows": { type: "string" },
+    layers: { type: "string" },
+    reports: { type: "string" },
   },
 }).values;
 
@@ -134,7 +140,8 @@ if (want("prune")) {
   const maxWindows = Number(args["max-windows"] ?? 64);
   log(
     `## End-to-end pruning (calibration ${nsamples} × 256 tokens of kjv/train.txt, seed 0; ` +
-      `perplexity on the first ${maxWindows} windows of kjv/test.txt at seqlen 256)`,
+      `perplexity on the first ${maxWindows} windows of kjv/test.txt at seqlen 256` +
+      (args.layers ? `; layers ${args.layers} pruned)` : "; all layers pruned)"),
   );
   log("");
   const rows: (string | number)[][] = [];
@@ -149,6 +156,7 @@ if (want("prune")) {
             nsamples,
             seqlen: 256,
             ...(setting.includes(":") ? { pattern: setting } : { sparsity: Number(setting) }),
+            ...(args.layers ? { layers: parseLayerRange(args.layers) } : {}),
           });
           const r = await pruneCheckpoint({
             model: `testdata/models/${model}`,
@@ -161,6 +169,12 @@ if (want("prune")) {
             ...(dense !== undefined ? { densePerplexity: dense } : {}),
           });
           dense = r.summary.dense_perplexity;
+          if (args.reports) {
+            await Deno.mkdir(args.reports, { recursive: true });
+            const name = `${model}-${method}-${setting.replace(":", "of")}` +
+              (args.layers ? `-layers${args.layers}` : "");
+            await Deno.writeTextFile(`${args.reports}/${name}.json`, JSON.stringify(r, null, 1));
+          }
           const row = [
             model,
             setting,

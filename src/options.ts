@@ -87,6 +87,12 @@ export interface PruneOptionsInput {
    * the dense layer's inputs, as the reference code does.
    */
   ffnInput?: "pruned" | "dense";
+  /**
+   * GPU memory budget for data that grows with the calibration set (SparseLLM's auxiliary
+   * variables), in bytes or as text such as `"512MiB"`, `"4GiB"`; beyond it they are kept in
+   * host memory and moved in chunks. Default: the adapter's `maxBufferSize`.
+   */
+  gpuMemory?: number | string;
 }
 
 /**
@@ -129,6 +135,8 @@ export interface PruneOptions {
   growth: number;
   /** SparseLLM FFN calibration input. */
   ffnInput: "pruned" | "dense";
+  /** GPU memory budget in bytes (undefined: the adapter's `maxBufferSize`). */
+  gpuMemory?: number;
 }
 
 const positiveInt = (name: string) =>
@@ -167,7 +175,55 @@ const schema = z.object({
   ffnInput: z.enum(["pruned", "dense"], { error: "--ffn-input must be pruned or dense" }).default(
     "pruned",
   ),
+  gpuMemory: z.union([z.number(), z.string()]).optional(),
 });
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  kib: 2 ** 10,
+  m: 1e6,
+  mb: 1e6,
+  mib: 2 ** 20,
+  g: 1e9,
+  gb: 1e9,
+  gib: 2 ** 30,
+  t: 1e12,
+  tb: 1e12,
+  tib: 2 ** 40,
+};
+
+/**
+ * Parses a byte size such as `"512MiB"`, `"4GiB"`, `"2e9"` or `1073741824`.
+ *
+ * @example Parse --gpu-memory values
+ * ```ts
+ * import { parseByteSize } from "@sparsellm/sparsellm";
+ *
+ * parseByteSize("512MiB"); // 536870912
+ * parseByteSize("1.5GB"); // 1500000000
+ * ```
+ */
+export function parseByteSize(value: number | string, flag = "--gpu-memory"): number {
+  let bytes: number;
+  if (typeof value === "number") bytes = value;
+  else {
+    const m = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*$/i.exec(value);
+    const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+    if (!m || unit === undefined) {
+      throw new OptionError(
+        `Invalid ${flag} "${value}": expected a size such as 512MiB, 4GiB or 2000000000`,
+      );
+    }
+    bytes = Number(m[1]) * unit;
+  }
+  if (!Number.isFinite(bytes) || bytes <= 0) {
+    throw new OptionError(`Invalid ${flag} ${JSON.stringify(value)}: it must be positive`);
+  }
+  return Math.floor(bytes);
+}
 
 /**
  * Validates pruning options and fills in defaults. Throws `RangeError` naming the option.
@@ -214,6 +270,7 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
   };
   if (o.seqlen !== undefined) out.seqlen = o.seqlen;
   if (o.layers) out.layers = [o.layers[0], o.layers[1]];
+  if (o.gpuMemory !== undefined) out.gpuMemory = parseByteSize(o.gpuMemory);
   return out;
 }
 

@@ -167,6 +167,19 @@ const USAGE_CASES: UsageCase[] = [
     names: ["--nsamples"],
   },
   {
+    name: "--gpu-memory lots",
+    args: (out) => [
+      ...PRUNE_OK(out),
+      "--method",
+      "sparsellm",
+      "--sparsity",
+      "0.5",
+      "--gpu-memory",
+      "lots",
+    ],
+    names: ["--gpu-memory", "lots"],
+  },
+  {
     name: "--layers 3-1",
     args: (
       out,

@@ -400,7 +400,8 @@ async function runFingerprint(
   return JSON.parse(JSON.stringify({
     model: resolve(args.model),
     weight_files: files,
-    options: { ...args.options, seqlen },
+    // The GPU budget moves data, it does not change results.
+    options: { ...args.options, gpuMemory: undefined, seqlen },
     calibration: `${calibration.length} windows, fnv1a ${h.toString(16)}`,
     adapter: gpu.info.description,
     max_binding_bytes: gpu.info.maxStorageBufferBindingSize,

@@ -583,6 +583,7 @@ async function pruneLayer(
           blocksize: o.blocksize,
           percdamp: o.percdamp,
           tolerance: SPARSELLM_DEFAULTS.tolerance,
+          auxMemory: o.gpuMemory ?? gpu.device.limits.maxBufferSize,
           onIterate: (it: FfnIterate) => onMatrix(`ffn iterate ${it.iter}`),
         });
         report.ffn = ffn;

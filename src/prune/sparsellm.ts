@@ -50,6 +50,7 @@ import {
 import { HessianAccumulator } from "./hessian.ts";
 import { sparsegpt } from "./sparsegpt.ts";
 import { relativeError } from "./rel_error.ts";
+import { type AuxChunk, AuxStore } from "./aux_store.ts";
 import type { SparsityPattern } from "./types.ts";
 
 /**
@@ -181,6 +182,11 @@ export interface SparseLLMOptions {
   tolerance: number;
   /** Called after every iterate (for progress reporting). */
   onIterate?: (it: FfnIterate) => void;
+  /**
+   * Largest number of bytes the auxiliary variables (FFN width × tokens each) may take on the
+   * GPU; beyond it they are kept in host memory and moved chunk by chunk. Default: unlimited.
+   */
+  auxMemory?: number;
 }
 
 /**
@@ -238,6 +244,10 @@ export interface FfnReport {
   finalError: number;
   /** Largest damping fraction SparseGPT had to use (after retries). */
   maxDamping: number;
+  /** Whether the auxiliary variables were kept in host memory (see `auxMemory`). */
+  auxSpilled: boolean;
+  /** Bytes the auxiliary variables took. */
+  auxBytes: number;
   /**
    * Relative error ‖W2·A − Ŵ2·A‖²/‖W2·A‖² of the kept second linear alone, on the dense
    * activations A of this FFN's calibration inputs.
@@ -265,18 +275,6 @@ export const SPARSELLM_DEFAULTS: Omit<SparseLLMOptions, "pattern"> = {
   percdamp: 0.01,
   tolerance: 0.01,
 };
-
-interface ChunkState {
-  x: GpuTensor;
-  n: number;
-  nseq: number;
-  t: GpuTensor; // target T = Y − b2, [n, d]
-  z: GpuTensor; // aux pre-activation (up branch), [n, f]
-  s?: GpuTensor; // aux gate pre-activation, [n, f]
-  p: GpuTensor; // aux activation, [n, f]
-  pre: GpuTensor; // real pre-activation of the current first linear (OPT fc1 + b1, LLaMA up), [n, f]
-  preGate?: GpuTensor; // real gate pre-activation of the current gate linear (LLaMA), [n, f]
-}
 
 interface Scratch {
   q: GpuTensor; // [nmax, f]
@@ -356,17 +354,7 @@ export async function sparsellmFfn(
     smallInv: gpu.alloc([d, d], "sparsellm/Ainv"),
     partial: gpu.alloc([5 * SUMSQ_PARTIALS], "sparsellm/partials"),
   };
-  const st: ChunkState[] = pr.chunks.map((c, i) => ({
-    x: c.x,
-    n: c.tokens,
-    nseq: c.nseq,
-    t: c.target ?? gpu.alloc([c.tokens, d], `sparsellm/T${i}`),
-    z: gpu.alloc([c.tokens, f], `sparsellm/z${i}`),
-    s: glu ? gpu.alloc([c.tokens, f], `sparsellm/s${i}`) : undefined,
-    p: gpu.alloc([c.tokens, f], `sparsellm/p${i}`),
-    pre: gpu.alloc([c.tokens, f], `sparsellm/pre${i}`),
-    preGate: glu ? gpu.alloc([c.tokens, f], `sparsellm/preGate${i}`) : undefined,
-  }));
+  const store = AuxStore.create(gpu, pr.chunks, d, f, glu, o.auxMemory ?? Infinity);
   const hp = new HessianAccumulator(gpu, f, { h: sc.hp });
   const hp0 = gpu.alloc([f, f], "sparsellm/Hp0");
   const best = firsts.map((_, i) => gpu.alloc([f, d], `sparsellm/best${i}`));
@@ -385,22 +373,27 @@ export async function sparsellmFfn(
     let b = gpu.batch("sparsellm/dense");
     firsts.forEach((l, i) => copy(b, l.weight, dense[i]));
     copy(b, pr.down.weight, denseDown);
-    st.forEach((c, i) => {
+    b.submit();
+    hp.reset();
+    await store.each("sparsellm/dense", {
+      reads: [],
+      writes: ["z", "s", "p", "t"],
+      finish: (b) => {
+        hp.finalize(b);
+        copy(b, sc.hp, hp0);
+      },
+    }, (b, c, i) => {
       preActivations(b, pr, c.x, c.n, glu ? c.s! : c.z, c.z);
       activation(b, pr, c.n, c.z, c.s, c.p);
       if (!pr.chunks[i].target) linear(b, c.p, pr.down.weight, undefined, c.t, c.n, f, d);
-      if (i === 0) hp.reset();
       hp.add(b, c.p, c.nseq, { tokens: c.n });
     });
-    hp.finalize(b);
-    copy(b, sc.hp, hp0);
-    b.submit();
 
     // Iterate 0: SparseGPT on every FFN linear.
     let t0 = performance.now();
     for (const l of firsts) maxDamping = Math.max(maxDamping, await pruneFirst(gpu, pr, l, sc, o));
     maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
-    let err = await outputError(gpu, pr, st, sc, true);
+    let err = await outputError(gpu, pr, store, sc, true);
     let bestErr = err, kept = 0;
     const save = () => {
       const sb = gpu.batch("sparsellm/keep");
@@ -429,8 +422,19 @@ export async function sparsellmFfn(
       // The relaxed objective's terms come out of the updates almost for free: with
       // A = ridge·I + Ŵ2Ŵ2ᵀ and S = (T − q·Ŵ2ᵀ)·A⁻¹, the output residual T − p·Ŵ2ᵀ is ridge·S.
       let sOut = 0, sT = 0, sLin = 0, sAct = 0;
-      for (const c of st) {
-        b = gpu.batch(`sparsellm/aux${it}`);
+      await store.each(`sparsellm/aux${it}`, {
+        reads: ["t", "z", "s", "pre", "preGate"],
+        writes: ["z", "s", "p"],
+        after: async () => {
+          const v = await gpu.read(sc.partial);
+          const part = (k: number) =>
+            finishSumSq(v.subarray(k * SUMSQ_PARTIALS, (k + 1) * SUMSQ_PARTIALS))[0];
+          sOut += ridge * ridge * part(0);
+          sT += part(1);
+          sLin += part(2) + (glu ? part(3) : 0);
+          sAct += part(4);
+        },
+      }, (b, c) => {
         activation(b, pr, c.n, c.z, c.s, sc.q);
         recordPUpdate(b, {
           t: c.t,
@@ -474,15 +478,7 @@ export async function sparsellmFfn(
         }
         activation(b, pr, c.n, c.z, c.s, sc.q);
         recordSumSq(b, c.n, f, { t: c.p }, { t: sc.q }, sc.partial, "diff", 4);
-        b.submit();
-        const v = await gpu.read(sc.partial);
-        const part = (k: number) =>
-          finishSumSq(v.subarray(k * SUMSQ_PARTIALS, (k + 1) * SUMSQ_PARTIALS))[0];
-        sOut += ridge * ridge * part(0);
-        sT += part(1);
-        sLin += part(2) + (glu ? part(3) : 0);
-        sAct += part(4);
-      }
+      });
       const norm = Math.max(sT, 1e-30);
       const relaxed = {
         output: (o.beta * sOut) / norm,
@@ -493,8 +489,11 @@ export async function sparsellmFfn(
       //    W = ((2/nseq)(z − b)ᵀX + λ·W_dense)(Hx + λI)⁻¹, then SparseGPT.
       const lx = await dampedInverse(gpu, pr.hx, d, sc.hxInv, sc.workD, sc.status, o.percdamp);
       for (const [li, l] of firsts.entries()) {
-        b = gpu.batch(`sparsellm/refit${it}`);
-        st.forEach((c, ci) => {
+        await store.each(`sparsellm/refit${it}`, {
+          reads: [glu && li === 0 ? "s" : "z"],
+          writes: [],
+          finish: (b) => recordRidgeSolve(b, sc.cUp, dense[li], lx, sc.hxInv, l.weight, f, d),
+        }, (b, c, ci) => {
           let tgt = glu && li === 0 ? c.s! : c.z;
           if (l.bias) {
             copy(b, tgt, sc.q, c.n * f);
@@ -509,26 +508,25 @@ export async function sparsellmFfn(
           }
           recordNormalRhs(b, tgt, c.x, sc.cUp, f, d, c.n, nseq, ci > 0);
         });
-        recordRidgeSolve(b, sc.cUp, dense[li], lx, sc.hxInv, l.weight, f, d);
-        b.submit();
         maxDamping = Math.max(maxDamping, await pruneFirst(gpu, pr, l, sc, o));
       }
       // 4. Consistency: refit and re-prune the second linear on the real activations.
-      b = gpu.batch(`sparsellm/consistency${it}`);
-      st.forEach((c, ci) => {
+      hp.reset();
+      await store.each(`sparsellm/consistency${it}`, {
+        reads: ["t"],
+        writes: ["pre", "preGate"],
+        finish: (b) => hp.finalize(b),
+      }, (b, c, ci) => {
         realActivations(b, pr, c, sc, true);
-        if (ci === 0) hp.reset();
         hp.add(b, sc.act, c.nseq, { tokens: c.n });
         recordNormalRhs(b, c.t, sc.act, sc.cDown, d, f, c.n, nseq, ci > 0);
       });
-      hp.finalize(b);
-      b.submit();
       const lp = await dampedInverse(gpu, sc.hp, f, sc.hpInv, sc.workF, sc.status, o.percdamp);
       b = gpu.batch(`sparsellm/down${it}`);
       recordRidgeSolve(b, sc.cDown, denseDown, lp, sc.hpInv, pr.down.weight, d, f);
       b.submit();
       maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
-      err = await outputError(gpu, pr, st, sc, false);
+      err = await outputError(gpu, pr, store, sc, false);
       // Converged when an iteration improves the best real output error by less than 1 %.
       const converged = it > 1 && err > bestErr * (1 - o.tolerance);
       if (err < bestErr) {
@@ -559,14 +557,13 @@ export async function sparsellmFfn(
       sparsegptError: iterates[0].outputError,
       finalError: bestErr,
       maxDamping,
+      auxSpilled: store.spilled,
+      auxBytes: store.bytes,
       downRelError,
     };
   } finally {
     gpu.free(...Object.values(sc), ...best, bestDown, ...dense, denseDown, hp0);
-    st.forEach((c, i) => {
-      if (!pr.chunks[i].target) gpu.free(c.t);
-      gpu.free(c.z, c.s, c.p, c.pre, c.preGate);
-    });
+    store.free();
   }
 }
 
@@ -604,7 +601,7 @@ function activation(
 function realActivations(
   b: Batch,
   pr: FfnProblem,
-  c: ChunkState,
+  c: AuxChunk,
   sc: Scratch,
   refresh: boolean,
 ): void {
@@ -646,20 +643,23 @@ async function sparsegptInPlace(
 async function outputError(
   gpu: Gpu,
   pr: FfnProblem,
-  st: ChunkState[],
+  store: AuxStore,
   sc: Scratch,
   refresh: boolean,
 ): Promise<number> {
   let diff = 0, ref = 0;
-  for (const c of st) {
-    const b = gpu.batch("sparsellm/error");
+  await store.each("sparsellm/error", {
+    reads: refresh ? ["t"] : ["t", "pre", "preGate"],
+    writes: refresh ? ["pre", "preGate"] : [],
+    after: async () => {
+      const [a, r] = finishSumSq(await gpu.read(sc.partial, 0, SUMSQ_PARTIALS));
+      diff += a;
+      ref += r;
+    },
+  }, (b, c) => {
     realActivations(b, pr, c, sc, refresh);
     linear(b, sc.act, pr.down.weight, undefined, sc.r, c.n, pr.f, pr.d);
     recordSumSq(b, c.n, pr.d, { t: sc.r }, { t: c.t }, sc.partial);
-    b.submit();
-    const [a, r] = finishSumSq(await gpu.read(sc.partial, 0, SUMSQ_PARTIALS));
-    diff += a;
-    ref += r;
-  }
+  });
   return diff / Math.max(ref, 1e-30);
 }

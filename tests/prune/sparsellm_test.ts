@@ -57,7 +57,12 @@ function outputError64(
   return num / den;
 }
 
-async function run(kind: "relu" | "glu", pattern: SparsityPattern, iters: number) {
+async function run(
+  kind: "relu" | "glu",
+  pattern: SparsityPattern,
+  iters: number,
+  { chunks = 1, auxMemory }: { chunks?: number; auxMemory?: number } = {},
+) {
   const gpu = await getGpu();
   const n = 512, nseq = 8, d = 32, f = 96;
   const x = rand(n * d, 1, 2);
@@ -76,9 +81,16 @@ async function run(kind: "relu" | "glu", pattern: SparsityPattern, iters: number
   const b = gpu.batch("hx");
   matmul(b, { a: tx, b: tx, c: hx, M: d, N: d, K: n, transA: true, alpha: 2 / nseq });
   b.submit();
+  // Split the tokens into `chunks` chunks of whole sequences (views of separate copies).
+  const per = n / chunks;
+  const parts = Array.from({ length: chunks }, (_, i) => ({
+    x: chunks === 1 ? tx : gpu.upload(x.slice(i * per * d, (i + 1) * per * d), [per, d], "xc"),
+    tokens: per,
+    nseq: nseq / chunks,
+  }));
   const problem: FfnProblem = {
     kind,
-    chunks: [{ x: tx, tokens: n, nseq }],
+    chunks: parts,
     nseq,
     d,
     f,
@@ -92,10 +104,12 @@ async function run(kind: "relu" | "glu", pattern: SparsityPattern, iters: number
     blocksize: 32,
     iters,
     pattern,
+    ...(auxMemory !== undefined ? { auxMemory } : {}),
   });
   const pw1 = await gpu.read(up.weight), pw2 = await gpu.read(down.weight);
   const pwg = gate ? await gpu.read(gate.weight) : new Float32Array(0);
   gpu.free(tx, up.weight, down.weight, hx, up.bias, gate?.weight);
+  if (chunks > 1) gpu.free(...parts.map((p) => p.x));
   const dense = [w1, w2, wg], pruned = [pw1, pw2, pwg];
   return { report, dense, pruned, x, n, d, f, b1 };
 }
@@ -174,3 +188,28 @@ Deno.test("sparsellmFfn improves the real output error over SparseGPT at 80 % (r
     `SparseLLM ${report.finalError} vs SparseGPT ${report.sparsegptError}`,
   );
 });
+
+for (const kind of ["relu", "glu"] as const) {
+  Deno.test(`sparsellmFfn ${kind}: auxiliaries spilled to host memory give identical results`, async () => {
+    const pattern = { kind: "unstructured", sparsity: 0.8 } as const;
+    const resident = await run(kind, pattern, 2, { chunks: 2 });
+    const spilled = await run(kind, pattern, 2, { chunks: 2, auxMemory: 1 });
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(spilled.pruned[i], resident.pruned[i], `weights ${i} differ`);
+    }
+    assert.deepEqual(
+      spilled.report.iterates.map((it) => [it.outputError, it.relaxed]),
+      resident.report.iterates.map((it) => [it.outputError, it.relaxed]),
+    );
+    assert.equal(spilled.report.auxSpilled, true);
+    assert.equal(resident.report.auxSpilled, false);
+    // Two chunks give the same kept error as one (up to f32 summation order).
+    const single = await run(kind, pattern, 2);
+    const rel = Math.abs(single.report.finalError - resident.report.finalError) /
+      single.report.finalError;
+    assert.ok(
+      rel < 1e-3,
+      `one chunk ${single.report.finalError}, two ${resident.report.finalError}`,
+    );
+  });
+}
