@@ -258,7 +258,8 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
         written.add(t.name);
       }
     }
-    const startHidden = saved && calibration.length > 0 && start < config.numLayers
+    const lastLayer = o.layers ? Math.min(o.layers[1], config.numLayers - 1) : config.numLayers - 1;
+    const startHidden = saved && calibration.length > 0 && start <= lastLayer
       ? await state.readHidden(start)
       : undefined;
     const doneLayers: LayerReport[] = [...(saved?.layers ?? [])];

@@ -287,7 +287,9 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
   // Hidden states per chunk (GPU).
   const chunks: { hidden: GpuTensor; out: GpuTensor; nseq: number }[] = [];
   const start = args.startLayer ?? 0;
-  const calibrate = nseq > 0 && start < arch.numLayers;
+  // Layers after the last selected one need neither statistics nor inputs.
+  const last = o.layers ? Math.min(o.layers[1], arch.numLayers - 1) : arch.numLayers - 1;
+  const calibrate = nseq > 0 && start <= last;
   if (calibrate && args.startHidden && args.startHidden.length !== Math.ceil(nseq / perChunk)) {
     throw new RangeError(
       `startHidden has ${args.startHidden.length} chunks, expected ${Math.ceil(nseq / perChunk)}`,
@@ -323,6 +325,14 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
     for (let layer = start; layer < arch.numLayers; layer++) {
       args.signal?.throwIfAborted();
       const lt = performance.now();
+      if (layer > last) {
+        const report: LayerReport = { layer, pruned: false, matrices: [], seconds: 0 };
+        layers.push(report);
+        if (args.onLayer) await args.onLayer(layer, new Map(), report);
+        if (args.onCheckpoint) await args.onCheckpoint(layer + 1, []);
+        progress(layer + 1 - start, `layer ${layer} done`, layer);
+        continue;
+      }
       progress(layer - start, `layer ${layer}: loading`, layer);
       const w = await loadLayerWeights(gpu, arch, source, layer);
       try {
@@ -351,7 +361,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
           report = { layer, pruned: false, matrices: [], seconds: 0 };
         }
         // Next layer's inputs from the (pruned) layer.
-        if (nseq > 0 && layer + 1 < arch.numLayers) {
+        if (nseq > 0 && layer < last) {
           const b = gpu.batch(`layer${layer}/rerun`);
           for (const c of chunks) runLayer(gpu, b, arch, w, c.hidden, c.out, seqlen);
           b.submit();
@@ -362,9 +372,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
         if (args.onLayer) await args.onLayer(layer, pruned, report);
         if (args.onCheckpoint) {
           const hs: Float32Array[] = [];
-          if (layer + 1 < arch.numLayers) {
-            for (const c of chunks) hs.push(await gpu.read(c.hidden));
-          }
+          if (layer < last) { for (const c of chunks) hs.push(await gpu.read(c.hidden)); }
           await args.onCheckpoint(layer + 1, hs);
         }
       } finally {

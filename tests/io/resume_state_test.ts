@@ -243,3 +243,24 @@ Deno.test("Ctrl-C (SIGINT) stops the CLI cleanly with exit 130 and a resumable s
     assert.deepEqual(await outputLeftovers(out), [".out.resume"]);
   });
 });
+
+Deno.test("--layers 0-0: layers after the range are skipped, and resuming there works", async () => {
+  await withTempDir(async (tmp) => {
+    const options = resolvePruneOptions({ ...OPTS, layers: [0, 0] });
+    const full = join(tmp, "full");
+    const r = await pruneCheckpoint({ model: MODEL, out: full, calib: CALIB, options });
+    assert.deepEqual(r.layers.map((l) => [l.layer, l.pruned]), [[0, true], [1, false]]);
+    assert.deepEqual(r.summary.layers_pruned, [0]);
+    const out = join(tmp, "out");
+    await interruptAfter(out, 0, { options });
+    const resumed = await pruneCheckpoint({
+      model: MODEL,
+      out,
+      calib: CALIB,
+      options,
+      resume: true,
+    });
+    assert.deepEqual(resumed.summary.layers_pruned, [0]);
+    assert.deepEqual(await weightsAndFiles(out), await weightsAndFiles(full));
+  });
+});
