@@ -49,6 +49,11 @@ export class BufferPool {
     return this.#largest;
   }
 
+  /** Starts a new peak measurement: the peak becomes the bytes in use now. */
+  resetPeak(): void {
+    this.#peakInUse = this.#bytesInUse;
+  }
+
   /** Rounds a byte size to the pool's bucket size (multiples of 256 bytes). */
   static roundSize(size: number): number {
     return Math.max(256, Math.ceil(size / 256) * 256);

@@ -115,6 +115,10 @@ export interface PruneSummary {
   prune_seconds: number;
   /** Seconds for everything. */
   total_seconds: number;
+  /** Largest single GPU buffer created (bytes). */
+  largest_gpu_buffer_bytes: number;
+  /** Peak bytes of GPU buffers in use in any layer (bytes). */
+  peak_gpu_layer_bytes: number;
   /** Output folder. */
   out: string;
 }
@@ -330,6 +334,8 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       layers_pruned: doneLayers.filter((l) => l.pruned).map((l) => l.layer),
       prune_seconds: pruneSeconds,
       total_seconds: (performance.now() - t0) / 1000,
+      largest_gpu_buffer_bytes: gpu.pool.largestBuffer,
+      peak_gpu_layer_bytes: Math.max(0, ...doneLayers.map((l) => l.gpuPeakBytes ?? 0)),
       out: args.out,
     };
     const report: PruneReport = {

@@ -41,6 +41,11 @@ export interface CausalLMOptions {
   residentBytes?: number;
   /** Largest vocabulary block of the embedding / head in bytes (default: 64 MiB or the binding limit). */
   vocabBlockBytes?: number;
+  /**
+   * Upload the output head (default `true`). Without it the model can only embed tokens and run
+   * layers (what calibration needs), not score them.
+   */
+  withHead?: boolean;
 }
 
 /**
@@ -232,6 +237,8 @@ export class CausalLM {
     const embed = await loadVocab(gpu, source, arch.embedTokens, arch.vocabSize, d, blockBytes);
     const head = arch.tiedHead
       ? embed
+      : opts.withHead === false
+      ? []
       : await loadVocab(gpu, source, arch.lmHead, arch.vocabSize, d, blockBytes);
     let positions: GpuTensor | undefined;
     if (arch.positions.kind === "learned") {
@@ -384,6 +391,9 @@ export class CausalLM {
     const state = ws.get("nll_state", T, 3);
     const nll = this.gpu.alloc([T], "nll");
     const argmax = this.gpu.alloc([T], "argmax", "u32");
+    if (this.#headBlocks.length === 0) {
+      throw new TypeError("This model was loaded without its output head (withHead: false)");
+    }
     const vb = Math.max(...this.#headBlocks.map((b) => b.count));
     const rowBlock = Math.max(1, Math.min(T, Math.floor((64 * 1024 * 1024) / (4 * vb))));
     const logits = ws.get("logits", rowBlock, vb);

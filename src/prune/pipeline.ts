@@ -120,6 +120,8 @@ export interface LayerReport {
   seconds: number;
   /** SparseLLM's per-iterate record of the feed-forward block. */
   ffn?: FfnReport;
+  /** Peak bytes of GPU buffers in use while this layer was processed. */
+  gpuPeakBytes?: number;
 }
 
 /**
@@ -296,7 +298,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
     );
   }
   const model = calibrate && !args.startHidden
-    ? await CausalLM.load(gpu, source, args.config, { residentBytes: 0 })
+    ? await CausalLM.load(gpu, source, args.config, { residentBytes: 0, withHead: false })
     : undefined;
   try {
     for (let i = 0; calibrate && i < nseq; i += perChunk) {
@@ -334,6 +336,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
         continue;
       }
       progress(layer - start, `layer ${layer}: loading`, layer);
+      gpu.pool.resetPeak();
       const w = await loadLayerWeights(gpu, arch, source, layer);
       try {
         let report: LayerReport;
@@ -368,6 +371,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
           for (const c of chunks) [c.hidden, c.out] = [c.out, c.hidden];
         }
         report.seconds = (performance.now() - lt) / 1000;
+        report.gpuPeakBytes = gpu.pool.peakBytesInUse;
         layers.push(report);
         if (args.onLayer) await args.onLayer(layer, pruned, report);
         if (args.onCheckpoint) {

@@ -21,6 +21,17 @@ const MODEL = join(ROOT, OPT_TINY);
 const CALIB = join(ROOT, TRAIN_TXT);
 const OPTS: PruneOptionsInput = { method: "sparsegpt", sparsity: 0.6, nsamples: 4, seqlen: 64 };
 
+/** `deno run -A cli.ts prune ...` arguments: SparseLLM at 70 % on opt-tiny into `out`. */
+const cliArgs = (out: string): string[] => [
+  "run",
+  "-A",
+  "cli.ts",
+  "prune",
+  ...["--model", OPT_TINY, "--method", "sparsellm", "--sparsity", "0.7"],
+  ...["--calib", TRAIN_TXT, "--nsamples", "4", "--seqlen", "64", "--out", out],
+];
+const CLI_ENV = { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp/xdg", NO_COLOR: "1" };
+
 /** Output hashes without the report (its timings differ between runs). */
 async function weightsAndFiles(dir: string): Promise<Record<string, string>> {
   const h = await hashTree(dir);
@@ -126,27 +137,8 @@ Deno.test("prune --resume without a saved state runs from the start", async () =
 
 Deno.test("the CLI killed with SIGKILL mid-run resumes to byte-identical output", async () => {
   await withTempDir(async (tmp) => {
-    const args = (out: string) => [
-      "run",
-      "-A",
-      "cli.ts",
-      "prune",
-      "--model",
-      OPT_TINY,
-      "--method",
-      "sparsellm",
-      "--sparsity",
-      "0.7",
-      "--calib",
-      TRAIN_TXT,
-      "--nsamples",
-      "4",
-      "--seqlen",
-      "64",
-      "--out",
-      out,
-    ];
-    const env = { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp/xdg", NO_COLOR: "1" };
+    const args = cliArgs;
+    const env = CLI_ENV;
     const full = join(tmp, "full");
     const ok = await new Deno.Command(Deno.execPath(), {
       args: args(full),
@@ -201,28 +193,9 @@ Deno.test("Ctrl-C (SIGINT) stops the CLI cleanly with exit 130 and a resumable s
   await withTempDir(async (tmp) => {
     const out = join(tmp, "out");
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "cli.ts",
-        "prune",
-        "--model",
-        OPT_TINY,
-        "--method",
-        "sparsellm",
-        "--sparsity",
-        "0.7",
-        "--calib",
-        TRAIN_TXT,
-        "--nsamples",
-        "4",
-        "--seqlen",
-        "64",
-        "--out",
-        out,
-      ],
+      args: cliArgs(out),
       cwd: ROOT,
-      env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp/xdg", NO_COLOR: "1" },
+      env: CLI_ENV,
       stdout: "null",
       stderr: "piped",
     }).spawn();
