@@ -173,6 +173,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
   let outDir: AtomicOutputDir | undefined;
   const state = new ResumeState(args.out);
   let stateLayers = 0;
+  let resumed = false;
   try {
     const seqlen = o.seqlen ?? defaultSeqlen(config);
     validateForModel(o, config, seqlen);
@@ -204,6 +205,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     if (await state.exists()) {
       if (args.resume) {
         saved = await state.load(fingerprint);
+        resumed = true;
         await AtomicOutputDir.removeStale(args.out);
       } else if (args.force) await state.remove();
       else {
@@ -352,6 +354,12 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     await state.remove();
     return report;
   } catch (e) {
+    if (e instanceof CheckpointError && stateLayers > 0 && !resumed) {
+      // Bad input (e.g. a NaN weight in a later layer): resuming would fail the same way, so
+      // leave nothing behind.
+      await state.remove();
+      stateLayers = 0;
+    }
     if (stateLayers > 0 && e instanceof Error) {
       e.message += ` (layers 0-${stateLayers - 1} are saved in "${state.path}": run the same ` +
         `command with --resume to continue)`;
