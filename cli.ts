@@ -72,6 +72,8 @@ Options:
   --iters N          SparseLLM outer iterations (default: 4)
   --alpha F --beta F --gamma F --growth F
                      SparseLLM penalties (defaults: 1, 1, 1, growth 2; see README)
+  --refit-damp F     SparseLLM least-squares refits' pull towards the dense weights, fraction of
+                     mean(diag(H)) (default: --percdamp)
   --ffn-input MODE   SparseLLM FFN calibration: pruned (inputs from the pruned attention, target
                      compensates its error; default) or dense (the reference's choice)
   --gpu-memory SIZE  GPU budget for SparseLLM's auxiliary variables (e.g. 512MiB, 4GiB); beyond
@@ -171,6 +173,7 @@ const PRUNE_OPTS = {
   beta: { type: "string" },
   gamma: { type: "string" },
   growth: { type: "string" },
+  "refit-damp": { type: "string" },
   "ffn-input": { type: "string" },
   "gpu-memory": { type: "string" },
   "max-windows": { type: "string" },
@@ -197,6 +200,7 @@ function pruneOptionsFrom(v: Values): PruneOptionsInput {
   set("beta", num("beta", v.beta as string));
   set("gamma", num("gamma", v.gamma as string));
   set("growth", num("growth", v.growth as string));
+  set("refitDamp", num("refit-damp", v["refit-damp"] as string));
   if (v["ffn-input"] !== undefined) o.ffnInput = v["ffn-input"] as "pruned" | "dense";
   if (v["gpu-memory"] !== undefined) o.gpuMemory = v["gpu-memory"] as string;
   if (typeof v.layers === "string") {

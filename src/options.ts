@@ -81,6 +81,8 @@ export interface PruneOptionsInput {
   gamma?: number;
   /** SparseLLM penalty growth factor per iteration. */
   growth?: number;
+  /** SparseLLM refits' damping towards the dense weights (default: `percdamp`). */
+  refitDamp?: number;
   /**
    * SparseLLM: which FFN input to calibrate on. `pruned` (default): the inputs the pruned
    * attention produces, with a target that also compensates the attention's error; `dense`:
@@ -133,6 +135,8 @@ export interface PruneOptions {
   gamma: number;
   /** SparseLLM penalty growth. */
   growth: number;
+  /** SparseLLM refit damping (undefined: `percdamp`). */
+  refitDamp?: number;
   /** SparseLLM FFN calibration input. */
   ffnInput: "pruned" | "dense";
   /** GPU memory budget in bytes (undefined: the adapter's `maxBufferSize`). */
@@ -172,6 +176,9 @@ const schema = z.object({
   beta: positive("beta").default(SPARSELLM_DEFAULTS.beta),
   gamma: positive("gamma").default(SPARSELLM_DEFAULTS.gamma),
   growth: z.number().min(1, "--growth must be >= 1").default(SPARSELLM_DEFAULTS.growth),
+  refitDamp: z.number({ error: "--refit-damp must be a number" }).positive(
+    "--refit-damp must be positive",
+  ).optional(),
   ffnInput: z.enum(["pruned", "dense"], { error: "--ffn-input must be pruned or dense" }).default(
     "pruned",
   ),
@@ -271,6 +278,7 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
   if (o.seqlen !== undefined) out.seqlen = o.seqlen;
   if (o.layers) out.layers = [o.layers[0], o.layers[1]];
   if (o.gpuMemory !== undefined) out.gpuMemory = parseByteSize(o.gpuMemory);
+  if (o.refitDamp !== undefined) out.refitDamp = o.refitDamp;
   return out;
 }
 

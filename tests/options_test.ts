@@ -21,3 +21,15 @@ Deno.test("parseByteSize reads --gpu-memory sizes and rejects nonsense naming th
     }, bad);
   }
 });
+
+Deno.test("--refit-damp must be positive and is passed through", () => {
+  assert.equal(
+    resolvePruneOptions({ method: "sparsellm", sparsity: 0.7, refitDamp: 0.1 }).refitDamp,
+    0.1,
+  );
+  assert.equal(resolvePruneOptions({ method: "sparsellm", sparsity: 0.7 }).refitDamp, undefined);
+  assert.throws(
+    () => resolvePruneOptions({ method: "sparsellm", sparsity: 0.7, refitDamp: -1 }),
+    /--refit-damp must be positive/,
+  );
+});

@@ -592,6 +592,7 @@ async function pruneLayer(
           beta: o.beta,
           gamma: o.gamma,
           growth: o.growth,
+          ...(o.refitDamp !== undefined ? { refitDamp: o.refitDamp } : {}),
           blocksize: o.blocksize,
           percdamp: o.percdamp,
           tolerance: SPARSELLM_DEFAULTS.tolerance,

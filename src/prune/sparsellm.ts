@@ -176,6 +176,11 @@ export interface SparseLLMOptions {
   /** SparseGPT / least-squares damping as a fraction of mean(diag(H)). */
   percdamp: number;
   /**
+   * Strength of the least-squares refits' pull towards the dense weights, as a fraction of
+   * mean(diag(H)) (default: `percdamp`). Larger values fit the calibration tokens less closely.
+   */
+  refitDamp?: number;
+  /**
    * Stop after an iteration (from the second on) that improves the best real output error by
    * less than this fraction (default 0.01; 0 runs all `iters`).
    */
@@ -487,7 +492,8 @@ export async function sparsellmFfn(
       };
       // 3. Refit the first linear(s) by ridge regression towards the dense weights:
       //    W = ((2/nseq)(z − b)ᵀX + λ·W_dense)(Hx + λI)⁻¹, then SparseGPT.
-      const lx = await dampedInverse(gpu, pr.hx, d, sc.hxInv, sc.workD, sc.status, o.percdamp);
+      const refitDamp = o.refitDamp ?? o.percdamp;
+      const lx = await dampedInverse(gpu, pr.hx, d, sc.hxInv, sc.workD, sc.status, refitDamp);
       for (const [li, l] of firsts.entries()) {
         await store.each(`sparsellm/refit${it}`, {
           reads: [glu && li === 0 ? "s" : "z"],
@@ -521,7 +527,7 @@ export async function sparsellmFfn(
         hp.add(b, sc.act, c.nseq, { tokens: c.n });
         recordNormalRhs(b, c.t, sc.act, sc.cDown, d, f, c.n, nseq, ci > 0);
       });
-      const lp = await dampedInverse(gpu, sc.hp, f, sc.hpInv, sc.workF, sc.status, o.percdamp);
+      const lp = await dampedInverse(gpu, sc.hp, f, sc.hpInv, sc.workF, sc.status, refitDamp);
       b = gpu.batch(`sparsellm/down${it}`);
       recordRidgeSolve(b, sc.cDown, denseDown, lp, sc.hpInv, pr.down.weight, d, f);
       b.submit();
