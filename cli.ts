@@ -74,8 +74,9 @@ Options:
                      SparseLLM penalties (defaults: 1, 1, 1, growth 2; see README)
   --refit-damp F     SparseLLM least-squares refits' pull towards the dense weights, fraction of
                      mean(diag(H)) (default: --percdamp)
-  --ffn-input MODE   SparseLLM FFN calibration: pruned (inputs from the pruned attention, target
-                     compensates its error; default) or dense (the reference's choice)
+  --ffn-input MODE   SparseLLM FFN calibration: dense (the dense layer's FFN inputs and outputs,
+                     as the reference does; default) or pruned (inputs from the pruned attention,
+                     target also compensates its error)
   --gpu-memory SIZE  GPU budget for SparseLLM's auxiliary variables (e.g. 512MiB, 4GiB); beyond
                      it they stay in host memory (default: the adapter's maxBufferSize)
   --max-windows N    evaluate at most N windows of the --eval text

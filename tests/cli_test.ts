@@ -55,7 +55,7 @@ Deno.test("cli: --help of every command exits 0 and documents the real defaults"
   assert.ok(pen, prune.stdout);
   assert.deepEqual(pen.slice(1).map(Number), [d.alpha, d.beta, d.gamma, d.growth]);
   assert.match(prune.stdout, /--ffn-input MODE .*default\)/s);
-  assert.equal(d.ffnInput, "pruned");
+  assert.equal(d.ffnInput, "dense");
   for (const flag of ["--model", "--method", "--sparsity", "--pattern", "--calib", "--out"]) {
     assert.ok(prune.stdout.includes(flag), `prune --help lists ${flag}`);
   }
