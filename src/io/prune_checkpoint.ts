@@ -10,7 +10,12 @@ import { join, resolve } from "node:path";
 import { sampleCalibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { type PruneOptions, validateForModel } from "../options.ts";
-import { type LayerReport, type ProgressEvent, prunePipeline } from "../prune/pipeline.ts";
+import {
+  lastPrunedLayer,
+  type LayerReport,
+  type ProgressEvent,
+  prunePipeline,
+} from "../prune/pipeline.ts";
 import { targetSparsity } from "../prune/types.ts";
 import type { FfnReport } from "../prune/sparsellm.ts";
 import { layerChartSvg } from "../report/charts.ts";
@@ -264,7 +269,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
         written.add(t.name);
       }
     }
-    const lastLayer = o.layers ? Math.min(o.layers[1], config.numLayers - 1) : config.numLayers - 1;
+    const lastLayer = lastPrunedLayer(o, config.numLayers);
     const startHidden = saved && calibration.length > 0 && start <= lastLayer
       ? await state.readHidden(start)
       : undefined;

@@ -112,19 +112,18 @@ export class AuxStore {
     for (const c of inputs) for (const k of fields) bytes += 4 * c.tokens * width[k];
     const spilled = bytes > budgetBytes;
     const nmax = Math.max(...inputs.map((c) => c.tokens));
-    const alloc = (shape: number[], label: string) => gpu.alloc(shape, label);
     const owned: GpuTensor[] = [];
     const slots = new Map<AuxField, GpuTensor>();
     if (spilled) {
       for (const k of fields) {
-        const t = alloc([nmax, width[k]], `sparsellm/slot-${k}`);
+        const t = gpu.alloc([nmax, width[k]], `sparsellm/slot-${k}`);
         slots.set(k, t);
         owned.push(t);
       }
     }
     const tensor = (k: AuxField, n: number, i: number) => {
       if (spilled) return slots.get(k)!;
-      const t = alloc([n, width[k]], `sparsellm/${k}${i}`);
+      const t = gpu.alloc([n, width[k]], `sparsellm/${k}${i}`);
       owned.push(t);
       return t;
     };

@@ -214,6 +214,21 @@ export interface PipelineResult {
   sparsity: number;
 }
 
+/**
+ * The last decoder layer the options prune: layers after it need neither statistics nor inputs.
+ *
+ * @example The first half of a 4-layer model
+ * ```ts
+ * import { lastPrunedLayer, resolvePruneOptions } from "@sparsellm/sparsellm";
+ *
+ * const o = resolvePruneOptions({ method: "sparsegpt", sparsity: 0.5, layers: [0, 1] });
+ * lastPrunedLayer(o, 4); // 1
+ * ```
+ */
+export function lastPrunedLayer(o: PruneOptions, numLayers: number): number {
+  return o.layers ? Math.min(o.layers[1], numLayers - 1) : numLayers - 1;
+}
+
 function layerSelected(o: PruneOptions, layer: number): boolean {
   return !o.layers || (layer >= o.layers[0] && layer <= o.layers[1]);
 }
@@ -290,7 +305,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
   const chunks: { hidden: GpuTensor; out: GpuTensor; nseq: number }[] = [];
   const start = args.startLayer ?? 0;
   // Layers after the last selected one need neither statistics nor inputs.
-  const last = o.layers ? Math.min(o.layers[1], arch.numLayers - 1) : arch.numLayers - 1;
+  const last = lastPrunedLayer(o, arch.numLayers);
   const calibrate = nseq > 0 && start <= last;
   if (calibrate && args.startHidden && args.startHidden.length !== Math.ceil(nseq / perChunk)) {
     throw new RangeError(
@@ -516,11 +531,13 @@ async function pruneLayer(
         // The FFN sees the inputs the pruned attention produces, and is asked to reproduce the
         // dense layer's output: its target is (dense layer out) − (residual stream entering the
         // FFN after the pruned attention) − b2, i.e. it also compensates the attention's error.
-        let ffnChunks: FfnChunk[] = ffnX.map((x, i) => ({
+        const ffnChunk = (x: GpuTensor, i: number, target?: GpuTensor): FfnChunk => ({
           x,
           tokens: chunks[i].nseq * seqlen,
           nseq: chunks[i].nseq,
-        }));
+          ...(target ? { target } : {}),
+        });
+        let ffnChunks = ffnX.map((x, i) => ffnChunk(x, i));
         let hx = hs.get("ffn_in")!;
         const targets: GpuTensor[] = [];
         if (o.ffnInput === "pruned") {
@@ -566,12 +583,7 @@ async function pruneLayer(
           gpu.free(res, ...ffnX);
           ffnX.length = 0;
           ffnX.push(...xs);
-          ffnChunks = xs.map((x, i) => ({
-            x,
-            tokens: chunks[i].nseq * seqlen,
-            nseq: chunks[i].nseq,
-            target: targets[i],
-          }));
+          ffnChunks = xs.map((x, i) => ffnChunk(x, i, targets[i]));
           extraH.push(acc);
           hx = acc.H;
         }

@@ -18,15 +18,7 @@ import type { GpuTensor } from "../gpu/tensor.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { AuxMode, auxOp } from "../kernels/auxiliary.ts";
 import { FAIL_NONE } from "../kernels/linalg_util.ts";
-import { recordAddIdentity, recordSpdInverse } from "../linalg/spd.ts";
-
-/** Mean of the diagonal of the `n`×`n` matrix `a` (one readback). */
-export async function meanDiag(gpu: Gpu, a: GpuTensor, n: number): Promise<number> {
-  const v = await gpu.read(a);
-  let s = 0;
-  for (let i = 0; i < n; i++) s += v[i * n + i];
-  return s / n;
-}
+import { recordAddMeanDiag, recordSpdInverse } from "../linalg/spd.ts";
 
 /** `out = a⁻¹` for SPD `a` (left unchanged); returns the failing Cholesky column or −1. */
 export async function spdInverseInto(
@@ -57,14 +49,19 @@ export async function dampedInverse(
   status: GpuTensor,
   percdamp: number,
 ): Promise<number> {
-  const mean = Math.max(await meanDiag(gpu, h, n), 1e-20);
-  let damp = Math.max(percdamp, 1e-6);
-  for (let attempt = 0; attempt < 6; attempt++, damp *= 10) {
-    const b = gpu.batch("sparsellm/damp");
-    b.copy(h.buffer, 0, work.buffer, 0, n * n * 4);
-    recordAddIdentity(gpu, b, work, damp * mean);
-    b.submit();
-    if ((await spdInverseInto(gpu, work, out, status)) < 0) return damp * mean;
+  // The damping is computed on the GPU; only [mean(diag), added] comes back, not the matrix.
+  const stats = gpu.alloc([2], "sparsellm/damp-stats");
+  try {
+    let damp = Math.max(percdamp, 1e-6);
+    for (let attempt = 0; attempt < 6; attempt++, damp *= 10) {
+      const b = gpu.batch("sparsellm/damp");
+      b.copy(h.buffer, 0, work.buffer, 0, n * n * 4);
+      recordAddMeanDiag(gpu, b, work, damp, stats);
+      b.submit();
+      if ((await spdInverseInto(gpu, work, out, status)) < 0) return (await gpu.read(stats))[1];
+    }
+  } finally {
+    gpu.free(stats);
   }
   throw new Error(`SparseLLM: the ${n}x${n} normal equations stay singular even with damping`);
 }
@@ -86,16 +83,20 @@ export async function woodburyInverse(
   aInv: GpuTensor,
   status: GpuTensor,
 ): Promise<number> {
-  let b = gpu.batch("sparsellm/w2w2t");
-  matmul(b, { a: w2, b: w2, c: a, M: d, N: d, K: f, transB: true });
-  b.submit();
-  const ridge = gammaOverBeta * Math.max(await meanDiag(gpu, a, d), 1e-20);
-  b = gpu.batch("sparsellm/ridge");
-  recordAddIdentity(gpu, b, a, ridge);
-  b.submit();
-  const failed = await spdInverseInto(gpu, a, aInv, status);
-  if (failed >= 0) throw new Error(`SparseLLM p-update: ridge matrix not SPD at column ${failed}`);
-  return ridge;
+  const stats = gpu.alloc([2], "sparsellm/ridge-stats");
+  try {
+    const b = gpu.batch("sparsellm/ridge");
+    matmul(b, { a: w2, b: w2, c: a, M: d, N: d, K: f, transB: true });
+    recordAddMeanDiag(gpu, b, a, gammaOverBeta, stats);
+    b.submit();
+    const failed = await spdInverseInto(gpu, a, aInv, status);
+    if (failed >= 0) {
+      throw new Error(`SparseLLM p-update: ridge matrix not SPD at column ${failed}`);
+    }
+    return (await gpu.read(stats))[1];
+  } finally {
+    gpu.free(stats);
+  }
 }
 
 /** Tensors of {@linkcode recordPUpdate} (all row-major f32). */
