@@ -77,8 +77,9 @@ Options:
   --ffn-input MODE   SparseLLM FFN calibration: dense (the dense layer's FFN inputs and outputs,
                      as the reference does; default) or pruned (inputs from the pruned attention,
                      target also compensates its error)
-  --gpu-memory SIZE  GPU budget for SparseLLM's auxiliary variables (e.g. 512MiB, 4GiB); beyond
-                     it they stay in host memory (default: the adapter's maxBufferSize)
+  --gpu-memory SIZE  GPU budget for data that grows with the calibration set (e.g. 512MiB,
+                     4GiB): calibration hidden states above half of it and SparseLLM's auxiliary
+                     variables above it stay in host memory (default: the adapter's maxBufferSize)
   --max-windows N    evaluate at most N windows of the --eval text
   --force            replace a non-empty --out folder (and discard an interrupted run's state)
   --resume           continue an interrupted run from its last finished layer (the state is

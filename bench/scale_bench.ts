@@ -10,6 +10,7 @@
  * deno run -A bench/scale_bench.ts                       # the full TinyLlama shape (hours on 2 cores)
  * deno run -A bench/scale_bench.ts --num-layers 2        # same width, 2 layers (smoke run)
  * deno run -A bench/scale_bench.ts --methods wanda --nsamples 8 --seqlen 512 --dir /tmp/tinyllama
+ * deno run -A bench/scale_bench.ts --methods sparsegpt --layers 0-2 --dir /tmp/tinyllama --reuse
  * ```
  *
  * @module
@@ -32,6 +33,9 @@ const args = parseArgs({
     nsamples: { type: "string" },
     seqlen: { type: "string" },
     keep: { type: "boolean" },
+    layers: { type: "string" },
+    reuse: { type: "boolean" },
+    "gpu-memory": { type: "string" },
   },
 }).values;
 
@@ -141,6 +145,8 @@ async function pruneOnce(method: string): Promise<Record<string, unknown>> {
       "--out",
       out,
       "--json",
+      ...(args.layers ? ["--layers", args.layers] : []),
+      ...(args["gpu-memory"] ? ["--gpu-memory", args["gpu-memory"]] : []),
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -165,15 +171,33 @@ async function pruneOnce(method: string): Promise<Record<string, unknown>> {
     method,
     wall: (performance.now() - t0) / 1000,
     peakRssBytes: peakKb * 1024,
-    layers: report.layers.map((l: { seconds: number; gpuPeakBytes?: number }) => ({
-      seconds: l.seconds,
-      gpuPeakBytes: l.gpuPeakBytes,
-    })),
+    layers: report.layers
+      .filter((l: { pruned: boolean }) => l.pruned)
+      .map((l: { layer: number; seconds: number; gpuPeakBytes?: number }) => ({
+        layer: l.layer,
+        seconds: l.seconds,
+        gpuPeakBytes: l.gpuPeakBytes,
+      })),
+    calibrationOnHost: report.summary.calibration_on_host,
     largestGpuBuffer: report.summary.largest_gpu_buffer_bytes,
   };
 }
 
-const ckptBytes = await generate();
+/** Size of an existing checkpoint's weight files (for `--reuse`). */
+async function existingBytes(): Promise<number | undefined> {
+  try {
+    await Deno.stat(join(dir, "config.json"));
+  } catch {
+    return undefined;
+  }
+  let bytes = 0;
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name.endsWith(".safetensors")) bytes += (await Deno.stat(join(dir, e.name))).size;
+  }
+  return bytes;
+}
+
+const ckptBytes = (args.reuse ? await existingBytes() : undefined) ?? await generate();
 console.log(
   `# Scale benchmark: synthetic LLaMA, hidden ${shape.hidden}, ${shape.layers} layers, FFN ` +
     `${shape.ffn}, ${shape.heads} heads / ${shape.kvHeads} KV, bf16 ` +
@@ -192,6 +216,7 @@ for (const m of methods) {
   const gpuPeaks = r.layers.map((l) => (l.gpuPeakBytes ?? 0) / 2 ** 20);
   rows.push([
     r.method,
+    `${r.layers.length}`,
     r.wall.toFixed(0),
     (r.peakRssBytes / 1e9).toFixed(2),
     (secs.reduce((a, b) => a + b, 0) / secs.length).toFixed(1),
@@ -204,6 +229,7 @@ console.log(
   formatMarkdownTable(
     [
       "method",
+      "layers pruned",
       "wall s",
       "peak RSS GB",
       "s / layer",

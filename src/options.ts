@@ -91,9 +91,10 @@ export interface PruneOptionsInput {
    */
   ffnInput?: "pruned" | "dense";
   /**
-   * GPU memory budget for data that grows with the calibration set (SparseLLM's auxiliary
-   * variables), in bytes or as text such as `"512MiB"`, `"4GiB"`; beyond it they are kept in
-   * host memory and moved in chunks. Default: the adapter's `maxBufferSize`.
+   * GPU memory budget for data that grows with the calibration set, in bytes or as text such as
+   * `"512MiB"`, `"4GiB"`: the calibration hidden states (both copies) when they exceed half of it,
+   * and SparseLLM's auxiliary variables when they exceed it, are kept in host memory and moved in
+   * chunks (same results). Default: the adapter's `maxBufferSize`.
    */
   gpuMemory?: number | string;
 }

@@ -124,6 +124,8 @@ export interface PruneSummary {
   largest_gpu_buffer_bytes: number;
   /** Peak bytes of GPU buffers in use in any layer (bytes). */
   peak_gpu_layer_bytes: number;
+  /** Whether the calibration hidden states were kept in host memory (`--gpu-memory`). */
+  calibration_on_host: boolean;
   /** Output folder. */
   out: string;
 }
@@ -343,6 +345,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       total_seconds: (performance.now() - t0) / 1000,
       largest_gpu_buffer_bytes: gpu.pool.largestBuffer,
       peak_gpu_layer_bytes: Math.max(0, ...doneLayers.map((l) => l.gpuPeakBytes ?? 0)),
+      calibration_on_host: result.calibrationOnHost,
       out: args.out,
     };
     const report: PruneReport = {

@@ -35,6 +35,7 @@ import {
 import { ColumnNormAccumulator } from "./stats.ts";
 import { wandaPrune } from "./wanda.ts";
 import { relativeError } from "./rel_error.ts";
+import { calibrationBytes, CalibStore } from "./calib_store.ts";
 
 /**
  * A progress event: phase, counts, and what is being worked on.
@@ -212,6 +213,8 @@ export interface PipelineResult {
   seconds: number;
   /** Pruned weights / prunable weights. */
   sparsity: number;
+  /** Whether the calibration hidden states were kept in host memory (see `gpuMemory`). */
+  calibrationOnHost: boolean;
 }
 
 /**
@@ -301,44 +304,50 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
     gpu.device.limits.maxStorageBufferBindingSize,
     args.chunkTokens,
   );
-  // Hidden states per chunk (GPU).
-  const chunks: { hidden: GpuTensor; out: GpuTensor; nseq: number }[] = [];
   const start = args.startLayer ?? 0;
   // Layers after the last selected one need neither statistics nor inputs.
   const last = lastPrunedLayer(o, arch.numLayers);
   const calibrate = nseq > 0 && start <= last;
-  if (calibrate && args.startHidden && args.startHidden.length !== Math.ceil(nseq / perChunk)) {
+  const sizes: { nseq: number; tokens: number }[] = [];
+  for (let i = 0; calibrate && i < nseq; i += perChunk) {
+    const k = Math.min(perChunk, nseq - i);
+    sizes.push({ nseq: k, tokens: k * seqlen });
+  }
+  if (calibrate && args.startHidden && args.startHidden.length !== sizes.length) {
     throw new RangeError(
-      `startHidden has ${args.startHidden.length} chunks, expected ${Math.ceil(nseq / perChunk)}`,
+      `startHidden has ${args.startHidden.length} chunks, expected ${sizes.length}`,
     );
   }
-  const model = calibrate && !args.startHidden
-    ? await CausalLM.load(gpu, source, args.config, { residentBytes: 0, withHead: false })
-    : undefined;
-  try {
-    for (let i = 0; calibrate && i < nseq; i += perChunk) {
-      const wins = args.calibration.slice(i, i + perChunk);
-      const n = wins.length * seqlen;
-      const out = gpu.alloc([n, arch.hiddenSize], `calib/out${chunks.length}`);
-      let hidden: GpuTensor;
-      if (args.startHidden) {
-        hidden = gpu.upload(args.startHidden[chunks.length], [n, arch.hiddenSize], "calib/hidden");
-      } else {
-        const ids = new Int32Array(n);
-        wins.forEach((w, j) => ids.set(w, j * seqlen));
-        const b = gpu.batch("embed");
-        hidden = model!.embed(b, ids, wins.length, seqlen);
-        b.submit();
-        model!.releaseInputs();
-      }
-      chunks.push({ hidden, out, nseq: wins.length });
-    }
-  } finally {
-    model?.release();
-  }
+  // Hidden states per chunk: on the GPU when both copies fit half the budget, else on the host.
+  const budget = o.gpuMemory ?? gpu.device.limits.maxBufferSize;
+  const spill = calibrationBytes(nseq * seqlen, arch.hiddenSize) > budget / 2;
+  const calib = CalibStore.create(gpu, sizes, arch.hiddenSize, spill);
   const layers: LayerReport[] = [];
   let zeros = 0, total = 0;
   try {
+    if (calibrate && args.startHidden) {
+      args.startHidden.forEach((h, i) => calib.setHidden(i, h));
+    } else if (calibrate) {
+      const model = await CausalLM.load(gpu, source, args.config, {
+        residentBytes: 0,
+        withHead: false,
+      });
+      try {
+        for (let i = 0; i < sizes.length; i++) {
+          const wins = args.calibration.slice(i * perChunk, i * perChunk + sizes[i].nseq);
+          const ids = new Int32Array(sizes[i].tokens);
+          wins.forEach((w, j) => ids.set(w, j * seqlen));
+          const b = gpu.batch("embed");
+          const hidden = model.embed(b, ids, wins.length, seqlen);
+          b.submit();
+          model.releaseInputs();
+          await calib.setHiddenFrom(i, hidden);
+          gpu.free(hidden);
+        }
+      } finally {
+        model.release();
+      }
+    }
     for (let layer = start; layer < arch.numLayers; layer++) {
       args.signal?.throwIfAborted();
       const lt = performance.now();
@@ -362,7 +371,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
             arch,
             w,
             layer,
-            chunks,
+            calib,
             nseq,
             (role) => progress(layer - start, `layer ${layer} ${role}`, layer, role),
           );
@@ -380,19 +389,17 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
         }
         // Next layer's inputs from the (pruned) layer.
         if (nseq > 0 && layer < last) {
-          const b = gpu.batch(`layer${layer}/rerun`);
-          for (const c of chunks) runLayer(gpu, b, arch, w, c.hidden, c.out, seqlen);
-          b.submit();
-          for (const c of chunks) [c.hidden, c.out] = [c.out, c.hidden];
+          await calib.each(`layer${layer}/rerun`, { writes: ["out"] }, (b, c) => {
+            runLayer(gpu, b, arch, w, c.hidden, c.out, seqlen);
+          });
+          calib.swap();
         }
         report.seconds = (performance.now() - lt) / 1000;
         report.gpuPeakBytes = gpu.pool.peakBytesInUse;
         layers.push(report);
         if (args.onLayer) await args.onLayer(layer, pruned, report);
         if (args.onCheckpoint) {
-          const hs: Float32Array[] = [];
-          if (layer < last) { for (const c of chunks) hs.push(await gpu.read(c.hidden)); }
-          await args.onCheckpoint(layer + 1, hs);
+          await args.onCheckpoint(layer + 1, layer < last ? await calib.readHidden() : []);
         }
       } finally {
         w.release();
@@ -400,9 +407,14 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
       progress(layer + 1 - start, `layer ${layer} done`, layer);
     }
   } finally {
-    for (const c of chunks) gpu.free(c.hidden, c.out);
+    calib.free();
   }
-  return { layers, seconds: (performance.now() - t0) / 1000, sparsity: total ? zeros / total : 0 };
+  return {
+    layers,
+    seconds: (performance.now() - t0) / 1000,
+    sparsity: total ? zeros / total : 0,
+    calibrationOnHost: spill,
+  };
 }
 
 const TAPS: ActivationTap[] = ["attn_in", "attn_out", "ffn_in", "ffn_act"];
@@ -412,7 +424,7 @@ async function pruneLayer(
   arch: Architecture,
   w: LayerWeights,
   layer: number,
-  chunks: { hidden: GpuTensor; out: GpuTensor; nseq: number }[],
+  calib: CalibStore,
   nseq: number,
   onMatrix: (role: string) => void,
 ): Promise<LayerReport> {
@@ -441,8 +453,15 @@ async function pruneLayer(
       if (o.method === "wanda") {
         for (const t of TAPS) norms.set(t, new ColumnNormAccumulator(gpu, tapWidth(t)));
       }
-      const b = gpu.batch(`layer${layer}/stats`);
-      for (const c of chunks) {
+      // The dense layer's outputs are kept only as the pruned-input FFN target.
+      const keepOut = useSparseLLM && o.ffnInput === "pruned";
+      await calib.each(`layer${layer}/stats`, {
+        writes: keepOut ? ["out"] : [],
+        // SparseGPT reads the lower triangle only; the error report and SparseLLM need all of H.
+        finish: (b) => {
+          for (const acc of accs.values()) acc.finalize(b);
+        },
+      }, (b, c) => {
         runLayer(gpu, b, arch, w, c.hidden, c.out, seqlen, {
           onInput(tap, x, rows, cols, batch: Batch) {
             accs.get(tap)?.add(batch, view(x, [rows, cols]), c.nseq);
@@ -454,10 +473,7 @@ async function pruneLayer(
             }
           },
         });
-      }
-      // SparseGPT reads the lower triangle only; the error report and SparseLLM need all of H.
-      for (const acc of accs.values()) acc.finalize(b);
-      b.submit();
+      });
     }
     // Keep dense copies for the reconstruction errors.
     if (nseq > 0) {
@@ -533,8 +549,8 @@ async function pruneLayer(
         // FFN after the pruned attention) − b2, i.e. it also compensates the attention's error.
         const ffnChunk = (x: GpuTensor, i: number, target?: GpuTensor): FfnChunk => ({
           x,
-          tokens: chunks[i].nseq * seqlen,
-          nseq: chunks[i].nseq,
+          tokens: calib.sizes[i].tokens,
+          nseq: calib.sizes[i].nseq,
           ...(target ? { target } : {}),
         });
         let ffnChunks = ffnX.map((x, i) => ffnChunk(x, i));
@@ -543,11 +559,13 @@ async function pruneLayer(
         if (o.ffnInput === "pruned") {
           const acc = new HessianAccumulator(gpu, d, { label: "H/ffn_in_pruned" });
           const xs: GpuTensor[] = [];
-          const b = gpu.batch(`layer${layer}/pruned-attn`);
           const downBias = w.linear(downRole).bias;
-          const res = gpu.alloc([Math.max(...chunks.map((c) => c.nseq)) * seqlen, d], "ffn/res");
-          for (const c of chunks) {
-            const n = c.nseq * seqlen;
+          const res = gpu.alloc([Math.max(...calib.sizes.map((c) => c.tokens)), d], "ffn/res");
+          await calib.each(`layer${layer}/pruned-attn`, {
+            reads: ["hidden", "out"],
+            finish: (b) => acc.finalize(b),
+          }, (b, c) => {
+            const n = c.tokens;
             runLayer(gpu, b, arch, w, c.hidden, res, seqlen, {
               attentionOnly: true,
               onInput(tap, x, rows, cols, batch: Batch) {
@@ -577,9 +595,7 @@ async function pruneLayer(
               });
             }
             targets.push(target);
-          }
-          acc.finalize(b);
-          b.submit();
+          });
           gpu.free(res, ...ffnX);
           ffnX.length = 0;
           ffnX.push(...xs);
