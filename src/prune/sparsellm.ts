@@ -23,9 +23,11 @@
  *    those activations.
  *
  * Iterate 0 is plain SparseGPT (second linear pruned with the Hessian of the dense activations).
- * Every iterate's real output error ‖T − Ŵ2·φ̂‖²/‖T‖² is measured and the best one is kept, so the
- * result is never worse than SparseGPT on the calibration tokens. α and γ grow by `growth` after
- * each iteration (as in penalty methods) so that the auxiliaries converge to the real chain.
+ * Every iterate's real output error ‖T − Ŵ2·φ̂‖²/‖T‖² is measured (iterate 0 by a pass over the
+ * tokens, later ones from the Gram statistics TᵀA and AᵀA the consistency step accumulates anyway)
+ * and the best one is kept, so the result is never worse than SparseGPT on the calibration tokens.
+ * α and γ grow by `growth` after each iteration (as in penalty methods) so that the auxiliaries
+ * converge to the real chain.
  * Penalties are relative: γ is scaled by mean(diag(Ŵ2Ŵ2ᵀ)) and α is taken relative to γ, so the
  * defaults do not depend on the scale of a layer's activations.
  *
@@ -398,7 +400,7 @@ export async function sparsellmFfn(
     let t0 = performance.now();
     for (const l of firsts) maxDamping = Math.max(maxDamping, await pruneFirst(gpu, pr, l, sc, o));
     maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
-    let err = await outputError(gpu, pr, store, sc, true);
+    let err = await outputError(gpu, pr, store, sc);
     let bestErr = err, kept = 0;
     const save = () => {
       const sb = gpu.batch("sparsellm/keep");
@@ -523,16 +525,19 @@ export async function sparsellmFfn(
         writes: ["pre", "preGate"],
         finish: (b) => hp.finalize(b),
       }, (b, c, ci) => {
-        realActivations(b, pr, c, sc, true);
+        realActivations(b, pr, c, sc);
         hp.add(b, sc.act, c.nseq, { tokens: c.n });
         recordNormalRhs(b, c.t, sc.act, sc.cDown, d, f, c.n, nseq, ci > 0);
       });
       const lp = await dampedInverse(gpu, sc.hp, f, sc.hpInv, sc.workF, sc.status, refitDamp);
       b = gpu.batch(`sparsellm/down${it}`);
+      // Keep C = (2/nseq)·TᵀA and Hp (SparseGPT factorises it in place) for the output error.
+      copy(b, sc.cDown, sc.cUp, d * f);
       recordRidgeSolve(b, sc.cDown, denseDown, lp, sc.hpInv, pr.down.weight, d, f);
+      copy(b, sc.hp, sc.hpInv, f * f);
       b.submit();
       maxDamping = Math.max(maxDamping, await sparsegptInPlace(gpu, pr.down.weight, sc.hp, o));
-      err = await outputError(gpu, pr, store, sc, false);
+      err = await gramOutputError(gpu, pr, sc, (2 / nseq) * sT);
       // Converged when an iteration improves the best real output error by less than 1 %.
       const converged = it > 1 && err > bestErr * (1 - o.tolerance);
       if (err < bestErr) {
@@ -601,17 +606,11 @@ function activation(
 }
 
 /**
- * Records the activations of the current (pruned) first linear(s) into `sc.act`; with
- * `refresh`, first recomputes the chunk's cached pre-activations from the current weights.
+ * Records the chunk's pre-activations of the current (pruned) first linear(s) (kept in
+ * `c.pre`/`c.preGate` for the next iteration's z-update) and their activations into `sc.act`.
  */
-function realActivations(
-  b: Batch,
-  pr: FfnProblem,
-  c: AuxChunk,
-  sc: Scratch,
-  refresh: boolean,
-): void {
-  if (refresh) preActivations(b, pr, c.x, c.n, c.preGate ?? c.pre, c.pre);
+function realActivations(b: Batch, pr: FfnProblem, c: AuxChunk, sc: Scratch): void {
+  preActivations(b, pr, c.x, c.n, c.preGate ?? c.pre, c.pre);
   activation(b, pr, c.n, c.pre, c.preGate, sc.act);
 }
 
@@ -643,27 +642,54 @@ async function sparsegptInPlace(
 }
 
 /**
- * Real output error ‖T − Ŵ2·φ(Ŵ1·x + b1)‖² / ‖T‖² of the current weights. With `refresh` the
- * cached pre-activations are recomputed first (needed after the first linears changed).
+ * Real output error of the current second linear on the activations A of the consistency pass,
+ * from their Gram statistics instead of another pass over the tokens:
+ * ‖T − A·Ŵ2ᵀ‖² = ‖T‖² − 2⟨Ŵ2, TᵀA⟩ + ⟨Ŵ2·AᵀA, Ŵ2⟩, all scaled by 2/nseq. Expects
+ * `sc.cUp` = (2/nseq)·TᵀA (as [d, f]), `sc.hpInv` = (2/nseq)·AᵀA (full), `tNorm` = (2/nseq)·‖T‖².
+ */
+async function gramOutputError(
+  gpu: Gpu,
+  pr: FfnProblem,
+  sc: Scratch,
+  tNorm: number,
+): Promise<number> {
+  const { d, f } = pr;
+  const b = gpu.batch("sparsellm/gram-error");
+  matmul(b, { a: pr.down.weight, b: sc.hpInv, c: sc.cDown, M: d, N: f, K: f });
+  auxOp(b, AuxMode.rowBias, {
+    out: sc.cDown,
+    inputs: [sc.cUp],
+    count: d * f,
+    cols: d * f,
+    scale: -2,
+  });
+  recordSumSq(b, d, f, { t: pr.down.weight }, { t: sc.cDown }, sc.partial, "dot", 0);
+  b.submit();
+  const [dot] = finishSumSq(await gpu.read(sc.partial, 0, SUMSQ_PARTIALS));
+  return Math.max(0, tNorm + dot) / Math.max(tNorm, 1e-30);
+}
+
+/**
+ * Real output error ‖T − Ŵ2·φ(Ŵ1·x + b1)‖² / ‖T‖² of the current weights, by a pass over the
+ * tokens that also refreshes the cached pre-activations (iterate 0).
  */
 async function outputError(
   gpu: Gpu,
   pr: FfnProblem,
   store: AuxStore,
   sc: Scratch,
-  refresh: boolean,
 ): Promise<number> {
   let diff = 0, ref = 0;
   await store.each("sparsellm/error", {
-    reads: refresh ? ["t"] : ["t", "pre", "preGate"],
-    writes: refresh ? ["pre", "preGate"] : [],
+    reads: ["t"],
+    writes: ["pre", "preGate"],
     after: async () => {
       const [a, r] = finishSumSq(await gpu.read(sc.partial, 0, SUMSQ_PARTIALS));
       diff += a;
       ref += r;
     },
   }, (b, c) => {
-    realActivations(b, pr, c, sc, refresh);
+    realActivations(b, pr, c, sc);
     linear(b, sc.act, pr.down.weight, undefined, sc.r, c.n, pr.f, pr.d);
     recordSumSq(b, c.n, pr.d, { t: sc.r }, { t: c.t }, sc.partial);
   });
