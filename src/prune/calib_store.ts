@@ -11,7 +11,22 @@
 import type { Batch, Gpu } from "../gpu/device.ts";
 import { type GpuTensor, view } from "../gpu/tensor.ts";
 
-/** One chunk of calibration sequences, with its hidden states on the GPU while loaded. */
+/**
+ * One chunk of calibration sequences, with its hidden states on the GPU while loaded.
+ *
+ * @example Run a decoder layer on a chunk
+ * ```ts
+ * import { type CalibChunk, getGpu } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const chunk: CalibChunk = {
+ *   hidden: gpu.alloc([512, 64], "hidden"),
+ *   out: gpu.alloc([512, 64], "out"),
+ *   nseq: 2,
+ *   tokens: 512,
+ * };
+ * ```
+ */
 export interface CalibChunk {
   /** The layer's input hidden states, [tokens, hidden]. */
   hidden: GpuTensor;
@@ -23,10 +38,28 @@ export interface CalibChunk {
   tokens: number;
 }
 
-/** The two per-chunk arrays a pass may move. */
+/**
+ * The two per-chunk arrays a pass may move.
+ *
+ * @example A pass that reads both arrays
+ * ```ts
+ * import type { CalibField } from "@sparsellm/sparsellm";
+ *
+ * const reads: CalibField[] = ["hidden", "out"];
+ * ```
+ */
 export type CalibField = "hidden" | "out";
 
-/** Options of one pass, {@linkcode CalibStore.each}. */
+/**
+ * Options of one pass, {@linkcode CalibStore.each}.
+ *
+ * @example A pass that writes the layer outputs back to host memory
+ * ```ts
+ * import type { CalibPassOptions } from "@sparsellm/sparsellm";
+ *
+ * const opts: CalibPassOptions = { reads: ["hidden"], writes: ["out"] };
+ * ```
+ */
 export interface CalibPassOptions {
   /** Arrays the pass reads (uploaded into the slots first when spilled). Default `hidden`. */
   reads?: CalibField[];
