@@ -100,7 +100,9 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     Math.floor(limit / (4 * nPad * count) / TILE_M) * TILE_M,
   );
   const mBlock = Math.min(Math.ceil(x.M / TILE_M) * TILE_M, rowsPerBlock);
-  const stage = gpu.alloc([count * mBlock * nPad], "matmul/stage");
+  // Power-of-two sizes: loops whose shapes shrink (SparseGPT's lazy updates, blocked
+  // factorisations) reuse a few pooled stages instead of leaving one per shape in the pool.
+  const stage = gpu.alloc([2 ** Math.ceil(Math.log2(count * mBlock * nPad))], "matmul/stage");
   const lda = x.lda ?? (transA ? x.M : x.K), ldb = x.ldb ?? (transB ? x.K : x.N);
   for (let m0 = 0; m0 < x.M; m0 += mBlock) {
     const m1 = Math.min(x.M, m0 + mBlock);

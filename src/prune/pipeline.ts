@@ -123,6 +123,8 @@ export interface LayerReport {
   ffn?: FfnReport;
   /** Peak bytes of GPU buffers in use while this layer was processed. */
   gpuPeakBytes?: number;
+  /** Bytes of all GPU buffers the pool holds (in use or free) at the end of this layer. */
+  gpuPoolBytes?: number;
 }
 
 /**
@@ -396,6 +398,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
         }
         report.seconds = (performance.now() - lt) / 1000;
         report.gpuPeakBytes = gpu.pool.peakBytesInUse;
+        report.gpuPoolBytes = gpu.pool.bytesAllocated;
         layers.push(report);
         if (args.onLayer) await args.onLayer(layer, pruned, report);
         if (args.onCheckpoint) {
@@ -403,6 +406,9 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
         }
       } finally {
         w.release();
+        // Free buffers of this layer's shapes go back to the device, so the pool never holds
+        // more than one layer's working set.
+        gpu.pool.trim();
       }
       progress(layer + 1 - start, `layer ${layer} done`, layer);
     }
