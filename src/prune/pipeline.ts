@@ -493,9 +493,15 @@ async function pruneLayer(
       b.submit();
     }
     // 2. Prune.
-    const hWork = gpu.alloc([arch.ffnSize ** 2 > d * d ? arch.ffnSize ** 2 : d * d], "H/work");
+    const ffnRoles = new Set(arch.ffnRoles);
+    const viaSparseGpt = o.method === "sparsegpt" || useSparseLLM
+      ? arch.linears.filter((s) => !(useSparseLLM && ffnRoles.has(s.role)))
+      : [];
+    // SparseGPT factorises a copy of the Hessian: one working matrix for the widest input.
+    const hWork = viaSparseGpt.length
+      ? gpu.alloc([Math.max(...viaSparseGpt.map((s) => w.linear(s.role).cols)) ** 2], "H/work")
+      : undefined;
     try {
-      const ffnRoles = new Set(arch.ffnRoles);
       for (const spec of arch.linears) {
         if (useSparseLLM && ffnRoles.has(spec.role)) continue;
         args.signal?.throwIfAborted();
@@ -521,13 +527,13 @@ async function pruneLayer(
           b.submit();
         } else {
           const b = gpu.batch("H/copy");
-          b.copy(hs.get(spec.input)!.buffer, 0, hWork.buffer, 0, lw.cols * lw.cols * 4);
+          b.copy(hs.get(spec.input)!.buffer, 0, hWork!.buffer, 0, lw.cols * lw.cols * 4);
           b.submit();
           const r = await sparsegpt(
             gpu,
             undefined,
             lw.weight,
-            view(hWork, [lw.cols, lw.cols]),
+            view(hWork!, [lw.cols, lw.cols]),
             o.pattern,
             {
               blocksize: o.blocksize,
