@@ -164,3 +164,24 @@ Deno.test("matmul batches products with strides (one dispatch per batch of heads
   }
   gpu.free(ta, tb, tc);
 });
+
+Deno.test("matmul: shrinking shapes reuse a few power-of-two staging buffers from the pool", async () => {
+  const gpu = await getGpu();
+  const M = 64, K = 64, Nmax = 640;
+  const a = gpu.upload(rand(M * K, 7), [M, K], "A");
+  const b = gpu.upload(rand(K * Nmax, 8), [K, Nmax], "B");
+  const c = gpu.alloc([M, Nmax], "C");
+  gpu.pool.trim();
+  const before = gpu.pool.bytesAllocated;
+  // SparseGPT's lazy updates and blocked factorisations shrink like this, block after block.
+  for (let N = Nmax; N >= 32; N -= 32) {
+    const batch = gpu.batch("shrinking");
+    matmul(batch, { a, b, c, M, N, K, ldb: Nmax, ldc: Nmax });
+    batch.submit();
+  }
+  await gpu.sync();
+  const grown = gpu.pool.bytesAllocated - before;
+  // One stage per power of two up to 2·M·Nmax floats; an exact-size stage per shape needs 1.7 MB.
+  assert.ok(grown <= 2 * 4 * 2 ** Math.ceil(Math.log2(M * Nmax)), `pool grew by ${grown} bytes`);
+  gpu.free(a, b, c);
+});
