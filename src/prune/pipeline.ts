@@ -406,10 +406,11 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
         }
       } finally {
         w.release();
-        // Free buffers of this layer's shapes go back to the device, so the pool never holds
-        // more than one layer's working set.
-        gpu.pool.trim();
       }
+      // Free buffers of this layer's shapes go back to the device once its work has finished, so
+      // the pool never holds more than one layer's working set.
+      await gpu.sync();
+      gpu.pool.trim();
       progress(layer + 1 - start, `layer ${layer} done`, layer);
     }
   } finally {
