@@ -3,21 +3,17 @@
 // FFN, which also moves the dense layer's outputs).
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import {
   CalibStore,
   getGpu,
   type PipelineResult,
   type PrunedTensors,
   prunePipeline,
-  sampleCalibration,
-  TextTokenizer,
 } from "../../mod.ts";
-import { CheckpointReader } from "../../io.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
 import { type PruneOptionsInput, resolvePruneOptions } from "../../src/options.ts";
 import { addInPlace } from "../../src/kernels/elementwise.ts";
-import { OPT_TINY, ROOT, TRAIN_TXT } from "../_cli_helpers.ts";
+import { withTiny } from "./_tiny.ts";
 
 Deno.test("CalibStore: a pass, swap and read back give the same values resident and spilled", async () => {
   const gpu = await getGpu();
@@ -58,14 +54,10 @@ Deno.test("CalibStore: a pass, swap and read back give the same values resident 
 async function pruneTiny(
   o: PruneOptionsInput,
 ): Promise<{ result: PipelineResult; tensors: PrunedTensors }> {
-  const dir = join(ROOT, OPT_TINY);
-  const reader = await CheckpointReader.open(dir);
-  try {
-    const tok = new TextTokenizer(JSON.parse(await Deno.readTextFile(join(dir, "tokenizer.json"))));
-    const text = (await Deno.readTextFile(join(ROOT, TRAIN_TXT))).slice(0, 20_000);
-    const calibration = sampleCalibration(tok.encode(text), 4, 64, 0);
-    const tensors: PrunedTensors = new Map();
-    const result = await prunePipeline({
+  const tensors: PrunedTensors = new Map();
+  let result: PipelineResult | undefined;
+  await withTiny(async ({ calibration }, reader) => {
+    result = await prunePipeline({
       gpu: await getGpu(),
       config: parseModelConfig(reader.config, "opt-tiny config.json"),
       source: reader,
@@ -75,10 +67,8 @@ async function pruneTiny(
       chunkTokens: 128, // 2 sequences per chunk: 2 chunks
       onLayer: (_l, t) => Promise.resolve(t.forEach((v, k) => tensors.set(k, v))),
     });
-    return { result, tensors };
-  } finally {
-    reader.close();
-  }
+  });
+  return { result: result!, tensors };
 }
 
 for (

@@ -2,37 +2,12 @@
 // Cancellation through an AbortSignal, progress events, and the in-memory result.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import {
-  type ProgressEvent,
-  type PruneInput,
-  sampleCalibration,
-  SparseLLMPruner,
-  TextTokenizer,
-} from "../../mod.ts";
-import { CheckpointReader } from "../../io.ts";
+import { type ProgressEvent, SparseLLMPruner } from "../../mod.ts";
 import { resolvePruneOptions } from "../../src/options.ts";
-import { OPT_TINY, ROOT, TRAIN_TXT } from "../_cli_helpers.ts";
+import { withTiny } from "./_tiny.ts";
 
 const NAMES_PER_LAYER = ["q_proj", "k_proj", "v_proj", "out_proj"].map((r) => `self_attn.${r}`)
   .concat(["fc1", "fc2"]);
-
-/** Opens opt-tiny and samples 4 calibration windows of 64 tokens; closes the reader after. */
-async function withTiny(
-  fn: (input: PruneInput, reader: CheckpointReader) => Promise<void>,
-): Promise<void> {
-  const dir = join(ROOT, OPT_TINY);
-  const reader = await CheckpointReader.open(dir);
-  try {
-    const tok = new TextTokenizer(JSON.parse(await Deno.readTextFile(join(dir, "tokenizer.json"))));
-    // A slice of the training text is plenty for 4 windows of 64 tokens.
-    const text = (await Deno.readTextFile(join(ROOT, TRAIN_TXT))).slice(0, 20_000);
-    const calibration = sampleCalibration(tok.encode(text), 4, 64, 0);
-    await fn({ source: reader, config: reader.config, calibration }, reader);
-  } finally {
-    reader.close();
-  }
-}
 
 Deno.test("SparseLLMPruner validates options with messages naming the option", () => {
   assert.throws(() => new SparseLLMPruner({ method: "sparsegpt", sparsity: 1.5 }), /--sparsity/);
