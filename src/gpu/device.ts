@@ -73,7 +73,7 @@ interface Recorded {
   kernel: Kernel;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
-  buffers: GPUBuffer[];
+  buffers: (GPUBuffer | GPUTextureView)[];
   uniform?: Uint32Array<ArrayBuffer>;
   workgroups: [number, number, number];
 }
@@ -125,12 +125,13 @@ export class Batch {
   }
 
   /**
-   * Records one dispatch. `buffers` follow the kernel's binding order, skipping the uniform
-   * binding, whose bytes are given in `uniforms`.
+   * Records one dispatch. `buffers` follow the kernel's binding order (texture views for
+   * `texture` and `storage-texture` bindings), skipping the uniform binding, whose bytes are
+   * given in `uniforms`.
    */
   dispatch(
     kernel: Kernel,
-    buffers: readonly (GPUBuffer | GpuTensor)[],
+    buffers: readonly (GPUBuffer | GpuTensor | GPUTextureView)[],
     uniforms: Uint32Array<ArrayBuffer> | undefined,
     workgroups: readonly number[],
   ): this {
@@ -202,7 +203,9 @@ export class Batch {
             binding,
             resource: { buffer: arena!, offset: offsets[i], size: d.uniform!.byteLength },
           }
-          : { binding, resource: { buffer: d.buffers[bi++] } }
+          : kind === "texture" || kind === "storage-texture"
+          ? { binding, resource: d.buffers[bi++] as GPUTextureView }
+          : { binding, resource: { buffer: d.buffers[bi++] as GPUBuffer } }
       );
       const group = device.createBindGroup({ layout: d.layout, entries, label: d.kernel.name });
       pass ??= enc.beginComputePass({ label: this.#label });
@@ -314,13 +317,31 @@ export class Gpu {
     if (p) return p;
     const layout = this.device.createBindGroupLayout({
       label: kernel.name,
-      entries: kernel.bindings.map((kind, binding) => ({
-        binding,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: {
-          type: kind === "uniform" ? "uniform" : kind === "read" ? "read-only-storage" : "storage",
-        },
-      })),
+      entries: kernel.bindings.map((kind, binding): GPUBindGroupLayoutEntry =>
+        kind === "texture"
+          ? {
+            binding,
+            visibility: GPUShaderStage.COMPUTE,
+            texture: { sampleType: "unfilterable-float" },
+          }
+          : kind === "storage-texture"
+          ? {
+            binding,
+            visibility: GPUShaderStage.COMPUTE,
+            storageTexture: { access: "write-only", format: "rgba32float" },
+          }
+          : {
+            binding,
+            visibility: GPUShaderStage.COMPUTE,
+            buffer: {
+              type: kind === "uniform"
+                ? "uniform"
+                : kind === "read"
+                ? "read-only-storage"
+                : "storage",
+            },
+          }
+      ),
     });
     const module = this.device.createShaderModule({ code: kernel.source, label: kernel.name });
     const pipeline = this.device.createComputePipeline({

@@ -7,7 +7,10 @@
  */
 
 /**
- * How a kernel binds one resource, in binding order (`@group(0) @binding(i)`).
+ * How a kernel binds one resource, in binding order (`@group(0) @binding(i)`): `read`
+ * (read-only storage buffer), `storage` (read-write storage buffer), `uniform` (the dispatch's
+ * uniform block), `texture` (a `texture_2d<f32>` of unfilterable floats, read with `textureLoad`)
+ * or `storage-texture` (a write-only `texture_storage_2d<rgba32float, write>`).
  *
  * @example Bindings of a kernel that reads x and writes y
  * ```ts
@@ -17,7 +20,7 @@
  * const bindings: BindingKind[] = ["read", "storage", "uniform"];
  * ```
  */
-export type BindingKind = "read" | "storage" | "uniform";
+export type BindingKind = "read" | "storage" | "uniform" | "texture" | "storage-texture";
 
 /**
  * A compute kernel: WGSL source plus the facts needed to build and cache its pipeline.

@@ -1,9 +1,13 @@
 /**
  * A buffer pool keyed by size and usage, for per-layer scratch buffers that are reallocated
- * at the same sizes many times (the tfjs-backend-webgpu pattern).
+ * at the same sizes many times (the tfjs-backend-webgpu pattern). It also pools the
+ * `rgba32float` textures that hold packed matmul operands.
  *
  * @module
  */
+
+/** Usage of pooled operand textures: written by a compute pass, read with `textureLoad`. */
+const TEXTURE_USAGE: GPUTextureUsageFlags = 0x04 | 0x08; // TEXTURE_BINDING | STORAGE_BINDING
 
 /**
  * Reuses GPU buffers of equal (rounded) size and usage.
@@ -22,6 +26,7 @@
 export class BufferPool {
   #device: GPUDevice;
   #free = new Map<string, GPUBuffer[]>();
+  #freeTextures: GPUTexture[] = [];
   #bytesAllocated = 0;
   #bytesInUse = 0;
   #peakInUse = 0;
@@ -59,6 +64,57 @@ export class BufferPool {
     return Math.max(256, Math.ceil(size / 256) * 256);
   }
 
+  /**
+   * Rounds a texture extent to the pool's classes: four per octave (16, 20, 24, 28, 32, 40, …),
+   * so that shrinking shapes reuse a few textures and the padding stays under 25 %.
+   */
+  static roundExtent(n: number): number {
+    if (n <= 16) return 16;
+    const step = 2 ** Math.floor(Math.log2(n)) / 4;
+    return Math.ceil(n / step) * step;
+  }
+
+  /**
+   * Takes an `rgba32float` texture (16 bytes per texel) of at least `width` × `height` texels:
+   * the smallest free one that fits with at most twice the rounded area, else a new one of the
+   * rounded extents. Shrinking shapes thus reuse one texture until they need less than half.
+   */
+  acquireTexture(width: number, height: number, label: string): GPUTexture {
+    const w = BufferPool.roundExtent(width), h = BufferPool.roundExtent(height);
+    let best = -1;
+    for (let i = 0; i < this.#freeTextures.length; i++) {
+      const t = this.#freeTextures[i];
+      const area = t.width * t.height;
+      if (t.width < width || t.height < height || area > 2 * w * h) continue;
+      if (best < 0 || area < this.#freeTextures[best].width * this.#freeTextures[best].height) {
+        best = i;
+      }
+    }
+    let tex: GPUTexture;
+    if (best >= 0) {
+      tex = this.#freeTextures.splice(best, 1)[0];
+      tex.label = label;
+    } else {
+      tex = this.#device.createTexture({
+        size: [w, h],
+        format: "rgba32float",
+        usage: TEXTURE_USAGE,
+        label,
+      });
+      this.#bytesAllocated += w * h * 16;
+      this.#largest = Math.max(this.#largest, w * h * 16);
+    }
+    this.#bytesInUse += tex.width * tex.height * 16;
+    this.#peakInUse = Math.max(this.#peakInUse, this.#bytesInUse);
+    return tex;
+  }
+
+  /** Returns a texture to the pool. Work already submitted that uses it still completes. */
+  releaseTexture(tex: GPUTexture): void {
+    this.#freeTextures.push(tex);
+    this.#bytesInUse -= tex.width * tex.height * 16;
+  }
+
   /** Takes a buffer of at least `size` bytes with exactly `usage`, creating one when none is free. */
   acquire(size: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
     const rounded = BufferPool.roundSize(size);
@@ -86,8 +142,13 @@ export class BufferPool {
     this.#bytesInUse -= buf.size;
   }
 
-  /** Destroys every free buffer. */
+  /** Destroys every free buffer and texture. */
   trim(): void {
+    for (const t of this.#freeTextures) {
+      this.#bytesAllocated -= t.width * t.height * 16;
+      t.destroy();
+    }
+    this.#freeTextures = [];
     for (const list of this.#free.values()) {
       for (const b of list) {
         this.#bytesAllocated -= b.size;

@@ -165,7 +165,7 @@ Deno.test("matmul batches products with strides (one dispatch per batch of heads
   gpu.free(ta, tb, tc);
 });
 
-Deno.test("matmul: shrinking shapes reuse a few power-of-two staging buffers from the pool", async () => {
+Deno.test("matmul: shrinking shapes reuse a few staging buffers and operand textures from the pool", async () => {
   const gpu = await getGpu();
   const M = 64, K = 64, Nmax = 640;
   const a = gpu.upload(rand(M * K, 7), [M, K], "A");
@@ -181,7 +181,57 @@ Deno.test("matmul: shrinking shapes reuse a few power-of-two staging buffers fro
   }
   await gpu.sync();
   const grown = gpu.pool.bytesAllocated - before;
-  // One stage per power of two up to 2·M·Nmax floats; an exact-size stage per shape needs 1.7 MB.
-  assert.ok(grown <= 2 * 4 * 2 ** Math.ceil(Math.log2(M * Nmax)), `pool grew by ${grown} bytes`);
+  // One stage per power of two up to 2·M·Nmax floats, and at most twice the largest operand
+  // textures (16 bytes per texel of 4 floats); an exact-size stage per shape needs 1.7 MB, a
+  // texture per shape 1.3 MB.
+  const stages = 2 * 4 * 2 ** Math.ceil(Math.log2(M * Nmax));
+  const textures = 2 * (M * Nmax + M * K) * 4;
+  assert.ok(grown <= stages + textures, `pool grew by ${grown} bytes`);
   gpu.free(a, b, c);
+});
+
+Deno.test("matmul splits products past the texture extent along K (accumulating) and N", async () => {
+  const gpu = await getGpu();
+  const ext = gpu.device.limits.maxTextureDimension2D;
+  for (
+    const { M, N, K, ta, tb } of [
+      { M: 5, N: 7, K: ext + 9, ta: true, tb: false },
+      { M: 3, N: 4 * ext + 70, K: 6, ta: false, tb: true },
+    ]
+  ) {
+    const lda = ta ? M : K, ldb = tb ? K : N;
+    const A = rand(lda * (ta ? K : M), M), B = rand(ldb * (tb ? N : K), N);
+    const C0 = rand(M * N, K), bias = rand(N, 3);
+    const alpha = 0.5, beta = 2;
+    const a = gpu.upload(A, [A.length], "A"), b = gpu.upload(B, [B.length], "B");
+    const c = gpu.upload(C0, [C0.length], "C"), tbias = gpu.upload(bias, [N], "bias");
+    const batch = gpu.batch("split");
+    matmul(batch, { a, b, c, M, N, K, transA: ta, transB: tb, alpha, beta, bias: tbias });
+    batch.submit();
+    const got = await gpu.read(c);
+    const ref = reference(A, B, C0, {
+      M,
+      N,
+      K,
+      ta,
+      tb,
+      lda,
+      ldb,
+      ldc: N,
+      offA: 0,
+      offB: 0,
+      offC: 0,
+      alpha,
+      beta,
+      bias,
+    });
+    for (let i = 0; i < got.length; i++) {
+      const tol = 1e-5 * (ref.bound[i] + Math.abs(bias[i % N]));
+      assert.ok(
+        Math.abs(got[i] - ref.c[i]) <= tol,
+        `[${M}x${N}x${K}] ${i}: ${got[i]} vs ${ref.c[i]}`,
+      );
+    }
+    gpu.free(a, b, c, tbias);
+  }
 });
