@@ -1,27 +1,29 @@
-// Packs a row block of op(X) into an rgba32float texture for kernels/matmul.wgsl:
-//   texel (c4, r) = [op(X)(r0 + r, 4c4), …, op(X)(r0 + r, 4c4 + 3)], zero past rows or cols,
-// where op(X)(r, c) = TRANS ? x[off + c * ld + r] : x[off + r * ld + c].
-// One invocation per texel of the w4 x h region.
+// Packs a row block of op(X[z]) into layer z of an rgba32float array texture for
+// kernels/matmul.wgsl:
+//   texel (c4, r) of layer z = [op(X[z])(r0 + r, 4c4), …, op(X[z])(r0 + r, 4c4 + 3)],
+// zero past rows or cols, where
+//   op(X[z])(r, c) = TRANS ? x[off + z * stride + c * ld + r] : x[off + z * stride + r * ld + c].
+// One invocation per texel of the w4 x h x count region.
 
 struct Params {
   rows: u32, cols: u32, ld: u32, off: u32,
-  r0: u32, w4: u32, h: u32, p0: u32,
+  r0: u32, w4: u32, h: u32, stride: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var t: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(1) var t: texture_storage_2d_array<rgba32float, write>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 override TRANS: bool = false;
 
-fn at(r: u32, c: u32) -> f32 {
+fn at(base: u32, r: u32, c: u32) -> f32 {
   if (r >= p.rows || c >= p.cols) {
     return 0.0;
   }
   if (TRANS) {
-    return x[p.off + c * p.ld + r];
+    return x[base + c * p.ld + r];
   }
-  return x[p.off + r * p.ld + c];
+  return x[base + r * p.ld + c];
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -31,7 +33,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (c4 >= p.w4 || r >= p.h) {
     return;
   }
+  let base = p.off + gid.z * p.stride;
   let c = 4u * c4;
   let rr = p.r0 + r;
-  textureStore(t, vec2<u32>(c4, r), vec4<f32>(at(rr, c), at(rr, c + 1u), at(rr, c + 2u), at(rr, c + 3u)));
+  let v = vec4<f32>(at(base, rr, c), at(base, rr, c + 1u), at(base, rr, c + 2u), at(base, rr, c + 3u));
+  textureStore(t, vec2<u32>(c4, r), gid.z, v);
 }

@@ -322,13 +322,17 @@ export class Gpu {
           ? {
             binding,
             visibility: GPUShaderStage.COMPUTE,
-            texture: { sampleType: "unfilterable-float" },
+            texture: { sampleType: "unfilterable-float", viewDimension: "2d-array" },
           }
           : kind === "storage-texture"
           ? {
             binding,
             visibility: GPUShaderStage.COMPUTE,
-            storageTexture: { access: "write-only", format: "rgba32float" },
+            storageTexture: {
+              access: "write-only",
+              format: "rgba32float",
+              viewDimension: "2d-array",
+            },
           }
           : {
             binding,

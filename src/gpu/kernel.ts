@@ -9,8 +9,8 @@
 /**
  * How a kernel binds one resource, in binding order (`@group(0) @binding(i)`): `read`
  * (read-only storage buffer), `storage` (read-write storage buffer), `uniform` (the dispatch's
- * uniform block), `texture` (a `texture_2d<f32>` of unfilterable floats, read with `textureLoad`)
- * or `storage-texture` (a write-only `texture_storage_2d<rgba32float, write>`).
+ * uniform block), `texture` (a `texture_2d_array<f32>` of unfilterable floats, read with
+ * `textureLoad`) or `storage-texture` (a write-only `texture_storage_2d_array<rgba32float, write>`).
  *
  * @example Bindings of a kernel that reads x and writes y
  * ```ts

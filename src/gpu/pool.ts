@@ -75,20 +75,20 @@ export class BufferPool {
   }
 
   /**
-   * Takes an `rgba32float` texture (16 bytes per texel) of at least `width` × `height` texels:
-   * the smallest free one that fits with at most twice the rounded area, else a new one of the
-   * rounded extents. Shrinking shapes thus reuse one texture until they need less than half.
+   * Takes an `rgba32float` array texture (16 bytes per texel) of at least `width` × `height`
+   * texels and `layers` layers: the smallest free one that fits with at most twice the rounded
+   * size, else a new one of the rounded extents. Shrinking shapes thus reuse one texture until
+   * they need less than half of it.
    */
-  acquireTexture(width: number, height: number, label: string): GPUTexture {
+  acquireTexture(width: number, height: number, layers: number, label: string): GPUTexture {
     const w = BufferPool.roundExtent(width), h = BufferPool.roundExtent(height);
+    const texels = (t: GPUTexture) => t.width * t.height * t.depthOrArrayLayers;
     let best = -1;
     for (let i = 0; i < this.#freeTextures.length; i++) {
       const t = this.#freeTextures[i];
-      const area = t.width * t.height;
-      if (t.width < width || t.height < height || area > 2 * w * h) continue;
-      if (best < 0 || area < this.#freeTextures[best].width * this.#freeTextures[best].height) {
-        best = i;
-      }
+      if (t.width < width || t.height < height || t.depthOrArrayLayers < layers) continue;
+      if (texels(t) > 2 * w * h * layers) continue;
+      if (best < 0 || texels(t) < texels(this.#freeTextures[best])) best = i;
     }
     let tex: GPUTexture;
     if (best >= 0) {
@@ -96,15 +96,15 @@ export class BufferPool {
       tex.label = label;
     } else {
       tex = this.#device.createTexture({
-        size: [w, h],
+        size: [w, h, layers],
         format: "rgba32float",
         usage: TEXTURE_USAGE,
         label,
       });
-      this.#bytesAllocated += w * h * 16;
-      this.#largest = Math.max(this.#largest, w * h * 16);
+      this.#bytesAllocated += texels(tex) * 16;
+      this.#largest = Math.max(this.#largest, texels(tex) * 16);
     }
-    this.#bytesInUse += tex.width * tex.height * 16;
+    this.#bytesInUse += texels(tex) * 16;
     this.#peakInUse = Math.max(this.#peakInUse, this.#bytesInUse);
     return tex;
   }
@@ -112,7 +112,7 @@ export class BufferPool {
   /** Returns a texture to the pool. Work already submitted that uses it still completes. */
   releaseTexture(tex: GPUTexture): void {
     this.#freeTextures.push(tex);
-    this.#bytesInUse -= tex.width * tex.height * 16;
+    this.#bytesInUse -= tex.width * tex.height * tex.depthOrArrayLayers * 16;
   }
 
   /** Takes a buffer of at least `size` bytes with exactly `usage`, creating one when none is free. */
@@ -145,7 +145,7 @@ export class BufferPool {
   /** Destroys every free buffer and texture. */
   trim(): void {
     for (const t of this.#freeTextures) {
-      this.#bytesAllocated -= t.width * t.height * 16;
+      this.#bytesAllocated -= t.width * t.height * t.depthOrArrayLayers * 16;
       t.destroy();
     }
     this.#freeTextures = [];

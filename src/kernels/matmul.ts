@@ -8,7 +8,6 @@ import type { Batch } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { MATMUL_WGSL } from "./matmul.wgsl.ts";
-import { MATMUL_BATCHED_WGSL } from "./matmul_batched.wgsl.ts";
 import { MATMUL_PACK_WGSL } from "./matmul_pack.wgsl.ts";
 import { MATMUL_EPILOGUE_WGSL } from "./matmul_epilogue.wgsl.ts";
 
@@ -60,30 +59,16 @@ export interface MatmulArgs {
   strideC?: number;
 }
 
-/** Rows per invocation of the generated batched kernel (scripts/gen_matmul.ts). */
-const BATCHED_TM = 32;
-/** Columns per invocation of the generated batched kernel. */
-const BATCHED_TN = 32;
-const BATCHED_WG_N = 8 * BATCHED_TN; // columns per workgroup (8 invocations wide)
-/** Rows per invocation of the generated texture kernel. */
-const TEX_TM = 32;
-/** Columns per invocation of the generated texture kernel. */
-const TEX_TN = 16;
-const TEX_WG_N = 8 * TEX_TN;
+/** Rows per invocation of the generated kernel (scripts/gen_matmul.ts). */
+const TM = 32;
+/** Columns per invocation of the generated kernel. */
+const TN = 16;
+const WG_N = 8 * TN; // columns per workgroup (8 invocations wide)
 /** Largest staging block: bigger blocks gain nothing and cost memory. */
 const STAGE_LIMIT = 64 * 2 ** 20;
 
-/** The batched (storage-buffer) matmul kernel descriptor for a transpose combination. */
-export function matmulKernel(transA: boolean, transB: boolean): Kernel {
-  return {
-    name: "matmul-batched",
-    source: MATMUL_BATCHED_WGSL,
-    bindings: ["read", "read", "storage", "uniform"],
-    constants: { TRANS_A: +transA, TRANS_B: +transB },
-  };
-}
-
-const TEXTURE_KERNEL: Kernel = {
+/** The matmul kernel descriptor (one pipeline for every shape and layout). */
+export const MATMUL_KERNEL: Kernel = {
   name: "matmul",
   source: MATMUL_WGSL,
   bindings: ["texture", "texture", "storage", "uniform"],
@@ -135,30 +120,29 @@ function recordEpilogue(
 }
 
 /**
- * Records `C = alpha·op(A)·op(B) + beta·C (+ bias)` into a batch. Single products pack op(A)
- * and op(B) into pooled textures and run the texture kernel; batched products (`count` > 1) read
- * the storage buffers directly. Either way the product goes to a pooled staging buffer (row
- * blocks small enough for one binding), then an epilogue writes C. Products larger than the
- * device's texture extent are split along K (accumulating into C) and N.
+ * Records `C = alpha·op(A)·op(B) + beta·C (+ bias)` into a batch (`count` products with strides).
+ * op(A) and op(B) are packed into pooled `rgba32float` array textures (one layer per product),
+ * the kernel writes the product to a pooled staging buffer (row blocks small enough for one
+ * binding), and an epilogue writes C. Products past the device's texture limits are split:
+ * along K (accumulating into C), along N, and into groups of layers.
  */
 export function matmul(batch: Batch, x: MatmulArgs): void {
   const count = x.count ?? 1;
   if (x.M === 0 || x.N === 0 || count === 0) return;
-  if (count > 1) return matmulBatched(batch, x);
   const transA = x.transA ?? false, transB = x.transB ?? false;
   const lda = x.lda ?? (transA ? x.M : x.K), ldb = x.ldb ?? (transB ? x.K : x.N);
   const ldc = x.ldc ?? x.N;
-  const offA = x.offA ?? 0, offB = x.offB ?? 0;
-  const maxExtent = batch.gpu.device.limits.maxTextureDimension2D;
-  const kMax = Math.floor(maxExtent / 4) * 4, nMax = kMax * 4;
+  const offA = x.offA ?? 0, offB = x.offB ?? 0, offC = x.offC ?? 0;
+  const strideA = x.strideA ?? 0, strideB = x.strideB ?? 0, strideC = x.strideC ?? 0;
+  const full = { ...x, lda, ldb, ldc, offA, offB, offC, strideA, strideB, strideC };
+  const gpu = batch.gpu;
+  const limits = gpu.device.limits;
+  const kMax = Math.floor(limits.maxTextureDimension2D / 4) * 4, nMax = kMax * 4;
   if (x.K > kMax) {
     for (let k0 = 0; k0 < x.K; k0 += kMax) {
       matmul(batch, {
-        ...x,
+        ...full,
         K: Math.min(kMax, x.K - k0),
-        lda,
-        ldb,
-        ldc,
         offA: offA + (transA ? k0 * lda : k0),
         offB: offB + (transB ? k0 : k0 * ldb),
         beta: k0 === 0 ? x.beta : 1,
@@ -170,31 +154,49 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
   if (x.N > nMax) {
     for (let n0 = 0; n0 < x.N; n0 += nMax) {
       matmul(batch, {
-        ...x,
+        ...full,
         N: Math.min(nMax, x.N - n0),
-        lda,
-        ldb,
-        ldc,
         offB: offB + (transB ? n0 * ldb : n0),
-        offC: (x.offC ?? 0) + n0,
+        offC: offC + n0,
         offBias: (x.offBias ?? 0) + n0,
       });
     }
     return;
   }
-  const gpu = batch.gpu;
-  const K4 = Math.ceil(x.K / 4), nPad = Math.ceil(x.N / TEX_WG_N) * TEX_WG_N;
-  const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, STAGE_LIMIT);
-  const mBlock = Math.min(
-    Math.ceil(x.M / TEX_TM) * TEX_TM,
-    Math.max(TEX_TM, Math.floor(limit / (4 * nPad) / TEX_TM) * TEX_TM),
-    Math.floor(maxExtent / TEX_TM) * TEX_TM,
+  const nPad = Math.ceil(x.N / WG_N) * WG_N;
+  const limit = Math.min(limits.maxStorageBufferBindingSize, STAGE_LIMIT);
+  const layers = Math.max(
+    1,
+    Math.min(limits.maxTextureArrayLayers, Math.floor(limit / (4 * nPad * TM))),
   );
-  const stage = allocStage(batch, mBlock * nPad);
-  const tb = gpu.pool.acquireTexture(Math.ceil(x.N / 4), Math.max(1, 4 * K4), "matmul/b");
-  const ta = gpu.pool.acquireTexture(Math.max(1, K4), mBlock, "matmul/a");
-  const tbView = tb.createView({ label: "matmul/b" }),
-    taView = ta.createView({ label: "matmul/a" });
+  if (count > layers) {
+    for (let z0 = 0; z0 < count; z0 += layers) {
+      matmul(batch, {
+        ...full,
+        count: Math.min(layers, count - z0),
+        offA: offA + z0 * strideA,
+        offB: offB + z0 * strideB,
+        offC: offC + z0 * strideC,
+      });
+    }
+    return;
+  }
+  const K4 = Math.ceil(x.K / 4);
+  const mBlock = Math.min(
+    Math.ceil(x.M / TM) * TM,
+    Math.max(TM, Math.floor(limit / (4 * nPad * count) / TM) * TM),
+    Math.floor(limits.maxTextureDimension2D / TM) * TM,
+  );
+  const stage = batch.gpu.alloc(
+    // power-of-two sizes: shrinking shapes (SparseGPT's lazy updates, blocked factorisations)
+    // reuse a few pooled stages instead of leaving one per shape in the pool
+    [2 ** Math.ceil(Math.log2(count * mBlock * nPad))],
+    "matmul/stage",
+  );
+  const tb = gpu.pool.acquireTexture(Math.ceil(x.N / 4), Math.max(1, 4 * K4), count, "matmul/b");
+  const ta = gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
+  const tbView = tb.createView({ label: "matmul/b", dimension: "2d-array" });
+  const taView = ta.createView({ label: "matmul/a", dimension: "2d-array" });
   const pack = (
     src: GpuTensor,
     view: GPUTextureView,
@@ -203,6 +205,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     cols: number,
     ld: number,
     off: number,
+    stride: number,
     r0: number,
     h: number,
   ) => {
@@ -210,55 +213,33 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     batch.dispatch(
       packKernel(trans),
       [src, view],
-      new Uniforms().u32(rows, cols, ld, off).u32(r0, w4, h, 0).bytes(),
-      [Math.ceil(w4 / 64), h],
+      new Uniforms().u32(rows, cols, ld, off).u32(r0, w4, h, stride).bytes(),
+      [Math.ceil(w4 / 64), h, count],
     );
   };
   // op(B)(k, n) as rows k, columns n, zero-padded to 4·K4 rows.
-  pack(x.b, tbView, transB, x.K, x.N, ldb, offB, 0, 4 * K4);
+  pack(x.b, tbView, transB, x.K, x.N, ldb, offB, strideB, 0, 4 * K4);
   for (let m0 = 0; m0 < x.M; m0 += mBlock) {
     const m1 = Math.min(x.M, m0 + mBlock);
-    pack(x.a, taView, transA, x.M, x.K, lda, offA, m0, m1 - m0);
+    pack(x.a, taView, transA, x.M, x.K, lda, offA, strideA, m0, m1 - m0);
     batch.dispatch(
-      TEXTURE_KERNEL,
+      MATMUL_KERNEL,
       [taView, tbView, stage],
-      new Uniforms().u32(K4, nPad / 4).bytes(),
-      [nPad / TEX_WG_N, Math.ceil((m1 - m0) / TEX_TM)],
+      new Uniforms().u32(K4, nPad / 4, mBlock).bytes(),
+      [nPad / WG_N, Math.ceil((m1 - m0) / TM), count],
     );
-    recordEpilogue(batch, { ...x, ldc }, stage, m0, m1, mBlock, nPad, 1);
+    const e = new Uniforms()
+      .u32(m1, x.N, ldc, offC)
+      .u32(strideC, mBlock, nPad, count)
+      .f32(x.alpha ?? 1, x.beta ?? 0).u32(x.offBias ?? 0, m0);
+    batch.dispatch(
+      epilogueKernel(x.bias !== undefined),
+      [stage, x.c, x.bias ?? stage],
+      e.bytes(),
+      [Math.ceil(((m1 - m0) * x.N * count) / 256)],
+    );
   }
   gpu.free(stage);
   gpu.pool.releaseTexture(ta);
   gpu.pool.releaseTexture(tb);
-}
-
-/** The storage-buffer path for batched products (attention heads). */
-function matmulBatched(batch: Batch, x: MatmulArgs): void {
-  const transA = x.transA ?? false, transB = x.transB ?? false;
-  const count = x.count ?? 1;
-  const gpu = batch.gpu;
-  const nPad = Math.ceil(x.N / BATCHED_TN) * BATCHED_TN;
-  const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, STAGE_LIMIT);
-  const rowsPerBlock = Math.max(
-    BATCHED_TM,
-    Math.floor(limit / (4 * nPad * count) / BATCHED_TM) * BATCHED_TM,
-  );
-  const mBlock = Math.min(Math.ceil(x.M / BATCHED_TM) * BATCHED_TM, rowsPerBlock);
-  const stage = allocStage(batch, count * mBlock * nPad);
-  const lda = x.lda ?? (transA ? x.M : x.K), ldb = x.ldb ?? (transB ? x.K : x.N);
-  for (let m0 = 0; m0 < x.M; m0 += mBlock) {
-    const m1 = Math.min(x.M, m0 + mBlock);
-    const u = new Uniforms()
-      .u32(m1, x.N, x.K, lda)
-      .u32(ldb, x.offA ?? 0, x.offB ?? 0, x.strideA ?? 0)
-      .u32(x.strideB ?? 0, mBlock, nPad / 4, m0);
-    batch.dispatch(
-      matmulKernel(transA, transB),
-      [x.a, x.b, stage],
-      u.bytes(),
-      [Math.ceil(x.N / BATCHED_WG_N), Math.ceil((m1 - m0) / BATCHED_TM), count],
-    );
-    recordEpilogue(batch, x, stage, m0, m1, mBlock, nPad, count);
-  }
-  gpu.free(stage);
 }

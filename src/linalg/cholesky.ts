@@ -1,9 +1,11 @@
 /**
  * Blocked right-looking Cholesky factorisation A = L·Lᵀ on the GPU (f32), recorded into a
- * batch: per panel of up to 64 columns, one workgroup factors the diagonal block and inverts
- * it, a matmul forms the rows below (A_panel·L_kk⁻ᵀ) and a copy stores them, and the trailing
- * lower triangle is updated with a few batched matmuls (alpha = −1, beta = 1). About
- * n/64·(3 + 2·log2(n/64)) dispatches in all.
+ * batch, on two levels. Within an outer panel of 256 columns, per inner panel of up to 64
+ * columns: one workgroup factors the diagonal block and inverts it, a matmul forms the rows
+ * below (A_panel·L_kk⁻ᵀ) and a copy stores them, and only the rest of the outer panel is
+ * updated. Then the trailing lower triangle gets one rank-256 update from a few batched matmuls
+ * (alpha = −1, beta = 1): on CPU adapters the cost of a rank-k update is dominated by reading
+ * and writing C, so four rank-64 updates cost about four times one rank-256 update.
  *
  * @module
  */
@@ -20,6 +22,9 @@ import { matmul } from "../kernels/matmul.ts";
 import { FAIL_NONE, recordResetStatus, recordTriFix } from "../kernels/linalg_util.ts";
 import { recordLowerProduct } from "./lower_product.ts";
 import { squareOrder, Temps, withTemps } from "./temps.ts";
+
+/** Columns per outer panel (a multiple of the inner panel width). */
+const OUTER_PANEL = 256;
 
 /** Options of {@linkcode recordCholesky}. */
 export interface CholeskyOptions {
@@ -69,38 +74,78 @@ export function recordCholesky(
     const panel = temps.alloc([Math.max(1, n - 1) * nb], "cholesky/panel");
     const dkk = temps.alloc([CHOLESKY_DKK_SIZE], "cholesky/dkk");
     recordResetStatus(batch, status, statusIndex);
-    for (let k = 0; k < n; k += nb) {
-      const b = Math.min(nb, n - k);
-      const p = { n, ld: n, k, b };
-      recordFactorDiag(batch, out, dkk, status, p, statusIndex);
-      const m = n - k - b;
-      if (m <= 0) continue;
-      // panel = A[k+b:n, k:k+b] · L_kk⁻ᵀ, then back into A
-      matmul(batch, {
+    for (let k0 = 0; k0 < n; k0 += OUTER_PANEL) {
+      const end = Math.min(n, k0 + OUTER_PANEL); // this outer panel holds columns [k0, end)
+      for (let k = k0; k < end; k += nb) {
+        const b = Math.min(nb, end - k);
+        const p = { n, ld: n, k, b };
+        recordFactorDiag(batch, out, dkk, status, p, statusIndex);
+        const m = n - k - b;
+        if (m <= 0) continue;
+        // panel = A[k+b:n, k:k+b] · L_kk⁻ᵀ, then back into A
+        matmul(batch, {
+          a: out,
+          b: dkk,
+          c: panel,
+          M: m,
+          N: b,
+          K: b,
+          transB: true,
+          lda: n,
+          ldb: CHOLESKY_MAX_PANEL,
+          ldc: b,
+          offA: (k + b) * n + k,
+        });
+        recordPanelStore(batch, out, panel, p);
+        // update the rest of the outer panel, columns [k+b, end): its lower triangle and the
+        // rectangle below it
+        const w = end - k - b;
+        if (w <= 0) continue;
+        recordLowerProduct(batch, {
+          a: panel,
+          b: panel,
+          c: out,
+          m: w,
+          K: b,
+          transB: true,
+          lda: b,
+          ldb: b,
+          ldc: n,
+          offC: (k + b) * n + k + b,
+          alpha: -1,
+          beta: 1,
+        });
+        matmul(batch, {
+          a: panel,
+          b: panel,
+          c: out,
+          M: n - end,
+          N: w,
+          K: b,
+          transB: true,
+          lda: b,
+          ldb: b,
+          ldc: n,
+          offA: w * b,
+          offC: end * n + k + b,
+          alpha: -1,
+          beta: 1,
+        });
+      }
+      // the trailing matrix, one rank-(end − k0) update read from the finished columns of L
+      recordLowerProduct(batch, {
         a: out,
-        b: dkk,
-        c: panel,
-        M: m,
-        N: b,
-        K: b,
+        b: out,
+        c: out,
+        m: n - end,
+        K: end - k0,
         transB: true,
         lda: n,
-        ldb: CHOLESKY_MAX_PANEL,
-        ldc: b,
-        offA: (k + b) * n + k,
-      });
-      recordPanelStore(batch, out, panel, p);
-      recordLowerProduct(batch, {
-        a: panel,
-        b: panel,
-        c: out,
-        m,
-        K: b,
-        transB: true,
-        lda: b,
-        ldb: b,
+        ldb: n,
         ldc: n,
-        offC: (k + b) * n + k + b,
+        offA: end * n + k0,
+        offB: end * n + k0,
+        offC: end * n + end,
         alpha: -1,
         beta: 1,
       });

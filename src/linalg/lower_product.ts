@@ -16,7 +16,7 @@ export interface LowerProductArgs {
   a: GpuTensor;
   /** Right operand: column j of op(B) gives column j of C. */
   b: GpuTensor;
-  /** Output (a different buffer from `a` and `b`). */
+  /** Output (may share a buffer with `a` and `b` when the entries written are not read). */
   c: GpuTensor;
   /** Order of the square region of C. */
   m: number;

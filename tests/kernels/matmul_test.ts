@@ -128,41 +128,54 @@ for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, tru
   });
 }
 
-Deno.test("matmul batches products with strides (one dispatch per batch of heads)", async () => {
+Deno.test("matmul batches products with strides (one layer per product, layer groups past the limit)", async () => {
   const gpu = await getGpu();
-  const count = 3, M = 20, N = 45, K = 17;
-  const A = rand(count * M * K, 1), B = rand(count * K * N, 2);
-  const ta = gpu.upload(A, [A.length], "A"), tb = gpu.upload(B, [B.length], "B");
-  const tc = gpu.alloc([count * M * N], "C");
-  const batch = gpu.batch("t");
-  matmul(batch, {
-    a: ta,
-    b: tb,
-    c: tc,
-    M,
-    N,
-    K,
-    count,
-    strideA: M * K,
-    strideB: K * N,
-    strideC: M * N,
-  });
-  batch.submit();
-  const got = await gpu.read(tc);
-  for (let z = 0; z < count; z++) {
-    for (let m = 0; m < M; m++) {
-      for (let n = 0; n < N; n++) {
-        let s = 0, sa = 0;
-        for (let k = 0; k < K; k++) {
-          const p = A[z * M * K + m * K + k] * B[z * K * N + k * N + n];
-          s += p;
-          sa += Math.abs(p);
+  const layers = gpu.device.limits.maxTextureArrayLayers;
+  for (
+    const { count, M, N, K } of [{ count: 3, M: 20, N: 45, K: 17 }, {
+      count: layers + 3,
+      M: 2,
+      N: 3,
+      K: 5,
+    }]
+  ) {
+    const A = rand(count * M * K, 1), B = rand(count * K * N, 2);
+    const ta = gpu.upload(A, [A.length], "A"), tb = gpu.upload(B, [B.length], "B");
+    const tc = gpu.alloc([count * M * N], "C");
+    const batch = gpu.batch("t");
+    matmul(batch, {
+      a: ta,
+      b: tb,
+      c: tc,
+      M,
+      N,
+      K,
+      count,
+      strideA: M * K,
+      strideB: K * N,
+      strideC: M * N,
+    });
+    batch.submit();
+    const got = await gpu.read(tc);
+    for (let z = 0; z < count; z++) {
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let s = 0, sa = 0;
+          for (let k = 0; k < K; k++) {
+            const p = A[z * M * K + m * K + k] * B[z * K * N + k * N + n];
+            s += p;
+            sa += Math.abs(p);
+          }
+          const i = z * M * N + m * N + n;
+          assert.ok(
+            Math.abs(got[i] - s) <= 1e-5 * sa + 1e-30,
+            `product ${z} (${m}, ${n}): ${got[i]} vs ${s}`,
+          );
         }
-        assert.ok(Math.abs(got[z * M * N + m * N + n] - s) <= 1e-5 * sa + 1e-30);
       }
     }
+    gpu.free(ta, tb, tc);
   }
-  gpu.free(ta, tb, tc);
 });
 
 Deno.test("matmul: shrinking shapes reuse a few staging buffers and operand textures from the pool", async () => {
