@@ -92,33 +92,6 @@ function epilogueKernel(hasBias: boolean): Kernel {
   };
 }
 
-/** A pooled staging buffer of a power-of-two size, so shrinking shapes reuse a few stages. */
-function allocStage(batch: Batch, elements: number): GpuTensor {
-  return batch.gpu.alloc([2 ** Math.ceil(Math.log2(elements))], "matmul/stage");
-}
-
-function recordEpilogue(
-  batch: Batch,
-  x: MatmulArgs,
-  stage: GpuTensor,
-  m0: number,
-  m1: number,
-  mBlock: number,
-  nPad: number,
-  count: number,
-): void {
-  const e = new Uniforms()
-    .u32(m1, x.N, x.ldc ?? x.N, x.offC ?? 0)
-    .u32(x.strideC ?? 0, mBlock, nPad, count)
-    .f32(x.alpha ?? 1, x.beta ?? 0).u32(x.offBias ?? 0, m0);
-  batch.dispatch(
-    epilogueKernel(x.bias !== undefined),
-    [stage, x.c, x.bias ?? stage],
-    e.bytes(),
-    [Math.ceil(((m1 - m0) * x.N * count) / 256)],
-  );
-}
-
 /**
  * Records `C = alpha·op(A)·op(B) + beta·C (+ bias)` into a batch (`count` products with strides).
  * op(A) and op(B) are packed into pooled `rgba32float` array textures (one layer per product),
