@@ -1,11 +1,12 @@
 /**
  * Blocked right-looking Cholesky factorisation A = L·Lᵀ on the GPU (f32), recorded into a
  * batch, on two levels. Within an outer panel of 256 columns, per inner panel of up to 64
- * columns: one workgroup factors the diagonal block and inverts it, a matmul forms the rows
- * below (A_panel·L_kk⁻ᵀ) and a copy stores them, and only the rest of the outer panel is
- * updated. Then the trailing lower triangle gets one rank-256 update from a few batched matmuls
- * (alpha = −1, beta = 1): on CPU adapters the cost of a rank-k update is dominated by reading
- * and writing C, so four rank-64 updates cost about four times one rank-256 update.
+ * columns: one matmul applies the panel's earlier columns to it (left-looking), one workgroup
+ * factors the diagonal block and inverts it, and a matmul forms the rows below
+ * (A_panel·L_kk⁻ᵀ) that a copy stores. Then the trailing lower triangle gets one rank-256 update
+ * from a few batched matmuls (alpha = −1, beta = 1): on CPU adapters a rank-k update costs
+ * mostly the reading and writing of C, so one rank-256 update is about four times cheaper than
+ * four rank-64 updates.
  *
  * @module
  */
@@ -79,6 +80,24 @@ export function recordCholesky(
       for (let k = k0; k < end; k += nb) {
         const b = Math.min(nb, end - k);
         const p = { n, ld: n, k, b };
+        // left-looking inside the outer panel: A[k:n, k:k+b] −= L[k:n, k0:k] · L[k:k+b, k0:k]ᵀ
+        matmul(batch, {
+          a: out,
+          b: out,
+          c: out,
+          M: n - k,
+          N: b,
+          K: k - k0,
+          transB: true,
+          lda: n,
+          ldb: n,
+          ldc: n,
+          offA: k * n + k0,
+          offB: k * n + k0,
+          offC: k * n + k,
+          alpha: -1,
+          beta: 1,
+        });
         recordFactorDiag(batch, out, dkk, status, p, statusIndex);
         const m = n - k - b;
         if (m <= 0) continue;
@@ -97,40 +116,6 @@ export function recordCholesky(
           offA: (k + b) * n + k,
         });
         recordPanelStore(batch, out, panel, p);
-        // update the rest of the outer panel, columns [k+b, end): its lower triangle and the
-        // rectangle below it
-        const w = end - k - b;
-        if (w <= 0) continue;
-        recordLowerProduct(batch, {
-          a: panel,
-          b: panel,
-          c: out,
-          m: w,
-          K: b,
-          transB: true,
-          lda: b,
-          ldb: b,
-          ldc: n,
-          offC: (k + b) * n + k + b,
-          alpha: -1,
-          beta: 1,
-        });
-        matmul(batch, {
-          a: panel,
-          b: panel,
-          c: out,
-          M: n - end,
-          N: w,
-          K: b,
-          transB: true,
-          lda: b,
-          ldb: b,
-          ldc: n,
-          offA: w * b,
-          offC: end * n + k + b,
-          alpha: -1,
-          beta: 1,
-        });
       }
       // the trailing matrix, one rank-(end − k0) update read from the finished columns of L
       recordLowerProduct(batch, {
