@@ -10,7 +10,8 @@
  */
 
 const XR = 32; // rows per invocation // keep in sync with TM in src/kernels/matmul.ts
-const XC = 4; // texels (4 columns each) per invocation // keep in sync with TN (= 4·XC)
+// texels (4 columns each) per invocation: `main` 4, `main_narrow` 2 (for products of ≤ 64 columns)
+// keep in sync with WG_N / WG_N_NARROW (= 32·XC) in src/kernels/matmul.ts
 
 /**
  * The WGSL source of the matmul kernel. On lavapipe a storage-buffer load inside a loop
@@ -29,8 +30,9 @@ export function matmulTextureSource(): string {
 // and op(B[z]) into layer z of tb (texel (n4, k) = B[k, 4n4 .. 4n4 + 3]), both zero-padded along k
 // to a multiple of 4. On CPU adapters such as lavapipe a storage-buffer load inside a loop runs
 // lane by lane with bounds checks, while a texel fetch is one vectorised gather.
-// Each invocation computes a ${XR} x ${4 * XC} block (unrolled: ${XR} x ${XC} vec4 accumulators); a
-// workgroup of 8 invocations covers ${XR} rows x ${32 * XC} columns. Fetches past the packed
+// Each invocation of \`main\` computes a ${XR} x 16 block (unrolled: ${XR} x 4 vec4 accumulators); a
+// workgroup of 8 invocations covers ${XR} rows x 128 columns. \`main_narrow\` (for products of at
+// most 64 columns) computes ${XR} x 8 blocks, 64 columns per workgroup. Fetches past the packed
 // region only feed stage entries that the epilogue never stores. The stage holds, per layer z,
 // mPad rows of nPad4 vec4 each.
 
@@ -41,49 +43,53 @@ struct Params {
 @group(0) @binding(0) var ta: texture_2d_array<f32>;
 @group(0) @binding(1) var tb: texture_2d_array<f32>;
 @group(0) @binding(2) var<storage, read_write> stage: array<vec4<f32>>;
-@group(0) @binding(3) var<uniform> p: Params;
-
+@group(0) @binding(3) var<uniform> p: Params;`);
+  for (const [name, XC] of [["main", 4], ["main_narrow", 2]] as const) {
+    L.push(`
 @compute @workgroup_size(8, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let m0 = wg.y * ${XR}u;
   let n0 = (wg.x * 8u + lid.x) * ${XC}u;
   let z = wg.z;`);
-  for (let i = 0; i < XR; i++) {
-    L.push(`  ${Array.from({ length: XC }, (_, j) => `var c${i}_${j} = vec4<f32>();`).join(" ")}`);
-  }
-  L.push(`  for (var k4 = 0u; k4 < p.K4; k4++) {`);
-  L.push(`    let k = 4u * k4;`);
-  for (let u = 0; u < 4; u++) {
-    for (let j = 0; j < XC; j++) {
-      L.push(`    let b${u}_${j} = textureLoad(tb, vec2<u32>(n0 + ${j}u, k + ${u}u), z, 0);`);
-    }
-  }
-  for (let i = 0; i < XR; i++) {
-    L.push(`    let a${i} = textureLoad(ta, vec2<u32>(k4, m0 + ${i}u), z, 0);`);
-    for (let u = 0; u < 4; u++) {
+    for (let i = 0; i < XR; i++) {
       L.push(
-        `    ${
+        `  ${Array.from({ length: XC }, (_, j) => `var c${i}_${j} = vec4<f32>();`).join(" ")}`,
+      );
+    }
+    L.push(`  for (var k4 = 0u; k4 < p.K4; k4++) {`);
+    L.push(`    let k = 4u * k4;`);
+    for (let u = 0; u < 4; u++) {
+      for (let j = 0; j < XC; j++) {
+        L.push(`    let b${u}_${j} = textureLoad(tb, vec2<u32>(n0 + ${j}u, k + ${u}u), z, 0);`);
+      }
+    }
+    for (let i = 0; i < XR; i++) {
+      L.push(`    let a${i} = textureLoad(ta, vec2<u32>(k4, m0 + ${i}u), z, 0);`);
+      for (let u = 0; u < 4; u++) {
+        L.push(
+          `    ${
+            Array.from(
+              { length: XC },
+              (_, j) => `c${i}_${j} = fma(vec4<f32>(a${i}[${u}]), b${u}_${j}, c${i}_${j});`,
+            ).join(" ")
+          }`,
+        );
+      }
+    }
+    L.push(`  }`);
+    L.push(`  let s = (z * p.mPad + m0) * p.nPad4 + n0;`);
+    for (let i = 0; i < XR; i++) {
+      L.push(
+        `  ${
           Array.from(
             { length: XC },
-            (_, j) => `c${i}_${j} = fma(vec4<f32>(a${i}[${u}]), b${u}_${j}, c${i}_${j});`,
+            (_, j) => `stage[s + ${i}u * p.nPad4 + ${j}u] = c${i}_${j};`,
           ).join(" ")
         }`,
       );
     }
+    L.push(`}`);
   }
-  L.push(`  }`);
-  L.push(`  let s = (z * p.mPad + m0) * p.nPad4 + n0;`);
-  for (let i = 0; i < XR; i++) {
-    L.push(
-      `  ${
-        Array.from(
-          { length: XC },
-          (_, j) => `stage[s + ${i}u * p.nPad4 + ${j}u] = c${i}_${j};`,
-        ).join(" ")
-      }`,
-    );
-  }
-  L.push(`}`);
   return L.join("\n") + "\n";
 }
 

@@ -61,9 +61,10 @@ export interface MatmulArgs {
 
 /** Rows per invocation of the generated kernel (scripts/gen_matmul.ts). */
 const TM = 32;
-/** Columns per invocation of the generated kernel. */
-const TN = 16;
-const WG_N = 8 * TN; // columns per workgroup (8 invocations wide)
+/** Columns per workgroup (8 invocations wide) of the kernel's `main` entry point. */
+const WG_N = 128;
+/** Columns per workgroup of `main_narrow`, used for products of at most 64 columns. */
+const WG_N_NARROW = 64;
 /** Largest staging block: bigger blocks gain nothing and cost memory. */
 const STAGE_LIMIT = 64 * 2 ** 20;
 
@@ -73,6 +74,9 @@ export const MATMUL_KERNEL: Kernel = {
   source: MATMUL_WGSL,
   bindings: ["texture", "texture", "storage", "uniform"],
 };
+
+/** The matmul kernel for products of at most 64 columns (half as wide a tile). */
+const MATMUL_NARROW_KERNEL: Kernel = { ...MATMUL_KERNEL, entryPoint: "main_narrow" };
 
 function packKernel(trans: boolean): Kernel {
   return {
@@ -136,7 +140,9 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     }
     return;
   }
-  const nPad = Math.ceil(x.N / WG_N) * WG_N;
+  const narrow = x.N <= WG_N_NARROW;
+  const wgN = narrow ? WG_N_NARROW : WG_N;
+  const nPad = Math.ceil(x.N / wgN) * wgN;
   const limit = Math.min(limits.maxStorageBufferBindingSize, STAGE_LIMIT);
   const layers = Math.max(
     1,
@@ -196,10 +202,10 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     const m1 = Math.min(x.M, m0 + mBlock);
     pack(x.a, taView, transA, x.M, x.K, lda, offA, strideA, m0, m1 - m0);
     batch.dispatch(
-      MATMUL_KERNEL,
+      narrow ? MATMUL_NARROW_KERNEL : MATMUL_KERNEL,
       [taView, tbView, stage],
       new Uniforms().u32(K4, nPad / 4, mBlock).bytes(),
-      [nPad / WG_N, Math.ceil((m1 - m0) / TM), count],
+      [nPad / wgN, Math.ceil((m1 - m0) / TM), count],
     );
     const e = new Uniforms()
       .u32(m1, x.N, ldc, offC)
