@@ -11,7 +11,8 @@
 //   sweep         one invocation per row loops over the block's columns: mask (unstructured:
 //                 score ≤ threshold, from the block-start weights; N:M: the N smallest scores of
 //                 each group of M, from the compensated weights when the group is reached),
-//                 e = w/U_jj for pruned weights, W1[r, j+1:] -= e·U[j, j+1:], Err[r, j] = e,
+//                 e = w/U_jj for pruned weights, W1[r, j+1:] -= e·U[j, j+1:],
+//                 Err[r, errOff + j] = e,
 //                 loss[r] += Σ w²/U_jj²/2. Skipped (Err = 0) when the factor status failed.
 // sel layout (u32): [0] prefix, [1] remaining k, [2 ..] histogram (2048 bins).
 
@@ -122,7 +123,7 @@ fn radix_select() {
 struct SweepParams {
   rows: u32, cols: u32, ldu: u32, i1: u32,
   count: u32, ldErr: u32, n: u32, m: u32,
-  statusOff: u32, _p0: u32, _p1: u32, _p2: u32,
+  statusOff: u32, errOff: u32, _p1: u32, _p2: u32,
 }
 @group(0) @binding(0) var<storage, read_write> sw: array<f32>;
 @group(0) @binding(1) var<storage, read> su: array<f32>;
@@ -147,7 +148,7 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   let i1 = swp.i1;
   let ldu = swp.ldu;
   let rowBase = r * swp.cols + i1;
-  let errBase = r * swp.ldErr;
+  let errBase = r * swp.ldErr + swp.errOff;
   if (sstatus[swp.statusOff] != FAIL_NONE) {
     for (var c = 0u; c < count; c++) {
       serr[errBase + c] = 0.0;

@@ -119,6 +119,8 @@ export interface SweepBuffers {
   statusIndex: number;
   /** Leading dimension of `err`. */
   ldErr: number;
+  /** Column of `err` that receives the block's first column (default 0). */
+  errOffset?: number;
 }
 
 /**
@@ -138,7 +140,7 @@ export function recordSweep(
   const uni = new Uniforms()
     .u32(blk.rows, blk.cols, blk.cols, blk.i1)
     .u32(blk.count, bufs.ldErr, nm?.n ?? 0, nm?.m ?? 1)
-    .u32(bufs.statusIndex, 0, 0, 0);
+    .u32(bufs.statusIndex, bufs.errOffset ?? 0, 0, 0);
   batch.dispatch(
     sweepKernel(nm !== undefined, wg),
     [w, u, bufs.sel, bufs.err, bufs.loss, bufs.status],

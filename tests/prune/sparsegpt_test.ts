@@ -32,6 +32,9 @@ const CASES: { rows: number; cols: number; blocksize: number; pattern: SparsityP
   { rows: 64, cols: 200, blocksize: 64, pattern: { kind: "nm", n: 2, m: 4 } },
   { rows: 64, cols: 256, blocksize: 128, pattern: { kind: "nm", n: 3, m: 4 } },
   { rows: 37, cols: 200, blocksize: 64, pattern: { kind: "unstructured", sparsity: 0.7 } },
+  // several outer blocks of 4 · blocksize columns, the last one ragged
+  { rows: 48, cols: 300, blocksize: 32, pattern: { kind: "unstructured", sparsity: 0.6 } },
+  { rows: 40, cols: 300, blocksize: 32, pattern: { kind: "nm", n: 2, m: 4 } },
 ];
 
 for (const { rows, cols, blocksize, pattern } of CASES) {
