@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { generatedModule } from "../scripts/gen_kernels.ts";
+import { matmulSource } from "../scripts/gen_matmul.ts";
 
 Deno.test("generated kernel modules match kernels/*.wgsl (run `deno task gen:kernels`)", async () => {
   const root = new URL("../", import.meta.url);
@@ -12,4 +13,9 @@ Deno.test("generated kernel modules match kernels/*.wgsl (run `deno task gen:ker
     count++;
   }
   assert.ok(count > 0, "no kernels found");
+});
+
+Deno.test("kernels/matmul.wgsl matches its generator (run scripts/gen_matmul.ts)", async () => {
+  const src = await Deno.readTextFile(new URL("../kernels/matmul.wgsl", import.meta.url));
+  assert.equal(src, matmulSource(), "kernels/matmul.wgsl is stale");
 });
