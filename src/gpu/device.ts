@@ -270,8 +270,8 @@ export class Gpu {
   }
 
   /**
-   * Requests an adapter and a device with the adapter's maximum buffer sizes, workgroup storage
-   * and invocations, enabling `shader-f16` and `timestamp-query` when offered.
+   * Requests an adapter and a device with the adapter's maximum buffer sizes, texture extents
+   * (matmul operands), workgroup storage and invocations, enabling `shader-f16` and `timestamp-query` when offered.
    * Throws {@linkcode NoGpuAdapterError} when there is no adapter.
    */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
@@ -299,6 +299,8 @@ export class Gpu {
         maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
         maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
         maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+        maxTextureDimension2D: l.maxTextureDimension2D,
+        maxTextureArrayLayers: l.maxTextureArrayLayers,
       },
     });
     return new Gpu(device, describe(adapter, device));

@@ -38,6 +38,22 @@ Deno.test("Gpu runs a real kernel dispatch on the adapter and reads it back", as
   gpu.free(tx, ty);
 });
 
+Deno.test("Gpu requests the adapter's buffer sizes and texture extents, not the defaults", async () => {
+  const gpu = await getGpu();
+  const adapter = await navigator.gpu.requestAdapter();
+  assert.ok(adapter);
+  for (
+    const name of [
+      "maxStorageBufferBindingSize",
+      "maxBufferSize",
+      "maxTextureDimension2D",
+      "maxTextureArrayLayers",
+    ] as const
+  ) {
+    assert.equal(gpu.device.limits[name], adapter.limits[name], name);
+  }
+});
+
 Deno.test("Gpu folds dispatches above maxComputeWorkgroupsPerDimension", async () => {
   const gpu = await getGpu();
   const max = gpu.device.limits.maxComputeWorkgroupsPerDimension;
