@@ -7,7 +7,7 @@
  * not grow with depth) from `report.json`.
  *
  * ```sh
- * deno run -A bench/scale_bench.ts                       # the full TinyLlama shape (hours on 2 cores)
+ * deno run -A bench/scale_bench.ts                       # the full TinyLlama shape (~1.5 h on 2 cores)
  * deno run -A bench/scale_bench.ts --num-layers 2        # same width, 2 layers (smoke run)
  * deno run -A bench/scale_bench.ts --methods wanda --nsamples 8 --seqlen 512 --dir /tmp/tinyllama
  * deno run -A bench/scale_bench.ts --methods sparsegpt --layers 0-2 --dir /tmp/tinyllama --reuse
