@@ -137,10 +137,19 @@ export class Batch {
   ): this {
     const { pipeline, layout } = this.#gpu.pipeline(kernel);
     const bufs = buffers.map((b) => ("buffer" in b ? b.buffer : b));
-    const nStorage = kernel.bindings.filter((b) => b !== "uniform").length;
-    if (bufs.length !== nStorage) {
-      throw new GpuKernelError(kernel.name, `expected ${nStorage} buffers, got ${bufs.length}`);
+    const kinds = kernel.bindings.filter((b) => b !== "uniform");
+    if (bufs.length !== kinds.length) {
+      throw new GpuKernelError(kernel.name, `expected ${kinds.length} buffers, got ${bufs.length}`);
     }
+    kinds.forEach((kind, i) => {
+      const wantsView = kind === "texture" || kind === "storage-texture";
+      if (wantsView !== bufs[i] instanceof GPUTextureView) {
+        throw new GpuKernelError(
+          kernel.name,
+          `resource ${i} (a ${kind} binding) must be a ${wantsView ? "texture view" : "buffer"}`,
+        );
+      }
+    });
     const wg = this.#gpu.foldWorkgroups(kernel.name, workgroups);
     if (wg[0] * wg[1] * wg[2] === 0) return this;
     if (uniforms) this.#uniformBytes += this.#gpu.uniformAlign(uniforms.byteLength);
@@ -271,7 +280,8 @@ export class Gpu {
 
   /**
    * Requests an adapter and a device with the adapter's maximum buffer sizes, texture extents
-   * (matmul operands), workgroup storage and invocations, enabling `shader-f16` and `timestamp-query` when offered.
+   * (matmul operands), workgroup storage and invocations, enabling `shader-f16` and
+   * `timestamp-query` when offered.
    * Throws {@linkcode NoGpuAdapterError} when there is no adapter.
    */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {

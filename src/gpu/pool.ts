@@ -9,6 +9,11 @@
 /** Usage of pooled operand textures: written by a compute pass, read with `textureLoad`. */
 const TEXTURE_USAGE: GPUTextureUsageFlags = 0x04 | 0x08; // TEXTURE_BINDING | STORAGE_BINDING
 
+/** Bytes of an `rgba32float` array texture (16 bytes per texel). */
+function textureBytes(t: GPUTexture): number {
+  return t.width * t.height * t.depthOrArrayLayers * 16;
+}
+
 /**
  * Reuses GPU buffers of equal (rounded) size and usage.
  *
@@ -82,13 +87,12 @@ export class BufferPool {
    */
   acquireTexture(width: number, height: number, layers: number, label: string): GPUTexture {
     const w = BufferPool.roundExtent(width), h = BufferPool.roundExtent(height);
-    const texels = (t: GPUTexture) => t.width * t.height * t.depthOrArrayLayers;
     let best = -1;
     for (let i = 0; i < this.#freeTextures.length; i++) {
       const t = this.#freeTextures[i];
       if (t.width < width || t.height < height || t.depthOrArrayLayers < layers) continue;
-      if (texels(t) > 2 * w * h * layers) continue;
-      if (best < 0 || texels(t) < texels(this.#freeTextures[best])) best = i;
+      if (textureBytes(t) > 2 * w * h * layers * 16) continue;
+      if (best < 0 || textureBytes(t) < textureBytes(this.#freeTextures[best])) best = i;
     }
     let tex: GPUTexture;
     if (best >= 0) {
@@ -101,10 +105,10 @@ export class BufferPool {
         usage: TEXTURE_USAGE,
         label,
       });
-      this.#bytesAllocated += texels(tex) * 16;
-      this.#largest = Math.max(this.#largest, texels(tex) * 16);
+      this.#bytesAllocated += textureBytes(tex);
+      this.#largest = Math.max(this.#largest, textureBytes(tex));
     }
-    this.#bytesInUse += texels(tex) * 16;
+    this.#bytesInUse += textureBytes(tex);
     this.#peakInUse = Math.max(this.#peakInUse, this.#bytesInUse);
     return tex;
   }
@@ -112,7 +116,7 @@ export class BufferPool {
   /** Returns a texture to the pool. Work already submitted that uses it still completes. */
   releaseTexture(tex: GPUTexture): void {
     this.#freeTextures.push(tex);
-    this.#bytesInUse -= tex.width * tex.height * tex.depthOrArrayLayers * 16;
+    this.#bytesInUse -= textureBytes(tex);
   }
 
   /** Takes a buffer of at least `size` bytes with exactly `usage`, creating one when none is free. */
@@ -145,7 +149,7 @@ export class BufferPool {
   /** Destroys every free buffer and texture. */
   trim(): void {
     for (const t of this.#freeTextures) {
-      this.#bytesAllocated -= t.width * t.height * t.depthOrArrayLayers * 16;
+      this.#bytesAllocated -= textureBytes(t);
       t.destroy();
     }
     this.#freeTextures = [];

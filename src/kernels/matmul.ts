@@ -17,7 +17,10 @@ export interface MatmulArgs {
   a: GpuTensor;
   /** Right operand. */
   b: GpuTensor;
-  /** Output (read too when `beta` ≠ 0). */
+  /**
+   * Output (read too when `beta` ≠ 0). It may share a buffer with `a` or `b` when the entries it
+   * writes are not read: the operands are packed before the epilogue writes.
+   */
   c: GpuTensor;
   /** Rows of op(A) and C. */
   M: number;
@@ -166,7 +169,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     Math.max(TM, Math.floor(limit / (4 * nPad * count) / TM) * TM),
     Math.floor(limits.maxTextureDimension2D / TM) * TM,
   );
-  const stage = batch.gpu.alloc(
+  const stage = gpu.alloc(
     // power-of-two sizes: shrinking shapes (SparseGPT's lazy updates, blocked factorisations)
     // reuse a few pooled stages instead of leaving one per shape in the pool
     [2 ** Math.ceil(Math.log2(count * mBlock * nPad))],

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getGpu, Gpu } from "../../src/gpu/device.ts";
-import { GpuDeviceLostError } from "../../src/gpu/errors.ts";
+import { GpuDeviceLostError, GpuKernelError } from "../../src/gpu/errors.ts";
 import { kernelKey, Uniforms } from "../../src/gpu/kernel.ts";
 
 const ADD_WGSL = `
@@ -52,6 +52,32 @@ Deno.test("Gpu requests the adapter's buffer sizes and texture extents, not the 
   ) {
     assert.equal(gpu.device.limits[name], adapter.limits[name], name);
   }
+});
+
+Deno.test("Batch.dispatch rejects a buffer for a texture binding and a view for a buffer binding", async () => {
+  const gpu = await getGpu();
+  const x = gpu.alloc([4], "x");
+  const tex = gpu.pool.acquireTexture(1, 1, 1, "t");
+  const view = tex.createView({ dimension: "2d-array" });
+  const kernel = {
+    name: "tex-kinds",
+    source: "@compute @workgroup_size(1) fn main() {}",
+    bindings: ["texture", "storage"] as const,
+  };
+  const b = gpu.batch("kinds");
+  assert.throws(
+    () => b.dispatch(kernel, [x, x], undefined, [1]),
+    (e: Error) =>
+      e instanceof GpuKernelError && /tex-kinds/.test(e.message) &&
+      /resource 0 \(a texture binding\) must be a texture view/.test(e.message),
+  );
+  assert.throws(
+    () => b.dispatch(kernel, [view, view], undefined, [1]),
+    /resource 1 \(a storage binding\) must be a buffer/,
+  );
+  assert.equal(b.length, 0);
+  gpu.pool.releaseTexture(tex);
+  gpu.free(x);
 });
 
 Deno.test("Gpu folds dispatches above maxComputeWorkgroupsPerDimension", async () => {
