@@ -1,0 +1,211 @@
+/**
+ * Probes behind the design notes in `BENCHMARKS.md` ("Kernel speed"), each timed from submit to
+ * `onSubmittedWorkDone`, best of the repeats:
+ *
+ * ```sh
+ * # square products with throwaway kernels of R rows × C vec4 columns per invocation, reading
+ * # the operands from storage buffers or from rgba32float textures
+ * deno run -A bench/probe_bench.ts --probe tiles --source buffer --n 1024 8,2 16,2
+ * deno run -A bench/probe_bench.ts --probe tiles --source texture --n 2048 16,4 32,2 32,4
+ * # the library's matmul, n³, repeated
+ * deno run -A bench/probe_bench.ts --probe matmul --n 2048 --repeat 5
+ * # a lower product (recordLowerProduct) against the full product of the same operands
+ * deno run -A bench/probe_bench.ts --probe lower --n 2048 --k 256
+ * # SparseGPT on one rows × cols matrix: the factor of H⁻¹ alone, then the whole call
+ * deno run -A bench/probe_bench.ts --probe sparsegpt --rows 2048 --cols 5632
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { getGpu } from "../src/gpu/device.ts";
+import { Uniforms } from "../src/gpu/kernel.ts";
+import type { GpuTensor } from "../src/gpu/tensor.ts";
+import { matmul } from "../src/kernels/matmul.ts";
+import { recordLowerProduct } from "../src/linalg/lower_product.ts";
+import { recordSparseGptFactor } from "../src/linalg/spd.ts";
+import { sparsegpt } from "../src/prune/sparsegpt.ts";
+
+const args = parseArgs({
+  args: Deno.args,
+  allowPositionals: true,
+  options: {
+    probe: { type: "string" },
+    source: { type: "string", default: "texture" },
+    n: { type: "string", default: "1024" },
+    k: { type: "string", default: "256" },
+    rows: { type: "string", default: "2048" },
+    cols: { type: "string", default: "5632" },
+    repeat: { type: "string", default: "3" },
+  },
+});
+const v = args.values;
+const gpu = await getGpu();
+const repeat = Number(v.repeat);
+
+/** Best wall time in ms of `repeat` runs of `record` (one submit each). */
+async function best(label: string, record: (b: ReturnType<typeof gpu.batch>) => void) {
+  let ms = Infinity;
+  for (let r = 0; r < repeat; r++) {
+    const t = performance.now();
+    const b = gpu.batch(label);
+    record(b);
+    b.submit();
+    await gpu.sync();
+    ms = Math.min(ms, performance.now() - t);
+  }
+  return ms;
+}
+
+const random = (n: number): Float32Array<ArrayBuffer> =>
+  new Float32Array(n).map(() => Math.random() - 0.5);
+
+/** WGSL of a square product with R rows × C vec4 columns per invocation (8 per workgroup). */
+function tileSource(R: number, C: number, texture: boolean): string {
+  const load = (m: string, k: string, which: "a" | "b") =>
+    texture
+      ? `textureLoad(t${which}, vec2<u32>(${k}, ${m}), 0, 0)`
+      : `${which}[(${m}) * n4 + ${k}]`;
+  const L = [
+    texture
+      ? `@group(0) @binding(0) var ta: texture_2d_array<f32>;
+@group(0) @binding(1) var tb: texture_2d_array<f32>;`
+      : `@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;`,
+    `@group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> n: u32;
+@compute @workgroup_size(8, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let n4 = n / 4u; let m0 = gid.y * ${R}u; let c0 = gid.x * ${C}u;`,
+  ];
+  for (let i = 0; i < R; i++) for (let j = 0; j < C; j++) L.push(`var c${i}_${j} = vec4<f32>();`);
+  L.push(`for (var k = 0u; k < n; k += 4u) {`);
+  for (let u = 0; u < 4; u++) {
+    for (let j = 0; j < C; j++) L.push(`let b${u}_${j} = ${load(`k + ${u}u`, `c0 + ${j}u`, "b")};`);
+  }
+  for (let i = 0; i < R; i++) {
+    L.push(`let a${i} = ${load(`m0 + ${i}u`, "k / 4u", "a")};`);
+    for (let u = 0; u < 4; u++) {
+      for (let j = 0; j < C; j++) {
+        L.push(`c${i}_${j} = fma(vec4<f32>(a${i}[${u}]), b${u}_${j}, c${i}_${j});`);
+      }
+    }
+  }
+  L.push(`}`);
+  for (let i = 0; i < R; i++) {
+    for (let j = 0; j < C; j++) L.push(`c[(m0 + ${i}u) * n4 + c0 + ${j}u] = c${i}_${j};`);
+  }
+  L.push(`}`);
+  return L.join("\n");
+}
+
+async function probeTiles(n: number, texture: boolean, specs: string[]): Promise<void> {
+  const A = random(n * n), B = random(n * n);
+  const device = gpu.device;
+  const tex = (data: Float32Array<ArrayBuffer>) => {
+    const t = device.createTexture({
+      size: [n / 4, n],
+      format: "rgba32float",
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+      label: "probe/operand",
+    });
+    device.queue.writeTexture({ texture: t }, data, { bytesPerRow: n * 4 }, [n / 4, n]);
+    return t.createView({ dimension: "2d-array" });
+  };
+  const a: GPUBuffer | GPUTextureView = texture ? tex(A) : gpu.upload(A, [n * n], "probe/a").buffer;
+  const b: GPUBuffer | GPUTextureView = texture ? tex(B) : gpu.upload(B, [n * n], "probe/b").buffer;
+  const c = gpu.alloc([n * n], "probe/c");
+  for (const spec of specs) {
+    const [R, C] = spec.split(",").map(Number);
+    const kind = texture ? "texture" : "read";
+    const kernel = {
+      name: `probe-${kind}-${R}x${C}`,
+      source: tileSource(R, C, texture),
+      bindings: [kind, kind, "storage", "uniform"] as const,
+    };
+    const ms = await best(
+      kernel.name,
+      (bt) => bt.dispatch(kernel, [a, b, c], new Uniforms().u32(n).bytes(), [n / (32 * C), n / R]),
+    );
+    const got = await gpu.read(c, 3 * n + 5, 1);
+    let want = 0;
+    for (let k = 0; k < n; k++) want += A[3 * n + k] * B[k * n + 5];
+    const ok = Math.abs(got[0] - want) < 1e-3 ? "ok" : `WRONG (${got[0]} vs ${want})`;
+    console.log(
+      `${kernel.name} n=${n}: ${ms.toFixed(0)} ms, ${
+        (2 * n ** 3 / ms / 1e6).toFixed(2)
+      } GFLOP/s ${ok}`,
+    );
+  }
+}
+
+async function probeMatmul(n: number): Promise<void> {
+  const a = gpu.upload(random(n * n), [n, n], "probe/a"), c = gpu.alloc([n, n], "probe/c");
+  for (let r = 0; r < repeat; r++) {
+    const t = performance.now();
+    const b = gpu.batch("probe/matmul");
+    matmul(b, { a, b: a, c, M: n, N: n, K: n });
+    b.submit();
+    await gpu.sync();
+    const ms = performance.now() - t;
+    console.log(`matmul ${n}³: ${ms.toFixed(0)} ms, ${(2 * n ** 3 / ms / 1e6).toFixed(2)} GFLOP/s`);
+  }
+}
+
+async function probeLower(m: number, K: number): Promise<void> {
+  const p = gpu.upload(random(m * K), [m, K], "probe/p"), c = gpu.alloc([m, m], "probe/c");
+  const useful = m * m * K; // flops of the lower triangle
+  const full = await best("full", (b) => matmul(b, { a: p, b: p, c, M: m, N: m, K, transB: true }));
+  const lower = await best(
+    "lower",
+    (b) => recordLowerProduct(b, { a: p, b: p, c, m, K, transB: true }),
+  );
+  console.log(
+    `m=${m} K=${K}: full product ${full.toFixed(0)} ms (${(2 * useful / full / 1e6).toFixed(2)} ` +
+      `GFLOP/s), lower product ${lower.toFixed(0)} ms (${
+        (useful / lower / 1e6).toFixed(2)
+      } GFLOP/s)`,
+  );
+}
+
+async function probeSparseGpt(rows: number, cols: number): Promise<void> {
+  const T = 1024; // H = XᵀX of T random tokens (damped by the factor)
+  const x = gpu.upload(random(T * cols), [T, cols], "probe/x");
+  const H = gpu.alloc([cols, cols], "probe/H");
+  const U = gpu.alloc([cols, cols], "probe/U"), status = gpu.alloc([1], "probe/status", "u32");
+  let b = gpu.batch("probe/h");
+  matmul(b, { a: x, b: x, c: H, M: cols, N: cols, K: T, transA: true });
+  b.submit();
+  const factor = await best("probe/factor", (bt) => recordSparseGptFactor(gpu, bt, H, U, status));
+  const W: GpuTensor = gpu.upload(random(rows * cols), [rows, cols], "probe/W");
+  b = gpu.batch("probe/sparsegpt");
+  const t = performance.now();
+  await sparsegpt(gpu, b, W, H, { kind: "unstructured", sparsity: 0.5 });
+  const total = performance.now() - t;
+  console.log(
+    `sparsegpt ${rows}×${cols}: factor ${factor.toFixed(0)} ms, whole call ${
+      total.toFixed(0)
+    } ms ` +
+      `(the rest: ${(total - factor).toFixed(0)} ms)`,
+  );
+}
+
+const n = Number(v.n);
+switch (v.probe) {
+  case "tiles":
+    await probeTiles(n, v.source === "texture", args.positionals);
+    break;
+  case "matmul":
+    await probeMatmul(n);
+    break;
+  case "lower":
+    await probeLower(n, Number(v.k));
+    break;
+  case "sparsegpt":
+    await probeSparseGpt(Number(v.rows), Number(v.cols));
+    break;
+  default:
+    console.error(`Unknown --probe ${v.probe}: expected tiles, matmul, lower or sparsegpt`);
+    Deno.exit(2);
+}
