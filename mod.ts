@@ -31,6 +31,7 @@ export * from "./src/gpu/device.ts";
 export * from "./src/gpu/errors.ts";
 export * from "./src/gpu/kernel.ts";
 export * from "./src/gpu/pool.ts";
+export * from "./src/gpu/split.ts";
 export * from "./src/gpu/tensor.ts";
 export * from "./src/models/config.ts";
 export * from "./src/models/arch.ts";

@@ -5,13 +5,16 @@
 // s_j = sum over all tokens of x_j^2 / (number of sequences).
 //
 // partial: the T rows are cut into nslab slabs of slabRows rows; workgroup (slab, column block)
-//          writes partial[slab*cols + j] = sum over the slab's rows of X[t, j]^2 (short sums keep
-//          f32 rounding small).
+//          writes partial[j*nslab + slab] = sum over the slab's rows of X[t, j]^2 (short sums
+//          keep f32 rounding small).
 // update:  one invocation per column adds up the slabs and updates s.
+// A dispatch may cover a block of `cols` columns of X (row stride ld); x, partial and s may be
+// windows of their tensors, reached through the offsets xOff, pOff and sOff.
 
 struct Params {
   rows: u32, cols: u32, slabRows: u32, nslab: u32,
-  xOff: u32, scale: f32, denom: f32, _pad: u32,
+  xOff: u32, scale: f32, denom: f32, ld: u32,
+  pOff: u32, sOff: u32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -33,10 +36,10 @@ fn partialSums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let t1 = min(p.rows, t0 + p.slabRows);
   var acc = 0.0;
   for (var t = t0; t < t1; t++) {
-    let v = x[p.xOff + t * p.cols + j];
+    let v = x[p.xOff + t * p.ld + j];
     acc = fma(v, v, acc);
   }
-  partial[slab * p.cols + j] = acc;
+  partial[p.pOff + j * p.nslab + slab] = acc;
 }
 
 @compute @workgroup_size(64)
@@ -48,7 +51,7 @@ fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   }
   var acc = 0.0;
   for (var k = 0u; k < p.nslab; k++) {
-    acc += partial[k * p.cols + j];
+    acc += partial[p.pOff + j * p.nslab + k];
   }
-  s[j] = s[j] * p.scale + acc / p.denom;
+  s[p.sOff + j] = s[p.sOff + j] * p.scale + acc / p.denom;
 }

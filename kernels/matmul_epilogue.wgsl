@@ -1,11 +1,13 @@
-// Epilogue of kernels/matmul.wgsl: C[z] = alpha * stage[z] + beta * C[z] (+ bias[n]) for the
-// M x N entries of each batch entry (rows m0 .. m0 + M of the stage block); one invocation per
-// output element. The stage is row-padded to mPad rows and nPad columns per batch entry.
+// Epilogue of kernels/matmul.wgsl: C[z] = alpha * stage[z] + beta * C[z] (+ bias[n]) for
+// `rows` x N entries of each of `count` batch entries, one invocation per output element:
+//   c[offC + z * strideC + m * ldc + n] from stage[offS + (z * mPad + m) * nPad + n].
+// The stage is row-padded to mPad rows and nPad columns per batch entry; c and bias may be
+// windows of their tensors (offC and offBias are then relative to the window).
 
 struct Params {
-  M: u32, N: u32, ldc: u32, offC: u32,
+  rows: u32, N: u32, ldc: u32, offC: u32,
   strideC: u32, mPad: u32, nPad: u32, count: u32,
-  alpha: f32, beta: f32, offBias: u32, m0: u32,
+  alpha: f32, beta: f32, offBias: u32, offS: u32,
 }
 
 @group(0) @binding(0) var<storage, read> stage: array<f32>;
@@ -19,16 +21,15 @@ override HAS_BIAS: bool = false;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let i = (wid.x + wid.y * nwg.x) * 256u + li;
-  let rows = p.M - p.m0;
-  if (i >= rows * p.N * p.count) {
+  if (i >= p.rows * p.N * p.count) {
     return;
   }
-  let z = i / (rows * p.N);
-  let r = i % (rows * p.N);
+  let z = i / (p.rows * p.N);
+  let r = i % (p.rows * p.N);
   let m = r / p.N;
   let n = r % p.N;
-  let idx = p.offC + z * p.strideC + (p.m0 + m) * p.ldc + n;
-  var x = p.alpha * stage[(z * p.mPad + m) * p.nPad + n];
+  let idx = p.offC + z * p.strideC + m * p.ldc + n;
+  var x = p.alpha * stage[p.offS + (z * p.mPad + m) * p.nPad + n];
   if (p.beta != 0.0) {
     x += p.beta * c[idx];
   }

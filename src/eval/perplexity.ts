@@ -112,7 +112,7 @@ export interface PerplexityResult {
 export function defaultChunkWindows(gpu: Gpu, model: CausalLM, seqlen: number): number {
   const a = model.arch;
   const widest = Math.max(a.ffnSize, a.numHeads * a.headDim, a.hiddenSize, 3);
-  const maxRows = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / (4 * widest));
+  const maxRows = Math.floor(gpu.bindingLimit / (4 * widest));
   const rows = Math.min(4096, maxRows);
   return Math.max(1, Math.floor(rows / seqlen));
 }

@@ -27,6 +27,37 @@ export interface GpuOptions {
   device?: GPUDevice;
   /** Adapter power preference. */
   powerPreference?: GPUPowerPreference;
+  /**
+   * Largest binding in bytes the kernels may use (default and upper bound: the device's
+   * `maxStorageBufferBindingSize`). Larger tensors are bound in windows; a small value makes
+   * every kernel split its work as it would for a model whose matrices exceed the limit.
+   */
+  maxBindingBytes?: number;
+}
+
+/**
+ * A byte range of a buffer bound on its own: what {@linkcode Gpu.window} returns, for tensors
+ * larger than one binding.
+ *
+ * @example Bind the rows 1000 to 2000 of a 4096-column matrix
+ * ```ts
+ * import { getGpu, type BufferWindow } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const w = gpu.alloc([4096, 4096], "w");
+ * const win: BufferWindow = gpu.window(w, 1000 * 4096, 2000 * 4096);
+ * console.log(win.base <= 1000 * 4096); // true: the kernel indexes element e as e − base
+ * ```
+ */
+export interface BufferWindow {
+  /** The buffer. */
+  readonly buffer: GPUBuffer;
+  /** First byte bound (a multiple of `minStorageBufferOffsetAlignment`). */
+  readonly byteOffset: number;
+  /** Bytes bound. */
+  readonly byteLength: number;
+  /** Element index of the first bound element: a kernel reads element e at e − base. */
+  readonly base: number;
 }
 
 /**
@@ -73,7 +104,7 @@ interface Recorded {
   kernel: Kernel;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
-  buffers: (GPUBuffer | GPUTextureView)[];
+  buffers: (GPUBufferBinding | GPUTextureView)[];
   uniform?: Uint32Array<ArrayBuffer>;
   workgroups: [number, number, number];
 }
@@ -131,24 +162,42 @@ export class Batch {
    */
   dispatch(
     kernel: Kernel,
-    buffers: readonly (GPUBuffer | GpuTensor | GPUTextureView)[],
+    buffers: readonly (GPUBuffer | GpuTensor | BufferWindow | GPUTextureView)[],
     uniforms: Uint32Array<ArrayBuffer> | undefined,
     workgroups: readonly number[],
   ): this {
     const { pipeline, layout } = this.#gpu.pipeline(kernel);
-    const bufs = buffers.map((b) => ("buffer" in b ? b.buffer : b));
     const kinds = kernel.bindings.filter((b) => b !== "uniform");
-    if (bufs.length !== kinds.length) {
-      throw new GpuKernelError(kernel.name, `expected ${kinds.length} buffers, got ${bufs.length}`);
+    if (buffers.length !== kinds.length) {
+      throw new GpuKernelError(
+        kernel.name,
+        `expected ${kinds.length} buffers, got ${buffers.length}`,
+      );
     }
-    kinds.forEach((kind, i) => {
+    const limit = this.#gpu.bindingLimit;
+    const bufs = buffers.map((b, i): GPUBufferBinding | GPUTextureView => {
+      const kind = kinds[i];
       const wantsView = kind === "texture" || kind === "storage-texture";
-      if (wantsView !== bufs[i] instanceof GPUTextureView) {
+      if (wantsView !== b instanceof GPUTextureView) {
         throw new GpuKernelError(
           kernel.name,
           `resource ${i} (a ${kind} binding) must be a ${wantsView ? "texture view" : "buffer"}`,
         );
       }
+      if (b instanceof GPUTextureView) return b;
+      if ("byteOffset" in b) {
+        return { buffer: b.buffer, offset: b.byteOffset, size: b.byteLength };
+      }
+      const buffer = "buffer" in b ? b.buffer : b;
+      const bytes = "buffer" in b ? b.size * 4 : b.size;
+      if (bytes > limit) {
+        throw new GpuKernelError(
+          kernel.name,
+          `resource ${i} holds ${bytes} bytes, more than the binding limit ${limit}; ` +
+            `bind it in windows (Gpu.window) and split the work into row blocks`,
+        );
+      }
+      return { buffer, size: Math.min(buffer.size, limit) };
     });
     const wg = this.#gpu.foldWorkgroups(kernel.name, workgroups);
     if (wg[0] * wg[1] * wg[2] === 0) return this;
@@ -214,7 +263,7 @@ export class Batch {
           }
           : kind === "texture" || kind === "storage-texture"
           ? { binding, resource: d.buffers[bi++] as GPUTextureView }
-          : { binding, resource: { buffer: d.buffers[bi++] as GPUBuffer } }
+          : { binding, resource: d.buffers[bi++] as GPUBufferBinding }
       );
       const group = device.createBindGroup({ layout: d.layout, entries, label: d.kernel.name });
       pass ??= enc.beginComputePass({ label: this.#label });
@@ -253,12 +302,15 @@ export class Gpu {
   #error: string | undefined;
   #lost: { reason: string; message: string } | undefined;
   #uniformAlign: number;
+  #bindingLimit: number;
 
-  private constructor(device: GPUDevice, info: GpuInfo) {
+  private constructor(device: GPUDevice, info: GpuInfo, maxBindingBytes?: number) {
     this.device = device;
     this.info = info;
     this.pool = new BufferPool(device);
     this.#uniformAlign = device.limits.minUniformBufferOffsetAlignment;
+    this.#bindingLimit = device.limits.maxStorageBufferBindingSize;
+    if (maxBindingBytes !== undefined) this.bindingLimit = maxBindingBytes;
     device.addEventListener("uncapturederror", (e) => {
       const err = (e as GPUUncapturedErrorEvent).error;
       this.#error ??= err.message;
@@ -285,7 +337,9 @@ export class Gpu {
    * Throws {@linkcode NoGpuAdapterError} when there is no adapter.
    */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
-    if (opts.device) return new Gpu(opts.device, describe(undefined, opts.device));
+    if (opts.device) {
+      return new Gpu(opts.device, describe(undefined, opts.device), opts.maxBindingBytes);
+    }
     const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     if (!gpu) throw new NoGpuAdapterError("navigator.gpu is undefined in this runtime");
     const adapter = await gpu.requestAdapter(
@@ -313,7 +367,60 @@ export class Gpu {
         maxTextureArrayLayers: l.maxTextureArrayLayers,
       },
     });
-    return new Gpu(device, describe(adapter, device));
+    return new Gpu(device, describe(adapter, device), opts.maxBindingBytes);
+  }
+
+  /**
+   * Largest storage binding in bytes the kernels use: the device's
+   * `maxStorageBufferBindingSize` unless lowered (tests lower it to make every kernel split its
+   * work into row blocks on small models). Tensors up to `maxBufferSize` may be allocated; the
+   * kernels bind larger ones in windows ({@linkcode Gpu.window}).
+   */
+  get bindingLimit(): number {
+    return this.#bindingLimit;
+  }
+
+  /** Sets the binding limit: a multiple of 4 bytes, at least 8 KiB (one matmul stage block) and at most the device's. */
+  set bindingLimit(bytes: number) {
+    const max = this.device.limits.maxStorageBufferBindingSize;
+    if (!Number.isInteger(bytes) || bytes % 4 !== 0 || bytes < 8192 || bytes > max) {
+      throw new RangeError(
+        `Cannot set the binding limit to ${bytes} bytes: expected a multiple of 4 from 8192 to ${max}`,
+      );
+    }
+    this.#bindingLimit = bytes;
+  }
+
+  /**
+   * Elements that always fit one window: any element range at most this long can be bound with
+   * {@linkcode Gpu.window} whatever its start (the binding limit less the offset alignment).
+   */
+  get windowElements(): number {
+    const align = this.device.limits.minStorageBufferOffsetAlignment;
+    return Math.floor((this.#bindingLimit - align) / 4);
+  }
+
+  /**
+   * Binds the elements `[lo, hi)` of a tensor on their own: the window starts at the aligned
+   * byte offset at or below element `lo`, and a kernel given the window reads element e at
+   * e − `base`. Throws when the range is longer than {@linkcode Gpu.windowElements}.
+   */
+  window(t: GpuTensor, lo: number, hi: number): BufferWindow {
+    const align = this.device.limits.minStorageBufferOffsetAlignment;
+    if (!(lo >= 0 && hi >= lo && hi * 4 <= t.buffer.size)) {
+      throw new RangeError(
+        `Cannot bind elements [${lo}, ${hi}) of a buffer of ${t.buffer.size / 4} elements`,
+      );
+    }
+    if (hi - lo > this.windowElements) {
+      throw new RangeError(
+        `Cannot bind elements [${lo}, ${hi}) in one window: ${hi - lo} elements exceed ` +
+          `${this.windowElements} (binding limit ${this.#bindingLimit} bytes)`,
+      );
+    }
+    const byteOffset = Math.floor((lo * 4) / align) * align;
+    const byteLength = Math.max(4, hi * 4 - byteOffset);
+    return { buffer: t.buffer, byteOffset, byteLength, base: byteOffset / 4 };
   }
 
   /** Uniform slot size rounded to the device's offset alignment. */
@@ -406,10 +513,10 @@ export class Gpu {
   alloc(shape: readonly number[], label: string, dtype: GpuDType = "f32"): GpuTensor {
     const size = numel(shape);
     const bytes = Math.max(4, size * 4);
-    if (bytes > this.device.limits.maxStorageBufferBindingSize) {
+    if (bytes > this.device.limits.maxBufferSize) {
       throw new RangeError(
         `Cannot allocate tensor "${label}" of shape [${shape.join(", ")}]: ${bytes} bytes exceed ` +
-          `maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize}`,
+          `the device's maxBufferSize ${this.device.limits.maxBufferSize}`,
       );
     }
     const buffer = this.pool.acquire(bytes, STORAGE_USAGE, label);

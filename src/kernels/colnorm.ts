@@ -7,6 +7,7 @@
 
 import type { Batch } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { COLNORM_WGSL } from "./colnorm.wgsl.ts";
 
@@ -71,11 +72,26 @@ export function colNormUpdate(batch: Batch, a: ColNormUpdateArgs): void {
   }
   const slabRows = Math.max(MIN_SLAB_ROWS, Math.ceil(a.rows / COLNORM_MAX_SLABS));
   const nslab = Math.ceil(a.rows / slabRows);
-  const u = new Uniforms()
-    .u32(a.rows, a.cols, slabRows, nslab)
-    .u32(xOff).f32(a.scale, a.denom).u32(0)
-    .bytes();
-  const blocks = Math.ceil(a.cols / 64);
-  batch.dispatch(kernel("partialSums"), [a.x, a.partial, a.s], u, [blocks * nslab]);
-  batch.dispatch(kernel("update"), [a.x, a.partial, a.s], u, [blocks]);
+  const gpu = batch.gpu;
+  // column blocks whose activations, partial sums and statistic each fit one binding
+  const xSpan = (ja: number, jb: number) => (a.rows - 1) * a.cols + jb - ja;
+  forEachFitting(
+    gpu,
+    0,
+    a.cols,
+    (ja, jb) => Math.max(xSpan(ja, jb), (jb - ja) * nslab),
+    (ja, jb) => {
+      const x = gpu.window(a.x, xOff + ja, xOff + ja + xSpan(ja, jb));
+      const partial = gpu.window(a.partial, ja * nslab, jb * nslab);
+      const s = gpu.window(a.s, ja, jb);
+      const u = new Uniforms()
+        .u32(a.rows, jb - ja, slabRows, nslab)
+        .u32(xOff + ja - x.base).f32(a.scale, a.denom).u32(a.cols)
+        .u32(ja * nslab - partial.base, ja - s.base)
+        .bytes();
+      const blocks = Math.ceil((jb - ja) / 64);
+      batch.dispatch(kernel("partialSums"), [x, partial, s], u, [blocks * nslab]);
+      batch.dispatch(kernel("update"), [x, partial, s], u, [blocks]);
+    },
+  );
 }

@@ -48,12 +48,17 @@ export function embedKernel(hasPositions: boolean): Kernel {
 /** Records the gather of the rows whose id lies in the table block (plus positions). */
 export function embed(batch: Batch, a: EmbedArgs): void {
   const idCount = a.idCount ?? a.table.size / a.cols;
+  const posOffset = a.posOffset ?? 0;
+  // only the positions of one sequence are read: bind just those rows
+  const pos = a.positions
+    ? batch.gpu.window(a.positions, posOffset * a.cols, (posOffset + a.seqlen) * a.cols)
+    : undefined;
   const u = new Uniforms()
-    .u32(a.rows, a.cols, a.seqlen, a.posOffset ?? 0)
-    .u32(a.idStart ?? 0, idCount, 0, 0);
+    .u32(a.rows, a.cols, a.seqlen, posOffset)
+    .u32(a.idStart ?? 0, idCount, pos?.base ?? 0, 0);
   batch.dispatch(
     embedKernel(a.positions !== undefined),
-    [a.ids, a.table, a.positions ?? a.table, a.out],
+    [a.ids, a.table, pos ?? a.table, a.out],
     u.bytes(),
     [Math.ceil((a.rows * a.cols) / WG)],
   );

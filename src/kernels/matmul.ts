@@ -4,7 +4,8 @@
  * @module
  */
 
-import type { Batch } from "../gpu/device.ts";
+import { type Batch, STORAGE_USAGE } from "../gpu/device.ts";
+import { forEachFitting } from "../gpu/split.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { MATMUL_WGSL } from "./matmul.wgsl.ts";
@@ -99,6 +100,99 @@ function epilogueKernel(hasBias: boolean): Kernel {
   };
 }
 
+/** A matmul operand and the texture it is packed into. */
+interface Operand {
+  src: GpuTensor;
+  view: GPUTextureView;
+  trans: boolean;
+  /** Rows and columns of op(X). */
+  rows: number;
+  cols: number;
+  ld: number;
+}
+
+/**
+ * Packs op(X[z]) rows [r0, r0 + h) (texture rows 0 .. h, zero past `rows`) of `count` products
+ * into the operand's texture, in pieces whose elements fit one binding: by layers, then by rows
+ * (X stored as op(X)) or by texel columns (X stored transposed), then the other way.
+ */
+function packOperand(
+  batch: Batch,
+  o: Operand,
+  at: { off: number; stride: number; count: number; r0: number; h: number },
+): void {
+  const gpu = batch.gpu;
+  const w4 = Math.ceil(o.cols / 4);
+  const rEnd = Math.min(o.rows, at.r0 + at.h);
+  // first and one-past-last element read for layers [za, zb), op rows [ra, rb), texel cols [ca, cb)
+  const range = (za: number, zb: number, ra: number, rb: number, ca: number, cb: number) => {
+    rb = Math.min(rb, rEnd);
+    cb = Math.min(4 * cb, o.cols);
+    ca = 4 * ca;
+    if (rb <= ra || cb <= ca) return [0, 0];
+    const first = at.off + za * at.stride + (o.trans ? ca * o.ld + ra : ra * o.ld + ca);
+    const last = at.off + (zb - 1) * at.stride +
+      (o.trans ? (cb - 1) * o.ld + rb : (rb - 1) * o.ld + cb);
+    return [first, last];
+  };
+  const span = (...r: [number, number, number, number, number, number]) => {
+    const [lo, hi] = range(...r);
+    return hi - lo;
+  };
+  const r1 = at.r0 + at.h;
+  const piece = (za: number, zb: number, ra: number, rb: number, ca: number, cb: number) => {
+    const [lo, hi] = range(za, zb, ra, rb, ca, cb);
+    const win = gpu.window(
+      o.src,
+      Math.min(lo, o.src.size - 1),
+      Math.max(hi, Math.min(lo, o.src.size - 1) + 1),
+    );
+    batch.dispatch(
+      packKernel(o.trans),
+      [win, o.view],
+      new Uniforms()
+        .u32(o.rows, o.cols, o.ld, at.off + za * at.stride - win.base)
+        .u32(ra, cb - ca, rb - ra, at.stride)
+        .u32(za, ca, ra - at.r0)
+        .bytes(),
+      [Math.ceil((cb - ca) / 64), rb - ra, zb - za],
+    );
+  };
+  // the outer levels leave a single layer (row, texel column) that does not fit to the inner ones
+  const outer = (n: number, sp: number) => (n === 1 ? 0 : sp);
+  forEachFitting(
+    gpu,
+    0,
+    at.count,
+    (za, zb) => outer(zb - za, span(za, zb, at.r0, r1, 0, w4)),
+    (za, zb) => {
+      if (o.trans) {
+        forEachFitting(
+          gpu,
+          0,
+          w4,
+          (ca, cb) => outer(cb - ca, span(za, zb, at.r0, r1, ca, cb)),
+          (ca, cb) =>
+            forEachFitting(gpu, at.r0, r1, (ra, rb) => span(za, zb, ra, rb, ca, cb), (ra, rb) => {
+              piece(za, zb, ra, rb, ca, cb);
+            }),
+        );
+      } else {
+        forEachFitting(
+          gpu,
+          at.r0,
+          r1,
+          (ra, rb) => outer(rb - ra, span(za, zb, ra, rb, 0, w4)),
+          (ra, rb) =>
+            forEachFitting(gpu, 0, w4, (ca, cb) => span(za, zb, ra, rb, ca, cb), (ca, cb) => {
+              piece(za, zb, ra, rb, ca, cb);
+            }),
+        );
+      }
+    },
+  );
+}
+
 /**
  * Records `C = alpha·op(A)·op(B) + beta·C (+ bias)` into a batch (`count` products with strides).
  * op(A) and op(B) are packed into pooled `rgba32float` array textures (one layer per product),
@@ -131,22 +225,31 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     }
     return;
   }
-  if (x.N > nMax) {
-    for (let n0 = 0; n0 < x.N; n0 += nMax) {
+  const splitN = (step: number) => {
+    for (let n0 = 0; n0 < x.N; n0 += step) {
       matmul(batch, {
         ...full,
-        N: Math.min(nMax, x.N - n0),
+        N: Math.min(step, x.N - n0),
         offB: offB + (transB ? n0 * ldb : n0),
         offC: offC + n0,
         offBias: (x.offBias ?? 0) + n0,
       });
     }
+  };
+  if (x.N > nMax) {
+    splitN(nMax);
+    return;
+  }
+  const limit = Math.min(gpu.bindingLimit, STAGE_LIMIT);
+  // the stage holds at least TM rows of the padded width: split N when that does not fit
+  const nFit = Math.floor(limit / (4 * TM));
+  if (x.N > WG_N_NARROW && Math.ceil(x.N / WG_N) * WG_N > nFit) {
+    splitN(nFit >= WG_N ? Math.floor(nFit / WG_N) * WG_N : WG_N_NARROW);
     return;
   }
   const narrow = x.N <= WG_N_NARROW;
   const wgN = narrow ? WG_N_NARROW : WG_N;
   const nPad = Math.ceil(x.N / wgN) * wgN;
-  const limit = Math.min(limits.maxStorageBufferBindingSize, STAGE_LIMIT);
   const layers = Math.max(
     1,
     Math.min(limits.maxTextureArrayLayers, Math.floor(limit / (4 * nPad * TM))),
@@ -169,59 +272,77 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     Math.max(TM, Math.floor(limit / (4 * nPad * count) / TM) * TM),
     Math.floor(limits.maxTextureDimension2D / TM) * TM,
   );
-  const stage = gpu.alloc(
-    // power-of-two sizes: shrinking shapes (SparseGPT's lazy updates, blocked factorisations)
-    // reuse a few pooled stages instead of leaving one per shape in the pool
-    [2 ** Math.ceil(Math.log2(count * mBlock * nPad))],
+  // power-of-two buffers: shrinking shapes (SparseGPT's lazy updates, blocked factorisations)
+  // reuse a few pooled stages instead of leaving one per shape in the pool
+  const stageSize = count * mBlock * nPad;
+  const stageBuffer = gpu.pool.acquire(
+    4 * 2 ** Math.ceil(Math.log2(stageSize)),
+    STORAGE_USAGE,
     "matmul/stage",
   );
+  const stage: GpuTensor = {
+    buffer: stageBuffer,
+    shape: [stageSize],
+    dtype: "f32",
+    size: stageSize,
+  };
   const tb = gpu.pool.acquireTexture(Math.ceil(x.N / 4), Math.max(1, 4 * K4), count, "matmul/b");
   const ta = gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
   const tbView = tb.createView({ label: "matmul/b", dimension: "2d-array" });
   const taView = ta.createView({ label: "matmul/a", dimension: "2d-array" });
-  const pack = (
-    src: GpuTensor,
-    view: GPUTextureView,
-    trans: boolean,
-    rows: number,
-    cols: number,
-    ld: number,
-    off: number,
-    stride: number,
-    r0: number,
-    h: number,
-  ) => {
-    const w4 = Math.ceil(cols / 4);
-    batch.dispatch(
-      packKernel(trans),
-      [src, view],
-      new Uniforms().u32(rows, cols, ld, off).u32(r0, w4, h, stride).bytes(),
-      [Math.ceil(w4 / 64), h, count],
-    );
-  };
   // op(B)(k, n) as rows k, columns n, zero-padded to 4·K4 rows.
-  pack(x.b, tbView, transB, x.K, x.N, ldb, offB, strideB, 0, 4 * K4);
+  packOperand(batch, { src: x.b, view: tbView, trans: transB, rows: x.K, cols: x.N, ld: ldb }, {
+    off: offB,
+    stride: strideB,
+    count,
+    r0: 0,
+    h: 4 * K4,
+  });
   for (let m0 = 0; m0 < x.M; m0 += mBlock) {
     const m1 = Math.min(x.M, m0 + mBlock);
-    pack(x.a, taView, transA, x.M, x.K, lda, offA, strideA, m0, m1 - m0);
+    packOperand(batch, { src: x.a, view: taView, trans: transA, rows: x.M, cols: x.K, ld: lda }, {
+      off: offA,
+      stride: strideA,
+      count,
+      r0: m0,
+      h: m1 - m0,
+    });
     batch.dispatch(
       narrow ? MATMUL_NARROW_KERNEL : MATMUL_KERNEL,
       [taView, tbView, stage],
       new Uniforms().u32(K4, nPad / 4, mBlock).bytes(),
       [nPad / wgN, Math.ceil((m1 - m0) / TM), count],
     );
-    const e = new Uniforms()
-      .u32(m1, x.N, ldc, offC)
-      .u32(strideC, mBlock, nPad, count)
-      .f32(x.alpha ?? 1, x.beta ?? 0).u32(x.offBias ?? 0, m0);
-    batch.dispatch(
-      epilogueKernel(x.bias !== undefined),
-      [stage, x.c, x.bias ?? stage],
-      e.bytes(),
-      [Math.ceil(((m1 - m0) * x.N * count) / 256)],
+    // C rows m0 .. m1 of every product, in windows of C that fit one binding
+    const offBias = x.offBias ?? 0;
+    const bias = x.bias ? gpu.window(x.bias, offBias, offBias + x.N) : undefined;
+    const cSpan = (za: number, zb: number, ma: number, mb: number) =>
+      (zb - 1 - za) * strideC + (mb - 1 - ma) * ldc + x.N;
+    forEachFitting(
+      gpu,
+      0,
+      count,
+      (za, zb) => zb - za === 1 ? 0 : cSpan(za, zb, m0, m1),
+      (za, zb) => {
+        forEachFitting(gpu, m0, m1, (ma, mb) => cSpan(za, zb, ma, mb), (ma, mb) => {
+          const first = offC + za * strideC + ma * ldc;
+          const c = gpu.window(x.c, first, first + cSpan(za, zb, ma, mb));
+          const e = new Uniforms()
+            .u32(mb - ma, x.N, ldc, first - c.base)
+            .u32(strideC, mBlock, nPad, zb - za)
+            .f32(x.alpha ?? 1, x.beta ?? 0)
+            .u32(bias ? offBias - bias.base : 0, (za * mBlock + ma - m0) * nPad);
+          batch.dispatch(
+            epilogueKernel(x.bias !== undefined),
+            [stage, c, bias ?? stage],
+            e.bytes(),
+            [Math.ceil(((mb - ma) * x.N * (zb - za)) / 256)],
+          );
+        });
+      },
     );
   }
-  gpu.free(stage);
+  gpu.pool.release(stageBuffer);
   gpu.pool.releaseTexture(ta);
   gpu.pool.releaseTexture(tb);
 }

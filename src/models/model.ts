@@ -232,7 +232,7 @@ export class CausalLM {
     const d = arch.hiddenSize;
     const blockBytes = Math.min(
       opts.vocabBlockBytes ?? 64 * 1024 * 1024,
-      gpu.device.limits.maxStorageBufferBindingSize,
+      gpu.bindingLimit,
     );
     const embed = await loadVocab(gpu, source, arch.embedTokens, arch.vocabSize, d, blockBytes);
     const head = arch.tiedHead

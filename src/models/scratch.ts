@@ -32,11 +32,11 @@ export class Scratch {
    */
   get(name: string, rows: number, cols: number): GpuTensor {
     const bytes = Math.max(4, rows * cols * 4);
-    const limit = this.#gpu.device.limits.maxStorageBufferBindingSize;
+    const limit = this.#gpu.bindingLimit;
     if (bytes > limit) {
       throw new RangeError(
         `Cannot allocate scratch tensor "${name}" of shape [${rows}, ${cols}]: ${bytes} bytes ` +
-          `exceed maxStorageBufferBindingSize ${limit}; use fewer rows per chunk`,
+          `exceed the binding limit ${limit}; use fewer rows per chunk`,
       );
     }
     let buf = this.#buffers.get(name);

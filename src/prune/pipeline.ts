@@ -250,7 +250,7 @@ function layerSelected(o: PruneOptions, layer: number): boolean {
  * declare const source: WeightSource;
  * const gpu = await getGpu();
  * const arch = architectureForSource(config, source);
- * const nseq = sequencesPerChunk(arch, 256, gpu.device.limits.maxStorageBufferBindingSize);
+ * const nseq = sequencesPerChunk(arch, 256, gpu.bindingLimit);
  * ```
  */
 export function sequencesPerChunk(
@@ -303,7 +303,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
   const perChunk = sequencesPerChunk(
     arch,
     seqlen,
-    gpu.device.limits.maxStorageBufferBindingSize,
+    gpu.bindingLimit,
     args.chunkTokens,
   );
   const start = args.startLayer ?? 0;

@@ -1,0 +1,60 @@
+/**
+ * Splitting work so that every tensor it touches fits one binding: the helper the kernel
+ * wrappers use for matrices larger than {@linkcode Gpu.bindingLimit}.
+ *
+ * @module
+ */
+
+import type { Gpu } from "./device.ts";
+
+/**
+ * Calls `fn(a, b)` on consecutive ranges `[a, b)` covering `[start, end)` (rows, layers or
+ * columns of some work) such that `span(a, b)`, the number of elements from the lowest to the
+ * highest element the range touches in any one tensor, fits one window
+ * ({@linkcode Gpu.windowElements}). The whole range is used when it fits, so work on tensors
+ * within the binding limit is dispatched exactly as before. Throws when a single step does not
+ * fit.
+ *
+ * @example Row blocks of a large matrix
+ * ```ts
+ * import { forEachFitting, getGpu } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const cols = 11008;
+ * forEachFitting(gpu, 0, 11008, (a, b) => (b - a) * cols, (a, b) => {
+ *   console.log(`rows ${a} to ${b}`); // each block binds at most gpu.windowElements elements
+ * });
+ * ```
+ */
+export function forEachFitting(
+  gpu: Gpu,
+  start: number,
+  end: number,
+  span: (a: number, b: number) => number,
+  fn: (a: number, b: number) => void,
+): void {
+  const n = end - start;
+  if (n <= 0) return;
+  const room = gpu.windowElements;
+  const fits = (step: number) => {
+    for (let a = start; a < end; a += step) {
+      if (span(a, Math.min(end, a + step)) > room) return false;
+    }
+    return true;
+  };
+  let parts = Math.max(1, Math.ceil(span(start, end) / room));
+  let step = Math.ceil(n / parts);
+  while (!fits(step)) {
+    if (step === 1) {
+      let a = start;
+      while (span(a, a + 1) <= room) a++;
+      throw new RangeError(
+        `Cannot split the work to fit the binding limit of ${gpu.bindingLimit} bytes: ` +
+          `one step (${a} to ${a + 1}) touches ${span(a, a + 1)} elements`,
+      );
+    }
+    parts = Math.max(parts + 1, Math.ceil(parts * 1.25));
+    step = Math.ceil(n / parts);
+  }
+  for (let a = start; a < end; a += step) fn(a, Math.min(end, a + step));
+}
