@@ -7,12 +7,15 @@
 //                becomes the unit vector e_j and row j of L_kk⁻¹ is zeroed, so the rows below
 //                get x_j = 0: the failed column is decoupled and nothing grows or turns NaN.
 //   (a matmul then forms panel = A[k+b:n, k:k+b]·L_kk⁻ᵀ, see src/linalg/cholesky.ts)
-//   panel_store  writes the dense panel ((n-k-b) × b) back into A[k+b:n, k:k+b].
-// Only the lower triangle of A is read.
+//   panel_store  writes rows r0 .. r0 + rows of the dense panel ((n-k-b) × b) back into
+//                A[k+b:n, k:k+b].
+// Only the lower triangle of A is read. A is bound as a window of the rows a step touches:
+// aOff (and pOff for the panel) are relative to the windows and may wrap around (u32), while
+// k and r0 are global, so `aOff + (k + r)*ld + k + c` lands in the window.
 
 const NB: u32 = 64u;
 
-struct Params { n: u32, ld: u32, k: u32, b: u32, statusOff: u32, _p0: u32, _p1: u32, _p2: u32 }
+struct Params { ld: u32, k: u32, b: u32, statusOff: u32, aOff: u32, pOff: u32, r0: u32, rows: u32 }
 
 // factor_diag binds (a, dkk, status, p); panel_store binds (a, panel, pp).
 @group(0) @binding(0) var<storage, read_write> a: array<f32>;
@@ -32,7 +35,7 @@ fn goodPivot(d: f32) -> bool {
 @compute @workgroup_size(64)
 fn factor_diag(@builtin(local_invocation_index) t: u32) {
   let b = p.b;
-  let base = p.k * p.ld + p.k;
+  let base = p.aOff + p.k * p.ld + p.k;
   for (var e = t; e < b * b; e += NB) {
     let r = e / b;
     let c = e % b;
@@ -99,12 +102,11 @@ fn factor_diag(@builtin(local_invocation_index) t: u32) {
 fn panel_store(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) t: u32) {
   let b = pp.b;
-  let below = pp.n - pp.k - b;
   let e = (wid.x + wid.y * nwg.x) * NB + t;
-  if (e >= below * b) {
+  if (e >= pp.rows * b) {
     return;
   }
-  let r = e / b;
+  let r = pp.r0 + e / b;
   let c = e % b;
-  a[(pp.k + b + r) * pp.ld + pp.k + c] = panel[e];
+  a[pp.aOff + (pp.k + b + r) * pp.ld + pp.k + c] = panel[pp.pOff + r * b + c];
 }

@@ -8,13 +8,14 @@
 //          writes partial[j*nslab + slab] = sum over the slab's rows of X[t, j]^2 (short sums
 //          keep f32 rounding small).
 // update:  one invocation per column adds up the slabs and updates s.
-// A dispatch may cover a block of `cols` columns of X (row stride ld); x, partial and s may be
-// windows of their tensors, reached through the offsets xOff, pOff and sOff.
+// A dispatch may cover a block of `cols` columns of X (row stride ld) and, for partialSums, the
+// slabs slab0 .. slab0 + slabs; x, partial and s may be windows of their tensors, reached through
+// the offsets xOff, pOff and sOff (u32 arithmetic wraps, so xOff may be "negative").
 
 struct Params {
   rows: u32, cols: u32, slabRows: u32, nslab: u32,
   xOff: u32, scale: f32, denom: f32, ld: u32,
-  pOff: u32, sOff: u32, _pad0: u32, _pad1: u32,
+  pOff: u32, sOff: u32, slab0: u32, slabs: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -27,9 +28,9 @@ fn partialSums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
                @builtin(local_invocation_index) li: u32) {
   let blocks = (p.cols + 63u) / 64u;
   let lin = wid.x + wid.y * nwg.x;
-  let slab = lin / blocks;
+  let slab = p.slab0 + lin / blocks;
   let j = (lin % blocks) * 64u + li;
-  if (slab >= p.nslab || j >= p.cols) {
+  if (lin / blocks >= p.slabs || j >= p.cols) {
     return;
   }
   let t0 = slab * p.slabRows;

@@ -2,13 +2,18 @@
 // Entry points (each with its own bindings, see src/kernels/linalg_util.ts):
 //   fill2d          dst[off + r*ld + c] = (r == c) ? diagBits : offBits   (u32 bit patterns, so it
 //                   fills f32 and u32 buffers alike: zeros, identities, status words)
-//   tri_fix         mode 0: zero the strict upper triangle; mode 1: mirror lower into upper
+//   tri_fix         mode 0: zero the strict upper triangle; mode 1: mirror lower into upper;
+//                   mode 2: mirror upper into lower
 //   reverse         dst = J·src·J (J the index reversal); symLower reads src's lower triangle only
+//   diag_copy       copy a diagonal into a vector or back
 //   add_diag        one workgroup: optionally fix zero diagonal entries to 1, then add
 //                   c + percent·mean(diag) to the diagonal; writes mean and the added value
 //   check_finite    atomicMin(status, column) of every non-finite entry
 //   zero_if_failed  zero a region when status != FAIL_NONE
 // 1-D dispatches may be folded into (x, y): the linear workgroup index is wid.x + wid.y * nwg.x.
+// Matrices larger than one binding are bound in windows (row blocks): the offsets in the
+// uniforms are relative to the window and may wrap around (u32), while row indices are global,
+// so `off + r*ld + c` lands in the window for the rows of the dispatch.
 
 const FAIL_NONE: u32 = 0xffffffffu;
 
@@ -21,9 +26,10 @@ fn nonFinite(v: f32) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fills rows r0 .. r0 + rows of the region.
 struct FillParams {
   off: u32, ld: u32, rows: u32, cols: u32,
-  offBits: u32, diagBits: u32, _p0: u32, _p1: u32,
+  offBits: u32, diagBits: u32, r0: u32, _p0: u32,
 }
 @group(0) @binding(0) var<storage, read_write> fillDst: array<u32>;
 @group(0) @binding(1) var<uniform> fp: FillParams;
@@ -35,37 +41,50 @@ fn fill2d(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   if (i >= fp.rows * fp.cols) {
     return;
   }
-  let r = i / fp.cols;
+  let r = fp.r0 + i / fp.cols;
   let c = i % fp.cols;
   fillDst[fp.off + r * fp.ld + c] = select(fp.offBits, fp.diagBits, r == c);
 }
 
 // ---------------------------------------------------------------------------------------------
-struct TriParams { n: u32, ld: u32, off: u32, mode: u32 }
-@group(0) @binding(0) var<storage, read_write> triA: array<f32>;
-@group(0) @binding(1) var<uniform> tp: TriParams;
+// Works on the tile rows r0 .. r0 + rows, columns c0 .. c0 + cols of the matrix. Entry (r, c) is
+// triDst[dstOff + r*ld + c]; the mirrors read entry (c, r) at triSrc[srcOff + c*ld + r]. Both
+// bindings may be windows of the same buffer (dst: rows of the tile, src: rows c0 .. c0 + cols).
+struct TriParams {
+  n: u32, ld: u32, dstOff: u32, srcOff: u32,
+  mode: u32, r0: u32, rows: u32, c0: u32,
+  cols: u32, _p0: u32, _p1: u32, _p2: u32,
+}
+@group(0) @binding(0) var<storage, read_write> triDst: array<f32>;
+@group(0) @binding(1) var<storage, read_write> triSrc: array<f32>;
+@group(0) @binding(2) var<uniform> tp: TriParams;
 
 @compute @workgroup_size(256)
 fn tri_fix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
   let i = linearWg(wid, nwg) * 256u + li;
-  if (i >= tp.n * tp.n) {
+  if (i >= tp.rows * tp.cols) {
     return;
   }
-  let r = i / tp.n;
-  let c = i % tp.n;
-  if (c <= r) {
+  let r = tp.r0 + i / tp.cols;
+  let c = tp.c0 + i % tp.cols;
+  let upper = c > r;
+  if (c == r || upper == (tp.mode == 2u)) {
     return;
   }
   if (tp.mode == 0u) {
-    triA[tp.off + r * tp.ld + c] = 0.0;
+    triDst[tp.dstOff + r * tp.ld + c] = 0.0;
   } else {
-    triA[tp.off + r * tp.ld + c] = triA[tp.off + c * tp.ld + r];
+    triDst[tp.dstOff + r * tp.ld + c] = triSrc[tp.srcOff + c * tp.ld + r];
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-struct RevParams { n: u32, symLower: u32, _p0: u32, _p1: u32 }
+// Rows r0 .. r0 + rows of dst (dense n×n, at dstOff) from rows n − r0 − rows .. n − r0 of src.
+struct RevParams {
+  n: u32, symLower: u32, srcOff: u32, dstOff: u32,
+  r0: u32, rows: u32, _p0: u32, _p1: u32,
+}
 @group(0) @binding(0) var<storage, read> revSrc: array<f32>;
 @group(0) @binding(1) var<storage, read_write> revDst: array<f32>;
 @group(0) @binding(2) var<uniform> rp: RevParams;
@@ -74,10 +93,10 @@ struct RevParams { n: u32, symLower: u32, _p0: u32, _p1: u32 }
 fn reverse(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32) {
   let i = linearWg(wid, nwg) * 256u + li;
-  if (i >= rp.n * rp.n) {
+  if (i >= rp.rows * rp.n) {
     return;
   }
-  let r = i / rp.n;
+  let r = rp.r0 + i / rp.n;
   let c = i % rp.n;
   var a = rp.n - 1u - r;
   var b = rp.n - 1u - c;
@@ -86,7 +105,33 @@ fn reverse(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     a = b;
     b = t;
   }
-  revDst[i] = revSrc[a * rp.n + b];
+  revDst[rp.dstOff + r * rp.n + c] = revSrc[rp.srcOff + a * rp.n + b];
+}
+
+// ---------------------------------------------------------------------------------------------
+// vec[vecOff + r] = A[off + r*(ld+1)] for r in r0 .. r0 + count, or back when toMatrix != 0.
+struct CopyParams {
+  count: u32, ld: u32, off: u32, vecOff: u32,
+  r0: u32, toMatrix: u32, _p0: u32, _p1: u32,
+}
+@group(0) @binding(0) var<storage, read_write> dcA: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dcVec: array<f32>;
+@group(0) @binding(2) var<uniform> dcp: CopyParams;
+
+@compute @workgroup_size(256)
+fn diag_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
+  let i = linearWg(wid, nwg) * 256u + li;
+  if (i >= dcp.count) {
+    return;
+  }
+  let r = dcp.r0 + i;
+  let m = dcp.off + r * (dcp.ld + 1u);
+  if (dcp.toMatrix != 0u) {
+    dcA[m] = dcVec[dcp.vecOff + r];
+  } else {
+    dcVec[dcp.vecOff + r] = dcA[m];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,7 +180,11 @@ fn add_diag(@builtin(local_invocation_index) li: u32) {
 }
 
 // ---------------------------------------------------------------------------------------------
-struct FinParams { rows: u32, cols: u32, ld: u32, off: u32, statusOff: u32, _p0: u32, _p1: u32, _p2: u32 }
+// Checks rows r0 .. r0 + rows of the region.
+struct FinParams {
+  rows: u32, cols: u32, ld: u32, off: u32,
+  statusOff: u32, r0: u32, _p0: u32, _p1: u32,
+}
 @group(0) @binding(0) var<storage, read> finA: array<f32>;
 @group(0) @binding(1) var<storage, read_write> finStatus: array<atomic<u32>>;
 @group(0) @binding(2) var<uniform> fnp: FinParams;
@@ -147,7 +196,7 @@ fn check_finite(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= fnp.rows * fnp.cols) {
     return;
   }
-  let r = i / fnp.cols;
+  let r = fnp.r0 + i / fnp.cols;
   let c = i % fnp.cols;
   if (nonFinite(finA[fnp.off + r * fnp.ld + c])) {
     atomicMin(&finStatus[fnp.statusOff], c);

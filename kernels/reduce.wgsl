@@ -2,9 +2,13 @@
 //   MODE 0: partial[w] = (Σ x², 0)
 //   MODE 1: partial[w] = (Σ (x − y)², Σ y²)
 //   MODE 2: partial[w] = (Σ x·y, Σ y²)
-// Partials are written from element outOff on. The host adds them.
+// Partials are written from element outOff on (added to the partials there when accumulate is
+// 1, so that a region too large for one binding is summed in row blocks). The host adds them.
 
-struct Params { rows: u32, cols: u32, ldx: u32, ldy: u32, offX: u32, offY: u32, outOff: u32, _p1: u32 }
+struct Params {
+  rows: u32, cols: u32, ldx: u32, ldy: u32,
+  offX: u32, offY: u32, outOff: u32, accumulate: u32,
+}
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> y: array<f32>;
@@ -51,7 +55,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
   }
   if (li == 0u) {
-    partial[u.outOff + 2u * w] = s0[0];
-    partial[u.outOff + 2u * w + 1u] = s1[0];
+    let keep = f32(u.accumulate);
+    partial[u.outOff + 2u * w] = keep * partial[u.outOff + 2u * w] + s0[0];
+    partial[u.outOff + 2u * w + 1u] = keep * partial[u.outOff + 2u * w + 1u] + s1[0];
   }
 }

@@ -14,17 +14,23 @@
 //
 // After the passes v = the k-th smallest score and rank = k - #{score < v} (its position among
 // the scores equal to v). Then, by OUTPUT:
-//   0: out[2s] = bits of v, out[2s + 1] = rank (w is not written)
+//   0: out[outOff + 2s] = bits of v, out[outOff + 2s + 1] = rank (w is not written)
 //   1: zero every weight with score <= v (threshold rule; ties can prune more than k + 1)
 //   2: zero exactly k + 1 weights: all with score < v and the first rank + 1 with score = v in
 //      element order (ties go to the lower index, as a stable sort would order them). When
 //      every score equal to v is pruned (e.g. v is unique) this is rule 1, done in one pass;
 //      otherwise each invocation takes a contiguous chunk and a scan of the chunks' tie counts
 //      gives each tie its rank.
+//
+// With LOAD (one segment) the selection is skipped: v and rank are read from out[outOff] and
+// out[outOff + 1], as select_region leaves them for a region split into row blocks, and each
+// block is pruned by its own dispatch, in order. With OUTPUT 2 the dispatch then subtracts the
+// ties it pruned from the rank (wrapping below 0 when none are left), for the next block.
 
 struct Params {
   rows: u32, cols: u32, ld: u32, offset: u32,
   segStride: u32, nseg: u32, k: u32, colOff: u32,
+  outOff: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> w: array<f32>;
@@ -35,6 +41,7 @@ struct Params {
 
 override MODE: u32 = 0u;
 override OUTPUT: u32 = 0u;
+override LOAD: bool = false;
 override WG: u32 = 256u;
 
 var<workgroup> hist: array<atomic<u32>, 256>;
@@ -78,7 +85,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let c0 = li % p.cols;
 
   var st = State(0u, p.k, 0u);
-  for (var round = 0u; round < 4u; round++) {
+  if (LOAD) {
+    if (li == 0u) {
+      wgState = State(out[p.outOff], out[p.outOff + 1u], 0u);
+    }
+    st = workgroupUniformLoad(&wgState);
+  }
+  // the four rounds of the radix select, none with LOAD
+  for (var round = 0u; round < select(4u, 0u, LOAD); round++) {
     let shift = 24u - 8u * round;
     // the digits above this round (0 on the first round: (1 << 32) wraps to 0)
     let hiMask = ~(((1u << shift) << 8u) - 1u);
@@ -121,14 +135,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
   if (OUTPUT == 0u) {
     if (li == 0u) {
-      out[2u * seg] = prefix;
-      out[2u * seg + 1u] = rank;
+      out[p.outOff + 2u * seg] = prefix;
+      out[p.outOff + 2u * seg + 1u] = rank;
     }
     return;
   }
 
   // rule 2 with every tie pruned (e.g. a unique v) is rule 1
-  if (OUTPUT == 1u || rank + 1u == st.ties) {
+  if (OUTPUT == 1u || (!LOAD && rank + 1u == st.ties)) {
     var r = r0;
     var c = c0;
     for (var e = li; e < n; e += WG) {
@@ -172,6 +186,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let t = ties[i];
       ties[i] = acc;
       acc += t;
+    }
+    if (LOAD) {
+      out[p.outOff + 1u] = rank - min(acc, rank + 1u);
     }
   }
   workgroupBarrier();

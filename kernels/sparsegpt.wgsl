@@ -12,9 +12,20 @@
 //                 score ≤ threshold, from the block-start weights; N:M: the N smallest scores of
 //                 each group of M, from the compensated weights when the group is reached),
 //                 e = w/U_jj for pruned weights, W1[r, j+1:] -= e·U[j, j+1:],
-//                 Err[r, errOff + j] = e,
+//                 Err[r, j] = e,
 //                 loss[r] += Σ w²/U_jj²/2. Skipped (Err = 0) when the factor status failed.
+//   mark          the unstructured mask of a split sweep (see below), stored in Err.
 // sel layout (u32): [0] prefix, [1] remaining k, [2 ..] histogram (2048 bins).
+//
+// Every kernel may work on a block of rows of W and on windows of W, U, Err and H (for matrices
+// larger than one storage binding): it reaches element (r, c) of its part through an offset and
+// a leading dimension, e.g. W[r, c] = w[wOff + r*ldw + c] with r and c relative to the part.
+// Offsets into a window may wrap below 0 (u32 arithmetic) as long as the final index is inside.
+// A split sweep runs the block's columns in pieces [ja, jb), each with the window of U rows
+// i1 + ja .. i1 + jb; a row's weights go back to W between pieces, so the pieces compute what a
+// single sweep does. The unstructured mask must come from the block-start weights, so before the
+// first piece `mark` writes each piece's mask bits (1.0 = pruned) into the Err slots, which the
+// sweep reads (`marked`) and overwrites with the errors when it reaches those columns.
 
 const FAIL_NONE: u32 = 0xffffffffu;
 const MAXB: u32 = 256u;
@@ -25,7 +36,12 @@ fn score(w: f32, d: f32) -> f32 {
 }
 
 // ---------------------------------------------------------------------------------------------
-struct DeadParams { rows: u32, cols: u32, _p0: u32, _p1: u32 }
+// A rows×cols part of W at dw[wOff + r*ldw + c]; column c's diagonal entry of H at
+// dh[hOff + c*(ldh + 1)].
+struct DeadParams {
+  rows: u32, cols: u32, ldw: u32, wOff: u32,
+  ldh: u32, hOff: u32, _p0: u32, _p1: u32,
+}
 @group(0) @binding(0) var<storage, read_write> dw: array<f32>;
 @group(0) @binding(1) var<storage, read> dh: array<f32>;
 @group(0) @binding(2) var<uniform> ddp: DeadParams;
@@ -37,17 +53,20 @@ fn dead_cols(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   if (i >= ddp.rows * ddp.cols) {
     return;
   }
+  let r = i / ddp.cols;
   let c = i % ddp.cols;
-  if (dh[c * ddp.cols + c] == 0.0) {
-    dw[i] = 0.0;
+  if (dh[ddp.hOff + c * (ddp.ldh + 1u)] == 0.0) {
+    dw[ddp.wOff + r * ddp.ldw + c] = 0.0;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
+// A rows×count part of the block: W[r, c] at hw[wOff + r*ldw + c], U[c, c] at
+// hu[uOff + c*(ldu + 1)].
 struct HistParams {
-  rows: u32, cols: u32, ldu: u32, i1: u32,
-  count: u32, shift: u32, width: u32, usePrefix: u32,
-  perWg: u32, _p0: u32, _p1: u32, _p2: u32,
+  rows: u32, count: u32, ldw: u32, ldu: u32,
+  wOff: u32, uOff: u32, shift: u32, width: u32,
+  usePrefix: u32, perWg: u32, _p0: u32, _p1: u32,
 }
 @group(0) @binding(0) var<storage, read> hw: array<f32>;
 @group(0) @binding(1) var<storage, read> hu: array<f32>;
@@ -71,8 +90,8 @@ fn radix_hist(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let binMask = (1u << hp.width) - 1u;
   for (var e = start + li; e < end; e += 256u) {
     let r = e / hp.count;
-    let col = hp.i1 + e % hp.count;
-    let bits = bitcast<u32>(score(hw[r * hp.cols + col], hu[col * hp.ldu + col]));
+    let c = e % hp.count;
+    let bits = bitcast<u32>(score(hw[hp.wOff + r * hp.ldw + c], hu[hp.uOff + c * (hp.ldu + 1u)]));
     if (hp.usePrefix != 0u && (bits >> hiShift) != (prefix >> hiShift)) {
       continue;
     }
@@ -120,10 +139,14 @@ fn radix_select() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// rows rows of the block of `count` columns: W[r, c] at sw[wOff + r*ldw + c],
+// U[i1 + j, i1 + c] at su[uOff + j*ldu + c], Err[r, c] at serr[errOff + r*ldErr + c], the row's
+// loss at sloss[lossOff + r]; this dispatch sweeps the columns [ja, jb).
 struct SweepParams {
-  rows: u32, cols: u32, ldu: u32, i1: u32,
-  count: u32, ldErr: u32, n: u32, m: u32,
-  statusOff: u32, errOff: u32, _p1: u32, _p2: u32,
+  rows: u32, count: u32, ldw: u32, ldu: u32,
+  ldErr: u32, n: u32, m: u32, statusOff: u32,
+  wOff: u32, uOff: u32, errOff: u32, lossOff: u32,
+  ja: u32, jb: u32, marked: u32, _p0: u32,
 }
 @group(0) @binding(0) var<storage, read_write> sw: array<f32>;
 @group(0) @binding(1) var<storage, read> su: array<f32>;
@@ -137,6 +160,10 @@ struct SweepParams {
 override NM: bool = false;
 override WG: u32 = 64u;
 
+fn diag(c: u32) -> f32 {
+  return su[swp.uOff + c * (swp.ldu + 1u)];
+}
+
 @compute @workgroup_size(WG)
 fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) li: u32) {
@@ -145,39 +172,43 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     return;
   }
   let count = swp.count;
-  let i1 = swp.i1;
-  let ldu = swp.ldu;
-  let rowBase = r * swp.cols + i1;
-  let errBase = r * swp.ldErr + swp.errOff;
+  let ja = swp.ja;
+  let jb = swp.jb;
+  let rowBase = swp.wOff + r * swp.ldw;
+  let errBase = swp.errOff + r * swp.ldErr;
   if (sstatus[swp.statusOff] != FAIL_NONE) {
-    for (var c = 0u; c < count; c++) {
+    for (var c = ja; c < jb; c++) {
       serr[errBase + c] = 0.0;
     }
     return;
   }
   var row: array<f32, MAXB>;
-  for (var c = 0u; c < count; c++) {
+  for (var c = ja; c < count; c++) {
     row[c] = sw[rowBase + c];
   }
   var mask: array<u32, 8>;
   if (!NM) {
     let thr = ssel[0];
-    for (var c = 0u; c < count; c++) {
-      let d = su[(i1 + c) * ldu + i1 + c];
-      if (bitcast<u32>(score(row[c], d)) <= thr) {
+    for (var c = ja; c < jb; c++) {
+      var pruned: bool;
+      if (swp.marked != 0u) {
+        pruned = serr[errBase + c] != 0.0;
+      } else {
+        pruned = bitcast<u32>(score(row[c], diag(c))) <= thr;
+      }
+      if (pruned) {
         mask[c >> 5u] |= 1u << (c & 31u);
       }
     }
   }
   var rl = 0.0;
   var sc: array<f32, 32>;
-  for (var j = 0u; j < count; j++) {
-    let ub = (i1 + j) * ldu + i1;
+  for (var j = ja; j < jb; j++) {
+    let ub = swp.uOff + j * swp.ldu;
     if (NM && j % swp.m == 0u) {
       let g = min(swp.m, count - j);
       for (var q = 0u; q < g; q++) {
-        let cq = i1 + j + q;
-        sc[q] = score(row[j + q], su[cq * ldu + cq]);
+        sc[q] = score(row[j + q], diag(j + q));
       }
       for (var q = 0u; q < g; q++) {
         var rank = 0u;
@@ -205,8 +236,26 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
     serr[errBase + j] = e;
   }
-  sloss[r] += rl * 0.5;
-  for (var c = 0u; c < count; c++) {
+  sloss[swp.lossOff + r] += rl * 0.5;
+  for (var c = ja; c < count; c++) {
     sw[rowBase + c] = row[c];
+  }
+}
+
+// The unstructured mask bits of columns [ja, jb), from the block-start weights, into the Err
+// slots of those columns (same bindings and parameters as `sweep`).
+@compute @workgroup_size(WG)
+fn mark(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let r = (wid.x + wid.y * nwg.x) * WG + li;
+  if (r >= swp.rows) {
+    return;
+  }
+  let thr = ssel[0];
+  let rowBase = swp.wOff + r * swp.ldw;
+  let errBase = swp.errOff + r * swp.ldErr;
+  for (var c = swp.ja; c < swp.jb; c++) {
+    let pruned = bitcast<u32>(score(sw[rowBase + c], diag(c))) <= thr;
+    serr[errBase + c] = select(0.0, 1.0, pruned);
   }
 }

@@ -10,8 +10,15 @@
 //   3 ReLU activation: out = relu(in1)
 //   4 GLU activation:  out = silu(in1) · in2   (in1 = gate pre-act s, in2 = up z)
 //   5 row bias: out[t, j] += scale · in1[j]  (cols = bias length)
+// A dispatch covers elements start .. start + count; each binding may be a window of its tensor,
+// reached through its offset (o0 for out, o1..o3 for the inputs; u32 arithmetic wraps, so an
+// offset may be "negative"): element e of a tensor is read at offset + e.
 
-struct Params { count: u32, cols: u32, a: f32, g: f32, scale: f32, steps: u32, _p0: u32, _p1: u32 }
+struct Params {
+  count: u32, cols: u32, a: f32, g: f32,
+  scale: f32, steps: u32, start: u32, _p0: u32,
+  o0: u32, o1: u32, o2: u32, o3: u32,
+}
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> in1: array<f32>;
@@ -37,28 +44,29 @@ fn glu_obj(s: f32, m: f32, p: f32, z: f32) -> f32 {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  let i = (wid.x + wid.y * nwg.x) * 256u + li;
-  if (i >= u.count) {
+  let k = (wid.x + wid.y * nwg.x) * 256u + li;
+  if (k >= u.count) {
     return;
   }
+  let e = u.start + k;
   if (MODE == 0u) {
-    let m = in1[i];
-    let p = in2[i];
+    let m = in1[u.o1 + e];
+    let p = in2[u.o2 + e];
     let zp = max((u.g * p + u.a * m) / (u.g + u.a), 0.0);
     let zn = min(m, 0.0);
     let fp = u.g * (p - zp) * (p - zp) + u.a * (zp - m) * (zp - m);
     let fn_ = u.g * p * p + u.a * (zn - m) * (zn - m);
-    out[i] = select(zp, zn, fn_ < fp);
+    out[u.o0 + e] = select(zp, zn, fn_ < fp);
   } else if (MODE == 1u) {
-    let m = in1[i];
-    let p = in2[i];
-    let sg = silu(in3[i]);
-    out[i] = (u.a * m + u.g * sg * p) / (u.a + u.g * sg * sg);
+    let m = in1[u.o1 + e];
+    let p = in2[u.o2 + e];
+    let sg = silu(in3[u.o3 + e]);
+    out[u.o0 + e] = (u.a * m + u.g * sg * p) / (u.a + u.g * sg * sg);
   } else if (MODE == 2u) {
-    let m = in1[i];
-    let p = in2[i];
-    let z = in3[i];
-    var s = out[i];
+    let m = in1[u.o1 + e];
+    let p = in2[u.o2 + e];
+    let z = in3[u.o3 + e];
+    var s = out[u.o0 + e];
     var f = glu_obj(s, m, p, z);
     // also consider the prior's minimiser as a start
     let fm = glu_obj(m, m, p, z);
@@ -89,12 +97,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         break;
       }
     }
-    out[i] = s;
+    out[u.o0 + e] = s;
   } else if (MODE == 3u) {
-    out[i] = max(in1[i], 0.0);
+    out[u.o0 + e] = max(in1[u.o1 + e], 0.0);
   } else if (MODE == 4u) {
-    out[i] = silu(in1[i]) * in2[i];
+    out[u.o0 + e] = silu(in1[u.o1 + e]) * in2[u.o2 + e];
   } else {
-    out[i] = out[i] + u.scale * in1[i % u.cols];
+    out[u.o0 + e] = out[u.o0 + e] + u.scale * in1[u.o1 + e % u.cols];
   }
 }

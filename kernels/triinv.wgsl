@@ -4,8 +4,11 @@
 // bs; zeros above the diagonal; a short last block uses its top-left corner).
 // One workgroup per block; invocation t computes column t of the inverse by forward
 // substitution. The blocked solves and inverses in src/linalg/triangular.ts use these blocks.
+// A dispatch inverts the blocks bi0 .. bi1 (one workgroup each). L and dinv may be bound as
+// windows: off and dOff are then relative to the windows and may wrap around (u32), while the
+// block index is global, so the indices land in the windows of the dispatch's blocks.
 
-struct Params { n: u32, ld: u32, off: u32, bs: u32 }
+struct Params { n: u32, ld: u32, off: u32, bs: u32, bi0: u32, bi1: u32, dOff: u32, _p0: u32 }
 
 @group(0) @binding(0) var<storage, read> l: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dinv: array<f32>;
@@ -17,9 +20,9 @@ var<workgroup> blk: array<f32, 4096>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
-  let bi = wid.x + wid.y * nwg.x;
+  let bi = p.bi0 + wid.x + wid.y * nwg.x;
   let r0 = bi * p.bs;
-  if (r0 >= p.n) {
+  if (bi >= p.bi1 || r0 >= p.n) {
     return;
   }
   let s = min(p.bs, p.n - r0);
@@ -44,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     x[i] = -acc / blk[i * NB + i];
   }
-  let ob = bi * p.bs * p.bs;
+  let ob = p.dOff + bi * p.bs * p.bs;
   for (var i = 0u; i < s; i++) {
     dinv[ob + i * p.bs + t] = select(0.0, x[i], i >= t);
   }

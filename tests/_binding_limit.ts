@@ -17,3 +17,19 @@ export async function withBindingLimit<T>(
     gpu.bindingLimit = old;
   }
 }
+
+/** Asserts two arrays are equal element for element (fast on large arrays: names the first difference). */
+export function assertSameValues(
+  got: ArrayLike<number> | undefined,
+  want: ArrayLike<number>,
+  what: string,
+): void {
+  if (!got || got.length !== want.length) {
+    throw new Error(`${what}: ${got?.length ?? "no"} values, expected ${want.length}`);
+  }
+  for (let i = 0; i < want.length; i++) {
+    if (!Object.is(got[i], want[i])) {
+      throw new Error(`${what}: element ${i} is ${got[i]}, expected ${want[i]}`);
+    }
+  }
+}

@@ -42,10 +42,9 @@ export function forEachFitting(
     }
     return true;
   };
-  let parts = Math.max(1, Math.ceil(span(start, end) / room));
-  let step = Math.ceil(n / parts);
-  while (!fits(step)) {
-    if (step === 1) {
+  let step = n;
+  if (!fits(n)) {
+    if (!fits(1)) {
       let a = start;
       while (span(a, a + 1) <= room) a++;
       throw new RangeError(
@@ -53,8 +52,15 @@ export function forEachFitting(
           `one step (${a} to ${a + 1}) touches ${span(a, a + 1)} elements`,
       );
     }
-    parts = Math.max(parts + 1, Math.ceil(parts * 1.25));
-    step = Math.ceil(n / parts);
+    // the longest step that fits (spans grow with the range), then steps of equal length
+    let lo = 1, hi = n;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (fits(mid)) lo = mid;
+      else hi = mid;
+    }
+    const even = Math.ceil(n / Math.ceil(n / lo));
+    step = fits(even) ? even : lo;
   }
   for (let a = start; a < end; a += step) fn(a, Math.min(end, a + step));
 }

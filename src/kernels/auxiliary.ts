@@ -7,6 +7,7 @@
 
 import type { Batch } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { SPARSELLM_WGSL } from "./sparsellm.wgsl.ts";
 
@@ -52,14 +53,33 @@ export interface AuxArgs {
   steps?: number;
 }
 
-/** Records one elementwise auxiliary-variable operation. */
+/**
+ * Records one elementwise auxiliary-variable operation, in element ranges whose tensors fit one
+ * binding each. In row-bias mode a bias longer than one binding must be as long as the range.
+ */
 export function auxOp(batch: Batch, mode: AuxModeValue, x: AuxArgs): void {
-  const ins = [...x.inputs];
-  while (ins.length < 3) ins.push(ins[0] ?? x.out);
-  const u = new Uniforms().u32(x.count, x.cols ?? 1).f32(
-    x.alpha ?? 1,
-    x.gamma ?? 1,
-    x.scale ?? 1,
-  ).u32(x.steps ?? 8, 0, 0);
-  batch.dispatch(auxKernel(mode), [x.out, ...ins], u.bytes(), [Math.ceil(x.count / 256)]);
+  const gpu = batch.gpu;
+  const cols = x.cols ?? 1;
+  const rowBias = mode === AuxMode.rowBias;
+  if (rowBias && cols > gpu.windowElements && cols < x.count) {
+    throw new RangeError(
+      `Cannot add a row bias of ${cols} elements (past one binding) to ${x.count} elements`,
+    );
+  }
+  forEachFitting(gpu, 0, x.count, (a, b) => b - a, (a, b) => {
+    const windows = [x.out, ...x.inputs].map((t, i) =>
+      // a row bias that fits is bound whole; one as long as the elements is windowed with them
+      rowBias && i === 1 && cols <= gpu.windowElements
+        ? gpu.window(t, 0, cols)
+        : gpu.window(t, a, b)
+    );
+    // unused inputs are bound to the first input
+    while (windows.length < 4) windows.push(windows[1] ?? windows[0]);
+    const u = new Uniforms().u32(b - a, cols).f32(
+      x.alpha ?? 1,
+      x.gamma ?? 1,
+      x.scale ?? 1,
+    ).u32(x.steps ?? 8, a, 0, ...windows.map((w) => -w.base));
+    batch.dispatch(auxKernel(mode), windows, u.bytes(), [Math.ceil((b - a) / 256)]);
+  });
 }

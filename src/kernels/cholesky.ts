@@ -1,14 +1,17 @@
 /**
  * Typed wrappers for the Cholesky panel kernels of `kernels/cholesky.wgsl`. The blocked
- * factorisation that drives them is `src/linalg/cholesky.ts`.
+ * factorisation that drives them is `src/linalg/cholesky.ts`. Both bind only the rows of the
+ * matrix they touch (windows), so the matrix may exceed one binding.
  *
  * @module
  */
 
-import type { Batch } from "../gpu/device.ts";
+import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { CHOLESKY_WGSL } from "./cholesky.wgsl.ts";
+import { recordCopyBlock } from "./linalg_util.ts";
 
 /** Largest panel width the Cholesky kernels accept. */
 export const CHOLESKY_MAX_PANEL: number = 64;
@@ -42,15 +45,18 @@ export interface CholeskyPanel {
   b: number;
 }
 
-function params(p: CholeskyPanel, statusIndex: number): Uint32Array<ArrayBuffer> {
-  return new Uniforms().u32(p.n, p.ld, p.k, p.b, statusIndex, 0, 0, 0).bytes();
+/** A 64×64 scratch bound whole when it fits the binding limit, else its b×b top-left corner. */
+function scratch(gpu: Gpu, t: GpuTensor, b: number): GpuTensor | BufferWindow {
+  return t.size * 4 <= gpu.bindingLimit ? t : gpu.window(t, 0, (b - 1) * CHOLESKY_MAX_PANEL + b);
 }
 
 /**
  * Records the factorisation of the diagonal block `a[k:k+b, k:k+b]` (one workgroup): L_kk goes
  * back into `a`, L_kk⁻¹ into `dkk` ({@linkcode CHOLESKY_DKK_SIZE} elements, leading dimension
- * 64). A pivot that is not a finite positive number goes to `status[statusIndex]` via atomicMin;
- * its column of L becomes the unit vector and its row of L_kk⁻¹ is zeroed.
+ * 64). A pivot that is not a finite positive number is recorded in `status[statusIndex]` via
+ * atomicMin; its column of L becomes the unit vector and its row of L_kk⁻¹ is zeroed. Only
+ * rows k to k + b of `a` are bound; when even they exceed one binding (only under a lowered
+ * limit), the block is copied into a pooled 64×64 scratch, factored there and copied back.
  */
 export function recordFactorDiag(
   batch: Batch,
@@ -60,17 +66,50 @@ export function recordFactorDiag(
   p: CholeskyPanel,
   statusIndex = 0,
 ): void {
-  batch.dispatch(FACTOR_DIAG, [a, dkk, status], params(p, statusIndex), [1]);
+  const gpu = batch.gpu;
+  const d = scratch(gpu, dkk, p.b);
+  const st = gpu.window(status, statusIndex, statusIndex + 1);
+  // the kernel reads entry (r, c) of the block at aOff + (k + r)·ld + k + c of the binding
+  const factor = (t: GpuTensor | BufferWindow, blockAt: number, ld: number) => {
+    const aOff = blockAt - p.k * ld - p.k;
+    const u = new Uniforms().u32(ld, p.k, p.b, statusIndex - st.base, aOff, 0, 0, 0);
+    batch.dispatch(FACTOR_DIAG, [t, d, st], u.bytes(), [1]);
+  };
+  const first = p.k * p.ld + p.k, span = (p.b - 1) * p.ld + p.b;
+  if (span <= gpu.windowElements) {
+    const w = gpu.window(a, first, first + span);
+    factor(w, first - w.base, p.ld);
+    return;
+  }
+  // the b rows exceed one binding (only under a lowered limit): factor a copy of the block
+  const blk = gpu.alloc([CHOLESKY_DKK_SIZE], "cholesky/block");
+  const ld = CHOLESKY_MAX_PANEL;
+  recordCopyBlock(batch, a, { rows: p.b, cols: p.b, ld: p.ld, offset: first }, blk, { ld });
+  factor(scratch(gpu, blk, p.b), 0, ld);
+  recordCopyBlock(batch, blk, { rows: p.b, cols: p.b, ld }, a, { ld: p.ld, offset: first });
+  gpu.free(blk);
 }
 
-/** Records `a[k+b:n, k:k+b] = panel` for the dense (n−k−b) × b `panel`. */
+/**
+ * Records `a[k+b:n, k:k+b] = panel` for the dense (n−k−b) × b `panel`, in row blocks whose rows
+ * of `a` and of the panel each fit one binding.
+ */
 export function recordPanelStore(
   batch: Batch,
   a: GpuTensor,
   panel: GpuTensor,
   p: CholeskyPanel,
 ): void {
+  const gpu = batch.gpu;
   const below = p.n - p.k - p.b;
-  if (below <= 0) return;
-  batch.dispatch(PANEL_STORE, [a, panel], params(p, 0), [Math.ceil((below * p.b) / 64)]);
+  // row r of the panel goes to row k + b + r of a, from column k on
+  const first = (r: number) => (p.k + p.b + r) * p.ld + p.k;
+  const span = (r0: number, r1: number) =>
+    Math.max(first(r1 - 1) - first(r0) + p.b, (r1 - r0) * p.b);
+  forEachFitting(gpu, 0, below, span, (r0, r1) => {
+    const aw = gpu.window(a, first(r0), first(r1 - 1) + p.b);
+    const pw = gpu.window(panel, r0 * p.b, r1 * p.b);
+    const u = new Uniforms().u32(p.ld, p.k, p.b, 0, -aw.base, -pw.base, r0, r1 - r0);
+    batch.dispatch(PANEL_STORE, [aw, pw], u.bytes(), [Math.ceil(((r1 - r0) * p.b) / 64)]);
+  });
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Batch } from "../gpu/device.ts";
+import type { Batch, BufferWindow } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
@@ -73,25 +73,29 @@ export function colNormUpdate(batch: Batch, a: ColNormUpdateArgs): void {
   const slabRows = Math.max(MIN_SLAB_ROWS, Math.ceil(a.rows / COLNORM_MAX_SLABS));
   const nslab = Math.ceil(a.rows / slabRows);
   const gpu = batch.gpu;
-  // column blocks whose activations, partial sums and statistic each fit one binding
-  const xSpan = (ja: number, jb: number) => (a.rows - 1) * a.cols + jb - ja;
-  forEachFitting(
-    gpu,
-    0,
-    a.cols,
-    (ja, jb) => Math.max(xSpan(ja, jb), (jb - ja) * nslab),
-    (ja, jb) => {
-      const x = gpu.window(a.x, xOff + ja, xOff + ja + xSpan(ja, jb));
-      const partial = gpu.window(a.partial, ja * nslab, jb * nslab);
-      const s = gpu.window(a.s, ja, jb);
-      const u = new Uniforms()
+  // column blocks whose partial sums and statistic fit one binding each, and in them ranges of
+  // slabs whose rows of activations fit one binding
+  const xSpan = (ja: number, jb: number, sa: number, sb: number) =>
+    (Math.min(a.rows, sb * slabRows) - 1 - sa * slabRows) * a.cols + jb - ja;
+  const blockSpan = (ja: number, jb: number) => (jb - ja) * nslab;
+  forEachFitting(gpu, 0, a.cols, blockSpan, (ja, jb) => {
+    const partial = gpu.window(a.partial, ja * nslab, jb * nslab);
+    const s = gpu.window(a.s, ja, jb);
+    const blocks = Math.ceil((jb - ja) / 64);
+    const params = (x: { base: number }, first: number, sa: number, sb: number) =>
+      new Uniforms()
         .u32(a.rows, jb - ja, slabRows, nslab)
-        .u32(xOff + ja - x.base).f32(a.scale, a.denom).u32(a.cols)
-        .u32(ja * nslab - partial.base, ja - s.base)
+        .u32(first - x.base).f32(a.scale, a.denom).u32(a.cols)
+        .u32(ja * nslab - partial.base, ja - s.base, sa, sb - sa)
         .bytes();
-      const blocks = Math.ceil((jb - ja) / 64);
-      batch.dispatch(kernel("partialSums"), [x, partial, s], u, [blocks * nslab]);
-      batch.dispatch(kernel("update"), [x, partial, s], u, [blocks]);
-    },
-  );
+    let x!: BufferWindow; // the update binds the last window but does not read it
+    forEachFitting(gpu, 0, nslab, (sa, sb) => xSpan(ja, jb, sa, sb), (sa, sb) => {
+      const first = xOff + sa * slabRows * a.cols + ja;
+      x = gpu.window(a.x, first, first + xSpan(ja, jb, sa, sb));
+      batch.dispatch(kernel("partialSums"), [x, partial, s], params(x, xOff + ja, sa, sb), [
+        blocks * (sb - sa),
+      ]);
+    });
+    batch.dispatch(kernel("update"), [x, partial, s], params(x, xOff + ja, 0, nslab), [blocks]);
+  });
 }

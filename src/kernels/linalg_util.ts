@@ -1,13 +1,15 @@
 /**
  * Typed wrappers for the dense helper kernels of `kernels/linalg_util.wgsl`: fills, identity,
  * triangle fixes, index reversal, diagonal damping and status checks. Every function records
- * one dispatch into a batch.
+ * one dispatch into a batch for matrices that fit one binding ({@linkcode Gpu.bindingLimit}),
+ * and splits larger ones into row blocks bound in windows ({@linkcode Gpu.window}).
  *
  * @module
  */
 
-import type { Batch } from "../gpu/device.ts";
+import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { LINALG_UTIL_WGSL } from "./linalg_util.wgsl.ts";
 
@@ -21,8 +23,10 @@ function utilKernel(entryPoint: string, bindings: Kernel["bindings"]): Kernel {
 }
 
 const FILL = utilKernel("fill2d", ["storage", "uniform"]);
-const TRI = utilKernel("tri_fix", ["storage", "uniform"]);
+// the mirror binds the rows it writes and the rows it reads as two windows of one buffer
+const TRI = utilKernel("tri_fix", ["storage", "storage", "uniform"]);
 const REVERSE = utilKernel("reverse", ["read", "storage", "uniform"]);
+const DIAG_COPY = utilKernel("diag_copy", ["storage", "storage", "uniform"]);
 const ADD_DIAG = utilKernel("add_diag", ["storage", "storage", "uniform"]);
 const CHECK_FINITE = utilKernel("check_finite", ["read", "storage", "uniform"]);
 const ZERO_IF_FAILED = utilKernel("zero_if_failed", ["storage", "read", "uniform"]);
@@ -41,6 +45,25 @@ export interface MatrixRegion {
   offset?: number;
 }
 
+/** Consecutive row ranges `[a, b)` of `[0, rows)` whose rows (`cols` entries, leading dimension `ld`) fit one window. */
+function rowBlocks(gpu: Gpu, rows: number, cols: number, ld: number): [number, number][] {
+  const blocks: [number, number][] = [];
+  forEachFitting(gpu, 0, rows, (a, b) => (b - 1 - a) * ld + cols, (a, b) => blocks.push([a, b]));
+  return blocks;
+}
+
+/** The window over columns `[c0, c1)` of rows `[r0, r1)` of the matrix at `off`. */
+function tile(
+  gpu: Gpu,
+  t: GpuTensor,
+  off: number,
+  ld: number,
+  [r0, r1]: [number, number],
+  [c0, c1]: [number, number],
+): BufferWindow {
+  return gpu.window(t, off + r0 * ld + c0, off + (r1 - 1) * ld + c1);
+}
+
 /**
  * Records `t[r, c] = (r == c) ? diag : off` over a region, with values given as f32 (for f32
  * tensors) or, when `bits` is true, as raw u32 words (for u32 status tensors).
@@ -53,17 +76,48 @@ export function recordFill(
   diag: number = off,
   bits = false,
 ): void {
-  const u = new Uniforms().u32(
-    region.offset ?? 0,
-    region.ld ?? region.cols,
-    region.rows,
-    region.cols,
-    bits ? off : f32Bits(off),
-    bits ? diag : f32Bits(diag),
-    0,
-    0,
-  );
-  batch.dispatch(FILL, [t], u.bytes(), [Math.ceil((region.rows * region.cols) / WG)]);
+  const { rows, cols } = region;
+  const ld = region.ld ?? cols, offset = region.offset ?? 0;
+  if (rows * cols === 0) return;
+  for (const rb of rowBlocks(batch.gpu, rows, cols, ld)) {
+    const w = tile(batch.gpu, t, offset, ld, rb, [0, cols]);
+    const u = new Uniforms().u32(
+      offset - w.base,
+      ld,
+      rb[1] - rb[0],
+      cols,
+      bits ? off : f32Bits(off),
+      bits ? diag : f32Bits(diag),
+      rb[0],
+      0,
+    );
+    batch.dispatch(FILL, [w], u.bytes(), [Math.ceil(((rb[1] - rb[0]) * cols) / WG)]);
+  }
+}
+
+/**
+ * Records copying a region of `src` into `dst` (leading dimension `to.ld`, default the region's
+ * columns, from element `to.offset`, default 0) with one buffer copy per row. It binds nothing,
+ * so it suits small blocks of matrices of any size. `src` and `dst` must be different buffers.
+ */
+export function recordCopyBlock(
+  batch: Batch,
+  src: GpuTensor,
+  region: MatrixRegion,
+  dst: GpuTensor,
+  to: { ld?: number; offset?: number } = {},
+): void {
+  const srcLd = region.ld ?? region.cols, dstLd = to.ld ?? region.cols;
+  const srcAt = region.offset ?? 0, dstAt = to.offset ?? 0;
+  for (let r = 0; r < region.rows; r++) {
+    batch.copy(
+      src.buffer,
+      4 * (srcAt + r * srcLd),
+      dst.buffer,
+      4 * (dstAt + r * dstLd),
+      4 * region.cols,
+    );
+  }
 }
 
 /** Records writing {@linkcode FAIL_NONE} into `status[index]`. */
@@ -71,26 +125,60 @@ export function recordResetStatus(batch: Batch, status: GpuTensor, index = 0): v
   recordFill(batch, status, { rows: 1, cols: 1, offset: index }, FAIL_NONE, FAIL_NONE, true);
 }
 
+const TRI_MODES = { "zero-upper": 0, "mirror-lower": 1, "mirror-upper": 2 } as const;
+
 /**
  * Records a triangle fix of the n×n matrix at `offset` (leading dimension `ld`): `"zero-upper"`
- * clears the strict upper triangle, `"mirror-lower"` copies the lower triangle into the upper.
+ * clears the strict upper triangle, `"mirror-lower"` copies the lower triangle into the upper,
+ * `"mirror-upper"` the upper triangle into the lower. A matrix larger than one binding is done
+ * in row blocks; a mirror then takes one dispatch per pair of row blocks (the block it writes
+ * and the block it reads).
  */
 export function recordTriFix(
   batch: Batch,
   a: GpuTensor,
   n: number,
-  mode: "zero-upper" | "mirror-lower",
+  mode: "zero-upper" | "mirror-lower" | "mirror-upper",
   ld: number = n,
   offset = 0,
 ): void {
-  const u = new Uniforms().u32(n, ld, offset, mode === "zero-upper" ? 0 : 1);
-  batch.dispatch(TRI, [a], u.bytes(), [Math.ceil((n * n) / WG)]);
+  const gpu = batch.gpu;
+  const m = TRI_MODES[mode];
+  // the tile rows I × columns J writes entries (r, c) of I × J and reads (c, r) of rows J
+  const dispatch = (I: [number, number], J: [number, number]) => {
+    const dst = tile(gpu, a, offset, ld, I, J);
+    const src = m === 0 ? dst : tile(gpu, a, offset, ld, J, I);
+    const u = new Uniforms().u32(
+      n,
+      ld,
+      offset - dst.base,
+      offset - src.base,
+      m,
+      I[0],
+      I[1] - I[0],
+      J[0],
+      J[1] - J[0],
+    );
+    batch.dispatch(TRI, [dst, src], u.bytes(), [Math.ceil(((I[1] - I[0]) * (J[1] - J[0])) / WG)]);
+  };
+  const blocks = rowBlocks(gpu, n, n, ld);
+  for (const I of blocks) {
+    if (m === 0) {
+      // the strict upper triangle of rows I lies in the columns from I's first row on
+      dispatch(I, [I[0], n]);
+      continue;
+    }
+    // mirror-lower writes the tiles right of the diagonal, mirror-upper those left of it
+    for (const J of blocks) if (m === 1 ? J[0] >= I[0] : J[0] <= I[0]) dispatch(I, J);
+  }
 }
 
 /**
  * Records `dst = J·src·J` for dense n×n matrices, J the index-reversal permutation
  * (`dst[i, j] = src[n-1-i, n-1-j]`). With `symLower`, src is taken as symmetric and only its
- * lower triangle is read. `src` and `dst` must be different tensors.
+ * lower triangle is read. `src` and `dst` must be different tensors. Matrices larger than one
+ * binding are reversed in row blocks; with `symLower` the reversal then reads all of src and
+ * mirrors dst's upper triangle (read from src's lower one) into its lower triangle.
  */
 export function recordReverse(
   batch: Batch,
@@ -99,8 +187,17 @@ export function recordReverse(
   n: number,
   symLower = false,
 ): void {
-  const u = new Uniforms().u32(n, symLower ? 1 : 0, 0, 0);
-  batch.dispatch(REVERSE, [src, dst], u.bytes(), [Math.ceil((n * n) / WG)]);
+  const gpu = batch.gpu;
+  const blocks = rowBlocks(gpu, n, n, n);
+  const sym = symLower && blocks.length === 1;
+  for (const [a, b] of blocks) {
+    // rows [a, b) of dst come from rows [n − b, n − a) of src
+    const d = gpu.window(dst, a * n, b * n);
+    const s = gpu.window(src, (n - b) * n, (n - a) * n);
+    const u = new Uniforms().u32(n, sym ? 1 : 0, -s.base, -d.base, a, b - a, 0, 0);
+    batch.dispatch(REVERSE, [s, d], u.bytes(), [Math.ceil(((b - a) * n) / WG)]);
+  }
+  if (symLower && !sym) recordTriFix(batch, dst, n, "mirror-upper");
 }
 
 /** Options of {@linkcode recordAddDiag}. */
@@ -121,7 +218,10 @@ export interface AddDiagOptions {
 
 /**
  * Records `A += (c + percent·mean(diag(A)))·I` for an n×n matrix, in one workgroup, and writes
- * `[mean(diag), added value]` (f32) into `stats` at `statsIndex`.
+ * `[mean(diag), added value]` (f32) into `stats` at `statsIndex`. When the diagonal spans more
+ * than one binding, it is gathered into a pooled vector (in row blocks), updated there and
+ * scattered back; the vector goes back to the pool right after recording (safe for the rest of
+ * the batch, like the scratch of the `src/linalg` functions called without `Temps`).
  */
 export function recordAddDiag(
   batch: Batch,
@@ -130,11 +230,35 @@ export function recordAddDiag(
   stats: GpuTensor,
   opts: AddDiagOptions,
 ): void {
-  const u = new Uniforms()
-    .u32(n, opts.ld ?? n, opts.offset ?? 0, opts.statsIndex ?? 0)
-    .f32(opts.c ?? 0, opts.percent ?? 0)
-    .u32(opts.fixZero ? 1 : 0, 0);
-  batch.dispatch(ADD_DIAG, [a, stats], u.bytes(), [1]);
+  const gpu = batch.gpu;
+  const ld = opts.ld ?? n, offset = opts.offset ?? 0, statsIndex = opts.statsIndex ?? 0;
+  const s = gpu.window(stats, statsIndex, statsIndex + 2);
+  const addDiag = (t: BufferWindow, tld: number, toff: number) => {
+    const u = new Uniforms()
+      .u32(n, tld, toff, statsIndex - s.base)
+      .f32(opts.c ?? 0, opts.percent ?? 0)
+      .u32(opts.fixZero ? 1 : 0, 0);
+    batch.dispatch(ADD_DIAG, [t, s], u.bytes(), [1]);
+  };
+  const span = (r0: number, r1: number) => (r1 - 1 - r0) * (ld + 1) + 1;
+  if (span(0, n) <= gpu.windowElements) {
+    const w = gpu.window(a, offset, offset + span(0, n));
+    addDiag(w, ld, offset - w.base);
+    return;
+  }
+  const vec = gpu.alloc([n], "add-diag/diagonal");
+  const v = gpu.window(vec, 0, n);
+  const copy = (toMatrix: boolean) => {
+    forEachFitting(gpu, 0, n, span, (r0, r1) => {
+      const w = gpu.window(a, offset + r0 * (ld + 1), offset + (r1 - 1) * (ld + 1) + 1);
+      const u = new Uniforms().u32(r1 - r0, ld, offset - w.base, 0, r0, toMatrix ? 1 : 0, 0, 0);
+      batch.dispatch(DIAG_COPY, [w, v], u.bytes(), [Math.ceil((r1 - r0) / WG)]);
+    });
+  };
+  copy(false);
+  addDiag(v, 0, 0);
+  copy(true);
+  gpu.free(vec);
 }
 
 /** Records `status[index] = min(status[index], column)` for every non-finite entry of a region. */
@@ -145,19 +269,24 @@ export function recordCheckFinite(
   status: GpuTensor,
   index = 0,
 ): void {
-  const u = new Uniforms().u32(
-    region.rows,
-    region.cols,
-    region.ld ?? region.cols,
-    region.offset ?? 0,
-    index,
-    0,
-    0,
-    0,
-  );
-  batch.dispatch(CHECK_FINITE, [a, status], u.bytes(), [
-    Math.ceil((region.rows * region.cols) / WG),
-  ]);
+  const { rows, cols } = region;
+  const ld = region.ld ?? cols, offset = region.offset ?? 0;
+  if (rows * cols === 0) return;
+  const st = batch.gpu.window(status, index, index + 1);
+  for (const rb of rowBlocks(batch.gpu, rows, cols, ld)) {
+    const w = tile(batch.gpu, a, offset, ld, rb, [0, cols]);
+    const u = new Uniforms().u32(
+      rb[1] - rb[0],
+      cols,
+      ld,
+      offset - w.base,
+      index - st.base,
+      rb[0],
+      0,
+      0,
+    );
+    batch.dispatch(CHECK_FINITE, [w, st], u.bytes(), [Math.ceil(((rb[1] - rb[0]) * cols) / WG)]);
+  }
 }
 
 /** Records zeroing `count` elements of `a` from `offset` when `status[index]` is not FAIL_NONE. */
@@ -169,6 +298,11 @@ export function recordZeroIfFailed(
   index = 0,
   offset = 0,
 ): void {
-  const u = new Uniforms().u32(count, offset, index, 0);
-  batch.dispatch(ZERO_IF_FAILED, [a, status], u.bytes(), [Math.ceil(count / WG)]);
+  const gpu = batch.gpu;
+  const st = gpu.window(status, index, index + 1);
+  forEachFitting(gpu, 0, count, (i0, i1) => i1 - i0, (i0, i1) => {
+    const w = gpu.window(a, offset + i0, offset + i1);
+    const u = new Uniforms().u32(i1 - i0, offset + i0 - w.base, index - st.base, 0);
+    batch.dispatch(ZERO_IF_FAILED, [w, st], u.bytes(), [Math.ceil((i1 - i0) / WG)]);
+  });
 }

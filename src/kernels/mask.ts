@@ -1,16 +1,25 @@
 /**
  * Typed wrappers for the mask kernels (`kernels/mask.wgsl`, `kernels/mask_count.wgsl`): prune
  * a weight region by a threshold or by an N:M pattern, and count zeros per row or group.
+ * Regions larger than one storage binding are worked on in row blocks bound as windows, with
+ * the matching rows of the mask or counts.
  *
  * @module
  */
 
-import type { Batch } from "../gpu/device.ts";
+import type { Batch, BufferWindow } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { MASK_WGSL } from "./mask.wgsl.ts";
 import { MASK_COUNT_WGSL } from "./mask_count.wgsl.ts";
-import { type ResolvedRegion, resolveRegion, SCORE_MODE_ID, type ScoredRegion } from "./select.ts";
+import {
+  forEachRowBlock,
+  type ResolvedRegion,
+  resolveRegion,
+  type RowBlock,
+  SCORE_MODE_ID,
+  type ScoredRegion,
+} from "./select.ts";
 
 /** Elements (threshold) or groups (N:M) per mask workgroup: 64 invocations × 16. */
 const MASK_TILE = 1024;
@@ -53,6 +62,32 @@ function checkMask(what: string, g: ResolvedRegion, o: MaskOutput): number {
   return off;
 }
 
+/**
+ * Records a mask kernel on each row block `b` of a region, `units` elements or groups per row:
+ * `params(b, off)` gives the block's uniforms, `off` being where its rows of the 0/1 mask start
+ * in the mask's window (the weight's window stands in for a missing mask, and for `sel`).
+ */
+function maskBlocks(
+  batch: Batch,
+  kernel: Kernel,
+  g: ResolvedRegion,
+  o: MaskOutput,
+  maskOff: number,
+  sel: GpuTensor | undefined,
+  units: number,
+  params: (b: RowBlock, maskOff: number) => Uniforms,
+): void {
+  const gpu = batch.gpu;
+  const maskRows = (ra: number, rb: number) => (rb - ra) * g.cols;
+  forEachRowBlock(gpu, g, (b) => {
+    const lo = maskOff + b.ra * g.cols;
+    const mask: BufferWindow = o.mask ? gpu.window(o.mask, lo, lo + maskRows(b.ra, b.rb)) : b.w;
+    const u = params(b, o.mask ? lo - mask.base : 0);
+    const groups = Math.ceil(((b.rb - b.ra) * units) / MASK_TILE);
+    batch.dispatch(kernel, [b.w, b.colVec, sel ?? b.w, mask], u.bytes(), [groups]);
+  }, o.mask ? maskRows : undefined);
+}
+
 /** Arguments of {@linkcode thresholdMask}. */
 export interface ThresholdMaskArgs extends ScoredRegion, MaskOutput {
   /** Holds the threshold as an f32 bit pattern, e.g. the `out` of `selectKth`. */
@@ -77,15 +112,11 @@ export function thresholdMask(batch: Batch, a: ThresholdMaskArgs): void {
       `Cannot ${what}: selIndex ${selIndex} is outside sel's ${a.sel.size} words`,
     );
   }
-  const u = new Uniforms()
-    .u32(g.rows, g.cols, g.ld, g.offset)
-    .u32(g.colVecOffset, selIndex, 0, maskOff);
-  batch.dispatch(
-    maskKernel("threshold", g, a.mask !== undefined),
-    [g.w, g.colVec, a.sel, a.mask ?? g.w],
-    u.bytes(),
-    [Math.ceil((g.rows * g.cols) / MASK_TILE)],
-  );
+  const kernel = maskKernel("threshold", g, a.mask !== undefined);
+  maskBlocks(batch, kernel, g, a, maskOff, a.sel, g.cols, (b, off) =>
+    new Uniforms()
+      .u32(b.rb - b.ra, g.cols, g.ld, b.offset)
+      .u32(b.colVecOffset, selIndex, 0, off));
 }
 
 /** Arguments of {@linkcode nmMask}. */
@@ -116,15 +147,11 @@ export function nmMask(batch: Batch, a: NMMaskArgs): void {
       `Cannot ${what}: the number of input columns ${g.cols} is not a multiple of M = ${a.m}`,
     );
   }
-  const u = new Uniforms()
-    .u32(g.rows, g.cols, g.ld, g.offset)
-    .u32(g.colVecOffset, a.n, a.m, maskOff);
-  batch.dispatch(
-    maskKernel("nm", g, a.mask !== undefined),
-    [g.w, g.colVec, g.w, a.mask ?? g.w],
-    u.bytes(),
-    [Math.ceil((g.rows * (g.cols / a.m)) / MASK_TILE)],
-  );
+  const kernel = maskKernel("nm", g, a.mask !== undefined);
+  maskBlocks(batch, kernel, g, a, maskOff, undefined, g.cols / a.m, (b, off) =>
+    new Uniforms()
+      .u32(b.rb - b.ra, g.cols, g.ld, b.offset)
+      .u32(b.colVecOffset, a.n, a.m, off));
 }
 
 /** Arguments of {@linkcode zeroCounts}. */
@@ -177,6 +204,13 @@ export function zeroCounts(batch: Batch, a: ZeroCountArgs): void {
         `from offset ${outOff}`,
     );
   }
-  const u = new Uniforms().u32(g.rows, g.cols, g.ld, g.offset).u32(group, groups, outOff, 0);
-  batch.dispatch(COUNT_KERNEL, [g.w, a.out], u.bytes(), [Math.ceil((g.rows * groups) / 64)]);
+  const gpu = batch.gpu;
+  const outRows = (ra: number, rb: number) => (rb - ra) * groups;
+  forEachRowBlock(gpu, g, (b) => {
+    const lo = outOff + b.ra * groups;
+    const out = gpu.window(a.out, lo, lo + outRows(b.ra, b.rb));
+    const rows = b.rb - b.ra;
+    const u = new Uniforms().u32(rows, g.cols, g.ld, b.offset).u32(group, groups, lo - out.base, 0);
+    batch.dispatch(COUNT_KERNEL, [b.w, out], u.bytes(), [Math.ceil((rows * groups) / 64)]);
+  }, outRows);
 }

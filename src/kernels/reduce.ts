@@ -7,6 +7,7 @@
 
 import type { Batch, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { REDUCE_WGSL } from "./reduce.wgsl.ts";
 
@@ -49,17 +50,25 @@ export function recordSumSq(
   mode: SumMode = y ? "diff" : "sq",
   slot = 0,
 ): void {
-  const u = new Uniforms().u32(
-    rows,
-    cols,
-    x.ld ?? cols,
-    y?.ld ?? cols,
-    x.offset ?? 0,
-    y?.offset ?? 0,
-    slot * SUMSQ_PARTIALS,
-    0,
-  );
-  batch.dispatch(reduceKernel(mode), [x.t, (y ?? x).t, partial], u.bytes(), [GROUPS]);
+  const gpu = batch.gpu;
+  const ldx = x.ld ?? cols, ldy = y?.ld ?? cols, offX = x.offset ?? 0, offY = y?.offset ?? 0;
+  // row blocks whose regions fit one binding each; later blocks add to the partials
+  const span = (ra: number, rb: number) => (rb - 1 - ra) * Math.max(ldx, ldy) + cols;
+  forEachFitting(gpu, 0, rows, span, (ra, rb) => {
+    const wx = gpu.window(x.t, offX + ra * ldx, offX + (rb - 1) * ldx + cols);
+    const wy = y ? gpu.window(y.t, offY + ra * ldy, offY + (rb - 1) * ldy + cols) : wx;
+    const u = new Uniforms().u32(
+      rb - ra,
+      cols,
+      ldx,
+      ldy,
+      offX + ra * ldx - wx.base,
+      y ? offY + ra * ldy - wy.base : 0,
+      slot * SUMSQ_PARTIALS,
+      ra > 0 ? 1 : 0,
+    );
+    batch.dispatch(reduceKernel(mode), [wx, wy, partial], u.bytes(), [GROUPS]);
+  });
 }
 
 /** Adds the partial sums read back from `partial`: `[Σ(x−y)² or Σx², Σy²]`. */

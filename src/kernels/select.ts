@@ -13,12 +13,18 @@
  * - {@linkcode segmentPrune}, the fused form used by the pruners: select per segment and zero
  *   the weights the selected value defines, in one dispatch, with no scratch memory.
  *
+ * Regions larger than one storage binding ({@linkcode Gpu.bindingLimit}) are worked on in row
+ * blocks bound as windows ({@linkcode forEachRowBlock}); a selection over the whole region then
+ * adds up the histograms of all blocks.
+ *
  * @module
  */
 
-import type { Batch } from "../gpu/device.ts";
+import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { withTemps } from "../linalg/temps.ts";
 import { SELECT_REGION_WGSL } from "./select_region.wgsl.ts";
 import { SELECT_SEGMENT_WGSL } from "./select_segment.wgsl.ts";
 
@@ -137,6 +143,59 @@ export function resolveRegion(what: string, r: ScoredRegion): ResolvedRegion {
   return { w: r.w, rows: r.rows, cols: r.cols, ld, offset, mode, colVec, colVecOffset };
 }
 
+/**
+ * Rows `[ra, rb)` of a region bound on their own: windows of the weight and of the column
+ * vector, and the region's offsets relative to them.
+ */
+export interface RowBlock {
+  /** First row of the block. */
+  ra: number;
+  /** Row after the block. */
+  rb: number;
+  /** Window of the weight holding the block. */
+  w: BufferWindow;
+  /** Element of the block's first entry, relative to `w`. */
+  offset: number;
+  /** Window of the column vector (`w` again for `magnitude` scores, which read none). */
+  colVec: BufferWindow;
+  /** Element of the region's first column in `colVec`, relative to its window. */
+  colVecOffset: number;
+}
+
+/** Elements from the first to the last entry of the rows `[ra, rb)` of a region. */
+export function rowSpan(g: ResolvedRegion, ra: number, rb: number): number {
+  return (rb - ra - 1) * g.ld + g.cols;
+}
+
+/**
+ * Calls `fn` on consecutive row blocks of a region, each of whose rows fit one window, as does
+ * `extra(ra, rb)` (the elements a per-row output such as a mask needs, if any). A region that
+ * fits is a single block of all rows, so its work is dispatched as before splitting existed.
+ */
+export function forEachRowBlock(
+  gpu: Gpu,
+  g: ResolvedRegion,
+  fn: (b: RowBlock) => void,
+  extra?: (ra: number, rb: number) => number,
+): void {
+  const colVec = g.mode === "magnitude"
+    ? undefined
+    : gpu.window(g.colVec, g.colVecOffset, g.colVecOffset + g.cols);
+  const span = (ra: number, rb: number) => Math.max(rowSpan(g, ra, rb), extra?.(ra, rb) ?? 0);
+  forEachFitting(gpu, 0, g.rows, span, (ra, rb) => {
+    const lo = g.offset + ra * g.ld;
+    const w = gpu.window(g.w, lo, lo + rowSpan(g, ra, rb));
+    fn({
+      ra,
+      rb,
+      w,
+      offset: lo - w.base,
+      colVec: colVec ?? w,
+      colVecOffset: colVec ? g.colVecOffset - colVec.base : 0,
+    });
+  });
+}
+
 /** Arguments of {@linkcode selectKth}. */
 export interface SelectArgs extends ScoredRegion {
   /** Which order statistic, 0-based: 0 selects the smallest score. */
@@ -177,32 +236,72 @@ function regionKernel(entryPoint: "init" | "histogram" | "scan", mode: ScoreMode
 /** Fused-kernel outputs: 0 writes (value, rank), 1 zeroes score ≤ v, 2 zeroes exactly k + 1. */
 type SegmentOutput = 0 | 1 | 2;
 
-function segmentKernel(mode: ScoreMode, output: SegmentOutput, wg: number): Kernel {
+function segmentKernel(mode: ScoreMode, output: SegmentOutput, wg: number, load: boolean): Kernel {
+  const constants: Record<string, number> = { MODE: SCORE_MODE_ID[mode], OUTPUT: output, WG: wg };
+  if (load) constants.LOAD = 1;
   return {
     name: "select-segment",
     source: SELECT_SEGMENT_WGSL,
     bindings: ["storage", "storage", "storage", "uniform"],
-    constants: { MODE: SCORE_MODE_ID[mode], OUTPUT: output, WG: wg },
+    constants,
   };
 }
 
+/**
+ * Records the fused kernel on one row block: one segment per row (`perRow`) or the block as one
+ * segment. With `load` the block skips the selection and reads v and the rank from `out`.
+ */
 function segmentDispatch(
   batch: Batch,
   g: ResolvedRegion,
+  b: RowBlock,
   perRow: boolean,
   k: number,
   output: SegmentOutput,
-  out: GpuTensor,
+  out: GpuTensor | undefined,
+  load = false,
 ): void {
-  const segRows = perRow ? 1 : g.rows;
-  const nseg = perRow ? g.rows : 1;
-  const n = segRows * g.cols;
-  const wg = n <= 2048 ? 64 : 256;
+  const rows = b.rb - b.ra;
+  const segRows = perRow ? 1 : rows;
+  const nseg = perRow ? rows : 1;
+  const wg = segRows * g.cols <= 2048 ? 64 : 256;
   const u = new Uniforms()
-    .u32(segRows, g.cols, g.ld, g.offset)
-    .u32(perRow ? g.ld : 0, nseg, k, g.colVecOffset);
-  // `out` is untouched unless output is 0; `w` may stand in for it and for colVec
-  batch.dispatch(segmentKernel(g.mode, output, wg), [g.w, g.colVec, out], u.bytes(), [nseg]);
+    .u32(segRows, g.cols, g.ld, b.offset)
+    .u32(perRow ? g.ld : 0, nseg, k, b.colVecOffset)
+    .u32(perRow ? 2 * b.ra : 0);
+  // `out` is untouched unless output is 0 or `load`; the weight may stand in for it
+  const kernel = segmentKernel(g.mode, output, wg, load);
+  batch.dispatch(kernel, [b.w, b.colVec, out ?? b.w], u.bytes(), [nseg]);
+}
+
+/**
+ * Records the region-mode selection of the k-th smallest score into `out` (258 words): an init,
+ * then per 8-bit digit the histograms of every row block and a scan.
+ */
+function recordRegionSelect(batch: Batch, g: ResolvedRegion, k: number, out: GpuTensor): void {
+  const blocks: RowBlock[] = [];
+  forEachRowBlock(batch.gpu, g, (b) => blocks.push(b));
+  const uni = (b: RowBlock, pass: number) => {
+    const n = (b.rb - b.ra) * g.cols;
+    const groups = Math.min(REGION_MAX_GROUPS, Math.ceil(n / REGION_CHUNK));
+    const u = new Uniforms()
+      .u32(b.rb - b.ra, g.cols, g.ld, b.offset)
+      .u32(k, b.colVecOffset, pass, Math.ceil(n / groups))
+      .u32(groups, 0, 0, 0)
+      .bytes();
+    return { u, groups };
+  };
+  // init and scan only use `out`; the first block's windows fill the other bindings
+  const first = blocks[0];
+  const firstBufs = [first.w, first.colVec, out];
+  batch.dispatch(regionKernel("init", g.mode), firstBufs, uni(first, 0).u, [1]);
+  for (let pass = 0; pass < 4; pass++) {
+    for (const b of blocks) {
+      const { u, groups } = uni(b, pass);
+      batch.dispatch(regionKernel("histogram", g.mode), [b.w, b.colVec, out], u, [groups]);
+    }
+    batch.dispatch(regionKernel("scan", g.mode), firstBufs, uni(first, pass).u, [1]);
+  }
 }
 
 /**
@@ -212,7 +311,8 @@ function segmentDispatch(
  *
  * Region mode records 9 dispatches (an init, then a histogram and a scan per 8-bit digit) that
  * spread the region over up to 1024 workgroups; per-row mode records one dispatch with one
- * workgroup per row. Scores equal as f32 bit patterns are ties (`-0` equals `+0`).
+ * workgroup per row. Scores equal as f32 bit patterns are ties (`-0` equals `+0`). A region
+ * larger than one binding takes a histogram (region mode) or a dispatch (per row) per row block.
  *
  * For SparseGPT's adaptive block mask (score `W1²/diag(U1)²` over the `rows × B` block starting
  * at column `i1` of a `rows × cols` weight whose `diag(U)` is in `d`):
@@ -247,23 +347,9 @@ export function selectKth(batch: Batch, a: SelectArgs): void {
     );
   }
   if (perRow) {
-    segmentDispatch(batch, g, true, a.k, 0, a.out);
-    return;
-  }
-  const groups = Math.min(REGION_MAX_GROUPS, Math.ceil(n / REGION_CHUNK));
-  const chunk = Math.ceil(n / groups);
-  const uni = (pass: number): Uint32Array<ArrayBuffer> =>
-    new Uniforms()
-      .u32(g.rows, g.cols, g.ld, g.offset)
-      .u32(a.k, g.colVecOffset, pass, chunk)
-      .u32(groups, 0, 0, 0)
-      .bytes();
-  const bufs = [g.w, g.colVec, a.out];
-  batch.dispatch(regionKernel("init", g.mode), bufs, uni(0), [1]);
-  for (let pass = 0; pass < 4; pass++) {
-    const u = uni(pass);
-    batch.dispatch(regionKernel("histogram", g.mode), bufs, u, [groups]);
-    batch.dispatch(regionKernel("scan", g.mode), bufs, u, [1]);
+    forEachRowBlock(batch.gpu, g, (b) => segmentDispatch(batch, g, b, true, a.k, 0, a.out));
+  } else {
+    recordRegionSelect(batch, g, a.k, a.out);
   }
 }
 
@@ -284,9 +370,14 @@ export interface SegmentPruneArgs extends ScoredRegion {
 /**
  * Records, in one dispatch with one workgroup per segment, a radix select of the `k`-th smallest
  * score of each segment (a row, or the whole region) fused with zeroing the weights it selects
- * (see {@linkcode SegmentPruneArgs.rule}). Needs no scratch memory. A single-segment region runs
- * on one workgroup; for large regions {@linkcode selectKth} plus a threshold mask spreads the
- * work over many.
+ * (see {@linkcode SegmentPruneArgs.rule}). Needs no scratch memory when the region fits one
+ * binding. A single-segment region runs on one workgroup; for large regions
+ * {@linkcode selectKth} plus a threshold mask spreads the work over many.
+ *
+ * Rows are pruned in row blocks when the region exceeds one binding. A single segment larger
+ * than one binding is selected over all row blocks first, into 258 words of scratch lent by the
+ * pool for the recording only (as `Temps` without a caller's set), then pruned block by block
+ * in row order, so the `exact` rule still prunes the first ties.
  */
 export function segmentPrune(batch: Batch, a: SegmentPruneArgs): void {
   const what = "prune by the k-th smallest score";
@@ -300,5 +391,15 @@ export function segmentPrune(batch: Batch, a: SegmentPruneArgs): void {
   if (a.rule !== "threshold" && a.rule !== "exact") {
     throw new RangeError(`Cannot ${what}: unknown rule "${a.rule}" (expected threshold or exact)`);
   }
-  segmentDispatch(batch, g, a.perRow, a.k, a.rule === "threshold" ? 1 : 2, g.w);
+  const gpu = batch.gpu;
+  const output = a.rule === "threshold" ? 1 : 2;
+  if (a.perRow || rowSpan(g, 0, g.rows) <= gpu.windowElements) {
+    forEachRowBlock(gpu, g, (b) => segmentDispatch(batch, g, b, a.perRow, a.k, output, undefined));
+    return;
+  }
+  withTemps(gpu, undefined, (temps) => {
+    const sel = temps.alloc([selectOutSize(1)], "segment-prune/select", "u32");
+    recordRegionSelect(batch, g, a.k, sel);
+    forEachRowBlock(gpu, g, (b) => segmentDispatch(batch, g, b, false, a.k, output, sel, true));
+  });
 }

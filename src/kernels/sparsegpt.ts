@@ -3,11 +3,17 @@
  * a three-pass radix select of the block threshold, and the per-row OBS column sweep. The
  * driver is `src/prune/sparsegpt.ts`.
  *
+ * W, H, U and Err may be larger than one storage binding ({@linkcode Gpu.bindingLimit}): each
+ * wrapper then splits its work into row blocks of W (and Err) and column pieces of the block,
+ * and binds the windows of the tensors that each part touches. When everything fits, each
+ * records the same dispatches as without splitting.
+ *
  * @module
  */
 
-import type { Batch } from "../gpu/device.ts";
+import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { SPARSEGPT_WGSL } from "./sparsegpt.wgsl.ts";
 
@@ -47,7 +53,30 @@ function sweepKernel(nm: boolean, wg: number): Kernel {
   };
 }
 
-/** Records `W[:, j] = 0` for every column j with `H[j, j] == 0` (W rows×cols, H cols×cols). */
+const MARK: Kernel = {
+  name: "sparsegpt",
+  source: SPARSEGPT_WGSL,
+  entryPoint: "mark",
+  bindings: ["storage", "read", "read", "storage", "storage", "read", "uniform"],
+  constants: { WG: 64 },
+};
+
+/** Consecutive ranges `[a, b)` covering `[start, end)` whose `span` fits one window. */
+function ranges(
+  gpu: Gpu,
+  start: number,
+  end: number,
+  span: (a: number, b: number) => number,
+): [number, number][] {
+  const out: [number, number][] = [];
+  forEachFitting(gpu, start, end, span, (a, b) => out.push([a, b]));
+  return out;
+}
+
+/**
+ * Records `W[:, j] = 0` for every column j with `H[j, j] == 0` (W rows×cols, H cols×cols), in
+ * column blocks whose diagonal of H fits one binding and row blocks of W.
+ */
 export function recordDeadColumns(
   batch: Batch,
   w: GpuTensor,
@@ -55,8 +84,20 @@ export function recordDeadColumns(
   rows: number,
   cols: number,
 ): void {
-  const u = new Uniforms().u32(rows, cols, 0, 0);
-  batch.dispatch(DEAD, [w, h], u.bytes(), [Math.ceil((rows * cols) / 256)]);
+  const gpu = batch.gpu;
+  const diagSpan = (ca: number, cb: number) => (cb - ca - 1) * (cols + 1) + 1;
+  forEachFitting(gpu, 0, cols, diagSpan, (ca, cb) => {
+    const hWin = gpu.window(h, ca * (cols + 1), ca * (cols + 1) + diagSpan(ca, cb));
+    const wSpan = (ra: number, rb: number) => (rb - ra - 1) * cols + cb - ca;
+    forEachFitting(gpu, 0, rows, wSpan, (ra, rb) => {
+      const lo = ra * cols + ca;
+      const wWin = gpu.window(w, lo, lo + wSpan(ra, rb));
+      const u = new Uniforms()
+        .u32(rb - ra, cb - ca, cols, lo - wWin.base)
+        .u32(cols, ca * (cols + 1) - hWin.base, 0, 0);
+      batch.dispatch(DEAD, [wWin, hWin], u.bytes(), [Math.ceil(((rb - ra) * (cb - ca)) / 256)]);
+    });
+  });
 }
 
 /** The block of columns a SparseGPT step works on. */
@@ -71,6 +112,59 @@ export interface SparseGptBlock {
   count: number;
 }
 
+/** How one block's work is split so that every binding fits: see {@linkcode splitBlock}. */
+interface BlockSplit {
+  /** Row blocks `[ra, rb)` of W (and Err). */
+  rowBlocks: [number, number][];
+  /** Column pieces `[ja, jb)` of the block (relative to i1), each a multiple of `unit` wide. */
+  pieces: [number, number][];
+}
+
+/**
+ * Splits a block into row blocks, whose rows of W and Err (leading dimension `ldErr`) fit one
+ * window, and column pieces `[ja, jb)` (whole groups of `unit` columns), whose rows
+ * `i1 + ja .. i1 + jb` of U from column `i1 + ja` to the block end fit one window.
+ */
+function splitBlock(gpu: Gpu, blk: SparseGptBlock, ldErr: number, unit: number): BlockSplit {
+  const { cols, count } = blk;
+  const rowSpan = (ra: number, rb: number) => (rb - ra - 1) * Math.max(cols, ldErr) + count;
+  const uSpan = (ja: number, jb: number) => (jb - ja - 1) * cols + count - ja;
+  const units = ranges(
+    gpu,
+    0,
+    Math.ceil(count / unit),
+    (a, b) => uSpan(a * unit, Math.min(count, b * unit)),
+  );
+  return {
+    rowBlocks: ranges(gpu, 0, blk.rows, rowSpan),
+    pieces: units.map(([a, b]) => [a * unit, Math.min(count, b * unit)]),
+  };
+}
+
+/** The window of U rows `i1 + ja .. i1 + jb` from column `i1 + ja` to the end of the block. */
+function uPiece(
+  gpu: Gpu,
+  u: GpuTensor,
+  blk: SparseGptBlock,
+  ja: number,
+  jb: number,
+): BufferWindow {
+  const { cols, i1 } = blk;
+  return gpu.window(u, (i1 + ja) * (cols + 1), (i1 + jb - 1) * cols + i1 + blk.count);
+}
+
+/** The window of W rows `[ra, rb)`, block columns only. */
+function wRows(
+  gpu: Gpu,
+  w: GpuTensor,
+  blk: SparseGptBlock,
+  ra: number,
+  rb: number,
+): BufferWindow {
+  const lo = ra * blk.cols + blk.i1;
+  return gpu.window(w, lo, (rb - 1) * blk.cols + blk.i1 + blk.count);
+}
+
 const PASSES: readonly { shift: number; width: number }[] = [
   { shift: 21, width: 11 },
   { shift: 10, width: 11 },
@@ -81,7 +175,8 @@ const PASSES: readonly { shift: number; width: number }[] = [
  * Records the radix select of the `k`-th smallest (0-based) block score `W[r, c]²/U[c, c]²`
  * over the rows × count block: afterwards `sel[0]` holds its f32 bit pattern. `sel` is a u32
  * tensor of {@linkcode SPARSEGPT_SELECT_WORDS} words whose histogram part must be zero before
- * the first select (each select leaves it zeroed).
+ * the first select (each select leaves it zeroed). When W or U exceed one binding, every pass
+ * adds up the histograms of the parts (row block × column piece) before it selects.
  */
 export function recordBlockThreshold(
   batch: Batch,
@@ -91,15 +186,23 @@ export function recordBlockThreshold(
   blk: SparseGptBlock,
   k: number,
 ): void {
-  const numel = blk.rows * blk.count;
-  const perWg = Math.max(4096, Math.ceil(numel / 64));
-  const groups = Math.ceil(numel / perWg);
+  const gpu = batch.gpu;
+  const { rowBlocks, pieces } = splitBlock(gpu, blk, 0, 1);
   PASSES.forEach(({ shift, width }, pass) => {
-    const hu = new Uniforms()
-      .u32(blk.rows, blk.cols, blk.cols, blk.i1)
-      .u32(blk.count, shift, width, pass > 0 ? 1 : 0)
-      .u32(perWg, 0, 0, 0);
-    batch.dispatch(HIST, [w, u, sel], hu.bytes(), [groups]);
+    for (const [ja, jb] of pieces) {
+      const uWin = uPiece(gpu, u, blk, ja, jb);
+      const uOff = (blk.i1 + ja) * (blk.cols + 1) - uWin.base;
+      for (const [ra, rb] of rowBlocks) {
+        const wWin = wRows(gpu, w, blk, ra, rb);
+        const numel = (rb - ra) * (jb - ja);
+        const perWg = Math.max(4096, Math.ceil(numel / 64));
+        const hu = new Uniforms()
+          .u32(rb - ra, jb - ja, blk.cols, blk.cols)
+          .u32(ra * blk.cols + blk.i1 + ja - wWin.base, uOff, shift, width)
+          .u32(pass > 0 ? 1 : 0, perWg, 0, 0);
+        batch.dispatch(HIST, [wWin, uWin, sel], hu.bytes(), [Math.ceil(numel / perWg)]);
+      }
+    }
     const su = new Uniforms().u32(shift, width, pass === 0 ? 1 : 0, k);
     batch.dispatch(SELECT, [sel], su.bytes(), [1]);
   });
@@ -126,7 +229,10 @@ export interface SweepBuffers {
 /**
  * Records the OBS column sweep of one block: per row, prune (unstructured: score ≤ threshold
  * from `sel`; N:M when `nm` is given: the `nm.n` smallest scores of each group of `nm.m`),
- * compensate the later columns of the block, write Err1 and add the row's loss.
+ * compensate the later columns of the block, write Err1 and add the row's loss. When W, Err or
+ * the block's rows of U exceed one binding, the sweep runs per row block and per column piece
+ * (whole N:M groups), which gives the same weights; the unstructured mask is then marked from
+ * the block-start weights before the first piece.
  */
 export function recordSweep(
   batch: Batch,
@@ -136,15 +242,33 @@ export function recordSweep(
   blk: SparseGptBlock,
   nm?: { n: number; m: number },
 ): void {
+  const gpu = batch.gpu;
   const wg = blk.rows >= 512 ? 64 : 16;
-  const uni = new Uniforms()
-    .u32(blk.rows, blk.cols, blk.cols, blk.i1)
-    .u32(blk.count, bufs.ldErr, nm?.n ?? 0, nm?.m ?? 1)
-    .u32(bufs.statusIndex, bufs.errOffset ?? 0, 0, 0);
-  batch.dispatch(
-    sweepKernel(nm !== undefined, wg),
-    [w, u, bufs.sel, bufs.err, bufs.loss, bufs.status],
-    uni.bytes(),
-    [Math.ceil(blk.rows / wg)],
-  );
+  const errOffset = bufs.errOffset ?? 0;
+  const { rowBlocks, pieces } = splitBlock(gpu, blk, bufs.ldErr, nm?.m ?? 1);
+  const marked = nm === undefined && pieces.length > 1;
+  const record = (kernel: Kernel, groupSize: number) => {
+    for (const [ja, jb] of pieces) {
+      const uWin = uPiece(gpu, u, blk, ja, jb);
+      for (const [ra, rb] of rowBlocks) {
+        const wWin = wRows(gpu, w, blk, ra, rb);
+        const errLo = ra * bufs.ldErr + errOffset;
+        const errWin = gpu.window(bufs.err, errLo, (rb - 1) * bufs.ldErr + errOffset + blk.count);
+        const uni = new Uniforms()
+          .u32(rb - ra, blk.count, blk.cols, blk.cols)
+          .u32(bufs.ldErr, nm?.n ?? 0, nm?.m ?? 1, bufs.statusIndex)
+          .u32(ra * blk.cols + blk.i1 - wWin.base, blk.i1 * (blk.cols + 1) - uWin.base)
+          .u32(errLo - errWin.base, ra)
+          .u32(ja, jb, marked ? 1 : 0, 0);
+        batch.dispatch(
+          kernel,
+          [wWin, uWin, bufs.sel, errWin, bufs.loss, bufs.status],
+          uni.bytes(),
+          [Math.ceil((rb - ra) / groupSize)],
+        );
+      }
+    }
+  };
+  if (marked) record(MARK, 64);
+  record(sweepKernel(nm !== undefined, wg), wg);
 }

@@ -8,6 +8,10 @@
  * mostly the reading and writing of C, so one rank-256 update is about four times cheaper than
  * four rank-64 updates.
  *
+ * Matrices larger than one binding ({@linkcode Gpu.bindingLimit}) need nothing special: every
+ * kernel binds windows of the rows it touches, and a diagonal block whose rows exceed one
+ * binding (only under a lowered limit) is factored in a scratch copy.
+ *
  * @module
  */
 
@@ -45,7 +49,7 @@ export interface CholeskyOptions {
  * `opts.out` or replaces `a`. `status[statusIndex]` (u32) is reset to {@linkcode FAIL_NONE} and
  * receives the first column whose pivot is not a finite positive number; such a column of L is
  * replaced by the unit vector (the column is decoupled) so that the factorisation continues
- * without producing NaN or overflow.
+ * without producing NaN or overflow. A matrix larger than one binding is factored in windows.
  * Returns the tensor that holds L.
  */
 export function recordCholesky(

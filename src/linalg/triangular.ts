@@ -1,7 +1,8 @@
 /**
  * Triangular solves and inverses on the GPU (f32), recorded into a batch. The diagonal 64×64
  * blocks of L are inverted by one kernel (`kernels/triinv.wgsl`); the blocked substitution is
- * then two matmuls per block row, in outer blocks of 256 rows.
+ * then two matmuls per block row, in outer blocks of 256 rows. Matrices larger than one binding
+ * are bound in windows by every kernel.
  *
  * @module
  */

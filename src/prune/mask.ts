@@ -2,7 +2,8 @@
  * Pruning masks applied in place to a GPU weight `[rows, cols]` (row = output, column = input),
  * with the reference tools' semantics, and zero counting to verify them. Every function here
  * records into a {@linkcode Batch} and returns at once; submit the batch and read back (once)
- * to see the result.
+ * to see the result. Weights larger than one storage binding are worked on in row blocks, with
+ * the same result.
  *
  * @module
  */
@@ -25,7 +26,9 @@ export interface ThresholdOptions extends ScoreOptions {
   /**
    * A u32 scratch tensor of at least `selectOutSize(1)` (258) words. With it the threshold is
    * found by many workgroups (`selectKth`) and the mask is a separate dispatch; without it one
-   * fused dispatch on a single workgroup does both (no allocation, less parallel).
+   * fused dispatch on a single workgroup does both (no allocation, less parallel). A weight
+   * larger than one binding is without it selected by many workgroups into scratch borrowed for
+   * the recording, then pruned by one dispatch per row block (see `segmentPrune`).
    */
   scratch?: GpuTensor;
 }

@@ -5,7 +5,9 @@
  * adaptive mask (unstructured: block-wide threshold; N:M: per group when the sweep reaches it),
  * the OBS column sweep with compensation inside the block, and the lazy update of the later
  * columns by one matmul. Everything for one matrix is recorded into one batch and read back
- * once; a failed Cholesky is retried with 10× the damping.
+ * once; a failed Cholesky is retried with 10× the damping. W, H, U and the error scratch may be
+ * larger than one storage binding: the kernels then work in row blocks of W and column pieces
+ * of each block, with the same weights.
  *
  * @module
  */
@@ -160,7 +162,40 @@ export function recordSparseGpt(
   recordZeroIfFailed(batch, U, cols * cols, status);
   recordFill(batch, loss, { rows: 1, cols: rows }, 0);
   recordFill(batch, sel, { rows: 1, cols: SPARSEGPT_SELECT_WORDS }, 0, 0, true);
+  recordColumnSweeps(batch, W, pattern, blocksize, { U, err, loss, sel, status });
+  batch.copy(status.buffer, 0, info.buffer, 0, 4);
+  batch.copy(loss.buffer, 0, info.buffer, 12, rows * 4);
+  return { info };
+}
 
+/** The tensors of {@linkcode recordColumnSweeps}. */
+export interface ColumnSweepTensors {
+  /** The upper factor U of the damped inverse Hessian (cols × cols). */
+  U: GpuTensor;
+  /** Scratch for the errors of an outer block: rows × 4·blocksize. */
+  err: GpuTensor;
+  /** Per-row loss (rows f32), added to. */
+  loss: GpuTensor;
+  /** Radix-select state: {@linkcode SPARSEGPT_SELECT_WORDS} u32 words, histogram zeroed. */
+  sel: GpuTensor;
+  /** Factor status (u32 word 0): unless it is FAIL_NONE the sweeps leave W unchanged. */
+  status: GpuTensor;
+}
+
+/**
+ * Records SparseGPT's column sweeps over `W` (rows × cols, pruned in place) given the factor
+ * U: per block of `blocksize` columns the adaptive mask and the OBS sweep, with lazy updates of
+ * the later columns. W, U and Err may be larger than one binding: the kernels split their work.
+ */
+export function recordColumnSweeps(
+  batch: Batch,
+  W: GpuTensor,
+  pattern: SparsityPattern,
+  blocksize: number,
+  t: ColumnSweepTensors,
+): void {
+  const [rows, cols] = W.shape;
+  const { U, err, loss, sel, status } = t;
   // Lazy updates on two levels: each block updates the rest of its outer block of 4 blocks,
   // and each outer block updates the columns after it once (rank 4·blocksize), which on CPU
   // adapters costs about a quarter of updating all later columns after every block.
@@ -203,9 +238,6 @@ export function recordSparseGpt(
     }
     lazy(o0, o1, o0, cols);
   }
-  batch.copy(status.buffer, 0, info.buffer, 0, 4);
-  batch.copy(loss.buffer, 0, info.buffer, 12, rows * 4);
-  return { info };
 }
 
 /**

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { AuxMode, auxOp } from "../../src/kernels/auxiliary.ts";
 import { sumSq } from "../../src/kernels/reduce.ts";
+import { assertSameValues, withBindingLimit } from "../_binding_limit.ts";
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
   let s = seed >>> 0;
@@ -87,8 +88,14 @@ Deno.test("auxOp activations and row bias match float64", async () => {
   gpu.free(tx, ty, tb, r, gl, rb);
 });
 
-Deno.test("sumSq reduces differences, squares and dot products of strided regions", async () => {
-  const gpu = await getGpu();
+for (const limit of [undefined, 8192]) {
+  Deno.test(`sumSq reduces differences, squares and dot products of strided regions${limit ? ", in row blocks past the binding limit" : ""}`, async () => {
+    const gpu = await getGpu();
+    await withBindingLimit(gpu, limit ?? gpu.bindingLimit, () => checkSumSq(gpu));
+  });
+}
+
+async function checkSumSq(gpu: Awaited<ReturnType<typeof getGpu>>) {
   for (const [rows, cols, ld] of [[3, 5, 7], [100, 257, 300], [513, 64, 64]]) {
     const x = rand(rows * ld + 3, rows, 1), y = rand(rows * ld + 3, cols, 1);
     const tx = gpu.upload(x, [x.length], "x"), ty = gpu.upload(y, [y.length], "y");
@@ -107,5 +114,40 @@ Deno.test("sumSq reduces differences, squares and dot products of strided region
     assert.ok(Math.abs(gx - xx) <= 1e-5 * xx);
     assert.ok(Math.abs(gdot - dot) <= 1e-5 * (xx + yy));
     gpu.free(tx, ty);
+  }
+}
+
+Deno.test("auxOp past the binding limit works in element windows and matches the unsplit result", async () => {
+  const gpu = await getGpu();
+  const rows = 100, cols = 50, n = rows * cols; // 20 KB per tensor, 8 KiB bindings
+  const m = rand(n, 11, 2), p = rand(n, 12, 2), s = rand(n, 13, 3), full = rand(n, 14);
+  const bias = rand(cols, 15);
+  const run = async () => {
+    const [tm, tp, ts, tfull, tb] = [m, p, s, full, bias].map((v, i) =>
+      gpu.upload(v, [v.length], `in${i}`)
+    );
+    const outs = [0, 1, 2, 3, 4, 5, 6].map((i) => gpu.upload(s, [n], `out${i}`));
+    const b = gpu.batch("t");
+    const args = { count: n, alpha: 0.7, gamma: 1.3 };
+    auxOp(b, AuxMode.zRelu, { ...args, out: outs[0], inputs: [tm, tp] });
+    auxOp(b, AuxMode.zGlu, { ...args, out: outs[1], inputs: [tm, tp, ts] });
+    auxOp(b, AuxMode.sGlu, { ...args, out: outs[2], inputs: [tm, tp, ts] });
+    auxOp(b, AuxMode.relu, { ...args, out: outs[3], inputs: [tm] });
+    auxOp(b, AuxMode.glu, { ...args, out: outs[4], inputs: [tm, tp] });
+    auxOp(b, AuxMode.rowBias, { ...args, out: outs[5], inputs: [tb], cols, scale: -2 });
+    // a "bias" as long as the tensor (relative error: dense − pruned)
+    auxOp(b, AuxMode.rowBias, { ...args, out: outs[6], inputs: [tfull], cols: n, scale: -1 });
+    b.submit();
+    const got = await Promise.all(outs.map((t) => gpu.read(t)));
+    gpu.free(tm, tp, ts, tfull, tb, ...outs);
+    return got;
+  };
+  const whole = await run();
+  const split = await withBindingLimit(gpu, 8192, run);
+  for (let k = 0; k < whole.length; k++) assertSameValues(split[k], whole[k], `output ${k}`);
+  for (let i = 0; i < n; i++) {
+    assert.equal(split[3][i], Math.max(m[i], 0));
+    assert.ok(Math.abs(split[5][i] - (s[i] - 2 * bias[i % cols])) < 1e-5, `row bias ${i}`);
+    assert.ok(Math.abs(split[6][i] - (s[i] - full[i])) < 1e-5, `difference ${i}`);
   }
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { embed } from "../../src/kernels/embed.ts";
+import { withBindingLimit } from "../_binding_limit.ts";
 import { randomF32 } from "../reference/model_ref.ts";
 
 Deno.test("embed() gathers token rows from vocabulary blocks and adds learned positions", async () => {
@@ -39,4 +40,35 @@ Deno.test("embed() gathers token rows from vocabulary blocks and adds learned po
     }
   }
   gpu.free(tids, tpos, b0, b1, out, plain);
+});
+
+Deno.test("embed() binds only the positions one sequence reads when the table exceeds the binding limit", async () => {
+  const gpu = await getGpu();
+  const V = 20, d = 8, seqlen = 5, nseq = 2, T = nseq * seqlen, off = 3001, rows = 4000;
+  const tok = randomF32(V * d, 3), pos = randomF32(rows * d, 4); // 128 KB of positions
+  const ids = Int32Array.from({ length: T }, (_, i) => (i * 7 + 1) % V);
+  const tids = gpu.upload(ids, [T], "ids"), tpos = gpu.upload(pos, [rows, d], "pos");
+  const table = gpu.upload(tok, [V, d], "tok"), out = gpu.alloc([T, d], "out");
+  await withBindingLimit(gpu, 8192, () => {
+    const batch = gpu.batch("embed");
+    embed(batch, {
+      ids: tids,
+      table,
+      positions: tpos,
+      posOffset: off,
+      out,
+      rows: T,
+      cols: d,
+      seqlen,
+    });
+    batch.submit();
+  });
+  const y = await gpu.read(out);
+  for (let t = 0; t < T; t++) {
+    for (let c = 0; c < d; c++) {
+      const want = Math.fround(tok[ids[t] * d + c] + pos[((t % seqlen) + off) * d + c]);
+      assert.equal(y[t * d + c], want, `token ${t} column ${c}`);
+    }
+  }
+  gpu.free(tids, tpos, table, out);
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
-import { matmul } from "../../src/kernels/matmul.ts";
+import { matmul, type MatmulArgs } from "../../src/kernels/matmul.ts";
+import { assertSameValues, withBindingLimit } from "../_binding_limit.ts";
 
 function rand(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
@@ -246,5 +247,92 @@ Deno.test("matmul splits products past the texture extent along K (accumulating)
       );
     }
     gpu.free(a, b, c, tbias);
+  }
+});
+
+Deno.test("matmul past the binding limit binds windows of A, B and C and matches the unsplit result", async () => {
+  const gpu = await getGpu();
+  const run = (x: {
+    A: Float32Array;
+    B: Float32Array;
+    C0: Float32Array;
+    bias: Float32Array;
+    args: Omit<MatmulArgs, "a" | "b" | "c" | "bias">;
+  }) => {
+    const a = gpu.upload(x.A, [x.A.length], "A"), b = gpu.upload(x.B, [x.B.length], "B");
+    const c = gpu.upload(x.C0, [x.C0.length], "C"),
+      bias = gpu.upload(x.bias, [x.bias.length], "bias");
+    const batch = gpu.batch("windows");
+    matmul(batch, { ...x.args, a, b, c, bias });
+    batch.submit();
+    return gpu.read(c).finally(() => gpu.free(a, b, c, bias));
+  };
+  const limit = 8192; // 2048 floats: every operand below is several windows
+  for (
+    const [ci, [ta, tb]] of [[false, false], [false, true], [true, false], [true, true]].entries()
+  ) {
+    for (
+      const { M, N, K, count } of [{ M: 100, N: 300, K: 64, count: 1 }, {
+        M: 57,
+        N: 33,
+        K: 130,
+        count: 3,
+      }]
+    ) {
+      const lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+      const strideA = lda * (ta ? K : M) + 5, strideB = ldb * (tb ? N : K) + 2;
+      const strideC = ldc * M + 1;
+      const A = rand(7 + count * strideA, 5 + ci), B = rand(3 + count * strideB, 9 + ci);
+      const C0 = rand(4 + count * strideC, 13 + ci), bias = rand(N + 6, 17 + ci);
+      const args = {
+        M,
+        N,
+        K,
+        transA: ta,
+        transB: tb,
+        lda,
+        ldb,
+        ldc,
+        offA: 7,
+        offB: 3,
+        offC: 4,
+        alpha: 0.75,
+        beta: -0.5,
+        offBias: 6,
+        count,
+        strideA,
+        strideB,
+        strideC,
+      };
+      const want = await run({ A, B, C0, bias, args });
+      const got = await withBindingLimit(gpu, limit, () => run({ A, B, C0, bias, args }));
+      assert.ok(
+        [A, B, C0].every((t) => t.length * 4 > limit),
+        "every operand exceeds the limit",
+      );
+      assertSameValues(
+        got,
+        want,
+        `[${count}×${M}x${N}x${K}] ${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"}`,
+      );
+      for (let z = 0; z < count; z++) {
+        const ref = reference(A, B, C0, {
+          ...args,
+          offA: 7 + z * strideA,
+          offB: 3 + z * strideB,
+          offC: 4 + z * strideC,
+          ta,
+          tb,
+          bias: bias.subarray(6),
+        });
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            const i = 4 + z * strideC + m * ldc + n;
+            const tol = 1e-5 * (ref.bound[i] + Math.abs(bias[6 + n]));
+            assert.ok(Math.abs(got[i] - ref.c[i]) <= tol, `product ${z} (${m}, ${n})`);
+          }
+        }
+      }
+    }
   }
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import type { GpuTensor } from "../../src/gpu/tensor.ts";
+import { withBindingLimit } from "../_binding_limit.ts";
 import {
   type ScoreMode,
   segmentPrune,
@@ -16,6 +17,7 @@ import {
   rng,
   rowMaskRef,
   scoresRef,
+  thresholdMaskRef,
   zeroMask,
 } from "../reference/mask_ref.ts";
 
@@ -185,4 +187,94 @@ Deno.test("selectKth rejects arguments that do not fit, naming the value", async
   assert.throws(() => selectKth(batch, { ...base, cols: 5, ld: 4, k: 0 }), /ld must be .* got 4/);
   assert.equal(batch.length, 0);
   gpu.free(tw, out, small);
+});
+
+// A 16 KiB binding limit (4032 elements per window) splits these regions into row blocks.
+const SPLIT_LIMIT = 16384;
+
+Deno.test("selectKth over a region larger than the binding limit adds up the row blocks' histograms", async () => {
+  const gpu = await getGpu();
+  const R = 260, C = 310;
+  const rows = 257, cols = 300, offset = 2 * C + 5; // a strided sub-region
+  for (const mode of ["magnitude", "wanda", "sparsegpt"] as ScoreMode[]) {
+    const w = mode === "magnitude" ? distinctWeights(R * C, 31) : exactWeights(R * C, 31);
+    const vec = exactColVec(cols + 5, mode, 7);
+    const tw = gpu.upload(w, [R, C], "w");
+    const tv = gpu.upload(vec, [cols + 5], "vec");
+    const region = { w: tw, rows, cols, ld: C, offset, mode, colVec: tv, colVecOffset: 5 };
+    const scores = scoresRef(w, rows, cols, mode, vec, C, offset, 5);
+    const ks = [0, Math.floor(rows * cols * 0.6), rows * cols - 1];
+    const out = gpu.alloc([selectOutSize(1)], "sel", "u32");
+    const outRows = gpu.alloc([selectOutSize(rows, true)], "sel-rows", "u32");
+    for (const k of ks) {
+      await withBindingLimit(gpu, SPLIT_LIMIT, async () => {
+        const batch = gpu.batch("select-split");
+        selectKth(batch, { ...region, k, out });
+        batch.submit();
+        assert.deepEqual(pairs(await gpu.readU32(out))[0], kthRef(scores, k), `${mode} k=${k}`);
+      });
+    }
+    const kr = Math.floor(cols * 0.3);
+    await withBindingLimit(gpu, SPLIT_LIMIT, () => {
+      const batch = gpu.batch("select-rows-split");
+      selectKth(batch, { ...region, k: kr, out: outRows, perRow: true });
+      batch.submit();
+    });
+    const got = pairs(await gpu.readU32(outRows));
+    for (let r = 0; r < rows; r++) {
+      const want = kthRef(scores.subarray(r * cols, (r + 1) * cols), kr);
+      assert.deepEqual(got[r], want, `${mode} row ${r}`);
+    }
+    gpu.free(tw, tv, out, outRows);
+  }
+});
+
+Deno.test("segmentPrune past the binding limit: per row, and one segment selected over row blocks", async () => {
+  const gpu = await getGpu();
+  const rows = 257, cols = 300, n = rows * cols;
+  for (const ties of [false, true]) {
+    const w = ties ? exactWeights(n, 5) : distinctWeights(n, 5);
+    if (ties) { for (let i = 0; i < n; i += 2) w[i] = 0.25; // many equal scores
+     }
+    const scores = scoresRef(w, rows, cols);
+    const k = Math.floor(n * 0.4), kr = Math.floor(cols * 0.4);
+    const cases = [
+      // one segment, threshold rule: every score <= the k-th smallest
+      { perRow: false, rule: "threshold", k, want: thresholdMaskRef(scores, (k + 0.5) / n) },
+      // one segment, exact rule: the k + 1 smallest, ties to the lower row-major index
+      { perRow: false, rule: "exact", k, want: rowMaskRef(scores, 1, n, (k + 1.5) / n) },
+      {
+        perRow: true,
+        rule: "exact",
+        k: kr,
+        want: rowMaskRef(scores, rows, cols, (kr + 1.5) / cols),
+      },
+      { perRow: true, rule: "threshold", k: kr, want: undefined },
+    ] as const;
+    for (const c of cases) {
+      const run = async () => {
+        const tw = gpu.upload(w, [rows, cols], "w");
+        const batch = gpu.batch("segment-split");
+        segmentPrune(batch, { w: tw, rows, cols, k: c.k, perRow: c.perRow, rule: c.rule });
+        batch.submit();
+        const got = await gpu.read(tw);
+        gpu.free(tw);
+        return got;
+      };
+      const what = `ties ${ties}, perRow ${c.perRow}, ${c.rule}`;
+      const split = await withBindingLimit(gpu, SPLIT_LIMIT, run);
+      assert.equal(firstDifference(split, await run()), -1, `${what}: split differs from unsplit`);
+      if (c.want) assert.equal(firstDifference(zeroMask(split), c.want), -1, what);
+      else {
+        // per-row threshold: each row's scores <= its k-th smallest
+        for (let r = 0; r < rows; r++) {
+          const row = scores.subarray(r * cols, (r + 1) * cols);
+          const thr = kthRef(row, kr).value;
+          for (let j = 0; j < cols; j++) {
+            assert.equal(split[r * cols + j] === 0, row[j] <= thr, `${what} (${r}, ${j})`);
+          }
+        }
+      }
+    }
+  }
 });

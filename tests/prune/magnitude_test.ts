@@ -3,7 +3,8 @@ import { getGpu } from "../../src/gpu/device.ts";
 import { selectOutSize } from "../../src/kernels/select.ts";
 import { magnitudePrune } from "../../src/prune/magnitude.ts";
 import { countZeros } from "../../src/prune/mask.ts";
-import { parseNM } from "../../src/prune/types.ts";
+import { parseNM, type SparsityPattern } from "../../src/prune/types.ts";
+import { withBindingLimit } from "../_binding_limit.ts";
 import {
   distinctWeights,
   firstDifference,
@@ -106,4 +107,34 @@ Deno.test("magnitudePrune at sparsity 0 records nothing", async () => {
     /input columns 2 is not a multiple of M = 4/,
   );
   gpu.free(tw);
+});
+
+Deno.test("magnitudePrune of a weight larger than the binding limit: same result, in row blocks", async () => {
+  const gpu = await getGpu();
+  const rows = 257, cols = 304;
+  const w = distinctWeights(rows * cols, 61);
+  const scores = scoresRef(w, rows, cols);
+  const scratch = gpu.alloc([selectOutSize(1)], "scratch", "u32");
+  const cases: [SparsityPattern, boolean, Uint8Array][] = [
+    [{ kind: "unstructured", sparsity: 0.7 }, false, thresholdMaskRef(scores, 0.7)],
+    [{ kind: "unstructured", sparsity: 0.5 }, true, thresholdMaskRef(scores, 0.5)],
+    [{ kind: "nm", n: 2, m: 4 }, false, nmMaskRef(scores, rows, cols, 2, 4)],
+  ];
+  for (const [pattern, withScratch, want] of cases) {
+    const run = async () => {
+      const tw = gpu.upload(w, [rows, cols], "w");
+      const batch = gpu.batch("magnitude-split");
+      magnitudePrune(batch, tw, rows, cols, pattern, withScratch ? { scratch } : {});
+      batch.submit();
+      const got = await gpu.read(tw);
+      gpu.free(tw);
+      return got;
+    };
+    const what = `${JSON.stringify(pattern)}, scratch ${withScratch}`;
+    // 16 KiB bindings: 4032 elements, 13 rows of W per block
+    const split = await withBindingLimit(gpu, 16384, run);
+    assert.equal(firstDifference(zeroMask(split), want), -1, what);
+    assert.equal(firstDifference(split, await run()), -1, `${what}: split differs from unsplit`);
+  }
+  gpu.free(scratch);
 });

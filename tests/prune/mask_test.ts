@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { getGpu } from "../../src/gpu/device.ts";
+import { type Batch, getGpu } from "../../src/gpu/device.ts";
+import type { GpuTensor } from "../../src/gpu/tensor.ts";
 import { nmMask, thresholdMask } from "../../src/kernels/mask.ts";
 import { type ScoreMode, selectKth, selectOutSize } from "../../src/kernels/select.ts";
 import { countZeros, pruneByThreshold, pruneNM, prunePerRow } from "../../src/prune/mask.ts";
+import { withBindingLimit } from "../_binding_limit.ts";
 import {
   distinctWeights,
   exactColVec,
@@ -224,4 +226,102 @@ Deno.test("mask functions reject bad patterns and sparsities, naming the value",
   prunePerRow(batch, tw, 3, 10, 0.05);
   assert.equal(batch.length, 0);
   gpu.free(tw);
+});
+
+// A 16 KiB binding limit (4032 elements per window) splits these weights into row blocks.
+const SPLIT_LIMIT = 16384;
+
+Deno.test("masks of weights larger than the binding limit match the reference and the unsplit run", async () => {
+  const gpu = await getGpu();
+  const rows = 257, cols = 300;
+  const w = exactWeights(rows * cols, 41);
+  const s = exactColVec(cols, "wanda", 42);
+  const d = exactColVec(cols, "sparsegpt", 43);
+  const ts = gpu.upload(s, [cols], "s");
+  const td = gpu.upload(d, [cols], "d");
+  const scratch = gpu.alloc([selectOutSize(1)], "scratch", "u32");
+  const cases: [string, (b: Batch, t: GpuTensor) => void, Uint8Array][] = [
+    [
+      "threshold, fused",
+      (b, t) => pruneByThreshold(b, t, rows, cols, 0.6),
+      thresholdMaskRef(scoresRef(w, rows, cols), 0.6),
+    ],
+    [
+      "threshold with scratch, SparseGPT scores",
+      (b, t) => pruneByThreshold(b, t, rows, cols, 0.3, { mode: "sparsegpt", colVec: td, scratch }),
+      thresholdMaskRef(scoresRef(w, rows, cols, "sparsegpt", d), 0.3),
+    ],
+    [
+      "per row, Wanda scores",
+      (b, t) => prunePerRow(b, t, rows, cols, 0.45, { mode: "wanda", colVec: ts }),
+      rowMaskRef(scoresRef(w, rows, cols, "wanda", s), rows, cols, 0.45),
+    ],
+    [
+      "2:4, Wanda scores",
+      (b, t) => pruneNM(b, t, rows, cols, 2, 4, { mode: "wanda", colVec: ts }),
+      nmMaskRef(scoresRef(w, rows, cols, "wanda", s), rows, cols, 2, 4),
+    ],
+    [
+      "4:10, magnitude",
+      (b, t) => pruneNM(b, t, rows, cols, 4, 10),
+      nmMaskRef(scoresRef(w, rows, cols), rows, cols, 4, 10),
+    ],
+  ];
+  for (const [what, prune, want] of cases) {
+    const run = async () => {
+      const tw = gpu.upload(w, [rows, cols], "w");
+      const batch = gpu.batch("mask-split");
+      prune(batch, tw);
+      batch.submit();
+      const got = await gpu.read(tw);
+      const counts = await countZeros(gpu, tw, { group: 10 });
+      gpu.free(tw);
+      return { got, counts };
+    };
+    const split = await withBindingLimit(gpu, SPLIT_LIMIT, run);
+    const whole = await run();
+    assertMask(zeroMask(split.got), want, what);
+    assert.equal(firstDifference(split.got, whole.got), -1, `${what}: split differs from unsplit`);
+    for (let i = 0; i < w.length; i++) if (!want[i]) assert.equal(split.got[i], w[i]);
+    // zeros per group of 10 columns, counted with the limit lowered as well
+    const wantCounts = new Uint32Array(rows * (cols / 10));
+    for (let i = 0; i < want.length; i++) wantCounts[Math.floor(i / 10)] += want[i];
+    assert.deepEqual(split.counts.counts, wantCounts, `${what}: zero counts`);
+  }
+  gpu.free(ts, td, scratch);
+});
+
+Deno.test("thresholdMask and nmMask write 0/1 masks larger than the binding limit", async () => {
+  const gpu = await getGpu();
+  // a SparseGPT block of a wide weight: 257 rows × 128 columns from column 40, ld 300
+  const R = 257, C = 300, B = 128, i1 = 40, s = 0.5;
+  const w = exactWeights(R * C, 51);
+  const d = exactColVec(C, "sparsegpt", 52);
+  const tw = gpu.upload(w, [R, C], "w");
+  const td = gpu.upload(d, [C], "d");
+  const region = {
+    w: tw,
+    rows: R,
+    cols: B,
+    ld: C,
+    offset: i1,
+    mode: "sparsegpt" as const,
+    colVec: td,
+    colVecOffset: i1,
+  };
+  const sel = gpu.alloc([selectOutSize(1)], "sel", "u32");
+  const mask = gpu.alloc([R * B + 3], "mask", "u32");
+  const nm = gpu.alloc([R * B + 5], "nm", "u32");
+  await withBindingLimit(gpu, SPLIT_LIMIT, () => {
+    const batch = gpu.batch("masks-split");
+    selectKth(batch, { ...region, k: Math.floor(R * B * s), out: sel });
+    thresholdMask(batch, { ...region, sel, mask, maskOffset: 3 });
+    nmMask(batch, { ...region, n: 2, m: 4, mask: nm, maskOffset: 5 });
+    batch.submit();
+  });
+  const scores = scoresRef(w, R, B, "sparsegpt", d, C, i1, i1);
+  assertMask((await gpu.readU32(mask)).subarray(3), thresholdMaskRef(scores, s), "threshold");
+  assertMask((await gpu.readU32(nm)).subarray(5), nmMaskRef(scores, R, B, 2, 4), "2:4");
+  assert.deepEqual(await gpu.read(tw), w);
+  gpu.free(tw, td, sel, mask, nm);
 });

@@ -1,10 +1,24 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { HessianAccumulator } from "../../src/prune/hessian.ts";
-import { sparsegpt } from "../../src/prune/sparsegpt.ts";
+import { FAIL_NONE } from "../../src/kernels/linalg_util.ts";
+import { recordDeadColumns, SPARSEGPT_SELECT_WORDS } from "../../src/kernels/sparsegpt.ts";
+import { recordColumnSweeps, sparsegpt } from "../../src/prune/sparsegpt.ts";
 import type { SparsityPattern } from "../../src/prune/types.ts";
-import { correlatedActivations, hessian64, relFro, Rng } from "../reference/linalg_ref.ts";
-import { magnitude64, outputError64, sparsegpt64 } from "../reference/sparsegpt_ref.ts";
+import { withBindingLimit } from "../_binding_limit.ts";
+import {
+  correlatedActivations,
+  hessian64,
+  relFro,
+  Rng,
+  sparsegptFactor64,
+} from "../reference/linalg_ref.ts";
+import {
+  magnitude64,
+  outputError64,
+  sparsegpt64,
+  type SparseGptRef,
+} from "../reference/sparsegpt_ref.ts";
 
 interface Layer {
   rows: number;
@@ -13,10 +27,18 @@ interface Layer {
   H: Float32Array<ArrayBuffer>;
 }
 
-function makeLayer(rows: number, cols: number, seed: number, tokens = 4 * cols): Layer {
+/** A random layer; the inputs `dead` are always 0 (zero Hessian rows and columns). */
+function makeLayer(
+  rows: number,
+  cols: number,
+  seed: number,
+  tokens = 4 * cols,
+  dead: number[] = [],
+): Layer {
   const rng = new Rng(seed);
   const W = Float32Array.from({ length: rows * cols }, () => 0.05 * rng.normal());
   const x = correlatedActivations(tokens, cols, seed + 1);
+  for (let t = 0; t < tokens; t++) for (const j of dead) x[t * cols + j] = 0;
   const H = Float32Array.from(hessian64(x, tokens, cols, tokens / 64));
   return { rows, cols, W, H };
 }
@@ -58,48 +80,66 @@ for (const { rows, cols, blocksize, pattern } of CASES) {
         Math.abs(res.damp - ref.damp) <= 1e-5 * ref.damp,
         `damp ${res.damp} vs ${ref.damp}`,
       );
-      assert.ok(w.every(Number.isFinite));
-      // same mask except near-ties
-      let same = 0;
-      for (let i = 0; i < w.length; i++) if ((w[i] === 0 ? 1 : 0) === ref.mask[i]) same++;
-      const agree = same / w.length;
-      // weights and loss close to float64
-      const werr = relFro(w, ref.W);
-      let refLoss = 0;
-      for (const v of ref.rowLoss) refLoss += v;
-      const lerr = Math.abs(res.loss - refLoss) / refLoss;
-      assert.ok(agree >= 0.995, `mask agreement ${agree}`);
-      assert.ok(werr < 2e-2, `W relative error ${werr}`);
-      assert.ok(lerr < 1e-2, `loss ${res.loss} vs ${refLoss}`);
-
-      // exact sparsity of the result
-      if (pattern.kind === "unstructured") {
-        for (let i1 = 0; i1 < cols; i1 += blocksize) {
-          const count = Math.min(blocksize, cols - i1);
-          let zeros = 0;
-          for (let r = 0; r < rows; r++) {
-            for (let c = i1; c < i1 + count; c++) if (w[r * cols + c] === 0) zeros++;
-          }
-          assert.ok(zeros >= Math.floor(rows * count * pattern.sparsity), `block ${i1}: ${zeros}`);
-        }
-      } else {
-        for (let r = 0; r < rows; r++) {
-          for (let c0 = 0; c0 < cols; c0 += pattern.m) {
-            let zeros = 0;
-            for (let c = c0; c < Math.min(c0 + pattern.m, cols); c++) {
-              if (w[r * cols + c] === 0) zeros++;
-            }
-            assert.equal(zeros, pattern.n, `row ${r} group ${c0}`);
-          }
-        }
-      }
-
-      // much better layer output than magnitude pruning
-      const eSg = outputError64(L.W, w, rows, cols, L.H);
-      const eMag = outputError64(L.W, magnitude64(L.W, rows, cols, pattern), rows, cols, L.H);
-      assert.ok(eSg < 0.5 * eMag, `SparseGPT error ${eSg} vs magnitude ${eMag}`);
+      assertLikeReference(L, w, res.loss, ref, pattern, blocksize);
     },
   );
+}
+
+/**
+ * What every SparseGPT result must satisfy against the float64 reference `ref` of layer `L`:
+ * finite weights, the same mask but for near-ties, weights and loss close to float64, the exact
+ * sparsity of each block (unstructured) or group (N:M), and a much better layer output than
+ * magnitude pruning.
+ */
+function assertLikeReference(
+  L: Layer,
+  w: Float32Array,
+  loss: number,
+  ref: SparseGptRef,
+  pattern: SparsityPattern,
+  blocksize: number,
+): void {
+  const { rows, cols } = L;
+  assert.ok(w.every(Number.isFinite));
+  // same mask except near-ties
+  let same = 0;
+  for (let i = 0; i < w.length; i++) if ((w[i] === 0 ? 1 : 0) === ref.mask[i]) same++;
+  const agree = same / w.length;
+  // weights and loss close to float64
+  const werr = relFro(w, ref.W);
+  let refLoss = 0;
+  for (const v of ref.rowLoss) refLoss += v;
+  const lerr = Math.abs(loss - refLoss) / refLoss;
+  assert.ok(agree >= 0.995, `mask agreement ${agree}`);
+  assert.ok(werr < 2e-2, `W relative error ${werr}`);
+  assert.ok(lerr < 1e-2, `loss ${loss} vs ${refLoss}`);
+
+  // exact sparsity of the result
+  if (pattern.kind === "unstructured") {
+    for (let i1 = 0; i1 < cols; i1 += blocksize) {
+      const count = Math.min(blocksize, cols - i1);
+      let zeros = 0;
+      for (let r = 0; r < rows; r++) {
+        for (let c = i1; c < i1 + count; c++) if (w[r * cols + c] === 0) zeros++;
+      }
+      assert.ok(zeros >= Math.floor(rows * count * pattern.sparsity), `block ${i1}: ${zeros}`);
+    }
+  } else {
+    for (let r = 0; r < rows; r++) {
+      for (let c0 = 0; c0 < cols; c0 += pattern.m) {
+        let zeros = 0;
+        for (let c = c0; c < Math.min(c0 + pattern.m, cols); c++) {
+          if (w[r * cols + c] === 0) zeros++;
+        }
+        assert.equal(zeros, pattern.n, `row ${r} group ${c0}`);
+      }
+    }
+  }
+
+  // much better layer output than magnitude pruning
+  const eSg = outputError64(L.W, w, rows, cols, L.H);
+  const eMag = outputError64(L.W, magnitude64(L.W, rows, cols, pattern), rows, cols, L.H);
+  assert.ok(eSg < 0.5 * eMag, `SparseGPT error ${eSg} vs magnitude ${eMag}`);
 }
 
 Deno.test("sparsegpt() on a batch holding the Hessian accumulation zeroes dead inputs like the reference", async () => {
@@ -229,5 +269,93 @@ Deno.test("sparsegpt() prunes every tie of the block threshold, exactly like the
       }
       assert.ok(zeros >= Math.floor(rows * 32 * sparsity));
     }
+  }
+});
+
+// Matrices larger than one binding: W 96×300 and U 300×300 with a 16 KiB binding limit (4032
+// elements per window), so W, H, U and Err are bound in windows and every block is split into
+// row blocks and column pieces.
+const SPLIT_LIMIT = 16384;
+const SPLIT_CASES: { blocksize: number; pattern: SparsityPattern }[] = [
+  { blocksize: 32, pattern: { kind: "unstructured", sparsity: 0.5 } },
+  { blocksize: 128, pattern: { kind: "unstructured", sparsity: 0.6 } },
+  { blocksize: 32, pattern: { kind: "nm", n: 2, m: 4 } },
+  { blocksize: 128, pattern: { kind: "nm", n: 2, m: 4 } },
+];
+const DEAD = [0, 77, 150, 299];
+
+function assertSameWeights(got: Float32Array, want: Float32Array): void {
+  const i = got.findIndex((v, j) => !Object.is(v, want[j]));
+  assert.equal(i, -1, `weights differ first at ${i}: ${got[i]} vs ${want[i]}`);
+}
+
+for (const { blocksize, pattern } of SPLIT_CASES) {
+  Deno.test(
+    `SparseGPT kernels split into windows give the unsplit weights: 96×300, blocksize ${blocksize}, ${
+      describe(pattern)
+    }`,
+    async () => {
+      const gpu = await getGpu();
+      const rows = 96, cols = 300;
+      const L = makeLayer(rows, cols, 7 + blocksize, 4 * cols, DEAD);
+      // the reference factor, of H with the dead inputs' diagonal set to 1 as the pruner does
+      const h = Float64Array.from(L.H);
+      for (const j of DEAD) h[j * cols + j] = 1;
+      const U = Float32Array.from(sparsegptFactor64(h, cols, 0.01).U);
+      const run = async () => {
+        const w = gpu.upload(L.W, [rows, cols], "W");
+        const th = gpu.upload(L.H, [cols, cols], "H");
+        const t = {
+          U: gpu.upload(U, [cols, cols], "U"),
+          err: gpu.alloc([rows, 4 * blocksize], "err"),
+          loss: gpu.upload(new Float32Array(rows), [rows], "loss"),
+          sel: gpu.upload(new Uint32Array(SPARSEGPT_SELECT_WORDS), [SPARSEGPT_SELECT_WORDS], "sel"),
+          status: gpu.upload(Uint32Array.of(FAIL_NONE), [1], "status"),
+        };
+        const batch = gpu.batch("sparsegpt-kernels");
+        recordDeadColumns(batch, w, th, rows, cols);
+        recordColumnSweeps(batch, w, pattern, blocksize, t);
+        batch.submit();
+        const out = await gpu.read(w);
+        const rowLoss = await gpu.read(t.loss);
+        gpu.free(w, th, t.U, t.err, t.loss, t.sel, t.status);
+        return { w: out, rowLoss, loss: rowLoss.reduce((a, b) => a + b, 0) };
+      };
+      const whole = await run();
+      const split = await withBindingLimit(gpu, SPLIT_LIMIT, run);
+      assertSameWeights(split.w, whole.w);
+      // the loss of a row is summed per column piece: equal up to rounding
+      split.rowLoss.forEach((v, r) => {
+        const want = whole.rowLoss[r];
+        assert.ok(Math.abs(v - want) <= 1e-5 * want, `row ${r}: loss ${v} vs ${want}`);
+      });
+      for (const j of DEAD) for (let r = 0; r < rows; r++) assert.equal(split.w[r * cols + j], 0);
+      const ref = sparsegpt64(L.W, rows, cols, L.H, pattern, blocksize, 0.01);
+      assertLikeReference(L, split.w, split.loss, ref, pattern, blocksize);
+    },
+  );
+}
+
+Deno.test("sparsegpt() with W and H larger than the binding limit matches the reference", async () => {
+  const gpu = await getGpu();
+  const rows = 96, cols = 300, blocksize = 32;
+  const L = makeLayer(rows, cols, 11, 4 * cols, DEAD);
+  for (const pattern of [SPLIT_CASES[0].pattern, SPLIT_CASES[2].pattern]) {
+    const run = async () => {
+      const tw = gpu.upload(L.W, [rows, cols], "W");
+      const th = gpu.upload(L.H, [cols, cols], "H");
+      const res = await sparsegpt(gpu, undefined, tw, th, pattern, { blocksize });
+      const w = await gpu.read(tw);
+      gpu.free(tw, th);
+      return { res, w };
+    };
+    const whole = await run();
+    const split = await withBindingLimit(gpu, SPLIT_LIMIT, run);
+    assert.equal(split.res.choleskyFailed, false);
+    assert.equal(split.res.retries, 0);
+    const ref = sparsegpt64(L.W, rows, cols, L.H, pattern, blocksize, 0.01);
+    assertLikeReference(L, split.w, split.res.loss, ref, pattern, blocksize);
+    for (const j of DEAD) for (let r = 0; r < rows; r++) assert.equal(split.w[r * cols + j], 0);
+    assert.ok(relFro(split.w, whole.w) < 1e-4, `split vs unsplit ${relFro(split.w, whole.w)}`);
   }
 });

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { countZeros } from "../../src/prune/mask.ts";
 import { ColumnNormAccumulator } from "../../src/prune/stats.ts";
+import type { SparsityPattern } from "../../src/prune/types.ts";
 import { wandaPrune } from "../../src/prune/wanda.ts";
+import { withBindingLimit } from "../_binding_limit.ts";
 import {
   distinctWeights,
   exactColVec,
@@ -95,4 +97,33 @@ Deno.test("wandaPrune prunes nothing when floor(cols·s) is 0 and rejects short 
     /colVec has 9 elements, but columns 0..9 are needed/,
   );
   gpu.free(tw, ts);
+});
+
+Deno.test("wandaPrune of a weight larger than the binding limit: same result, in row blocks", async () => {
+  const gpu = await getGpu();
+  const rows = 257, cols = 304;
+  const w = exactWeights(rows * cols, 71);
+  const s = exactColVec(cols, "wanda", 72);
+  const scores = scoresRef(w, rows, cols, "wanda", s);
+  const ts = gpu.upload(s, [cols], "colSq");
+  const cases: [SparsityPattern, Uint8Array][] = [
+    [{ kind: "unstructured", sparsity: 0.5 }, rowMaskRef(scores, rows, cols, 0.5)],
+    [{ kind: "nm", n: 4, m: 8 }, nmMaskRef(scores, rows, cols, 4, 8)],
+  ];
+  for (const [pattern, want] of cases) {
+    const run = async () => {
+      const tw = gpu.upload(w, [rows, cols], "w");
+      const batch = gpu.batch("wanda-split");
+      wandaPrune(batch, tw, rows, cols, ts, pattern);
+      batch.submit();
+      const got = await gpu.read(tw);
+      gpu.free(tw);
+      return got;
+    };
+    // 16 KiB bindings: 4032 elements, 13 rows of W per block
+    const split = await withBindingLimit(gpu, 16384, run);
+    assert.equal(firstDifference(zeroMask(split), want), -1, pattern.kind);
+    assert.equal(firstDifference(split, await run()), -1, `${pattern.kind}: split differs`);
+  }
+  gpu.free(ts);
 });
