@@ -33,8 +33,29 @@ export function forEachFitting(
   span: (a: number, b: number) => number,
   fn: (a: number, b: number) => void,
 ): void {
+  for (const [a, b] of fittingRanges(gpu, start, end, span)) fn(a, b);
+}
+
+/**
+ * The ranges {@linkcode forEachFitting} calls its function on, as a list (for work that visits
+ * them several times, e.g. once per pass).
+ *
+ * @example Row blocks to revisit
+ * ```ts
+ * import { fittingRanges, getGpu } from "@sparsellm/sparsellm";
+ *
+ * const gpu = await getGpu();
+ * const blocks: [number, number][] = fittingRanges(gpu, 0, 11008, (a, b) => (b - a) * 11008);
+ * ```
+ */
+export function fittingRanges(
+  gpu: Gpu,
+  start: number,
+  end: number,
+  span: (a: number, b: number) => number,
+): [number, number][] {
   const n = end - start;
-  if (n <= 0) return;
+  if (n <= 0) return [];
   const room = gpu.windowElements;
   const fits = (step: number) => {
     for (let a = start; a < end; a += step) {
@@ -62,5 +83,7 @@ export function forEachFitting(
     const even = Math.ceil(n / Math.ceil(n / lo));
     step = fits(even) ? even : lo;
   }
-  for (let a = start; a < end; a += step) fn(a, Math.min(end, a + step));
+  const out: [number, number][] = [];
+  for (let a = start; a < end; a += step) out.push([a, Math.min(end, a + step)]);
+  return out;
 }

@@ -9,7 +9,7 @@
 
 import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
-import { forEachFitting } from "../gpu/split.ts";
+import { fittingRanges, forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { LINALG_UTIL_WGSL } from "./linalg_util.wgsl.ts";
 
@@ -47,9 +47,7 @@ export interface MatrixRegion {
 
 /** Consecutive row ranges `[a, b)` of `[0, rows)` whose rows (`cols` entries, leading dimension `ld`) fit one window. */
 function rowBlocks(gpu: Gpu, rows: number, cols: number, ld: number): [number, number][] {
-  const blocks: [number, number][] = [];
-  forEachFitting(gpu, 0, rows, (a, b) => (b - 1 - a) * ld + cols, (a, b) => blocks.push([a, b]));
-  return blocks;
+  return fittingRanges(gpu, 0, rows, (a, b) => (b - 1 - a) * ld + cols);
 }
 
 /** The window over columns `[c0, c1)` of rows `[r0, r1)` of the matrix at `off`. */

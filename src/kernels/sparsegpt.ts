@@ -13,7 +13,7 @@
 
 import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
-import { forEachFitting } from "../gpu/split.ts";
+import { fittingRanges, forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { SPARSEGPT_WGSL } from "./sparsegpt.wgsl.ts";
 
@@ -60,18 +60,6 @@ const MARK: Kernel = {
   bindings: ["storage", "read", "read", "storage", "storage", "read", "uniform"],
   constants: { WG: 64 },
 };
-
-/** Consecutive ranges `[a, b)` covering `[start, end)` whose `span` fits one window. */
-function ranges(
-  gpu: Gpu,
-  start: number,
-  end: number,
-  span: (a: number, b: number) => number,
-): [number, number][] {
-  const out: [number, number][] = [];
-  forEachFitting(gpu, start, end, span, (a, b) => out.push([a, b]));
-  return out;
-}
 
 /**
  * Records `W[:, j] = 0` for every column j with `H[j, j] == 0` (W rows×cols, H cols×cols), in
@@ -129,14 +117,14 @@ function splitBlock(gpu: Gpu, blk: SparseGptBlock, ldErr: number, unit: number):
   const { cols, count } = blk;
   const rowSpan = (ra: number, rb: number) => (rb - ra - 1) * Math.max(cols, ldErr) + count;
   const uSpan = (ja: number, jb: number) => (jb - ja - 1) * cols + count - ja;
-  const units = ranges(
+  const units = fittingRanges(
     gpu,
     0,
     Math.ceil(count / unit),
     (a, b) => uSpan(a * unit, Math.min(count, b * unit)),
   );
   return {
-    rowBlocks: ranges(gpu, 0, blk.rows, rowSpan),
+    rowBlocks: fittingRanges(gpu, 0, blk.rows, rowSpan),
     pieces: units.map(([a, b]) => [a * unit, Math.min(count, b * unit)]),
   };
 }
