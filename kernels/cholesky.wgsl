@@ -1,29 +1,25 @@
-// Building blocks of a blocked right-looking Cholesky factorisation A = L·Lᵀ (lower triangle,
-// f32, row-major with leading dimension ld). For each panel of b ≤ 64 columns starting at k:
+// The panel kernel of the recursive Cholesky factorisation A = L·Lᵀ (lower triangle, f32,
+// row-major with leading dimension ld) in src/linalg/cholesky.ts. For each panel of b ≤ 64
+// columns starting at k:
 //   factor_diag  one workgroup factors the b×b diagonal block A[k:k+b, k:k+b] in workgroup
 //                memory (LDLᵀ-style: one barrier per column), writes L_kk back into A and
 //                L_kk⁻¹ into `dkk` (64×64, leading dimension 64). A pivot that is not a finite
 //                positive number is recorded with atomicMin(status, column); that column of L
 //                becomes the unit vector e_j and row j of L_kk⁻¹ is zeroed, so the rows below
 //                get x_j = 0: the failed column is decoupled and nothing grows or turns NaN.
-//   (a matmul then forms panel = A[k+b:n, k:k+b]·L_kk⁻ᵀ, see src/linalg/cholesky.ts)
-//   panel_store  writes rows r0 .. r0 + rows of the dense panel ((n-k-b) × b) back into
-//                A[k+b:n, k:k+b].
-// Only the lower triangle of A is read. A is bound as a window of the rows a step touches:
-// aOff (and pOff for the panel) are relative to the windows and may wrap around (u32), while
-// k and r0 are global, so `aOff + (k + r)*ld + k + c` lands in the window.
+//   (a matmul then forms the rows below in place, A[k+b:n, k:k+b]·L_kk⁻ᵀ)
+// Only the lower triangle of A is read. A is bound as a window of the rows the block touches:
+// aOff is relative to the window and may wrap around (u32), while k is global, so
+// `aOff + (k + r)*ld + k + c` lands in the window.
 
 const NB: u32 = 64u;
 
-struct Params { ld: u32, k: u32, b: u32, statusOff: u32, aOff: u32, pOff: u32, r0: u32, rows: u32 }
+struct Params { ld: u32, k: u32, b: u32, statusOff: u32, aOff: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 
-// factor_diag binds (a, dkk, status, p); panel_store binds (a, panel, pp).
 @group(0) @binding(0) var<storage, read_write> a: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dkk: array<f32>;
 @group(0) @binding(2) var<storage, read_write> status: array<atomic<u32>>;
 @group(0) @binding(3) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> panel: array<f32>;
-@group(0) @binding(2) var<uniform> pp: Params;
 
 var<workgroup> blk: array<f32, 4096>;
 var<workgroup> pivs: array<f32, 64>;
@@ -96,17 +92,4 @@ fn factor_diag(@builtin(local_invocation_index) t: u32) {
       dkk[i * NB + t] = select(0.0, x[i], i >= t && pivs[i] != 0.0);
     }
   }
-}
-
-@compute @workgroup_size(64)
-fn panel_store(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) t: u32) {
-  let b = pp.b;
-  let e = (wid.x + wid.y * nwg.x) * NB + t;
-  if (e >= pp.rows * b) {
-    return;
-  }
-  let r = pp.r0 + e / b;
-  let c = e % b;
-  a[pp.aOff + (pp.k + b + r) * pp.ld + pp.k + c] = panel[pp.pOff + r * b + c];
 }

@@ -11,20 +11,59 @@
 // workgroup of 8 invocations covers 32 rows x 128 columns. `main_narrow` (for products of at
 // most 64 columns) computes 32 x 8 blocks, 64 columns per workgroup. Fetches past the packed
 // region only feed stage entries that the epilogue never stores. The stage holds, per layer z,
-// mPad rows of nPad4 vec4 each.
+// mPad rows of nPad4 vec4 each. For a lower triangle (C entries with column <= row + lower, an
+// i32 that the wrapper offsets by the block's first row; 2^30 for a full product), workgroups
+// whose columns all lie past that line return at once.
+
+// With DIRECT, the kernel writes C itself (binding 2 is then a window of C, 16-byte aligned):
+//   C[z](m, 4c4 .. 4c4 + 3) = alpha * acc + beta * C[z](m, ...) for rows m < rows, c4 < N4,
+// so no stage or epilogue pass is needed; entries past the lower line keep their old values.
 
 struct Params {
-  K4: u32, nPad4: u32, mPad: u32, p0: u32,
+  K4: u32, nPad4: u32, mPad: u32, lower: i32,
+  ldc4: u32, offC4: u32, strideC4: u32, rows: u32,
+  N4: u32, alpha: f32, beta: f32, _pad0: u32,
 }
+
+override DIRECT: bool = false;
 
 @group(0) @binding(0) var ta: texture_2d_array<f32>;
 @group(0) @binding(1) var tb: texture_2d_array<f32>;
 @group(0) @binding(2) var<storage, read_write> stage: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
 
+// DIRECT: C(row m, texel c4) of batch entry z becomes alpha * acc + beta * C, past the lower
+// line unchanged (beta = 0 never reads a NaN into the result).
+fn put(z: u32, m: u32, c4: u32, acc: vec4<f32>) {
+  if (m >= p.rows || c4 >= p.N4) {
+    return;
+  }
+  let lim = i32(m) + p.lower - i32(4u * c4); // columns 4c4 + t with t <= lim are written
+  if (lim < 0) {
+    return;
+  }
+  let idx = p.offC4 + z * p.strideC4 + m * p.ldc4 + c4;
+  let old = stage[idx];
+  var v = p.alpha * acc;
+  if (p.beta != 0.0) {
+    v += p.beta * old;
+  }
+  if (lim < 3) {
+    v = select(old, v, vec4<i32>(0, 1, 2, 3) <= vec4<i32>(lim));
+  }
+  stage[idx] = v;
+}
+
 @compute @workgroup_size(8, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let m0 = wg.y * 32u;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>) {
+  // row blocks in the order 0, last, 1, last - 1, ...: CPU adapters hand each thread a
+  // contiguous run of workgroups, and a lower triangle's work is then shared out evenly
+  let by = select(wg.y / 2u, nwg.y - 1u - wg.y / 2u, (wg.y & 1u) == 1u);
+  let m0 = by * 32u;
+  if (i32(wg.x * 128u) > i32(m0 + 31u) + p.lower) {
+    return;
+  }
   let n0 = (wg.x * 8u + lid.x) * 4u;
   let z = wg.z;
   var c0_0 = vec4<f32>(); var c0_1 = vec4<f32>(); var c0_2 = vec4<f32>(); var c0_3 = vec4<f32>();
@@ -238,6 +277,41 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     c31_0 = fma(vec4<f32>(a31[2]), b2_0, c31_0); c31_1 = fma(vec4<f32>(a31[2]), b2_1, c31_1); c31_2 = fma(vec4<f32>(a31[2]), b2_2, c31_2); c31_3 = fma(vec4<f32>(a31[2]), b2_3, c31_3);
     c31_0 = fma(vec4<f32>(a31[3]), b3_0, c31_0); c31_1 = fma(vec4<f32>(a31[3]), b3_1, c31_1); c31_2 = fma(vec4<f32>(a31[3]), b3_2, c31_2); c31_3 = fma(vec4<f32>(a31[3]), b3_3, c31_3);
   }
+  if (DIRECT) {
+    put(z, m0 + 0u, n0 + 0u, c0_0); put(z, m0 + 0u, n0 + 1u, c0_1); put(z, m0 + 0u, n0 + 2u, c0_2); put(z, m0 + 0u, n0 + 3u, c0_3);
+    put(z, m0 + 1u, n0 + 0u, c1_0); put(z, m0 + 1u, n0 + 1u, c1_1); put(z, m0 + 1u, n0 + 2u, c1_2); put(z, m0 + 1u, n0 + 3u, c1_3);
+    put(z, m0 + 2u, n0 + 0u, c2_0); put(z, m0 + 2u, n0 + 1u, c2_1); put(z, m0 + 2u, n0 + 2u, c2_2); put(z, m0 + 2u, n0 + 3u, c2_3);
+    put(z, m0 + 3u, n0 + 0u, c3_0); put(z, m0 + 3u, n0 + 1u, c3_1); put(z, m0 + 3u, n0 + 2u, c3_2); put(z, m0 + 3u, n0 + 3u, c3_3);
+    put(z, m0 + 4u, n0 + 0u, c4_0); put(z, m0 + 4u, n0 + 1u, c4_1); put(z, m0 + 4u, n0 + 2u, c4_2); put(z, m0 + 4u, n0 + 3u, c4_3);
+    put(z, m0 + 5u, n0 + 0u, c5_0); put(z, m0 + 5u, n0 + 1u, c5_1); put(z, m0 + 5u, n0 + 2u, c5_2); put(z, m0 + 5u, n0 + 3u, c5_3);
+    put(z, m0 + 6u, n0 + 0u, c6_0); put(z, m0 + 6u, n0 + 1u, c6_1); put(z, m0 + 6u, n0 + 2u, c6_2); put(z, m0 + 6u, n0 + 3u, c6_3);
+    put(z, m0 + 7u, n0 + 0u, c7_0); put(z, m0 + 7u, n0 + 1u, c7_1); put(z, m0 + 7u, n0 + 2u, c7_2); put(z, m0 + 7u, n0 + 3u, c7_3);
+    put(z, m0 + 8u, n0 + 0u, c8_0); put(z, m0 + 8u, n0 + 1u, c8_1); put(z, m0 + 8u, n0 + 2u, c8_2); put(z, m0 + 8u, n0 + 3u, c8_3);
+    put(z, m0 + 9u, n0 + 0u, c9_0); put(z, m0 + 9u, n0 + 1u, c9_1); put(z, m0 + 9u, n0 + 2u, c9_2); put(z, m0 + 9u, n0 + 3u, c9_3);
+    put(z, m0 + 10u, n0 + 0u, c10_0); put(z, m0 + 10u, n0 + 1u, c10_1); put(z, m0 + 10u, n0 + 2u, c10_2); put(z, m0 + 10u, n0 + 3u, c10_3);
+    put(z, m0 + 11u, n0 + 0u, c11_0); put(z, m0 + 11u, n0 + 1u, c11_1); put(z, m0 + 11u, n0 + 2u, c11_2); put(z, m0 + 11u, n0 + 3u, c11_3);
+    put(z, m0 + 12u, n0 + 0u, c12_0); put(z, m0 + 12u, n0 + 1u, c12_1); put(z, m0 + 12u, n0 + 2u, c12_2); put(z, m0 + 12u, n0 + 3u, c12_3);
+    put(z, m0 + 13u, n0 + 0u, c13_0); put(z, m0 + 13u, n0 + 1u, c13_1); put(z, m0 + 13u, n0 + 2u, c13_2); put(z, m0 + 13u, n0 + 3u, c13_3);
+    put(z, m0 + 14u, n0 + 0u, c14_0); put(z, m0 + 14u, n0 + 1u, c14_1); put(z, m0 + 14u, n0 + 2u, c14_2); put(z, m0 + 14u, n0 + 3u, c14_3);
+    put(z, m0 + 15u, n0 + 0u, c15_0); put(z, m0 + 15u, n0 + 1u, c15_1); put(z, m0 + 15u, n0 + 2u, c15_2); put(z, m0 + 15u, n0 + 3u, c15_3);
+    put(z, m0 + 16u, n0 + 0u, c16_0); put(z, m0 + 16u, n0 + 1u, c16_1); put(z, m0 + 16u, n0 + 2u, c16_2); put(z, m0 + 16u, n0 + 3u, c16_3);
+    put(z, m0 + 17u, n0 + 0u, c17_0); put(z, m0 + 17u, n0 + 1u, c17_1); put(z, m0 + 17u, n0 + 2u, c17_2); put(z, m0 + 17u, n0 + 3u, c17_3);
+    put(z, m0 + 18u, n0 + 0u, c18_0); put(z, m0 + 18u, n0 + 1u, c18_1); put(z, m0 + 18u, n0 + 2u, c18_2); put(z, m0 + 18u, n0 + 3u, c18_3);
+    put(z, m0 + 19u, n0 + 0u, c19_0); put(z, m0 + 19u, n0 + 1u, c19_1); put(z, m0 + 19u, n0 + 2u, c19_2); put(z, m0 + 19u, n0 + 3u, c19_3);
+    put(z, m0 + 20u, n0 + 0u, c20_0); put(z, m0 + 20u, n0 + 1u, c20_1); put(z, m0 + 20u, n0 + 2u, c20_2); put(z, m0 + 20u, n0 + 3u, c20_3);
+    put(z, m0 + 21u, n0 + 0u, c21_0); put(z, m0 + 21u, n0 + 1u, c21_1); put(z, m0 + 21u, n0 + 2u, c21_2); put(z, m0 + 21u, n0 + 3u, c21_3);
+    put(z, m0 + 22u, n0 + 0u, c22_0); put(z, m0 + 22u, n0 + 1u, c22_1); put(z, m0 + 22u, n0 + 2u, c22_2); put(z, m0 + 22u, n0 + 3u, c22_3);
+    put(z, m0 + 23u, n0 + 0u, c23_0); put(z, m0 + 23u, n0 + 1u, c23_1); put(z, m0 + 23u, n0 + 2u, c23_2); put(z, m0 + 23u, n0 + 3u, c23_3);
+    put(z, m0 + 24u, n0 + 0u, c24_0); put(z, m0 + 24u, n0 + 1u, c24_1); put(z, m0 + 24u, n0 + 2u, c24_2); put(z, m0 + 24u, n0 + 3u, c24_3);
+    put(z, m0 + 25u, n0 + 0u, c25_0); put(z, m0 + 25u, n0 + 1u, c25_1); put(z, m0 + 25u, n0 + 2u, c25_2); put(z, m0 + 25u, n0 + 3u, c25_3);
+    put(z, m0 + 26u, n0 + 0u, c26_0); put(z, m0 + 26u, n0 + 1u, c26_1); put(z, m0 + 26u, n0 + 2u, c26_2); put(z, m0 + 26u, n0 + 3u, c26_3);
+    put(z, m0 + 27u, n0 + 0u, c27_0); put(z, m0 + 27u, n0 + 1u, c27_1); put(z, m0 + 27u, n0 + 2u, c27_2); put(z, m0 + 27u, n0 + 3u, c27_3);
+    put(z, m0 + 28u, n0 + 0u, c28_0); put(z, m0 + 28u, n0 + 1u, c28_1); put(z, m0 + 28u, n0 + 2u, c28_2); put(z, m0 + 28u, n0 + 3u, c28_3);
+    put(z, m0 + 29u, n0 + 0u, c29_0); put(z, m0 + 29u, n0 + 1u, c29_1); put(z, m0 + 29u, n0 + 2u, c29_2); put(z, m0 + 29u, n0 + 3u, c29_3);
+    put(z, m0 + 30u, n0 + 0u, c30_0); put(z, m0 + 30u, n0 + 1u, c30_1); put(z, m0 + 30u, n0 + 2u, c30_2); put(z, m0 + 30u, n0 + 3u, c30_3);
+    put(z, m0 + 31u, n0 + 0u, c31_0); put(z, m0 + 31u, n0 + 1u, c31_1); put(z, m0 + 31u, n0 + 2u, c31_2); put(z, m0 + 31u, n0 + 3u, c31_3);
+    return;
+  }
   let s = (z * p.mPad + m0) * p.nPad4 + n0;
   stage[s + 0u * p.nPad4 + 0u] = c0_0; stage[s + 0u * p.nPad4 + 1u] = c0_1; stage[s + 0u * p.nPad4 + 2u] = c0_2; stage[s + 0u * p.nPad4 + 3u] = c0_3;
   stage[s + 1u * p.nPad4 + 0u] = c1_0; stage[s + 1u * p.nPad4 + 1u] = c1_1; stage[s + 1u * p.nPad4 + 2u] = c1_2; stage[s + 1u * p.nPad4 + 3u] = c1_3;
@@ -274,8 +348,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 }
 
 @compute @workgroup_size(8, 1, 1)
-fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let m0 = wg.y * 32u;
+fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>) {
+  // row blocks in the order 0, last, 1, last - 1, ...: CPU adapters hand each thread a
+  // contiguous run of workgroups, and a lower triangle's work is then shared out evenly
+  let by = select(wg.y / 2u, nwg.y - 1u - wg.y / 2u, (wg.y & 1u) == 1u);
+  let m0 = by * 32u;
+  if (i32(wg.x * 64u) > i32(m0 + 31u) + p.lower) {
+    return;
+  }
   let n0 = (wg.x * 8u + lid.x) * 2u;
   let z = wg.z;
   var c0_0 = vec4<f32>(); var c0_1 = vec4<f32>();
@@ -480,6 +561,41 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     c31_0 = fma(vec4<f32>(a31[1]), b1_0, c31_0); c31_1 = fma(vec4<f32>(a31[1]), b1_1, c31_1);
     c31_0 = fma(vec4<f32>(a31[2]), b2_0, c31_0); c31_1 = fma(vec4<f32>(a31[2]), b2_1, c31_1);
     c31_0 = fma(vec4<f32>(a31[3]), b3_0, c31_0); c31_1 = fma(vec4<f32>(a31[3]), b3_1, c31_1);
+  }
+  if (DIRECT) {
+    put(z, m0 + 0u, n0 + 0u, c0_0); put(z, m0 + 0u, n0 + 1u, c0_1);
+    put(z, m0 + 1u, n0 + 0u, c1_0); put(z, m0 + 1u, n0 + 1u, c1_1);
+    put(z, m0 + 2u, n0 + 0u, c2_0); put(z, m0 + 2u, n0 + 1u, c2_1);
+    put(z, m0 + 3u, n0 + 0u, c3_0); put(z, m0 + 3u, n0 + 1u, c3_1);
+    put(z, m0 + 4u, n0 + 0u, c4_0); put(z, m0 + 4u, n0 + 1u, c4_1);
+    put(z, m0 + 5u, n0 + 0u, c5_0); put(z, m0 + 5u, n0 + 1u, c5_1);
+    put(z, m0 + 6u, n0 + 0u, c6_0); put(z, m0 + 6u, n0 + 1u, c6_1);
+    put(z, m0 + 7u, n0 + 0u, c7_0); put(z, m0 + 7u, n0 + 1u, c7_1);
+    put(z, m0 + 8u, n0 + 0u, c8_0); put(z, m0 + 8u, n0 + 1u, c8_1);
+    put(z, m0 + 9u, n0 + 0u, c9_0); put(z, m0 + 9u, n0 + 1u, c9_1);
+    put(z, m0 + 10u, n0 + 0u, c10_0); put(z, m0 + 10u, n0 + 1u, c10_1);
+    put(z, m0 + 11u, n0 + 0u, c11_0); put(z, m0 + 11u, n0 + 1u, c11_1);
+    put(z, m0 + 12u, n0 + 0u, c12_0); put(z, m0 + 12u, n0 + 1u, c12_1);
+    put(z, m0 + 13u, n0 + 0u, c13_0); put(z, m0 + 13u, n0 + 1u, c13_1);
+    put(z, m0 + 14u, n0 + 0u, c14_0); put(z, m0 + 14u, n0 + 1u, c14_1);
+    put(z, m0 + 15u, n0 + 0u, c15_0); put(z, m0 + 15u, n0 + 1u, c15_1);
+    put(z, m0 + 16u, n0 + 0u, c16_0); put(z, m0 + 16u, n0 + 1u, c16_1);
+    put(z, m0 + 17u, n0 + 0u, c17_0); put(z, m0 + 17u, n0 + 1u, c17_1);
+    put(z, m0 + 18u, n0 + 0u, c18_0); put(z, m0 + 18u, n0 + 1u, c18_1);
+    put(z, m0 + 19u, n0 + 0u, c19_0); put(z, m0 + 19u, n0 + 1u, c19_1);
+    put(z, m0 + 20u, n0 + 0u, c20_0); put(z, m0 + 20u, n0 + 1u, c20_1);
+    put(z, m0 + 21u, n0 + 0u, c21_0); put(z, m0 + 21u, n0 + 1u, c21_1);
+    put(z, m0 + 22u, n0 + 0u, c22_0); put(z, m0 + 22u, n0 + 1u, c22_1);
+    put(z, m0 + 23u, n0 + 0u, c23_0); put(z, m0 + 23u, n0 + 1u, c23_1);
+    put(z, m0 + 24u, n0 + 0u, c24_0); put(z, m0 + 24u, n0 + 1u, c24_1);
+    put(z, m0 + 25u, n0 + 0u, c25_0); put(z, m0 + 25u, n0 + 1u, c25_1);
+    put(z, m0 + 26u, n0 + 0u, c26_0); put(z, m0 + 26u, n0 + 1u, c26_1);
+    put(z, m0 + 27u, n0 + 0u, c27_0); put(z, m0 + 27u, n0 + 1u, c27_1);
+    put(z, m0 + 28u, n0 + 0u, c28_0); put(z, m0 + 28u, n0 + 1u, c28_1);
+    put(z, m0 + 29u, n0 + 0u, c29_0); put(z, m0 + 29u, n0 + 1u, c29_1);
+    put(z, m0 + 30u, n0 + 0u, c30_0); put(z, m0 + 30u, n0 + 1u, c30_1);
+    put(z, m0 + 31u, n0 + 0u, c31_0); put(z, m0 + 31u, n0 + 1u, c31_1);
+    return;
   }
   let s = (z * p.mPad + m0) * p.nPad4 + n0;
   stage[s + 0u * p.nPad4 + 0u] = c0_0; stage[s + 0u * p.nPad4 + 1u] = c0_1;

@@ -1,14 +1,13 @@
 /**
- * Typed wrappers for the Cholesky panel kernels of `kernels/cholesky.wgsl`. The blocked
- * factorisation that drives them is `src/linalg/cholesky.ts`. Both bind only the rows of the
- * matrix they touch (windows), so the matrix may exceed one binding.
+ * Typed wrapper for the Cholesky panel kernel of `kernels/cholesky.wgsl`. The recursive
+ * factorisation that drives it is `src/linalg/cholesky.ts`. It binds only the rows of the
+ * matrix it touches (a window), so the matrix may exceed one binding.
  *
  * @module
  */
 
 import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
-import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { CHOLESKY_WGSL } from "./cholesky.wgsl.ts";
 import { recordCopyBlock } from "./linalg_util.ts";
@@ -24,13 +23,6 @@ const FACTOR_DIAG: Kernel = {
   source: CHOLESKY_WGSL,
   entryPoint: "factor_diag",
   bindings: ["storage", "storage", "storage", "uniform"],
-};
-
-const PANEL_STORE: Kernel = {
-  name: "cholesky",
-  source: CHOLESKY_WGSL,
-  entryPoint: "panel_store",
-  bindings: ["storage", "read", "uniform"],
 };
 
 /** Where one panel step works: columns `[k, k + b)` of the n×n matrix `a` (leading dimension `ld`). */
@@ -88,28 +80,4 @@ export function recordFactorDiag(
   factor(scratch(gpu, blk, p.b), 0, ld);
   recordCopyBlock(batch, blk, { rows: p.b, cols: p.b, ld }, a, { ld: p.ld, offset: first });
   gpu.free(blk);
-}
-
-/**
- * Records `a[k+b:n, k:k+b] = panel` for the dense (n−k−b) × b `panel`, in row blocks whose rows
- * of `a` and of the panel each fit one binding.
- */
-export function recordPanelStore(
-  batch: Batch,
-  a: GpuTensor,
-  panel: GpuTensor,
-  p: CholeskyPanel,
-): void {
-  const gpu = batch.gpu;
-  const below = p.n - p.k - p.b;
-  // row r of the panel goes to row k + b + r of a, from column k on
-  const first = (r: number) => (p.k + p.b + r) * p.ld + p.k;
-  const span = (r0: number, r1: number) =>
-    Math.max(first(r1 - 1) - first(r0) + p.b, (r1 - r0) * p.b);
-  forEachFitting(gpu, 0, below, span, (r0, r1) => {
-    const aw = gpu.window(a, first(r0), first(r1 - 1) + p.b);
-    const pw = gpu.window(panel, r0 * p.b, r1 * p.b);
-    const u = new Uniforms().u32(p.ld, p.k, p.b, 0, -aw.base, -pw.base, r0, r1 - r0);
-    batch.dispatch(PANEL_STORE, [aw, pw], u.bytes(), [Math.ceil(((r1 - r0) * p.b) / 64)]);
-  });
 }

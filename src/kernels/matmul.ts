@@ -61,7 +61,19 @@ export interface MatmulArgs {
   strideB?: number;
   /** Batch stride of C. */
   strideC?: number;
+  /**
+   * Write only the entries C(i, j) with j − i ≤ `lower` (0: the lower triangle with its
+   * diagonal); the others are neither computed (whole tiles past the line are skipped) nor
+   * touched. Default: every entry.
+   */
+  lower?: number;
 }
+
+/** The `lower` uniform of a full product: larger than any column index. */
+const ALL_COLUMNS = 2 ** 30;
+
+/** A `lower` uniform kept inside ±2^30, so the kernels' i32 sums cannot overflow. */
+const clampLower = (v: number): number => Math.max(-ALL_COLUMNS, Math.min(ALL_COLUMNS, v));
 
 /** Rows per invocation of the generated kernel (scripts/gen_matmul.ts). */
 const TM = 32;
@@ -81,6 +93,9 @@ export const MATMUL_KERNEL: Kernel = {
 
 /** The matmul kernel for products of at most 64 columns (half as wide a tile). */
 const MATMUL_NARROW_KERNEL: Kernel = { ...MATMUL_KERNEL, entryPoint: "main_narrow" };
+/** The matmul kernels that write C themselves (no stage, no epilogue). */
+const MATMUL_DIRECT_KERNEL: Kernel = { ...MATMUL_KERNEL, constants: { DIRECT: 1 } };
+const MATMUL_NARROW_DIRECT_KERNEL: Kernel = { ...MATMUL_NARROW_KERNEL, constants: { DIRECT: 1 } };
 
 function packKernel(trans: boolean): Kernel {
   return {
@@ -209,6 +224,10 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
   const offA = x.offA ?? 0, offB = x.offB ?? 0, offC = x.offC ?? 0;
   const strideA = x.strideA ?? 0, strideB = x.strideB ?? 0, strideC = x.strideC ?? 0;
   const full = { ...x, lda, ldb, ldc, offA, offB, offC, strideA, strideB, strideC };
+  const lower = x.lower ?? ALL_COLUMNS;
+  if (!Number.isInteger(lower)) {
+    throw new RangeError(`Cannot use matmul lower ${x.lower}: expected an integer`);
+  }
   const gpu = batch.gpu;
   const limits = gpu.device.limits;
   const kMax = Math.floor(limits.maxTextureDimension2D / 4) * 4, nMax = kMax * 4;
@@ -233,6 +252,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
         offB: offB + (transB ? n0 * ldb : n0),
         offC: offC + n0,
         offBias: (x.offBias ?? 0) + n0,
+        lower: x.lower === undefined ? undefined : lower - n0,
       });
     }
   };
@@ -267,25 +287,29 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     return;
   }
   const K4 = Math.ceil(x.K / 4);
+  const texRows = Math.floor(limits.maxTextureDimension2D / TM) * TM;
+  // Direct mode: the kernel writes C itself in 16-byte units when C is aligned, has no bias and
+  // TM rows of every product fit one binding; otherwise it writes a stage that an epilogue adds
+  // into C (the epilogue costs about as much as a rank-256 product on CPU adapters).
+  const cRows = (rows: number) => (count - 1) * strideC + (rows - 1) * ldc + x.N;
+  const directRows = Math.floor((gpu.windowElements - cRows(1)) / ldc) + 1;
+  const direct = !x.bias && x.N % 4 === 0 && ldc % 4 === 0 && offC % 4 === 0 &&
+    strideC % 4 === 0 && directRows >= TM;
   const mBlock = Math.min(
     Math.ceil(x.M / TM) * TM,
-    Math.max(TM, Math.floor(limit / (4 * nPad * count) / TM) * TM),
-    Math.floor(limits.maxTextureDimension2D / TM) * TM,
+    direct
+      ? Math.floor(directRows / TM) * TM
+      : Math.max(TM, Math.floor(limit / (4 * nPad * count) / TM) * TM),
+    texRows,
   );
   // power-of-two buffers: shrinking shapes (SparseGPT's lazy updates, blocked factorisations)
   // reuse a few pooled stages instead of leaving one per shape in the pool
-  const stageSize = count * mBlock * nPad;
-  const stageBuffer = gpu.pool.acquire(
+  const stageSize = direct ? 0 : count * mBlock * nPad;
+  const stageBuffer = direct ? undefined : gpu.pool.acquire(
     4 * 2 ** Math.ceil(Math.log2(stageSize)),
     STORAGE_USAGE,
     "matmul/stage",
   );
-  const stage: GpuTensor = {
-    buffer: stageBuffer,
-    shape: [stageSize],
-    dtype: "f32",
-    size: stageSize,
-  };
   const tb = gpu.pool.acquireTexture(Math.ceil(x.N / 4), Math.max(1, 4 * K4), count, "matmul/b");
   const ta = gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
   const tbView = tb.createView({ label: "matmul/b", dimension: "2d-array" });
@@ -300,6 +324,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
   });
   for (let m0 = 0; m0 < x.M; m0 += mBlock) {
     const m1 = Math.min(x.M, m0 + mBlock);
+    if (m1 - 1 + lower < 0) continue; // every row of the block lies above the written triangle
     packOperand(batch, { src: x.a, view: taView, trans: transA, rows: x.M, cols: x.K, ld: lda }, {
       off: offA,
       stride: strideA,
@@ -307,11 +332,34 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       r0: m0,
       h: m1 - m0,
     });
+    const grid = [nPad / wgN, Math.ceil((m1 - m0) / TM), count];
+    const lowerM0 = clampLower(lower + m0);
+    if (direct) {
+      const first = offC + m0 * ldc;
+      const c = gpu.window(x.c, first, first + cRows(m1 - m0));
+      batch.dispatch(
+        narrow ? MATMUL_NARROW_DIRECT_KERNEL : MATMUL_DIRECT_KERNEL,
+        [taView, tbView, c],
+        new Uniforms()
+          .u32(K4, nPad / 4, mBlock).i32(lowerM0)
+          .u32(ldc / 4, (first - c.base) / 4, strideC / 4, m1 - m0, x.N / 4)
+          .f32(x.alpha ?? 1, x.beta ?? 0)
+          .bytes(),
+        grid,
+      );
+      continue;
+    }
+    const stage: GpuTensor = {
+      buffer: stageBuffer!,
+      shape: [stageSize],
+      dtype: "f32",
+      size: stageSize,
+    };
     batch.dispatch(
       narrow ? MATMUL_NARROW_KERNEL : MATMUL_KERNEL,
       [taView, tbView, stage],
-      new Uniforms().u32(K4, nPad / 4, mBlock).bytes(),
-      [nPad / wgN, Math.ceil((m1 - m0) / TM), count],
+      new Uniforms().u32(K4, nPad / 4, mBlock).i32(lowerM0).u32(0, 0, 0, 0, 0, 0, 0, 0).bytes(),
+      grid,
     );
     // C rows m0 .. m1 of every product, in windows of C that fit one binding
     const offBias = x.offBias ?? 0;
@@ -331,18 +379,19 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
             .u32(mb - ma, x.N, ldc, first - c.base)
             .u32(strideC, mBlock, nPad, zb - za)
             .f32(x.alpha ?? 1, x.beta ?? 0)
-            .u32(bias ? offBias - bias.base : 0, (za * mBlock + ma - m0) * nPad);
+            .u32(bias ? offBias - bias.base : 0, (za * mBlock + ma - m0) * nPad)
+            .i32(clampLower(lower + ma));
           batch.dispatch(
             epilogueKernel(x.bias !== undefined),
             [stage, c, bias ?? stage],
             e.bytes(),
-            [Math.ceil(((mb - ma) * x.N * (zb - za)) / 256)],
+            [Math.ceil(x.N / 256), mb - ma, zb - za],
           );
         });
       },
     );
   }
-  gpu.pool.release(stageBuffer);
+  if (stageBuffer) gpu.pool.release(stageBuffer);
   gpu.pool.releaseTexture(ta);
   gpu.pool.releaseTexture(tb);
 }

@@ -1,12 +1,12 @@
 /**
- * Blocked right-looking Cholesky factorisation A = L·Lᵀ on the GPU (f32), recorded into a
- * batch, on two levels. Within an outer panel of 256 columns, per inner panel of up to 64
- * columns: one matmul applies the panel's earlier columns to it (left-looking), one workgroup
- * factors the diagonal block and inverts it, and a matmul forms the rows below
- * (A_panel·L_kk⁻ᵀ) that a copy stores. Then the trailing lower triangle gets one rank-256 update
- * from a few batched matmuls (alpha = −1, beta = 1): on CPU adapters a rank-k update costs
- * mostly the reading and writing of C, so one rank-256 update is about four times cheaper than
- * four rank-64 updates.
+ * Recursive Cholesky factorisation A = L·Lᵀ on the GPU (f32), recorded into a batch. The
+ * columns are split in halves down to panels of 64: a panel of 64 columns is factored by one
+ * workgroup (its diagonal block, with the block's inverse) and one matmul that forms the rows
+ * below in place (A_panel·L_kk⁻ᵀ); between the two halves of a wider panel, one matmul applies
+ * the left half to the right half, all rows below included (alpha = −1, beta = 1, skipping the
+ * tiles above the diagonal). So almost all flops run in a few large products, which on CPU
+ * adapters cost mostly their passes over C and over the packed operands: an n×n factorisation
+ * takes 2·n/64 − 1 matmuls.
  *
  * Matrices larger than one binding ({@linkcode Gpu.bindingLimit}) need nothing special: every
  * kernel binds windows of the rows it touches, and a diagonal block whose rows exceed one
@@ -17,19 +17,10 @@
 
 import type { Batch, Gpu } from "../gpu/device.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
-import {
-  CHOLESKY_DKK_SIZE,
-  CHOLESKY_MAX_PANEL,
-  recordFactorDiag,
-  recordPanelStore,
-} from "../kernels/cholesky.ts";
+import { CHOLESKY_DKK_SIZE, CHOLESKY_MAX_PANEL, recordFactorDiag } from "../kernels/cholesky.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { FAIL_NONE, recordResetStatus, recordTriFix } from "../kernels/linalg_util.ts";
-import { recordLowerProduct } from "./lower_product.ts";
 import { squareOrder, Temps, withTemps } from "./temps.ts";
-
-/** Columns per outer panel (a multiple of the inner panel width). */
-const OUTER_PANEL = 256;
 
 /** Options of {@linkcode recordCholesky}. */
 export interface CholeskyOptions {
@@ -76,69 +67,55 @@ export function recordCholesky(
   }
   const statusIndex = opts.statusIndex ?? 0;
   withTemps(gpu, opts.temps, (temps) => {
-    const panel = temps.alloc([Math.max(1, n - 1) * nb], "cholesky/panel");
     const dkk = temps.alloc([CHOLESKY_DKK_SIZE], "cholesky/dkk");
-    recordResetStatus(batch, status, statusIndex);
-    for (let k0 = 0; k0 < n; k0 += OUTER_PANEL) {
-      const end = Math.min(n, k0 + OUTER_PANEL); // this outer panel holds columns [k0, end)
-      for (let k = k0; k < end; k += nb) {
-        const b = Math.min(nb, end - k);
-        const p = { n, ld: n, k, b };
-        // left-looking inside the outer panel: A[k:n, k:k+b] −= L[k:n, k0:k] · L[k:k+b, k0:k]ᵀ
-        matmul(batch, {
-          a: out,
-          b: out,
-          c: out,
-          M: n - k,
-          N: b,
-          K: k - k0,
-          transB: true,
-          lda: n,
-          ldb: n,
-          ldc: n,
-          offA: k * n + k0,
-          offB: k * n + k0,
-          offC: k * n + k,
-          alpha: -1,
-          beta: 1,
-        });
-        recordFactorDiag(batch, out, dkk, status, p, statusIndex);
-        const m = n - k - b;
-        if (m <= 0) continue;
-        // panel = A[k+b:n, k:k+b] · L_kk⁻ᵀ, then back into A
+    // factors columns [k, k + w) (all rows k .. n), whose updates from columns < k are applied
+    const factor = (k: number, w: number): void => {
+      if (w <= nb) {
+        recordFactorDiag(batch, out, dkk, status, { n, ld: n, k, b: w }, statusIndex);
+        // the rows below, in place: A[k+w:n, k:k+w] · L_kk⁻ᵀ (A is packed before C is written)
+        const at = (k + w) * n + k;
         matmul(batch, {
           a: out,
           b: dkk,
-          c: panel,
-          M: m,
-          N: b,
-          K: b,
+          c: out,
+          M: n - k - w,
+          N: w,
+          K: w,
           transB: true,
           lda: n,
           ldb: CHOLESKY_MAX_PANEL,
-          ldc: b,
-          offA: (k + b) * n + k,
+          ldc: n,
+          offA: at,
+          offC: at,
         });
-        recordPanelStore(batch, out, panel, p);
+        return;
       }
-      // the trailing matrix, one rank-(end − k0) update read from the finished columns of L
-      recordLowerProduct(batch, {
+      const h = nb * Math.ceil(Math.ceil(w / nb) / 2);
+      factor(k, h);
+      // A[k+h:n, k+h:k+w] −= L[k+h:n, k:k+h] · L[k+h:k+w, k:k+h]ᵀ, lower triangle on top
+      const at = (k + h) * n + k;
+      matmul(batch, {
         a: out,
         b: out,
         c: out,
-        m: n - end,
-        K: end - k0,
+        M: n - k - h,
+        N: w - h,
+        K: h,
         transB: true,
         lda: n,
         ldb: n,
         ldc: n,
-        offA: end * n + k0,
-        offB: end * n + k0,
-        offC: end * n + end,
+        offA: at,
+        offB: at,
+        offC: at + h,
         alpha: -1,
         beta: 1,
+        lower: 0,
       });
-    }
+      factor(k + h, w - h);
+    };
+    recordResetStatus(batch, status, statusIndex);
+    factor(0, n);
     recordTriFix(batch, out, n, "zero-upper");
   });
   return out;

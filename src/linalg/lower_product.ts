@@ -1,7 +1,6 @@
 /**
  * The lower triangle of a matrix product, C = alpha·op(A)·op(B) + beta·C restricted to the
- * entries with row ≥ column (plus the upper halves of small diagonal blocks), built from a few
- * batched {@linkcode matmul} dispatches.
+ * entries with row ≥ column: one {@linkcode matmul} whose tiles above the diagonal are skipped.
  *
  * @module
  */
@@ -42,58 +41,34 @@ export interface LowerProductArgs {
   alpha?: number;
   /** Scale of the existing C (default 0). */
   beta?: number;
-  /** Size of the diagonal blocks computed as full squares (default 64, the matmul tile). */
-  leaf?: number;
 }
 
 /**
- * Records the lower triangle of `C = alpha·op(A)·op(B) + beta·C` (m×m). The triangle is split
- * recursively: each level is one batched matmul over equal s×s rectangles below the diagonal
- * (plus one for a ragged edge), and the leaf-sized diagonal blocks are computed whole, so an
- * m×m update takes about 2·log2(m/64) + 2 dispatches and ~m²·K flops (half a full product).
- * Entries above the diagonal inside the leaf blocks are computed too; others are untouched.
+ * Records the lower triangle (diagonal included) of `C = alpha·op(A)·op(B) + beta·C` (m×m);
+ * the strict upper triangle of C is left untouched. The kernel skips the tiles that lie wholly
+ * above the diagonal, so the update costs about m²·K flops (half a full product) plus the
+ * diagonal band of tiles.
  */
 export function recordLowerProduct(batch: Batch, x: LowerProductArgs): void {
   const { m, K } = x;
   if (m <= 0 || K <= 0) return;
-  const transA = x.transA ?? false, transB = x.transB ?? false;
-  const lda = x.lda ?? (transA ? m : K), ldb = x.ldb ?? (transB ? K : m), ldc = x.ldc ?? m;
-  const offA = x.offA ?? 0, offB = x.offB ?? 0, offC = x.offC ?? 0;
-  const leaf = x.leaf ?? 64;
-  const rect = (i0: number, j0: number, M: number, N: number, count: number, step: number) => {
-    matmul(batch, {
-      a: x.a,
-      b: x.b,
-      c: x.c,
-      M,
-      N,
-      K,
-      transA,
-      transB,
-      lda,
-      ldb,
-      ldc,
-      offA: offA + (transA ? i0 : i0 * lda),
-      offB: offB + (transB ? j0 * ldb : j0),
-      offC: offC + i0 * ldc + j0,
-      alpha: x.alpha ?? 1,
-      beta: x.beta ?? 0,
-      count,
-      strideA: transA ? step : step * lda,
-      strideB: transB ? step * ldb : step,
-      strideC: step * ldc + step,
-    });
-  };
-  let s = leaf;
-  while (2 * s < m) s *= 2;
-  for (; s >= leaf; s /= 2) {
-    const full = Math.floor(m / (2 * s));
-    if (full > 0) rect(s, 0, s, s, full, 2 * s);
-    const rem = m - full * 2 * s;
-    if (rem > s) rect(full * 2 * s + s, full * 2 * s, rem - s, s, 1, 0);
-  }
-  const nl = Math.floor(m / leaf);
-  if (nl > 0) rect(0, 0, leaf, leaf, nl, leaf);
-  const r = m - nl * leaf;
-  if (r > 0) rect(nl * leaf, nl * leaf, r, r, 1, 0);
+  matmul(batch, {
+    a: x.a,
+    b: x.b,
+    c: x.c,
+    M: m,
+    N: m,
+    K,
+    transA: x.transA,
+    transB: x.transB,
+    lda: x.lda,
+    ldb: x.ldb,
+    ldc: x.ldc ?? m,
+    offA: x.offA,
+    offB: x.offB,
+    offC: x.offC,
+    alpha: x.alpha,
+    beta: x.beta,
+    lower: 0,
+  });
 }

@@ -45,8 +45,9 @@ function reference(
         sa += Math.abs(a * b);
       }
       const i = x.offC + m * x.ldc + n;
-      c[i] = x.alpha * s + x.beta * C0[i] + (x.bias ? x.bias[n] : 0);
-      bound[i] = Math.abs(x.alpha) * sa + Math.abs(x.beta * C0[i]) + 1e-30;
+      const old = x.beta === 0 ? 0 : x.beta * C0[i]; // beta = 0: C is not read (BLAS)
+      c[i] = x.alpha * s + old + (x.bias ? x.bias[n] : 0);
+      bound[i] = Math.abs(x.alpha) * sa + Math.abs(old) + 1e-30;
     }
   }
   return { c, bound };
@@ -335,4 +336,152 @@ Deno.test("matmul past the binding limit binds windows of A, B and C and matches
       }
     }
   }
+});
+
+/** Runs one matmul on uploaded copies of A, B and C0 and reads C back. */
+async function runMatmul(
+  A: Float32Array,
+  B: Float32Array,
+  C0: Float32Array,
+  args: Omit<MatmulArgs, "a" | "b" | "c">,
+): Promise<Float32Array> {
+  const gpu = await getGpu();
+  const a = gpu.upload(A, [A.length], "A"), b = gpu.upload(B, [B.length], "B");
+  const c = gpu.upload(C0, [C0.length], "C");
+  const batch = gpu.batch("t");
+  matmul(batch, { ...args, a, b, c });
+  batch.submit();
+  return await gpu.read(c).finally(() => gpu.free(a, b, c));
+}
+
+Deno.test("matmul writes an aligned C directly, bit-identical to the staged epilogue, beta = 0 ignoring NaN", async () => {
+  for (
+    const [ci, [ta, tb]] of [[false, false], [false, true], [true, false], [true, true]].entries()
+  ) {
+    for (
+      const { M, N, K, count } of [{ M: 37, N: 68, K: 53, count: 1 }, {
+        M: 70,
+        N: 200,
+        K: 9,
+        count: 2,
+      }]
+    ) {
+      for (const beta of [0, -0.5]) {
+        const lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 4;
+        const strideA = lda * (ta ? K : M), strideB = ldb * (tb ? N : K), strideC = ldc * M + 8;
+        const A = rand(count * strideA, 3 + ci), B = rand(count * strideB, 5 + ci);
+        // offC = 4 keeps C 16-byte aligned (direct); offC = 5 does not (stage and epilogue)
+        const C0 = rand(5 + count * strideC, 7 + ci);
+        if (beta === 0) C0.fill(NaN, 4, 4 + ldc * 2); // must not leak into the result
+        const args = {
+          M,
+          N,
+          K,
+          transA: ta,
+          transB: tb,
+          lda,
+          ldb,
+          ldc,
+          alpha: 0.75,
+          beta,
+          count,
+          strideA,
+          strideB,
+          strideC,
+        };
+        const direct = await runMatmul(A, B, C0, { ...args, offC: 4 });
+        const shifted = new Float32Array(C0.length + 1);
+        shifted.set(C0, 1); // the same C one element later
+        const staged = await runMatmul(A, B, shifted, { ...args, offC: 5 });
+        for (let z = 0; z < count; z++) {
+          const ref = reference(A, B, C0, {
+            ...args,
+            ta,
+            tb,
+            offA: z * strideA,
+            offB: z * strideB,
+            offC: 4 + z * strideC,
+          });
+          for (let m = 0; m < M; m++) {
+            for (let n = 0; n < N; n++) {
+              const i = 4 + z * strideC + m * ldc + n;
+              assert.ok(
+                Math.abs(direct[i] - ref.c[i]) <= 1e-5 * ref.bound[i],
+                `[${M}x${N}x${K}] product ${z} (${m}, ${n}): ${direct[i]} vs ${ref.c[i]}`,
+              );
+              assert.equal(staged[i + 1], direct[i], `staged (${m}, ${n}) differs from direct`);
+            }
+          }
+        }
+        // entries outside C (row padding, before and after) keep their values
+        for (let i = 0; i < C0.length; i++) {
+          const r = i - 4 - Math.floor((i - 4) / strideC) * strideC;
+          const inside = i >= 4 && i < 4 + count * strideC && r < M * ldc && r % ldc < N;
+          if (!inside) assert.ok(Object.is(direct[i], C0[i]), `element ${i} outside C changed`);
+        }
+      }
+    }
+  }
+});
+
+Deno.test("matmul with `lower` writes only the entries with column − row ≤ lower, split or not", async () => {
+  const gpu = await getGpu();
+  for (
+    const [ci, { M, N, K, lower, ldc, offC }] of [
+      { M: 150, N: 152, K: 40, lower: 0, ldc: 152, offC: 4 }, // direct
+      { M: 150, N: 150, K: 40, lower: 0, ldc: 151, offC: 3 }, // stage and epilogue
+      { M: 300, N: 132, K: 17, lower: 5, ldc: 136, offC: 0 }, // tall, direct, above the diagonal
+      { M: 97, N: 200, K: 33, lower: -7, ldc: 201, offC: 1 }, // wide, below the diagonal
+    ].entries()
+  ) {
+    const A = rand(M * K, 19 + ci), B = rand(N * K, 23 + ci), C0 = rand(offC + M * ldc, 29 + ci);
+    const args = {
+      M,
+      N,
+      K,
+      transB: true,
+      ldc,
+      offC,
+      alpha: -1,
+      beta: 1,
+      lower,
+    };
+    const want = reference(A, B, C0, {
+      ...args,
+      ta: false,
+      tb: true,
+      lda: K,
+      ldb: K,
+      offA: 0,
+      offB: 0,
+    });
+    const whole = await runMatmul(A, B, C0, args);
+    // 8 KiB: C, A and B are split into windows, and N into 64-column pieces
+    const split = await withBindingLimit(gpu, 8192, () => runMatmul(A, B, C0, args));
+    for (const [name, got] of [["whole", whole], ["split", split]] as const) {
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          const i = offC + m * ldc + n;
+          if (n - m <= lower) {
+            assert.ok(
+              Math.abs(got[i] - want.c[i]) <= 1e-5 * want.bound[i],
+              `${name} [${M}x${N}, lower ${lower}] (${m}, ${n}): ${got[i]} vs ${want.c[i]}`,
+            );
+          } else {
+            assert.equal(got[i], C0[i], `${name} [${M}x${N}, lower ${lower}] (${m}, ${n}) written`);
+          }
+        }
+      }
+    }
+  }
+});
+
+Deno.test("matmul rejects a `lower` that is not an integer", async () => {
+  const gpu = await getGpu();
+  const t = gpu.alloc([16], "t");
+  assert.throws(
+    () => matmul(gpu.batch("bad"), { a: t, b: t, c: t, M: 4, N: 4, K: 4, lower: 0.5 }),
+    /Cannot use matmul lower 0\.5: expected an integer/,
+  );
+  gpu.free(t);
 });
