@@ -25,8 +25,12 @@ export interface LinalgBenchRow {
   n: number;
   /** Wall time from submit to completion, best of the repeats. */
   ms: number;
-  /** Standard flop count / time. */
+  /** Median wall time of the repeats (the machine's other load moves single runs). */
+  medianMs: number;
+  /** Standard flop count / best time. */
   gflops: number;
+  /** Standard flop count / median time. */
+  medianGflops: number;
 }
 
 /** Options of {@linkcode runLinalgBench}. */
@@ -58,8 +62,8 @@ async function measure(
   gpu: Gpu,
   repeats: number,
   record: (batch: ReturnType<Gpu["batch"]>, temps: Temps) => void,
-): Promise<number> {
-  let best = Infinity;
+): Promise<{ best: number; median: number }> {
+  const times: number[] = [];
   for (let r = 0; r < repeats; r++) {
     await gpu.device.queue.onSubmittedWorkDone();
     const temps = new Temps(gpu);
@@ -68,11 +72,14 @@ async function measure(
     const t0 = performance.now();
     batch.submit();
     await gpu.device.queue.onSubmittedWorkDone();
-    best = Math.min(best, performance.now() - t0);
+    times.push(performance.now() - t0);
     temps.free();
     gpu.throwIfError("linalg bench");
   }
-  return best;
+  times.sort((x, y) => x - y);
+  const mid = times.length >> 1;
+  const median = times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
+  return { best: times[0], median };
 }
 
 /** Runs the linear-algebra benchmarks and returns one row per measurement. */
@@ -83,8 +90,15 @@ export async function runLinalgBench(opts: LinalgBenchOptions = {}): Promise<Lin
   const tokens = opts.tokens ?? 8192;
   const repeats = opts.repeats ?? 1;
   const rows: LinalgBenchRow[] = [];
-  const push = (name: string, n: number, ms: number, flops: number) => {
-    const row = { name, n, ms, gflops: flops / ms / 1e6 };
+  const push = (name: string, n: number, t: { best: number; median: number }, flops: number) => {
+    const row = {
+      name,
+      n,
+      ms: t.best,
+      medianMs: t.median,
+      gflops: flops / t.best / 1e6,
+      medianGflops: flops / t.median / 1e6,
+    };
     rows.push(row);
     opts.onRow?.(row);
   };
@@ -151,17 +165,22 @@ export async function runLinalgBench(opts: LinalgBenchOptions = {}): Promise<Lin
 }
 
 if (import.meta.main) {
-  const args = Deno.args.map(Number).filter((v) => v > 0);
+  // deno run -A bench/linalg_bench.ts [--repeats R] [sizes...]
+  const at = Deno.args.indexOf("--repeats");
+  const repeats = at >= 0 ? Number(Deno.args[at + 1]) : 3;
+  const args = Deno.args.filter((_, i) => i !== at && i !== at + 1).map(Number)
+    .filter((v) => v > 0);
   const sizes = args.length ? args : undefined;
-  console.log("op            n        ms   GFLOP/s");
+  console.log(`op            n   best ms  GFLOP/s  median ms  GFLOP/s   (${repeats} runs)`);
   await runLinalgBench({
     sizes,
     hessianSizes: sizes ? [] : undefined,
+    repeats,
     onRow: (r) =>
       console.log(
         `${r.name.padEnd(12)} ${String(r.n).padStart(5)} ${r.ms.toFixed(1).padStart(9)} ${
-          r.gflops.toFixed(2).padStart(9)
-        }`,
+          r.gflops.toFixed(2).padStart(8)
+        } ${r.medianMs.toFixed(1).padStart(10)} ${r.medianGflops.toFixed(2).padStart(8)}`,
       ),
   });
 }

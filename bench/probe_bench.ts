@@ -11,6 +11,9 @@
  * deno run -A bench/probe_bench.ts --probe matmul --n 2048 --repeat 5
  * # a lower product (recordLowerProduct) against the full product of the same operands
  * deno run -A bench/probe_bench.ts --probe lower --n 2048 --k 256
+ * # Cholesky of a damped XᵀX Hessian of correlated data and of the Kac–Murdock–Szegő matrix
+ * # (ρ = 0.9) that bench/linalg_bench.ts uses, alternately
+ * deno run -A bench/probe_bench.ts --probe cholesky --n 4096 --repeat 4
  * # SparseGPT on one rows × cols matrix: the factor of H⁻¹ alone, then the whole call
  * deno run -A bench/probe_bench.ts --probe sparsegpt --rows 2048 --cols 5632
  * ```
@@ -23,7 +26,9 @@ import { getGpu } from "../src/gpu/device.ts";
 import { Uniforms } from "../src/gpu/kernel.ts";
 import type { GpuTensor } from "../src/gpu/tensor.ts";
 import { matmul } from "../src/kernels/matmul.ts";
+import { recordCholesky } from "../src/linalg/cholesky.ts";
 import { recordLowerProduct } from "../src/linalg/lower_product.ts";
+import { Temps } from "../src/linalg/temps.ts";
 import { recordSparseGptFactor } from "../src/linalg/spd.ts";
 import { sparsegpt } from "../src/prune/sparsegpt.ts";
 
@@ -169,6 +174,51 @@ async function probeLower(m: number, K: number): Promise<void> {
   );
 }
 
+async function probeCholesky(n: number): Promise<void> {
+  // H = (2/T)·XᵀX + 1 % of its mean diagonal, X: T = 2n tokens of noise plus two shared factors
+  const T = 2 * n, X = new Float32Array(T * n);
+  for (let t = 0; t < T; t++) {
+    const f = Math.random() - 0.5, g = Math.random() - 0.5;
+    for (let j = 0; j < n; j++) {
+      X[t * n + j] = Math.random() - 0.5 + f * Math.sin(j) + g * ((j % 7) / 7);
+    }
+  }
+  const x = gpu.upload(X, [T, n], "probe/X"), H = gpu.alloc([n, n], "probe/H");
+  const b = gpu.batch("probe/H");
+  matmul(b, { a: x, b: x, c: H, M: n, N: n, K: T, transA: true, alpha: 2 / T });
+  b.submit();
+  const h = await gpu.read(H);
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += h[i * n + i] / n;
+  for (let i = 0; i < n; i++) h[i * n + i] += 0.01 * mean;
+  const kms = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) kms[i * n + j] = 0.9 ** Math.abs(i - j) + (i === j ? 0.1 : 0);
+  }
+  const mats = [["hessian", gpu.upload(h, [n, n], "probe/Hd")], [
+    "kms",
+    gpu.upload(kms, [n, n], "probe/kms"),
+  ]] as const;
+  const status = gpu.alloc([1], "probe/status", "u32"), out = gpu.alloc([n, n], "probe/L");
+  for (let r = 0; r < repeat; r++) {
+    for (const [name, a] of mats) {
+      const temps = new Temps(gpu);
+      const bt = gpu.batch("probe/cholesky");
+      recordCholesky(gpu, bt, a, status, { out, temps });
+      const t = performance.now();
+      bt.submit();
+      await gpu.sync();
+      const ms = performance.now() - t;
+      temps.free();
+      const failed = new Uint32Array((await gpu.read(status)).buffer)[0] !== 0xffffffff;
+      console.log(
+        `cholesky ${name} ${n}: ${ms.toFixed(0)} ms, ${(n ** 3 / 3 / ms / 1e6).toFixed(2)} ` +
+          `GFLOP/s${failed ? " (a pivot failed)" : ""}`,
+      );
+    }
+  }
+}
+
 async function probeSparseGpt(rows: number, cols: number): Promise<void> {
   const T = 1024; // H = XᵀX of T random tokens (damped by the factor)
   const x = gpu.upload(random(T * cols), [T, cols], "probe/x");
@@ -202,10 +252,15 @@ switch (v.probe) {
   case "lower":
     await probeLower(n, Number(v.k));
     break;
+  case "cholesky":
+    await probeCholesky(n);
+    break;
   case "sparsegpt":
     await probeSparseGpt(Number(v.rows), Number(v.cols));
     break;
   default:
-    console.error(`Unknown --probe ${v.probe}: expected tiles, matmul, lower or sparsegpt`);
+    console.error(
+      `Unknown --probe ${v.probe}: expected tiles, matmul, lower, cholesky or sparsegpt`,
+    );
     Deno.exit(2);
 }

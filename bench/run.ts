@@ -7,6 +7,7 @@
  * deno task bench                      # everything at the default (quick) sizes
  * deno task bench --only kernels       # kernels only; --only prune / forward likewise
  * deno task bench --full               # matmul up to 4096, full test split for the forward pass
+ * deno task bench --only kernels --repeats 5   # kernels: best and median of 5 runs (default 3)
  * deno task bench --only prune --models opt-small --methods sparsegpt,sparsellm \
  *   --settings 0.7,0.8,0.9,3:4 --nsamples 64 --max-windows 32 [--layers 0-1] [--reports DIR]
  * ```
@@ -37,6 +38,7 @@ const args = parseArgs({
     "max-windows": { type: "string" },
     layers: { type: "string" },
     reports: { type: "string" },
+    repeats: { type: "string" },
   },
 }).values;
 
@@ -46,6 +48,11 @@ const log = (s: string) => {
   console.log(s);
   out.push(s);
 };
+const repeats = Number(args.repeats ?? 3);
+if (!Number.isInteger(repeats) || repeats < 1) {
+  console.error(`Invalid --repeats ${args.repeats}: expected a positive integer`);
+  Deno.exit(2);
+}
 const want = (part: string) => !args.only || args.only.split(",").includes(part);
 
 log(`# sparsellm benchmark run`);
@@ -64,15 +71,17 @@ async function benchMatmul(n: number): Promise<string[]> {
   await gpu.sync();
   const upload = performance.now() - t;
   const c = gpu.alloc([n, n], "bench/c");
-  let best = Infinity;
-  for (let r = 0; r < 2; r++) {
+  const times: number[] = [];
+  for (let r = 0; r < repeats; r++) {
     t = performance.now();
     const batch = gpu.batch("bench/matmul");
     matmul(batch, { a, b, c, M: n, N: n, K: n });
     batch.submit();
     await gpu.sync();
-    best = Math.min(best, performance.now() - t);
+    times.push(performance.now() - t);
   }
+  times.sort((x, y) => x - y);
+  const best = times[0], median = times[times.length >> 1];
   t = performance.now();
   await gpu.read(c);
   const readback = performance.now() - t;
@@ -81,6 +90,7 @@ async function benchMatmul(n: number): Promise<string[]> {
     `${n}`,
     (best / 1000).toFixed(3),
     ((2 * n ** 3) / best / 1e6).toFixed(2),
+    ((2 * n ** 3) / median / 1e6).toFixed(2),
     upload.toFixed(0),
     readback.toFixed(0),
   ];
@@ -93,16 +103,31 @@ if (want("kernels")) {
   for (const n of args.full ? [512, 1024, 2048, 4096] : [512, 1024, 2048]) {
     rows.push(await benchMatmul(n));
   }
-  log(formatMarkdownTable(["matmul n", "seconds", "GFLOP/s", "upload ms", "readback ms"], rows));
+  log(`Best and median of ${repeats} runs each (\`--repeats\`).`);
+  log("");
+  log(
+    formatMarkdownTable(
+      ["matmul n", "best s", "GFLOP/s", "median GFLOP/s", "upload ms", "readback ms"],
+      rows,
+    ),
+  );
   log("");
   const lin = await runLinalgBench({
     sizes: args.full ? [512, 1024, 2048, 4096] : [512, 1024, 2048],
     hessianSizes: args.full ? [256, 512, 1024, 2048, 4096] : [256, 512, 1024, 2048],
+    repeats,
   });
   log(
     formatMarkdownTable(
-      ["kernel", "n", "ms", "GFLOP/s"],
-      lin.map((r) => [r.name, r.n, r.ms.toFixed(0), r.gflops.toFixed(2)]),
+      ["kernel", "n", "best ms", "GFLOP/s", "median ms", "median GFLOP/s"],
+      lin.map((r) => [
+        r.name,
+        r.n,
+        r.ms.toFixed(0),
+        r.gflops.toFixed(2),
+        r.medianMs.toFixed(0),
+        r.medianGflops.toFixed(2),
+      ]),
     ),
   );
   log("");
