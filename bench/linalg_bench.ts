@@ -168,6 +168,10 @@ if (import.meta.main) {
   // deno run -A bench/linalg_bench.ts [--repeats R] [sizes...]
   const at = Deno.args.indexOf("--repeats");
   const repeats = at >= 0 ? Number(Deno.args[at + 1]) : 3;
+  if (!Number.isInteger(repeats) || repeats < 1) {
+    console.error(`Invalid --repeats ${Deno.args[at + 1]}: expected a positive integer`);
+    Deno.exit(2);
+  }
   const args = Deno.args.filter((_, i) => i !== at && i !== at + 1).map(Number)
     .filter((v) => v > 0);
   const sizes = args.length ? args : undefined;

@@ -42,17 +42,17 @@ const args = parseArgs({
   },
 }).values;
 
+const repeats = Number(args.repeats ?? 3);
+if (!Number.isInteger(repeats) || repeats < 1) {
+  console.error(`Invalid --repeats ${args.repeats}: expected a positive integer`);
+  Deno.exit(2);
+}
 const gpu = await getGpu();
 const out: string[] = [];
 const log = (s: string) => {
   console.log(s);
   out.push(s);
 };
-const repeats = Number(args.repeats ?? 3);
-if (!Number.isInteger(repeats) || repeats < 1) {
-  console.error(`Invalid --repeats ${args.repeats}: expected a positive integer`);
-  Deno.exit(2);
-}
 const want = (part: string) => !args.only || args.only.split(",").includes(part);
 
 log(`# sparsellm benchmark run`);

@@ -290,7 +290,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
   const texRows = Math.floor(limits.maxTextureDimension2D / TM) * TM;
   // Direct mode: the kernel writes C itself in 16-byte units when C is aligned, has no bias and
   // TM rows of every product fit one binding; otherwise it writes a stage that an epilogue adds
-  // into C (the epilogue costs about as much as a rank-256 product on CPU adapters).
+  // into C (on CPU adapters that pass over C costs about half a rank-256 product).
   const cRows = (rows: number) => (count - 1) * strideC + (rows - 1) * ldc + x.N;
   const directRows = Math.floor((gpu.windowElements - cRows(1)) / ldc) + 1;
   const direct = !x.bias && x.N % 4 === 0 && ldc % 4 === 0 && offC % 4 === 0 &&
