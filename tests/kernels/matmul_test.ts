@@ -251,23 +251,26 @@ Deno.test("matmul splits products past the texture extent along K (accumulating)
   }
 });
 
+/** Runs one matmul on uploaded copies of A, B, C0 (and the bias) and reads C back. */
+async function runMatmul(
+  A: Float32Array,
+  B: Float32Array,
+  C0: Float32Array,
+  args: Omit<MatmulArgs, "a" | "b" | "c" | "bias">,
+  bias?: Float32Array,
+): Promise<Float32Array> {
+  const gpu = await getGpu();
+  const a = gpu.upload(A, [A.length], "A"), b = gpu.upload(B, [B.length], "B");
+  const c = gpu.upload(C0, [C0.length], "C");
+  const tbias = bias ? gpu.upload(bias, [bias.length], "bias") : undefined;
+  const batch = gpu.batch("t");
+  matmul(batch, { ...args, a, b, c, bias: tbias });
+  batch.submit();
+  return await gpu.read(c).finally(() => gpu.free(a, b, c, tbias));
+}
+
 Deno.test("matmul past the binding limit binds windows of A, B and C and matches the unsplit result", async () => {
   const gpu = await getGpu();
-  const run = (x: {
-    A: Float32Array;
-    B: Float32Array;
-    C0: Float32Array;
-    bias: Float32Array;
-    args: Omit<MatmulArgs, "a" | "b" | "c" | "bias">;
-  }) => {
-    const a = gpu.upload(x.A, [x.A.length], "A"), b = gpu.upload(x.B, [x.B.length], "B");
-    const c = gpu.upload(x.C0, [x.C0.length], "C"),
-      bias = gpu.upload(x.bias, [x.bias.length], "bias");
-    const batch = gpu.batch("windows");
-    matmul(batch, { ...x.args, a, b, c, bias });
-    batch.submit();
-    return gpu.read(c).finally(() => gpu.free(a, b, c, bias));
-  };
   const limit = 8192; // 2048 floats: every operand below is several windows
   for (
     const [ci, [ta, tb]] of [[false, false], [false, true], [true, false], [true, true]].entries()
@@ -305,8 +308,8 @@ Deno.test("matmul past the binding limit binds windows of A, B and C and matches
         strideB,
         strideC,
       };
-      const want = await run({ A, B, C0, bias, args });
-      const got = await withBindingLimit(gpu, limit, () => run({ A, B, C0, bias, args }));
+      const want = await runMatmul(A, B, C0, args, bias);
+      const got = await withBindingLimit(gpu, limit, () => runMatmul(A, B, C0, args, bias));
       assert.ok(
         [A, B, C0].every((t) => t.length * 4 > limit),
         "every operand exceeds the limit",
@@ -337,22 +340,6 @@ Deno.test("matmul past the binding limit binds windows of A, B and C and matches
     }
   }
 });
-
-/** Runs one matmul on uploaded copies of A, B and C0 and reads C back. */
-async function runMatmul(
-  A: Float32Array,
-  B: Float32Array,
-  C0: Float32Array,
-  args: Omit<MatmulArgs, "a" | "b" | "c">,
-): Promise<Float32Array> {
-  const gpu = await getGpu();
-  const a = gpu.upload(A, [A.length], "A"), b = gpu.upload(B, [B.length], "B");
-  const c = gpu.upload(C0, [C0.length], "C");
-  const batch = gpu.batch("t");
-  matmul(batch, { ...args, a, b, c });
-  batch.submit();
-  return await gpu.read(c).finally(() => gpu.free(a, b, c));
-}
 
 Deno.test("matmul writes an aligned C directly, bit-identical to the staged epilogue, beta = 0 ignoring NaN", async () => {
   for (
