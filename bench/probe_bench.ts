@@ -14,6 +14,8 @@
  * # Cholesky of a damped XᵀX Hessian of correlated data and of the Kac–Murdock–Szegő matrix
  * # (ρ = 0.9) that bench/linalg_bench.ts uses, alternately
  * deno run -A bench/probe_bench.ts --probe cholesky --n 4096 --repeat 4
+ * # dispatches recorded for one Cholesky, triangular inverse and SPD inverse of order n
+ * deno run -A bench/probe_bench.ts --probe dispatches --n 1024
  * # SparseGPT on one rows × cols matrix: the factor of H⁻¹ alone, then the whole call
  * deno run -A bench/probe_bench.ts --probe sparsegpt --rows 2048 --cols 5632
  * ```
@@ -29,7 +31,8 @@ import { matmul } from "../src/kernels/matmul.ts";
 import { recordCholesky } from "../src/linalg/cholesky.ts";
 import { recordLowerProduct } from "../src/linalg/lower_product.ts";
 import { Temps } from "../src/linalg/temps.ts";
-import { recordSparseGptFactor } from "../src/linalg/spd.ts";
+import { recordSparseGptFactor, recordSpdInverse } from "../src/linalg/spd.ts";
+import { recordInvertLower } from "../src/linalg/triangular.ts";
 import { sparsegpt } from "../src/prune/sparsegpt.ts";
 
 const args = parseArgs({
@@ -219,6 +222,23 @@ async function probeCholesky(n: number): Promise<void> {
   }
 }
 
+function probeDispatches(n: number): void {
+  const a = gpu.alloc([n, n], "probe/A"), out = gpu.alloc([n, n], "probe/out");
+  const status = gpu.alloc([1], "probe/status", "u32");
+  const ops: [string, (b: ReturnType<typeof gpu.batch>, temps: Temps) => void][] = [
+    ["cholesky", (b, temps) => recordCholesky(gpu, b, a, status, { out, temps })],
+    ["triangular inverse", (b, temps) => recordInvertLower(gpu, b, a, out, { temps })],
+    ["spd inverse", (b, temps) => recordSpdInverse(gpu, b, a, out, status, { temps })],
+  ];
+  for (const [name, record] of ops) {
+    const temps = new Temps(gpu), b = gpu.batch("probe/count");
+    record(b, temps); // recorded, never submitted
+    console.log(`${name} n=${n}: ${b.length} dispatches and copies`);
+    temps.free();
+  }
+  gpu.free(a, out, status);
+}
+
 async function probeSparseGpt(rows: number, cols: number): Promise<void> {
   const T = 1024; // H = XᵀX of T random tokens (damped by the factor)
   const x = gpu.upload(random(T * cols), [T, cols], "probe/x");
@@ -255,12 +275,15 @@ switch (v.probe) {
   case "cholesky":
     await probeCholesky(n);
     break;
+  case "dispatches":
+    probeDispatches(n);
+    break;
   case "sparsegpt":
     await probeSparseGpt(Number(v.rows), Number(v.cols));
     break;
   default:
     console.error(
-      `Unknown --probe ${v.probe}: expected tiles, matmul, lower, cholesky or sparsegpt`,
+      `Unknown --probe ${v.probe}: expected tiles, matmul, lower, cholesky, dispatches or sparsegpt`,
     );
     Deno.exit(2);
 }
