@@ -304,12 +304,17 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
   );
   // power-of-two buffers: shrinking shapes (SparseGPT's lazy updates, blocked factorisations)
   // reuse a few pooled stages instead of leaving one per shape in the pool
-  const stageSize = direct ? 0 : count * mBlock * nPad;
-  const stageBuffer = direct ? undefined : gpu.pool.acquire(
-    4 * 2 ** Math.ceil(Math.log2(stageSize)),
-    STORAGE_USAGE,
-    "matmul/stage",
-  );
+  const stageSize = count * mBlock * nPad;
+  const stage: GpuTensor | undefined = direct ? undefined : {
+    buffer: gpu.pool.acquire(
+      4 * 2 ** Math.ceil(Math.log2(stageSize)),
+      STORAGE_USAGE,
+      "matmul/stage",
+    ),
+    shape: [stageSize],
+    dtype: "f32",
+    size: stageSize,
+  };
   const tb = gpu.pool.acquireTexture(Math.ceil(x.N / 4), Math.max(1, 4 * K4), count, "matmul/b");
   const ta = gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
   const tbView = tb.createView({ label: "matmul/b", dimension: "2d-array" });
@@ -334,7 +339,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     });
     const grid = [nPad / wgN, Math.ceil((m1 - m0) / TM), count];
     const lowerM0 = clampLower(lower + m0);
-    if (direct) {
+    if (!stage) {
       const first = offC + m0 * ldc;
       const c = gpu.window(x.c, first, first + cRows(m1 - m0));
       batch.dispatch(
@@ -349,12 +354,6 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       );
       continue;
     }
-    const stage: GpuTensor = {
-      buffer: stageBuffer!,
-      shape: [stageSize],
-      dtype: "f32",
-      size: stageSize,
-    };
     batch.dispatch(
       narrow ? MATMUL_NARROW_KERNEL : MATMUL_KERNEL,
       [taView, tbView, stage],
@@ -391,7 +390,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       },
     );
   }
-  if (stageBuffer) gpu.pool.release(stageBuffer);
+  if (stage) gpu.pool.release(stage.buffer);
   gpu.pool.releaseTexture(ta);
   gpu.pool.releaseTexture(tb);
 }
