@@ -15,6 +15,10 @@
 // i32 that the wrapper offsets by the block's first row; 2^30 for a full product), workgroups
 // whose columns all lie past that line return at once.
 
+// With B_ROWS, tb holds op(B) transposed instead: texel (k4, n) = B[n, 4k4 .. 4k4 + 3] (so that
+// a row-major Bᵀ is copied into the texture rather than packed), and the kernel transposes each
+// 4 × 4 block in registers.
+
 // With DIRECT, the kernel writes C itself (binding 2 is then a window of C, 16-byte aligned):
 //   C[z](m, 4c4 .. 4c4 + 3) = alpha * acc + beta * C[z](m, ...) for rows m < rows, c4 < N4,
 // so no stage or epilogue pass is needed; entries past the lower line keep their old values.
@@ -26,6 +30,7 @@ struct Params {
 }
 
 override DIRECT: bool = false;
+override B_ROWS: bool = false;
 
 @group(0) @binding(0) var ta: texture_2d_array<f32>;
 @group(0) @binding(1) var tb: texture_2d_array<f32>;
@@ -100,22 +105,58 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var c31_0 = vec4<f32>(); var c31_1 = vec4<f32>(); var c31_2 = vec4<f32>(); var c31_3 = vec4<f32>();
   for (var k4 = 0u; k4 < p.K4; k4++) {
     let k = 4u * k4;
-    let b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z, 0);
-    let b0_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 0u), z, 0);
-    let b0_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 0u), z, 0);
-    let b0_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 0u), z, 0);
-    let b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z, 0);
-    let b1_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 1u), z, 0);
-    let b1_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 1u), z, 0);
-    let b1_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 1u), z, 0);
-    let b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z, 0);
-    let b2_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 2u), z, 0);
-    let b2_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 2u), z, 0);
-    let b2_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 2u), z, 0);
-    let b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z, 0);
-    let b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z, 0);
-    let b3_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 3u), z, 0);
-    let b3_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 3u), z, 0);
+    var b0_0: vec4<f32>; var b0_1: vec4<f32>; var b0_2: vec4<f32>; var b0_3: vec4<f32>; var b1_0: vec4<f32>; var b1_1: vec4<f32>; var b1_2: vec4<f32>; var b1_3: vec4<f32>; var b2_0: vec4<f32>; var b2_1: vec4<f32>; var b2_2: vec4<f32>; var b2_3: vec4<f32>; var b3_0: vec4<f32>; var b3_1: vec4<f32>; var b3_2: vec4<f32>; var b3_3: vec4<f32>;
+    if (B_ROWS) {
+      let q0_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 0u), z, 0);
+      let q0_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 1u), z, 0);
+      let q0_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 2u), z, 0);
+      let q0_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 3u), z, 0);
+      b0_0 = vec4<f32>(q0_0[0], q0_1[0], q0_2[0], q0_3[0]);
+      b1_0 = vec4<f32>(q0_0[1], q0_1[1], q0_2[1], q0_3[1]);
+      b2_0 = vec4<f32>(q0_0[2], q0_1[2], q0_2[2], q0_3[2]);
+      b3_0 = vec4<f32>(q0_0[3], q0_1[3], q0_2[3], q0_3[3]);
+      let q1_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 0u), z, 0);
+      let q1_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 1u), z, 0);
+      let q1_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 2u), z, 0);
+      let q1_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 3u), z, 0);
+      b0_1 = vec4<f32>(q1_0[0], q1_1[0], q1_2[0], q1_3[0]);
+      b1_1 = vec4<f32>(q1_0[1], q1_1[1], q1_2[1], q1_3[1]);
+      b2_1 = vec4<f32>(q1_0[2], q1_1[2], q1_2[2], q1_3[2]);
+      b3_1 = vec4<f32>(q1_0[3], q1_1[3], q1_2[3], q1_3[3]);
+      let q2_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 0u), z, 0);
+      let q2_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 1u), z, 0);
+      let q2_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 2u), z, 0);
+      let q2_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 3u), z, 0);
+      b0_2 = vec4<f32>(q2_0[0], q2_1[0], q2_2[0], q2_3[0]);
+      b1_2 = vec4<f32>(q2_0[1], q2_1[1], q2_2[1], q2_3[1]);
+      b2_2 = vec4<f32>(q2_0[2], q2_1[2], q2_2[2], q2_3[2]);
+      b3_2 = vec4<f32>(q2_0[3], q2_1[3], q2_2[3], q2_3[3]);
+      let q3_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 0u), z, 0);
+      let q3_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 1u), z, 0);
+      let q3_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 2u), z, 0);
+      let q3_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 3u), z, 0);
+      b0_3 = vec4<f32>(q3_0[0], q3_1[0], q3_2[0], q3_3[0]);
+      b1_3 = vec4<f32>(q3_0[1], q3_1[1], q3_2[1], q3_3[1]);
+      b2_3 = vec4<f32>(q3_0[2], q3_1[2], q3_2[2], q3_3[2]);
+      b3_3 = vec4<f32>(q3_0[3], q3_1[3], q3_2[3], q3_3[3]);
+    } else {
+      b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z, 0);
+      b0_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 0u), z, 0);
+      b0_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 0u), z, 0);
+      b0_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 0u), z, 0);
+      b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z, 0);
+      b1_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 1u), z, 0);
+      b1_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 1u), z, 0);
+      b1_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 1u), z, 0);
+      b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z, 0);
+      b2_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 2u), z, 0);
+      b2_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 2u), z, 0);
+      b2_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 2u), z, 0);
+      b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z, 0);
+      b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z, 0);
+      b3_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 3u), z, 0);
+      b3_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 3u), z, 0);
+    }
     let a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
     c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_1 = fma(vec4<f32>(a0[0]), b0_1, c0_1); c0_2 = fma(vec4<f32>(a0[0]), b0_2, c0_2); c0_3 = fma(vec4<f32>(a0[0]), b0_3, c0_3);
     c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_1 = fma(vec4<f32>(a0[1]), b1_1, c0_1); c0_2 = fma(vec4<f32>(a0[1]), b1_2, c0_2); c0_3 = fma(vec4<f32>(a0[1]), b1_3, c0_3);
@@ -393,14 +434,34 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
   var c31_0 = vec4<f32>(); var c31_1 = vec4<f32>();
   for (var k4 = 0u; k4 < p.K4; k4++) {
     let k = 4u * k4;
-    let b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z, 0);
-    let b0_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 0u), z, 0);
-    let b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z, 0);
-    let b1_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 1u), z, 0);
-    let b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z, 0);
-    let b2_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 2u), z, 0);
-    let b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z, 0);
-    let b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z, 0);
+    var b0_0: vec4<f32>; var b0_1: vec4<f32>; var b1_0: vec4<f32>; var b1_1: vec4<f32>; var b2_0: vec4<f32>; var b2_1: vec4<f32>; var b3_0: vec4<f32>; var b3_1: vec4<f32>;
+    if (B_ROWS) {
+      let q0_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 0u), z, 0);
+      let q0_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 1u), z, 0);
+      let q0_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 2u), z, 0);
+      let q0_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 3u), z, 0);
+      b0_0 = vec4<f32>(q0_0[0], q0_1[0], q0_2[0], q0_3[0]);
+      b1_0 = vec4<f32>(q0_0[1], q0_1[1], q0_2[1], q0_3[1]);
+      b2_0 = vec4<f32>(q0_0[2], q0_1[2], q0_2[2], q0_3[2]);
+      b3_0 = vec4<f32>(q0_0[3], q0_1[3], q0_2[3], q0_3[3]);
+      let q1_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 0u), z, 0);
+      let q1_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 1u), z, 0);
+      let q1_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 2u), z, 0);
+      let q1_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 3u), z, 0);
+      b0_1 = vec4<f32>(q1_0[0], q1_1[0], q1_2[0], q1_3[0]);
+      b1_1 = vec4<f32>(q1_0[1], q1_1[1], q1_2[1], q1_3[1]);
+      b2_1 = vec4<f32>(q1_0[2], q1_1[2], q1_2[2], q1_3[2]);
+      b3_1 = vec4<f32>(q1_0[3], q1_1[3], q1_2[3], q1_3[3]);
+    } else {
+      b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z, 0);
+      b0_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 0u), z, 0);
+      b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z, 0);
+      b1_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 1u), z, 0);
+      b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z, 0);
+      b2_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 2u), z, 0);
+      b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z, 0);
+      b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z, 0);
+    }
     let a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
     c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_1 = fma(vec4<f32>(a0[0]), b0_1, c0_1);
     c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_1 = fma(vec4<f32>(a0[1]), b1_1, c0_1);

@@ -39,6 +39,10 @@ export function matmulSource(): string {
 // i32 that the wrapper offsets by the block's first row; 2^30 for a full product), workgroups
 // whose columns all lie past that line return at once.
 
+// With B_ROWS, tb holds op(B) transposed instead: texel (k4, n) = B[n, 4k4 .. 4k4 + 3] (so that
+// a row-major Bᵀ is copied into the texture rather than packed), and the kernel transposes each
+// 4 × 4 block in registers.
+
 // With DIRECT, the kernel writes C itself (binding 2 is then a window of C, 16-byte aligned):
 //   C[z](m, 4c4 .. 4c4 + 3) = alpha * acc + beta * C[z](m, ...) for rows m < rows, c4 < N4,
 // so no stage or epilogue pass is needed; entries past the lower line keep their old values.
@@ -50,6 +54,7 @@ struct Params {
 }
 
 override DIRECT: bool = false;
+override B_ROWS: bool = false;
 
 @group(0) @binding(0) var ta: texture_2d_array<f32>;
 @group(0) @binding(1) var tb: texture_2d_array<f32>;
@@ -98,11 +103,31 @@ fn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     }
     L.push(`  for (var k4 = 0u; k4 < p.K4; k4++) {`);
     L.push(`    let k = 4u * k4;`);
-    for (let u = 0; u < 4; u++) {
-      for (let j = 0; j < XC; j++) {
-        L.push(`    let b${u}_${j} = textureLoad(tb, vec2<u32>(n0 + ${j}u, k + ${u}u), z, 0);`);
+    const bs = (f: (u: number, j: number) => string) =>
+      Array.from({ length: 4 }, (_, u) => Array.from({ length: XC }, (_, j) => f(u, j))).flat();
+    L.push(`    ${bs((u, j) => `var b${u}_${j}: vec4<f32>;`).join(" ")}`);
+    L.push(`    if (B_ROWS) {`);
+    for (let j = 0; j < XC; j++) {
+      for (let t = 0; t < 4; t++) {
+        L.push(
+          `      let q${j}_${t} = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + ${j}u) + ${t}u), z, 0);`,
+        );
+      }
+      for (let u = 0; u < 4; u++) {
+        L.push(
+          `      b${u}_${j} = vec4<f32>(q${j}_0[${u}], q${j}_1[${u}], q${j}_2[${u}], q${j}_3[${u}]);`,
+        );
       }
     }
+    L.push(`    } else {`);
+    for (
+      const line of bs((u, j) =>
+        `b${u}_${j} = textureLoad(tb, vec2<u32>(n0 + ${j}u, k + ${u}u), z, 0);`
+      )
+    ) {
+      L.push(`      ${line}`);
+    }
+    L.push(`    }`);
     for (let i = 0; i < XR; i++) {
       L.push(`    let a${i} = textureLoad(ta, vec2<u32>(k4, m0 + ${i}u), z, 0);`);
       for (let u = 0; u < 4; u++) {

@@ -116,6 +116,11 @@ type Step = { kind: "dispatch"; d: Recorded } | {
   dst: GPUBuffer;
   dstOffset: number;
   size: number;
+} | {
+  kind: "texture-copy";
+  src: GPUTexelCopyBufferInfo;
+  dst: GPUTexelCopyTextureInfo;
+  size: number[];
 };
 
 /**
@@ -216,6 +221,28 @@ export class Batch {
     return this;
   }
 
+  /**
+   * Records a copy of `size[1]` rows of `size[0]` texels (16 bytes each) from `src.buffer` into
+   * layer `layer` of an `rgba32float` texture, at its top-left corner: row r comes from
+   * `src.offset + r·src.bytesPerRow` (16-byte aligned, a multiple of 256, as WebGPU requires).
+   */
+  copyToTexture(
+    src: GPUTexelCopyBufferInfo,
+    texture: GPUTexture,
+    layer: number,
+    size: number[],
+  ): this {
+    if (size[0] > 0 && size[1] > 0) {
+      this.#steps.push({
+        kind: "texture-copy",
+        src,
+        dst: { texture, origin: [0, 0, layer] },
+        size: [size[0], size[1], 1],
+      });
+    }
+    return this;
+  }
+
   /** Encodes and submits everything recorded so far (without waiting). */
   submit(): void {
     if (this.#steps.length === 0) return;
@@ -247,10 +274,12 @@ export class Batch {
     let pass: GPUComputePassEncoder | undefined;
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i];
-      if (s.kind === "copy") {
+      if (s.kind !== "dispatch") {
         pass?.end();
         pass = undefined;
-        enc.copyBufferToBuffer(s.src, s.srcOffset, s.dst, s.dstOffset, s.size);
+        if (s.kind === "copy") {
+          enc.copyBufferToBuffer(s.src, s.srcOffset, s.dst, s.dstOffset, s.size);
+        } else enc.copyBufferToTexture(s.src, s.dst, s.size);
         continue;
       }
       const d = s.d;

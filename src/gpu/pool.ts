@@ -6,8 +6,11 @@
  * @module
  */
 
-/** Usage of pooled operand textures: written by a compute pass, read with `textureLoad`. */
-const TEXTURE_USAGE: GPUTextureUsageFlags = 0x04 | 0x08; // TEXTURE_BINDING | STORAGE_BINDING
+/**
+ * Usage of pooled operand textures: written by a compute pass or a buffer-to-texture copy, read
+ * with `textureLoad`.
+ */
+const TEXTURE_USAGE: GPUTextureUsageFlags = 0x02 | 0x04 | 0x08; // COPY_DST | TEXTURE_BINDING | STORAGE_BINDING
 
 /** Bytes of an `rgba32float` array texture (16 bytes per texel). */
 function textureBytes(t: GPUTexture): number {

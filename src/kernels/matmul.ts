@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Batch, STORAGE_USAGE } from "../gpu/device.ts";
+import { type Batch, type Gpu, STORAGE_USAGE } from "../gpu/device.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
@@ -93,9 +93,37 @@ export const MATMUL_KERNEL: Kernel = {
 
 /** The matmul kernel for products of at most 64 columns (half as wide a tile). */
 const MATMUL_NARROW_KERNEL: Kernel = { ...MATMUL_KERNEL, entryPoint: "main_narrow" };
-/** The matmul kernels that write C themselves (no stage, no epilogue). */
-const MATMUL_DIRECT_KERNEL: Kernel = { ...MATMUL_KERNEL, constants: { DIRECT: 1 } };
-const MATMUL_NARROW_DIRECT_KERNEL: Kernel = { ...MATMUL_NARROW_KERNEL, constants: { DIRECT: 1 } };
+
+/**
+ * The product kernel: `narrow` for products of at most 64 columns, `direct` when it writes C
+ * itself (no stage, no epilogue), `bRows` when op(B) arrives transposed (copied, not packed).
+ */
+function productKernel(narrow: boolean, direct: boolean, bRows: boolean): Kernel {
+  return {
+    ...(narrow ? MATMUL_NARROW_KERNEL : MATMUL_KERNEL),
+    constants: { DIRECT: +direct, B_ROWS: +bRows },
+  };
+}
+
+/**
+ * Whether `rows` rows of `texels` texels (4 elements each) of `count` operands can be copied into
+ * a texture as they lie in `t`, starting at element `off` with row stride `ld` and batch stride
+ * `stride`: WebGPU copies need 16-byte-aligned rows, row strides that are multiples of 256 bytes
+ * and a buffer that allows copies; the last row read must end inside the buffer.
+ */
+function copyable(
+  t: GpuTensor,
+  off: number,
+  ld: number,
+  stride: number,
+  count: number,
+  rows: number,
+  texels: number,
+): boolean {
+  if ((4 * ld) % 256 !== 0 || off % 4 !== 0 || (count > 1 && stride % 4 !== 0)) return false;
+  if ((t.buffer.usage & GPUBufferUsage.COPY_SRC) === 0) return false;
+  return 4 * (off + (count - 1) * stride + (rows - 1) * ld + 4 * texels) <= t.buffer.size;
+}
 
 function packKernel(trans: boolean): Kernel {
   return {
@@ -124,6 +152,30 @@ interface Operand {
   rows: number;
   cols: number;
   ld: number;
+}
+
+/**
+ * Which operands of a product {@linkcode matmul} copies into its textures as they lie in memory
+ * instead of packing them with a kernel (a copy costs a tenth of the pack kernel on lavapipe):
+ * op(A) = A and any op(B), when K is a multiple of 4 (the textures then need no zero padding),
+ * rows start 16-byte aligned, row strides are multiples of 256 bytes (64 elements) and the
+ * buffers allow copies. A copied Bᵀ keeps its layout (texel (k4, n)) and the kernel reads it so.
+ * Evaluated for each piece after the splits along K, N and layers.
+ */
+export function matmulCopies(gpu: Gpu, x: MatmulArgs): { a: boolean; b: boolean } {
+  const count = x.count ?? 1, K4 = Math.ceil(x.K / 4);
+  const transA = x.transA ?? false, transB = x.transB ?? false;
+  const lda = x.lda ?? (transA ? x.M : x.K), ldb = x.ldb ?? (transB ? x.K : x.N);
+  const offA = x.offA ?? 0, offB = x.offB ?? 0;
+  const strideA = x.strideA ?? 0, strideB = x.strideB ?? 0;
+  if (x.K % 4 !== 0) return { a: false, b: false };
+  return {
+    a: !transA && copyable(x.a, offA, lda, strideA, count, x.M, K4),
+    b: transB
+      ? x.N <= gpu.device.limits.maxTextureDimension2D &&
+        copyable(x.b, offB, ldb, strideB, count, x.N, K4)
+      : copyable(x.b, offB, ldb, strideB, count, x.K, Math.ceil(x.N / 4)),
+  };
 }
 
 /**
@@ -210,9 +262,10 @@ function packOperand(
 
 /**
  * Records `C = alpha·op(A)·op(B) + beta·C (+ bias)` into a batch (`count` products with strides).
- * op(A) and op(B) are packed into pooled `rgba32float` array textures (one layer per product),
- * the kernel writes the product to a pooled staging buffer (row blocks small enough for one
- * binding), and an epilogue writes C. Products past the device's texture limits are split:
+ * op(A) and op(B) are copied or packed into pooled `rgba32float` array textures (one layer per
+ * product; see {@linkcode matmulCopies}). The kernel writes C itself when C is 16-byte aligned
+ * and has no bias; otherwise it writes a pooled staging buffer (row blocks small enough for one
+ * binding) and an epilogue writes C. Products past the device's texture limits are split:
  * along K (accumulating into C), along N, and into groups of layers.
  */
 export function matmul(batch: Batch, x: MatmulArgs): void {
@@ -315,35 +368,62 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     dtype: "f32",
     size: stageSize,
   };
-  const tb = gpu.pool.acquireTexture(Math.ceil(x.N / 4), Math.max(1, 4 * K4), count, "matmul/b");
+  const copies = matmulCopies(gpu, full);
+  const copyA = copies.a, copyB = copies.b;
+  const bRows = transB && copyB;
+  const tb = bRows
+    ? gpu.pool.acquireTexture(Math.max(1, K4), x.N, count, "matmul/b")
+    : gpu.pool.acquireTexture(Math.ceil(x.N / 4), Math.max(1, 4 * K4), count, "matmul/b");
   const ta = gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
   const tbView = tb.createView({ label: "matmul/b", dimension: "2d-array" });
   const taView = ta.createView({ label: "matmul/a", dimension: "2d-array" });
-  // op(B)(k, n) as rows k, columns n, zero-padded to 4·K4 rows.
-  packOperand(batch, { src: x.b, view: tbView, trans: transB, rows: x.K, cols: x.N, ld: ldb }, {
-    off: offB,
-    stride: strideB,
-    count,
-    r0: 0,
-    h: 4 * K4,
-  });
+  if (copyB) {
+    for (let z = 0; z < count; z++) {
+      batch.copyToTexture(
+        { buffer: x.b.buffer, offset: 4 * (offB + z * strideB), bytesPerRow: 4 * ldb },
+        tb,
+        z,
+        bRows ? [K4, x.N] : [Math.ceil(x.N / 4), x.K],
+      );
+    }
+  } else {
+    // op(B)(k, n) as rows k, columns n, zero-padded to 4·K4 rows.
+    packOperand(batch, { src: x.b, view: tbView, trans: transB, rows: x.K, cols: x.N, ld: ldb }, {
+      off: offB,
+      stride: strideB,
+      count,
+      r0: 0,
+      h: 4 * K4,
+    });
+  }
   for (let m0 = 0; m0 < x.M; m0 += mBlock) {
     const m1 = Math.min(x.M, m0 + mBlock);
     if (m1 - 1 + lower < 0) continue; // every row of the block lies above the written triangle
-    packOperand(batch, { src: x.a, view: taView, trans: transA, rows: x.M, cols: x.K, ld: lda }, {
-      off: offA,
-      stride: strideA,
-      count,
-      r0: m0,
-      h: m1 - m0,
-    });
+    if (copyA) {
+      for (let z = 0; z < count; z++) {
+        batch.copyToTexture(
+          { buffer: x.a.buffer, offset: 4 * (offA + z * strideA + m0 * lda), bytesPerRow: 4 * lda },
+          ta,
+          z,
+          [K4, m1 - m0],
+        );
+      }
+    } else {
+      packOperand(batch, { src: x.a, view: taView, trans: transA, rows: x.M, cols: x.K, ld: lda }, {
+        off: offA,
+        stride: strideA,
+        count,
+        r0: m0,
+        h: m1 - m0,
+      });
+    }
     const grid = [nPad / wgN, Math.ceil((m1 - m0) / TM), count];
     const lowerM0 = clampLower(lower + m0);
     if (!stage) {
       const first = offC + m0 * ldc;
       const c = gpu.window(x.c, first, first + cRows(m1 - m0));
       batch.dispatch(
-        narrow ? MATMUL_NARROW_DIRECT_KERNEL : MATMUL_DIRECT_KERNEL,
+        productKernel(narrow, true, bRows),
         [taView, tbView, c],
         new Uniforms()
           .u32(K4, nPad / 4, mBlock).i32(lowerM0)
@@ -355,7 +435,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       continue;
     }
     batch.dispatch(
-      narrow ? MATMUL_NARROW_KERNEL : MATMUL_KERNEL,
+      productKernel(narrow, false, bRows),
       [taView, tbView, stage],
       new Uniforms().u32(K4, nPad / 4, mBlock).i32(lowerM0).u32(0, 0, 0, 0, 0, 0, 0, 0).bytes(),
       grid,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
-import { matmul, type MatmulArgs } from "../../src/kernels/matmul.ts";
+import { matmul, type MatmulArgs, matmulCopies } from "../../src/kernels/matmul.ts";
 import { assertSameValues, withBindingLimit } from "../_binding_limit.ts";
 
 function rand(n: number, seed: number): Float32Array {
@@ -405,6 +405,92 @@ Deno.test("matmul writes an aligned C directly, bit-identical to the staged epil
           const r = i - 4 - Math.floor((i - 4) / strideC) * strideC;
           const inside = i >= 4 && i < 4 + count * strideC && r < M * ldc && r % ldc < N;
           if (!inside) assert.ok(Object.is(direct[i], C0[i]), `element ${i} outside C changed`);
+        }
+      }
+    }
+  }
+});
+
+Deno.test("matmul copies aligned operands into its textures, bit-identical to packing them", async () => {
+  const gpu = await getGpu();
+  for (
+    const [ci, [ta, tb]] of [[false, false], [false, true], [true, false], [true, true]].entries()
+  ) {
+    for (
+      const { M, N, K, count } of [{ M: 70, N: 62, K: 36, count: 1 }, {
+        M: 33,
+        N: 130,
+        K: 64,
+        count: 3,
+      }]
+    ) {
+      // rows of 64 or 192 elements (multiples of 256 bytes); NaN past each operand's columns
+      // must not reach C (a copied B reads up to 3 elements past N into unused columns)
+      const rowsA = ta ? K : M, colsA = ta ? M : K, rowsB = tb ? N : K, colsB = tb ? K : N;
+      const lda = 64 * Math.ceil(colsA / 64), ldb = 64 * Math.ceil((colsB + 1) / 64);
+      const strideA = lda * rowsA, strideB = ldb * rowsB, ldc = N + 4, strideC = ldc * M;
+      const padded = (rows: number, cols: number, ld: number, seed: number, off: number) => {
+        const x = rand(off + count * rows * ld, seed);
+        for (let r = 0; r < count * rows; r++) x.fill(NaN, off + r * ld + cols, off + (r + 1) * ld);
+        return x;
+      };
+      const A = padded(rowsA, colsA, lda, 13 + ci, 4), B = padded(rowsB, colsB, ldb, 17 + ci, 8);
+      const C0 = rand(4 + count * strideC, 19 + ci);
+      const args = {
+        M,
+        N,
+        K,
+        transA: ta,
+        transB: tb,
+        lda,
+        ldb,
+        ldc,
+        offA: 4,
+        offB: 8,
+        offC: 4,
+        alpha: 0.75,
+        beta: -0.5,
+        count,
+        strideA,
+        strideB,
+        strideC,
+      };
+      // the same operands one element later are packed
+      const shift = (x: Float32Array) => Float32Array.from([0, ...x]);
+      const shifted = { ...args, offA: 5, offB: 9 };
+      const a = gpu.upload(A, [A.length], "A"), b = gpu.upload(B, [B.length], "B");
+      const a1 = gpu.upload(shift(A), [A.length + 1], "A1");
+      const b1 = gpu.upload(shift(B), [B.length + 1], "B1");
+      assert.deepEqual(matmulCopies(gpu, { ...args, a, b, c: a }), { a: !ta, b: true });
+      assert.deepEqual(matmulCopies(gpu, { ...shifted, a: a1, b: b1, c: a }), {
+        a: false,
+        b: false,
+      });
+      gpu.free(a, b, a1, b1);
+      const what = `[${count}×${M}x${N}x${K}] ${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"}`;
+      const copied = await runMatmul(A, B, C0, args);
+      const packed = await runMatmul(shift(A), shift(B), C0, shifted);
+      assertSameValues(copied, packed, `${what} copied vs packed`);
+      // row blocks and column pieces under a small binding limit copy from inside the operands
+      const split = await withBindingLimit(gpu, 8192, () => runMatmul(A, B, C0, args));
+      assertSameValues(split, copied, `${what} split vs whole`);
+      for (let z = 0; z < count; z++) {
+        const ref = reference(A, B, C0, {
+          ...args,
+          ta,
+          tb,
+          offA: 4 + z * strideA,
+          offB: 8 + z * strideB,
+          offC: 4 + z * strideC,
+        });
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            const i = 4 + z * strideC + m * ldc + n;
+            assert.ok(
+              Math.abs(copied[i] - ref.c[i]) <= 1e-5 * ref.bound[i],
+              `${what} product ${z} (${m}, ${n}): ${copied[i]} vs ${ref.c[i]}`,
+            );
+          }
         }
       }
     }
