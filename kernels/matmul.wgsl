@@ -17,7 +17,8 @@
 
 // With B_ROWS, tb holds op(B) transposed instead: texel (k4, n) = B[n, 4k4 .. 4k4 + 3] (so that
 // a row-major Bᵀ is copied into the texture rather than packed), and the kernel transposes each
-// 4 × 4 block in registers.
+// 4 × 4 block in registers. With A_COLS, ta holds op(A) transposed: texel (m4, k) =
+// A[k, 4m4 .. 4m4 + 3] (a row-major Aᵀ, copied), likewise transposed in registers.
 
 // With DIRECT, the kernel writes C itself (binding 2 is then a window of C, 16-byte aligned):
 //   C[z](m, 4c4 .. 4c4 + 3) = alpha * acc + beta * C[z](m, ...) for rows m < rows, c4 < N4,
@@ -31,6 +32,7 @@ struct Params {
 
 override DIRECT: bool = false;
 override B_ROWS: bool = false;
+override A_COLS: bool = false;
 
 @group(0) @binding(0) var ta: texture_2d_array<f32>;
 @group(0) @binding(1) var tb: texture_2d_array<f32>;
@@ -157,162 +159,293 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       b3_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 3u), z, 0);
       b3_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 3u), z, 0);
     }
-    let a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
+    var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>; var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>; var a8: vec4<f32>; var a9: vec4<f32>; var a10: vec4<f32>; var a11: vec4<f32>; var a12: vec4<f32>; var a13: vec4<f32>; var a14: vec4<f32>; var a15: vec4<f32>; var a16: vec4<f32>; var a17: vec4<f32>; var a18: vec4<f32>; var a19: vec4<f32>; var a20: vec4<f32>; var a21: vec4<f32>; var a22: vec4<f32>; var a23: vec4<f32>; var a24: vec4<f32>; var a25: vec4<f32>; var a26: vec4<f32>; var a27: vec4<f32>; var a28: vec4<f32>; var a29: vec4<f32>; var a30: vec4<f32>; var a31: vec4<f32>;
+    if (A_COLS) {
+      let r0_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 0u), z, 0);
+      let r0_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 1u), z, 0);
+      let r0_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 2u), z, 0);
+      let r0_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 3u), z, 0);
+      a0 = vec4<f32>(r0_0[0], r0_1[0], r0_2[0], r0_3[0]);
+      a1 = vec4<f32>(r0_0[1], r0_1[1], r0_2[1], r0_3[1]);
+      a2 = vec4<f32>(r0_0[2], r0_1[2], r0_2[2], r0_3[2]);
+      a3 = vec4<f32>(r0_0[3], r0_1[3], r0_2[3], r0_3[3]);
+      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z, 0);
+      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z, 0);
+      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z, 0);
+      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z, 0);
+      a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
+      a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
+      a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
+      a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
+      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z, 0);
+      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z, 0);
+      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z, 0);
+      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z, 0);
+      a8 = vec4<f32>(r2_0[0], r2_1[0], r2_2[0], r2_3[0]);
+      a9 = vec4<f32>(r2_0[1], r2_1[1], r2_2[1], r2_3[1]);
+      a10 = vec4<f32>(r2_0[2], r2_1[2], r2_2[2], r2_3[2]);
+      a11 = vec4<f32>(r2_0[3], r2_1[3], r2_2[3], r2_3[3]);
+      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z, 0);
+      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z, 0);
+      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z, 0);
+      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z, 0);
+      a12 = vec4<f32>(r3_0[0], r3_1[0], r3_2[0], r3_3[0]);
+      a13 = vec4<f32>(r3_0[1], r3_1[1], r3_2[1], r3_3[1]);
+      a14 = vec4<f32>(r3_0[2], r3_1[2], r3_2[2], r3_3[2]);
+      a15 = vec4<f32>(r3_0[3], r3_1[3], r3_2[3], r3_3[3]);
+      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z, 0);
+      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z, 0);
+      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z, 0);
+      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z, 0);
+      a16 = vec4<f32>(r4_0[0], r4_1[0], r4_2[0], r4_3[0]);
+      a17 = vec4<f32>(r4_0[1], r4_1[1], r4_2[1], r4_3[1]);
+      a18 = vec4<f32>(r4_0[2], r4_1[2], r4_2[2], r4_3[2]);
+      a19 = vec4<f32>(r4_0[3], r4_1[3], r4_2[3], r4_3[3]);
+      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z, 0);
+      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z, 0);
+      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z, 0);
+      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z, 0);
+      a20 = vec4<f32>(r5_0[0], r5_1[0], r5_2[0], r5_3[0]);
+      a21 = vec4<f32>(r5_0[1], r5_1[1], r5_2[1], r5_3[1]);
+      a22 = vec4<f32>(r5_0[2], r5_1[2], r5_2[2], r5_3[2]);
+      a23 = vec4<f32>(r5_0[3], r5_1[3], r5_2[3], r5_3[3]);
+      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z, 0);
+      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z, 0);
+      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z, 0);
+      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z, 0);
+      a24 = vec4<f32>(r6_0[0], r6_1[0], r6_2[0], r6_3[0]);
+      a25 = vec4<f32>(r6_0[1], r6_1[1], r6_2[1], r6_3[1]);
+      a26 = vec4<f32>(r6_0[2], r6_1[2], r6_2[2], r6_3[2]);
+      a27 = vec4<f32>(r6_0[3], r6_1[3], r6_2[3], r6_3[3]);
+      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z, 0);
+      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z, 0);
+      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z, 0);
+      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z, 0);
+      a28 = vec4<f32>(r7_0[0], r7_1[0], r7_2[0], r7_3[0]);
+      a29 = vec4<f32>(r7_0[1], r7_1[1], r7_2[1], r7_3[1]);
+      a30 = vec4<f32>(r7_0[2], r7_1[2], r7_2[2], r7_3[2]);
+      a31 = vec4<f32>(r7_0[3], r7_1[3], r7_2[3], r7_3[3]);
+    }
+    if (!A_COLS) {
+      a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
+    }
     c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_1 = fma(vec4<f32>(a0[0]), b0_1, c0_1); c0_2 = fma(vec4<f32>(a0[0]), b0_2, c0_2); c0_3 = fma(vec4<f32>(a0[0]), b0_3, c0_3);
     c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_1 = fma(vec4<f32>(a0[1]), b1_1, c0_1); c0_2 = fma(vec4<f32>(a0[1]), b1_2, c0_2); c0_3 = fma(vec4<f32>(a0[1]), b1_3, c0_3);
     c0_0 = fma(vec4<f32>(a0[2]), b2_0, c0_0); c0_1 = fma(vec4<f32>(a0[2]), b2_1, c0_1); c0_2 = fma(vec4<f32>(a0[2]), b2_2, c0_2); c0_3 = fma(vec4<f32>(a0[2]), b2_3, c0_3);
     c0_0 = fma(vec4<f32>(a0[3]), b3_0, c0_0); c0_1 = fma(vec4<f32>(a0[3]), b3_1, c0_1); c0_2 = fma(vec4<f32>(a0[3]), b3_2, c0_2); c0_3 = fma(vec4<f32>(a0[3]), b3_3, c0_3);
-    let a1 = textureLoad(ta, vec2<u32>(k4, m0 + 1u), z, 0);
+    if (!A_COLS) {
+      a1 = textureLoad(ta, vec2<u32>(k4, m0 + 1u), z, 0);
+    }
     c1_0 = fma(vec4<f32>(a1[0]), b0_0, c1_0); c1_1 = fma(vec4<f32>(a1[0]), b0_1, c1_1); c1_2 = fma(vec4<f32>(a1[0]), b0_2, c1_2); c1_3 = fma(vec4<f32>(a1[0]), b0_3, c1_3);
     c1_0 = fma(vec4<f32>(a1[1]), b1_0, c1_0); c1_1 = fma(vec4<f32>(a1[1]), b1_1, c1_1); c1_2 = fma(vec4<f32>(a1[1]), b1_2, c1_2); c1_3 = fma(vec4<f32>(a1[1]), b1_3, c1_3);
     c1_0 = fma(vec4<f32>(a1[2]), b2_0, c1_0); c1_1 = fma(vec4<f32>(a1[2]), b2_1, c1_1); c1_2 = fma(vec4<f32>(a1[2]), b2_2, c1_2); c1_3 = fma(vec4<f32>(a1[2]), b2_3, c1_3);
     c1_0 = fma(vec4<f32>(a1[3]), b3_0, c1_0); c1_1 = fma(vec4<f32>(a1[3]), b3_1, c1_1); c1_2 = fma(vec4<f32>(a1[3]), b3_2, c1_2); c1_3 = fma(vec4<f32>(a1[3]), b3_3, c1_3);
-    let a2 = textureLoad(ta, vec2<u32>(k4, m0 + 2u), z, 0);
+    if (!A_COLS) {
+      a2 = textureLoad(ta, vec2<u32>(k4, m0 + 2u), z, 0);
+    }
     c2_0 = fma(vec4<f32>(a2[0]), b0_0, c2_0); c2_1 = fma(vec4<f32>(a2[0]), b0_1, c2_1); c2_2 = fma(vec4<f32>(a2[0]), b0_2, c2_2); c2_3 = fma(vec4<f32>(a2[0]), b0_3, c2_3);
     c2_0 = fma(vec4<f32>(a2[1]), b1_0, c2_0); c2_1 = fma(vec4<f32>(a2[1]), b1_1, c2_1); c2_2 = fma(vec4<f32>(a2[1]), b1_2, c2_2); c2_3 = fma(vec4<f32>(a2[1]), b1_3, c2_3);
     c2_0 = fma(vec4<f32>(a2[2]), b2_0, c2_0); c2_1 = fma(vec4<f32>(a2[2]), b2_1, c2_1); c2_2 = fma(vec4<f32>(a2[2]), b2_2, c2_2); c2_3 = fma(vec4<f32>(a2[2]), b2_3, c2_3);
     c2_0 = fma(vec4<f32>(a2[3]), b3_0, c2_0); c2_1 = fma(vec4<f32>(a2[3]), b3_1, c2_1); c2_2 = fma(vec4<f32>(a2[3]), b3_2, c2_2); c2_3 = fma(vec4<f32>(a2[3]), b3_3, c2_3);
-    let a3 = textureLoad(ta, vec2<u32>(k4, m0 + 3u), z, 0);
+    if (!A_COLS) {
+      a3 = textureLoad(ta, vec2<u32>(k4, m0 + 3u), z, 0);
+    }
     c3_0 = fma(vec4<f32>(a3[0]), b0_0, c3_0); c3_1 = fma(vec4<f32>(a3[0]), b0_1, c3_1); c3_2 = fma(vec4<f32>(a3[0]), b0_2, c3_2); c3_3 = fma(vec4<f32>(a3[0]), b0_3, c3_3);
     c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_1 = fma(vec4<f32>(a3[1]), b1_1, c3_1); c3_2 = fma(vec4<f32>(a3[1]), b1_2, c3_2); c3_3 = fma(vec4<f32>(a3[1]), b1_3, c3_3);
     c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_1 = fma(vec4<f32>(a3[2]), b2_1, c3_1); c3_2 = fma(vec4<f32>(a3[2]), b2_2, c3_2); c3_3 = fma(vec4<f32>(a3[2]), b2_3, c3_3);
     c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0); c3_1 = fma(vec4<f32>(a3[3]), b3_1, c3_1); c3_2 = fma(vec4<f32>(a3[3]), b3_2, c3_2); c3_3 = fma(vec4<f32>(a3[3]), b3_3, c3_3);
-    let a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z, 0);
+    if (!A_COLS) {
+      a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z, 0);
+    }
     c4_0 = fma(vec4<f32>(a4[0]), b0_0, c4_0); c4_1 = fma(vec4<f32>(a4[0]), b0_1, c4_1); c4_2 = fma(vec4<f32>(a4[0]), b0_2, c4_2); c4_3 = fma(vec4<f32>(a4[0]), b0_3, c4_3);
     c4_0 = fma(vec4<f32>(a4[1]), b1_0, c4_0); c4_1 = fma(vec4<f32>(a4[1]), b1_1, c4_1); c4_2 = fma(vec4<f32>(a4[1]), b1_2, c4_2); c4_3 = fma(vec4<f32>(a4[1]), b1_3, c4_3);
     c4_0 = fma(vec4<f32>(a4[2]), b2_0, c4_0); c4_1 = fma(vec4<f32>(a4[2]), b2_1, c4_1); c4_2 = fma(vec4<f32>(a4[2]), b2_2, c4_2); c4_3 = fma(vec4<f32>(a4[2]), b2_3, c4_3);
     c4_0 = fma(vec4<f32>(a4[3]), b3_0, c4_0); c4_1 = fma(vec4<f32>(a4[3]), b3_1, c4_1); c4_2 = fma(vec4<f32>(a4[3]), b3_2, c4_2); c4_3 = fma(vec4<f32>(a4[3]), b3_3, c4_3);
-    let a5 = textureLoad(ta, vec2<u32>(k4, m0 + 5u), z, 0);
+    if (!A_COLS) {
+      a5 = textureLoad(ta, vec2<u32>(k4, m0 + 5u), z, 0);
+    }
     c5_0 = fma(vec4<f32>(a5[0]), b0_0, c5_0); c5_1 = fma(vec4<f32>(a5[0]), b0_1, c5_1); c5_2 = fma(vec4<f32>(a5[0]), b0_2, c5_2); c5_3 = fma(vec4<f32>(a5[0]), b0_3, c5_3);
     c5_0 = fma(vec4<f32>(a5[1]), b1_0, c5_0); c5_1 = fma(vec4<f32>(a5[1]), b1_1, c5_1); c5_2 = fma(vec4<f32>(a5[1]), b1_2, c5_2); c5_3 = fma(vec4<f32>(a5[1]), b1_3, c5_3);
     c5_0 = fma(vec4<f32>(a5[2]), b2_0, c5_0); c5_1 = fma(vec4<f32>(a5[2]), b2_1, c5_1); c5_2 = fma(vec4<f32>(a5[2]), b2_2, c5_2); c5_3 = fma(vec4<f32>(a5[2]), b2_3, c5_3);
     c5_0 = fma(vec4<f32>(a5[3]), b3_0, c5_0); c5_1 = fma(vec4<f32>(a5[3]), b3_1, c5_1); c5_2 = fma(vec4<f32>(a5[3]), b3_2, c5_2); c5_3 = fma(vec4<f32>(a5[3]), b3_3, c5_3);
-    let a6 = textureLoad(ta, vec2<u32>(k4, m0 + 6u), z, 0);
+    if (!A_COLS) {
+      a6 = textureLoad(ta, vec2<u32>(k4, m0 + 6u), z, 0);
+    }
     c6_0 = fma(vec4<f32>(a6[0]), b0_0, c6_0); c6_1 = fma(vec4<f32>(a6[0]), b0_1, c6_1); c6_2 = fma(vec4<f32>(a6[0]), b0_2, c6_2); c6_3 = fma(vec4<f32>(a6[0]), b0_3, c6_3);
     c6_0 = fma(vec4<f32>(a6[1]), b1_0, c6_0); c6_1 = fma(vec4<f32>(a6[1]), b1_1, c6_1); c6_2 = fma(vec4<f32>(a6[1]), b1_2, c6_2); c6_3 = fma(vec4<f32>(a6[1]), b1_3, c6_3);
     c6_0 = fma(vec4<f32>(a6[2]), b2_0, c6_0); c6_1 = fma(vec4<f32>(a6[2]), b2_1, c6_1); c6_2 = fma(vec4<f32>(a6[2]), b2_2, c6_2); c6_3 = fma(vec4<f32>(a6[2]), b2_3, c6_3);
     c6_0 = fma(vec4<f32>(a6[3]), b3_0, c6_0); c6_1 = fma(vec4<f32>(a6[3]), b3_1, c6_1); c6_2 = fma(vec4<f32>(a6[3]), b3_2, c6_2); c6_3 = fma(vec4<f32>(a6[3]), b3_3, c6_3);
-    let a7 = textureLoad(ta, vec2<u32>(k4, m0 + 7u), z, 0);
+    if (!A_COLS) {
+      a7 = textureLoad(ta, vec2<u32>(k4, m0 + 7u), z, 0);
+    }
     c7_0 = fma(vec4<f32>(a7[0]), b0_0, c7_0); c7_1 = fma(vec4<f32>(a7[0]), b0_1, c7_1); c7_2 = fma(vec4<f32>(a7[0]), b0_2, c7_2); c7_3 = fma(vec4<f32>(a7[0]), b0_3, c7_3);
     c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_1 = fma(vec4<f32>(a7[1]), b1_1, c7_1); c7_2 = fma(vec4<f32>(a7[1]), b1_2, c7_2); c7_3 = fma(vec4<f32>(a7[1]), b1_3, c7_3);
     c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_1 = fma(vec4<f32>(a7[2]), b2_1, c7_1); c7_2 = fma(vec4<f32>(a7[2]), b2_2, c7_2); c7_3 = fma(vec4<f32>(a7[2]), b2_3, c7_3);
     c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0); c7_1 = fma(vec4<f32>(a7[3]), b3_1, c7_1); c7_2 = fma(vec4<f32>(a7[3]), b3_2, c7_2); c7_3 = fma(vec4<f32>(a7[3]), b3_3, c7_3);
-    let a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z, 0);
+    if (!A_COLS) {
+      a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z, 0);
+    }
     c8_0 = fma(vec4<f32>(a8[0]), b0_0, c8_0); c8_1 = fma(vec4<f32>(a8[0]), b0_1, c8_1); c8_2 = fma(vec4<f32>(a8[0]), b0_2, c8_2); c8_3 = fma(vec4<f32>(a8[0]), b0_3, c8_3);
     c8_0 = fma(vec4<f32>(a8[1]), b1_0, c8_0); c8_1 = fma(vec4<f32>(a8[1]), b1_1, c8_1); c8_2 = fma(vec4<f32>(a8[1]), b1_2, c8_2); c8_3 = fma(vec4<f32>(a8[1]), b1_3, c8_3);
     c8_0 = fma(vec4<f32>(a8[2]), b2_0, c8_0); c8_1 = fma(vec4<f32>(a8[2]), b2_1, c8_1); c8_2 = fma(vec4<f32>(a8[2]), b2_2, c8_2); c8_3 = fma(vec4<f32>(a8[2]), b2_3, c8_3);
     c8_0 = fma(vec4<f32>(a8[3]), b3_0, c8_0); c8_1 = fma(vec4<f32>(a8[3]), b3_1, c8_1); c8_2 = fma(vec4<f32>(a8[3]), b3_2, c8_2); c8_3 = fma(vec4<f32>(a8[3]), b3_3, c8_3);
-    let a9 = textureLoad(ta, vec2<u32>(k4, m0 + 9u), z, 0);
+    if (!A_COLS) {
+      a9 = textureLoad(ta, vec2<u32>(k4, m0 + 9u), z, 0);
+    }
     c9_0 = fma(vec4<f32>(a9[0]), b0_0, c9_0); c9_1 = fma(vec4<f32>(a9[0]), b0_1, c9_1); c9_2 = fma(vec4<f32>(a9[0]), b0_2, c9_2); c9_3 = fma(vec4<f32>(a9[0]), b0_3, c9_3);
     c9_0 = fma(vec4<f32>(a9[1]), b1_0, c9_0); c9_1 = fma(vec4<f32>(a9[1]), b1_1, c9_1); c9_2 = fma(vec4<f32>(a9[1]), b1_2, c9_2); c9_3 = fma(vec4<f32>(a9[1]), b1_3, c9_3);
     c9_0 = fma(vec4<f32>(a9[2]), b2_0, c9_0); c9_1 = fma(vec4<f32>(a9[2]), b2_1, c9_1); c9_2 = fma(vec4<f32>(a9[2]), b2_2, c9_2); c9_3 = fma(vec4<f32>(a9[2]), b2_3, c9_3);
     c9_0 = fma(vec4<f32>(a9[3]), b3_0, c9_0); c9_1 = fma(vec4<f32>(a9[3]), b3_1, c9_1); c9_2 = fma(vec4<f32>(a9[3]), b3_2, c9_2); c9_3 = fma(vec4<f32>(a9[3]), b3_3, c9_3);
-    let a10 = textureLoad(ta, vec2<u32>(k4, m0 + 10u), z, 0);
+    if (!A_COLS) {
+      a10 = textureLoad(ta, vec2<u32>(k4, m0 + 10u), z, 0);
+    }
     c10_0 = fma(vec4<f32>(a10[0]), b0_0, c10_0); c10_1 = fma(vec4<f32>(a10[0]), b0_1, c10_1); c10_2 = fma(vec4<f32>(a10[0]), b0_2, c10_2); c10_3 = fma(vec4<f32>(a10[0]), b0_3, c10_3);
     c10_0 = fma(vec4<f32>(a10[1]), b1_0, c10_0); c10_1 = fma(vec4<f32>(a10[1]), b1_1, c10_1); c10_2 = fma(vec4<f32>(a10[1]), b1_2, c10_2); c10_3 = fma(vec4<f32>(a10[1]), b1_3, c10_3);
     c10_0 = fma(vec4<f32>(a10[2]), b2_0, c10_0); c10_1 = fma(vec4<f32>(a10[2]), b2_1, c10_1); c10_2 = fma(vec4<f32>(a10[2]), b2_2, c10_2); c10_3 = fma(vec4<f32>(a10[2]), b2_3, c10_3);
     c10_0 = fma(vec4<f32>(a10[3]), b3_0, c10_0); c10_1 = fma(vec4<f32>(a10[3]), b3_1, c10_1); c10_2 = fma(vec4<f32>(a10[3]), b3_2, c10_2); c10_3 = fma(vec4<f32>(a10[3]), b3_3, c10_3);
-    let a11 = textureLoad(ta, vec2<u32>(k4, m0 + 11u), z, 0);
+    if (!A_COLS) {
+      a11 = textureLoad(ta, vec2<u32>(k4, m0 + 11u), z, 0);
+    }
     c11_0 = fma(vec4<f32>(a11[0]), b0_0, c11_0); c11_1 = fma(vec4<f32>(a11[0]), b0_1, c11_1); c11_2 = fma(vec4<f32>(a11[0]), b0_2, c11_2); c11_3 = fma(vec4<f32>(a11[0]), b0_3, c11_3);
     c11_0 = fma(vec4<f32>(a11[1]), b1_0, c11_0); c11_1 = fma(vec4<f32>(a11[1]), b1_1, c11_1); c11_2 = fma(vec4<f32>(a11[1]), b1_2, c11_2); c11_3 = fma(vec4<f32>(a11[1]), b1_3, c11_3);
     c11_0 = fma(vec4<f32>(a11[2]), b2_0, c11_0); c11_1 = fma(vec4<f32>(a11[2]), b2_1, c11_1); c11_2 = fma(vec4<f32>(a11[2]), b2_2, c11_2); c11_3 = fma(vec4<f32>(a11[2]), b2_3, c11_3);
     c11_0 = fma(vec4<f32>(a11[3]), b3_0, c11_0); c11_1 = fma(vec4<f32>(a11[3]), b3_1, c11_1); c11_2 = fma(vec4<f32>(a11[3]), b3_2, c11_2); c11_3 = fma(vec4<f32>(a11[3]), b3_3, c11_3);
-    let a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z, 0);
+    if (!A_COLS) {
+      a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z, 0);
+    }
     c12_0 = fma(vec4<f32>(a12[0]), b0_0, c12_0); c12_1 = fma(vec4<f32>(a12[0]), b0_1, c12_1); c12_2 = fma(vec4<f32>(a12[0]), b0_2, c12_2); c12_3 = fma(vec4<f32>(a12[0]), b0_3, c12_3);
     c12_0 = fma(vec4<f32>(a12[1]), b1_0, c12_0); c12_1 = fma(vec4<f32>(a12[1]), b1_1, c12_1); c12_2 = fma(vec4<f32>(a12[1]), b1_2, c12_2); c12_3 = fma(vec4<f32>(a12[1]), b1_3, c12_3);
     c12_0 = fma(vec4<f32>(a12[2]), b2_0, c12_0); c12_1 = fma(vec4<f32>(a12[2]), b2_1, c12_1); c12_2 = fma(vec4<f32>(a12[2]), b2_2, c12_2); c12_3 = fma(vec4<f32>(a12[2]), b2_3, c12_3);
     c12_0 = fma(vec4<f32>(a12[3]), b3_0, c12_0); c12_1 = fma(vec4<f32>(a12[3]), b3_1, c12_1); c12_2 = fma(vec4<f32>(a12[3]), b3_2, c12_2); c12_3 = fma(vec4<f32>(a12[3]), b3_3, c12_3);
-    let a13 = textureLoad(ta, vec2<u32>(k4, m0 + 13u), z, 0);
+    if (!A_COLS) {
+      a13 = textureLoad(ta, vec2<u32>(k4, m0 + 13u), z, 0);
+    }
     c13_0 = fma(vec4<f32>(a13[0]), b0_0, c13_0); c13_1 = fma(vec4<f32>(a13[0]), b0_1, c13_1); c13_2 = fma(vec4<f32>(a13[0]), b0_2, c13_2); c13_3 = fma(vec4<f32>(a13[0]), b0_3, c13_3);
     c13_0 = fma(vec4<f32>(a13[1]), b1_0, c13_0); c13_1 = fma(vec4<f32>(a13[1]), b1_1, c13_1); c13_2 = fma(vec4<f32>(a13[1]), b1_2, c13_2); c13_3 = fma(vec4<f32>(a13[1]), b1_3, c13_3);
     c13_0 = fma(vec4<f32>(a13[2]), b2_0, c13_0); c13_1 = fma(vec4<f32>(a13[2]), b2_1, c13_1); c13_2 = fma(vec4<f32>(a13[2]), b2_2, c13_2); c13_3 = fma(vec4<f32>(a13[2]), b2_3, c13_3);
     c13_0 = fma(vec4<f32>(a13[3]), b3_0, c13_0); c13_1 = fma(vec4<f32>(a13[3]), b3_1, c13_1); c13_2 = fma(vec4<f32>(a13[3]), b3_2, c13_2); c13_3 = fma(vec4<f32>(a13[3]), b3_3, c13_3);
-    let a14 = textureLoad(ta, vec2<u32>(k4, m0 + 14u), z, 0);
+    if (!A_COLS) {
+      a14 = textureLoad(ta, vec2<u32>(k4, m0 + 14u), z, 0);
+    }
     c14_0 = fma(vec4<f32>(a14[0]), b0_0, c14_0); c14_1 = fma(vec4<f32>(a14[0]), b0_1, c14_1); c14_2 = fma(vec4<f32>(a14[0]), b0_2, c14_2); c14_3 = fma(vec4<f32>(a14[0]), b0_3, c14_3);
     c14_0 = fma(vec4<f32>(a14[1]), b1_0, c14_0); c14_1 = fma(vec4<f32>(a14[1]), b1_1, c14_1); c14_2 = fma(vec4<f32>(a14[1]), b1_2, c14_2); c14_3 = fma(vec4<f32>(a14[1]), b1_3, c14_3);
     c14_0 = fma(vec4<f32>(a14[2]), b2_0, c14_0); c14_1 = fma(vec4<f32>(a14[2]), b2_1, c14_1); c14_2 = fma(vec4<f32>(a14[2]), b2_2, c14_2); c14_3 = fma(vec4<f32>(a14[2]), b2_3, c14_3);
     c14_0 = fma(vec4<f32>(a14[3]), b3_0, c14_0); c14_1 = fma(vec4<f32>(a14[3]), b3_1, c14_1); c14_2 = fma(vec4<f32>(a14[3]), b3_2, c14_2); c14_3 = fma(vec4<f32>(a14[3]), b3_3, c14_3);
-    let a15 = textureLoad(ta, vec2<u32>(k4, m0 + 15u), z, 0);
+    if (!A_COLS) {
+      a15 = textureLoad(ta, vec2<u32>(k4, m0 + 15u), z, 0);
+    }
     c15_0 = fma(vec4<f32>(a15[0]), b0_0, c15_0); c15_1 = fma(vec4<f32>(a15[0]), b0_1, c15_1); c15_2 = fma(vec4<f32>(a15[0]), b0_2, c15_2); c15_3 = fma(vec4<f32>(a15[0]), b0_3, c15_3);
     c15_0 = fma(vec4<f32>(a15[1]), b1_0, c15_0); c15_1 = fma(vec4<f32>(a15[1]), b1_1, c15_1); c15_2 = fma(vec4<f32>(a15[1]), b1_2, c15_2); c15_3 = fma(vec4<f32>(a15[1]), b1_3, c15_3);
     c15_0 = fma(vec4<f32>(a15[2]), b2_0, c15_0); c15_1 = fma(vec4<f32>(a15[2]), b2_1, c15_1); c15_2 = fma(vec4<f32>(a15[2]), b2_2, c15_2); c15_3 = fma(vec4<f32>(a15[2]), b2_3, c15_3);
     c15_0 = fma(vec4<f32>(a15[3]), b3_0, c15_0); c15_1 = fma(vec4<f32>(a15[3]), b3_1, c15_1); c15_2 = fma(vec4<f32>(a15[3]), b3_2, c15_2); c15_3 = fma(vec4<f32>(a15[3]), b3_3, c15_3);
-    let a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z, 0);
+    if (!A_COLS) {
+      a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z, 0);
+    }
     c16_0 = fma(vec4<f32>(a16[0]), b0_0, c16_0); c16_1 = fma(vec4<f32>(a16[0]), b0_1, c16_1); c16_2 = fma(vec4<f32>(a16[0]), b0_2, c16_2); c16_3 = fma(vec4<f32>(a16[0]), b0_3, c16_3);
     c16_0 = fma(vec4<f32>(a16[1]), b1_0, c16_0); c16_1 = fma(vec4<f32>(a16[1]), b1_1, c16_1); c16_2 = fma(vec4<f32>(a16[1]), b1_2, c16_2); c16_3 = fma(vec4<f32>(a16[1]), b1_3, c16_3);
     c16_0 = fma(vec4<f32>(a16[2]), b2_0, c16_0); c16_1 = fma(vec4<f32>(a16[2]), b2_1, c16_1); c16_2 = fma(vec4<f32>(a16[2]), b2_2, c16_2); c16_3 = fma(vec4<f32>(a16[2]), b2_3, c16_3);
     c16_0 = fma(vec4<f32>(a16[3]), b3_0, c16_0); c16_1 = fma(vec4<f32>(a16[3]), b3_1, c16_1); c16_2 = fma(vec4<f32>(a16[3]), b3_2, c16_2); c16_3 = fma(vec4<f32>(a16[3]), b3_3, c16_3);
-    let a17 = textureLoad(ta, vec2<u32>(k4, m0 + 17u), z, 0);
+    if (!A_COLS) {
+      a17 = textureLoad(ta, vec2<u32>(k4, m0 + 17u), z, 0);
+    }
     c17_0 = fma(vec4<f32>(a17[0]), b0_0, c17_0); c17_1 = fma(vec4<f32>(a17[0]), b0_1, c17_1); c17_2 = fma(vec4<f32>(a17[0]), b0_2, c17_2); c17_3 = fma(vec4<f32>(a17[0]), b0_3, c17_3);
     c17_0 = fma(vec4<f32>(a17[1]), b1_0, c17_0); c17_1 = fma(vec4<f32>(a17[1]), b1_1, c17_1); c17_2 = fma(vec4<f32>(a17[1]), b1_2, c17_2); c17_3 = fma(vec4<f32>(a17[1]), b1_3, c17_3);
     c17_0 = fma(vec4<f32>(a17[2]), b2_0, c17_0); c17_1 = fma(vec4<f32>(a17[2]), b2_1, c17_1); c17_2 = fma(vec4<f32>(a17[2]), b2_2, c17_2); c17_3 = fma(vec4<f32>(a17[2]), b2_3, c17_3);
     c17_0 = fma(vec4<f32>(a17[3]), b3_0, c17_0); c17_1 = fma(vec4<f32>(a17[3]), b3_1, c17_1); c17_2 = fma(vec4<f32>(a17[3]), b3_2, c17_2); c17_3 = fma(vec4<f32>(a17[3]), b3_3, c17_3);
-    let a18 = textureLoad(ta, vec2<u32>(k4, m0 + 18u), z, 0);
+    if (!A_COLS) {
+      a18 = textureLoad(ta, vec2<u32>(k4, m0 + 18u), z, 0);
+    }
     c18_0 = fma(vec4<f32>(a18[0]), b0_0, c18_0); c18_1 = fma(vec4<f32>(a18[0]), b0_1, c18_1); c18_2 = fma(vec4<f32>(a18[0]), b0_2, c18_2); c18_3 = fma(vec4<f32>(a18[0]), b0_3, c18_3);
     c18_0 = fma(vec4<f32>(a18[1]), b1_0, c18_0); c18_1 = fma(vec4<f32>(a18[1]), b1_1, c18_1); c18_2 = fma(vec4<f32>(a18[1]), b1_2, c18_2); c18_3 = fma(vec4<f32>(a18[1]), b1_3, c18_3);
     c18_0 = fma(vec4<f32>(a18[2]), b2_0, c18_0); c18_1 = fma(vec4<f32>(a18[2]), b2_1, c18_1); c18_2 = fma(vec4<f32>(a18[2]), b2_2, c18_2); c18_3 = fma(vec4<f32>(a18[2]), b2_3, c18_3);
     c18_0 = fma(vec4<f32>(a18[3]), b3_0, c18_0); c18_1 = fma(vec4<f32>(a18[3]), b3_1, c18_1); c18_2 = fma(vec4<f32>(a18[3]), b3_2, c18_2); c18_3 = fma(vec4<f32>(a18[3]), b3_3, c18_3);
-    let a19 = textureLoad(ta, vec2<u32>(k4, m0 + 19u), z, 0);
+    if (!A_COLS) {
+      a19 = textureLoad(ta, vec2<u32>(k4, m0 + 19u), z, 0);
+    }
     c19_0 = fma(vec4<f32>(a19[0]), b0_0, c19_0); c19_1 = fma(vec4<f32>(a19[0]), b0_1, c19_1); c19_2 = fma(vec4<f32>(a19[0]), b0_2, c19_2); c19_3 = fma(vec4<f32>(a19[0]), b0_3, c19_3);
     c19_0 = fma(vec4<f32>(a19[1]), b1_0, c19_0); c19_1 = fma(vec4<f32>(a19[1]), b1_1, c19_1); c19_2 = fma(vec4<f32>(a19[1]), b1_2, c19_2); c19_3 = fma(vec4<f32>(a19[1]), b1_3, c19_3);
     c19_0 = fma(vec4<f32>(a19[2]), b2_0, c19_0); c19_1 = fma(vec4<f32>(a19[2]), b2_1, c19_1); c19_2 = fma(vec4<f32>(a19[2]), b2_2, c19_2); c19_3 = fma(vec4<f32>(a19[2]), b2_3, c19_3);
     c19_0 = fma(vec4<f32>(a19[3]), b3_0, c19_0); c19_1 = fma(vec4<f32>(a19[3]), b3_1, c19_1); c19_2 = fma(vec4<f32>(a19[3]), b3_2, c19_2); c19_3 = fma(vec4<f32>(a19[3]), b3_3, c19_3);
-    let a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z, 0);
+    if (!A_COLS) {
+      a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z, 0);
+    }
     c20_0 = fma(vec4<f32>(a20[0]), b0_0, c20_0); c20_1 = fma(vec4<f32>(a20[0]), b0_1, c20_1); c20_2 = fma(vec4<f32>(a20[0]), b0_2, c20_2); c20_3 = fma(vec4<f32>(a20[0]), b0_3, c20_3);
     c20_0 = fma(vec4<f32>(a20[1]), b1_0, c20_0); c20_1 = fma(vec4<f32>(a20[1]), b1_1, c20_1); c20_2 = fma(vec4<f32>(a20[1]), b1_2, c20_2); c20_3 = fma(vec4<f32>(a20[1]), b1_3, c20_3);
     c20_0 = fma(vec4<f32>(a20[2]), b2_0, c20_0); c20_1 = fma(vec4<f32>(a20[2]), b2_1, c20_1); c20_2 = fma(vec4<f32>(a20[2]), b2_2, c20_2); c20_3 = fma(vec4<f32>(a20[2]), b2_3, c20_3);
     c20_0 = fma(vec4<f32>(a20[3]), b3_0, c20_0); c20_1 = fma(vec4<f32>(a20[3]), b3_1, c20_1); c20_2 = fma(vec4<f32>(a20[3]), b3_2, c20_2); c20_3 = fma(vec4<f32>(a20[3]), b3_3, c20_3);
-    let a21 = textureLoad(ta, vec2<u32>(k4, m0 + 21u), z, 0);
+    if (!A_COLS) {
+      a21 = textureLoad(ta, vec2<u32>(k4, m0 + 21u), z, 0);
+    }
     c21_0 = fma(vec4<f32>(a21[0]), b0_0, c21_0); c21_1 = fma(vec4<f32>(a21[0]), b0_1, c21_1); c21_2 = fma(vec4<f32>(a21[0]), b0_2, c21_2); c21_3 = fma(vec4<f32>(a21[0]), b0_3, c21_3);
     c21_0 = fma(vec4<f32>(a21[1]), b1_0, c21_0); c21_1 = fma(vec4<f32>(a21[1]), b1_1, c21_1); c21_2 = fma(vec4<f32>(a21[1]), b1_2, c21_2); c21_3 = fma(vec4<f32>(a21[1]), b1_3, c21_3);
     c21_0 = fma(vec4<f32>(a21[2]), b2_0, c21_0); c21_1 = fma(vec4<f32>(a21[2]), b2_1, c21_1); c21_2 = fma(vec4<f32>(a21[2]), b2_2, c21_2); c21_3 = fma(vec4<f32>(a21[2]), b2_3, c21_3);
     c21_0 = fma(vec4<f32>(a21[3]), b3_0, c21_0); c21_1 = fma(vec4<f32>(a21[3]), b3_1, c21_1); c21_2 = fma(vec4<f32>(a21[3]), b3_2, c21_2); c21_3 = fma(vec4<f32>(a21[3]), b3_3, c21_3);
-    let a22 = textureLoad(ta, vec2<u32>(k4, m0 + 22u), z, 0);
+    if (!A_COLS) {
+      a22 = textureLoad(ta, vec2<u32>(k4, m0 + 22u), z, 0);
+    }
     c22_0 = fma(vec4<f32>(a22[0]), b0_0, c22_0); c22_1 = fma(vec4<f32>(a22[0]), b0_1, c22_1); c22_2 = fma(vec4<f32>(a22[0]), b0_2, c22_2); c22_3 = fma(vec4<f32>(a22[0]), b0_3, c22_3);
     c22_0 = fma(vec4<f32>(a22[1]), b1_0, c22_0); c22_1 = fma(vec4<f32>(a22[1]), b1_1, c22_1); c22_2 = fma(vec4<f32>(a22[1]), b1_2, c22_2); c22_3 = fma(vec4<f32>(a22[1]), b1_3, c22_3);
     c22_0 = fma(vec4<f32>(a22[2]), b2_0, c22_0); c22_1 = fma(vec4<f32>(a22[2]), b2_1, c22_1); c22_2 = fma(vec4<f32>(a22[2]), b2_2, c22_2); c22_3 = fma(vec4<f32>(a22[2]), b2_3, c22_3);
     c22_0 = fma(vec4<f32>(a22[3]), b3_0, c22_0); c22_1 = fma(vec4<f32>(a22[3]), b3_1, c22_1); c22_2 = fma(vec4<f32>(a22[3]), b3_2, c22_2); c22_3 = fma(vec4<f32>(a22[3]), b3_3, c22_3);
-    let a23 = textureLoad(ta, vec2<u32>(k4, m0 + 23u), z, 0);
+    if (!A_COLS) {
+      a23 = textureLoad(ta, vec2<u32>(k4, m0 + 23u), z, 0);
+    }
     c23_0 = fma(vec4<f32>(a23[0]), b0_0, c23_0); c23_1 = fma(vec4<f32>(a23[0]), b0_1, c23_1); c23_2 = fma(vec4<f32>(a23[0]), b0_2, c23_2); c23_3 = fma(vec4<f32>(a23[0]), b0_3, c23_3);
     c23_0 = fma(vec4<f32>(a23[1]), b1_0, c23_0); c23_1 = fma(vec4<f32>(a23[1]), b1_1, c23_1); c23_2 = fma(vec4<f32>(a23[1]), b1_2, c23_2); c23_3 = fma(vec4<f32>(a23[1]), b1_3, c23_3);
     c23_0 = fma(vec4<f32>(a23[2]), b2_0, c23_0); c23_1 = fma(vec4<f32>(a23[2]), b2_1, c23_1); c23_2 = fma(vec4<f32>(a23[2]), b2_2, c23_2); c23_3 = fma(vec4<f32>(a23[2]), b2_3, c23_3);
     c23_0 = fma(vec4<f32>(a23[3]), b3_0, c23_0); c23_1 = fma(vec4<f32>(a23[3]), b3_1, c23_1); c23_2 = fma(vec4<f32>(a23[3]), b3_2, c23_2); c23_3 = fma(vec4<f32>(a23[3]), b3_3, c23_3);
-    let a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z, 0);
+    if (!A_COLS) {
+      a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z, 0);
+    }
     c24_0 = fma(vec4<f32>(a24[0]), b0_0, c24_0); c24_1 = fma(vec4<f32>(a24[0]), b0_1, c24_1); c24_2 = fma(vec4<f32>(a24[0]), b0_2, c24_2); c24_3 = fma(vec4<f32>(a24[0]), b0_3, c24_3);
     c24_0 = fma(vec4<f32>(a24[1]), b1_0, c24_0); c24_1 = fma(vec4<f32>(a24[1]), b1_1, c24_1); c24_2 = fma(vec4<f32>(a24[1]), b1_2, c24_2); c24_3 = fma(vec4<f32>(a24[1]), b1_3, c24_3);
     c24_0 = fma(vec4<f32>(a24[2]), b2_0, c24_0); c24_1 = fma(vec4<f32>(a24[2]), b2_1, c24_1); c24_2 = fma(vec4<f32>(a24[2]), b2_2, c24_2); c24_3 = fma(vec4<f32>(a24[2]), b2_3, c24_3);
     c24_0 = fma(vec4<f32>(a24[3]), b3_0, c24_0); c24_1 = fma(vec4<f32>(a24[3]), b3_1, c24_1); c24_2 = fma(vec4<f32>(a24[3]), b3_2, c24_2); c24_3 = fma(vec4<f32>(a24[3]), b3_3, c24_3);
-    let a25 = textureLoad(ta, vec2<u32>(k4, m0 + 25u), z, 0);
+    if (!A_COLS) {
+      a25 = textureLoad(ta, vec2<u32>(k4, m0 + 25u), z, 0);
+    }
     c25_0 = fma(vec4<f32>(a25[0]), b0_0, c25_0); c25_1 = fma(vec4<f32>(a25[0]), b0_1, c25_1); c25_2 = fma(vec4<f32>(a25[0]), b0_2, c25_2); c25_3 = fma(vec4<f32>(a25[0]), b0_3, c25_3);
     c25_0 = fma(vec4<f32>(a25[1]), b1_0, c25_0); c25_1 = fma(vec4<f32>(a25[1]), b1_1, c25_1); c25_2 = fma(vec4<f32>(a25[1]), b1_2, c25_2); c25_3 = fma(vec4<f32>(a25[1]), b1_3, c25_3);
     c25_0 = fma(vec4<f32>(a25[2]), b2_0, c25_0); c25_1 = fma(vec4<f32>(a25[2]), b2_1, c25_1); c25_2 = fma(vec4<f32>(a25[2]), b2_2, c25_2); c25_3 = fma(vec4<f32>(a25[2]), b2_3, c25_3);
     c25_0 = fma(vec4<f32>(a25[3]), b3_0, c25_0); c25_1 = fma(vec4<f32>(a25[3]), b3_1, c25_1); c25_2 = fma(vec4<f32>(a25[3]), b3_2, c25_2); c25_3 = fma(vec4<f32>(a25[3]), b3_3, c25_3);
-    let a26 = textureLoad(ta, vec2<u32>(k4, m0 + 26u), z, 0);
+    if (!A_COLS) {
+      a26 = textureLoad(ta, vec2<u32>(k4, m0 + 26u), z, 0);
+    }
     c26_0 = fma(vec4<f32>(a26[0]), b0_0, c26_0); c26_1 = fma(vec4<f32>(a26[0]), b0_1, c26_1); c26_2 = fma(vec4<f32>(a26[0]), b0_2, c26_2); c26_3 = fma(vec4<f32>(a26[0]), b0_3, c26_3);
     c26_0 = fma(vec4<f32>(a26[1]), b1_0, c26_0); c26_1 = fma(vec4<f32>(a26[1]), b1_1, c26_1); c26_2 = fma(vec4<f32>(a26[1]), b1_2, c26_2); c26_3 = fma(vec4<f32>(a26[1]), b1_3, c26_3);
     c26_0 = fma(vec4<f32>(a26[2]), b2_0, c26_0); c26_1 = fma(vec4<f32>(a26[2]), b2_1, c26_1); c26_2 = fma(vec4<f32>(a26[2]), b2_2, c26_2); c26_3 = fma(vec4<f32>(a26[2]), b2_3, c26_3);
     c26_0 = fma(vec4<f32>(a26[3]), b3_0, c26_0); c26_1 = fma(vec4<f32>(a26[3]), b3_1, c26_1); c26_2 = fma(vec4<f32>(a26[3]), b3_2, c26_2); c26_3 = fma(vec4<f32>(a26[3]), b3_3, c26_3);
-    let a27 = textureLoad(ta, vec2<u32>(k4, m0 + 27u), z, 0);
+    if (!A_COLS) {
+      a27 = textureLoad(ta, vec2<u32>(k4, m0 + 27u), z, 0);
+    }
     c27_0 = fma(vec4<f32>(a27[0]), b0_0, c27_0); c27_1 = fma(vec4<f32>(a27[0]), b0_1, c27_1); c27_2 = fma(vec4<f32>(a27[0]), b0_2, c27_2); c27_3 = fma(vec4<f32>(a27[0]), b0_3, c27_3);
     c27_0 = fma(vec4<f32>(a27[1]), b1_0, c27_0); c27_1 = fma(vec4<f32>(a27[1]), b1_1, c27_1); c27_2 = fma(vec4<f32>(a27[1]), b1_2, c27_2); c27_3 = fma(vec4<f32>(a27[1]), b1_3, c27_3);
     c27_0 = fma(vec4<f32>(a27[2]), b2_0, c27_0); c27_1 = fma(vec4<f32>(a27[2]), b2_1, c27_1); c27_2 = fma(vec4<f32>(a27[2]), b2_2, c27_2); c27_3 = fma(vec4<f32>(a27[2]), b2_3, c27_3);
     c27_0 = fma(vec4<f32>(a27[3]), b3_0, c27_0); c27_1 = fma(vec4<f32>(a27[3]), b3_1, c27_1); c27_2 = fma(vec4<f32>(a27[3]), b3_2, c27_2); c27_3 = fma(vec4<f32>(a27[3]), b3_3, c27_3);
-    let a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z, 0);
+    if (!A_COLS) {
+      a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z, 0);
+    }
     c28_0 = fma(vec4<f32>(a28[0]), b0_0, c28_0); c28_1 = fma(vec4<f32>(a28[0]), b0_1, c28_1); c28_2 = fma(vec4<f32>(a28[0]), b0_2, c28_2); c28_3 = fma(vec4<f32>(a28[0]), b0_3, c28_3);
     c28_0 = fma(vec4<f32>(a28[1]), b1_0, c28_0); c28_1 = fma(vec4<f32>(a28[1]), b1_1, c28_1); c28_2 = fma(vec4<f32>(a28[1]), b1_2, c28_2); c28_3 = fma(vec4<f32>(a28[1]), b1_3, c28_3);
     c28_0 = fma(vec4<f32>(a28[2]), b2_0, c28_0); c28_1 = fma(vec4<f32>(a28[2]), b2_1, c28_1); c28_2 = fma(vec4<f32>(a28[2]), b2_2, c28_2); c28_3 = fma(vec4<f32>(a28[2]), b2_3, c28_3);
     c28_0 = fma(vec4<f32>(a28[3]), b3_0, c28_0); c28_1 = fma(vec4<f32>(a28[3]), b3_1, c28_1); c28_2 = fma(vec4<f32>(a28[3]), b3_2, c28_2); c28_3 = fma(vec4<f32>(a28[3]), b3_3, c28_3);
-    let a29 = textureLoad(ta, vec2<u32>(k4, m0 + 29u), z, 0);
+    if (!A_COLS) {
+      a29 = textureLoad(ta, vec2<u32>(k4, m0 + 29u), z, 0);
+    }
     c29_0 = fma(vec4<f32>(a29[0]), b0_0, c29_0); c29_1 = fma(vec4<f32>(a29[0]), b0_1, c29_1); c29_2 = fma(vec4<f32>(a29[0]), b0_2, c29_2); c29_3 = fma(vec4<f32>(a29[0]), b0_3, c29_3);
     c29_0 = fma(vec4<f32>(a29[1]), b1_0, c29_0); c29_1 = fma(vec4<f32>(a29[1]), b1_1, c29_1); c29_2 = fma(vec4<f32>(a29[1]), b1_2, c29_2); c29_3 = fma(vec4<f32>(a29[1]), b1_3, c29_3);
     c29_0 = fma(vec4<f32>(a29[2]), b2_0, c29_0); c29_1 = fma(vec4<f32>(a29[2]), b2_1, c29_1); c29_2 = fma(vec4<f32>(a29[2]), b2_2, c29_2); c29_3 = fma(vec4<f32>(a29[2]), b2_3, c29_3);
     c29_0 = fma(vec4<f32>(a29[3]), b3_0, c29_0); c29_1 = fma(vec4<f32>(a29[3]), b3_1, c29_1); c29_2 = fma(vec4<f32>(a29[3]), b3_2, c29_2); c29_3 = fma(vec4<f32>(a29[3]), b3_3, c29_3);
-    let a30 = textureLoad(ta, vec2<u32>(k4, m0 + 30u), z, 0);
+    if (!A_COLS) {
+      a30 = textureLoad(ta, vec2<u32>(k4, m0 + 30u), z, 0);
+    }
     c30_0 = fma(vec4<f32>(a30[0]), b0_0, c30_0); c30_1 = fma(vec4<f32>(a30[0]), b0_1, c30_1); c30_2 = fma(vec4<f32>(a30[0]), b0_2, c30_2); c30_3 = fma(vec4<f32>(a30[0]), b0_3, c30_3);
     c30_0 = fma(vec4<f32>(a30[1]), b1_0, c30_0); c30_1 = fma(vec4<f32>(a30[1]), b1_1, c30_1); c30_2 = fma(vec4<f32>(a30[1]), b1_2, c30_2); c30_3 = fma(vec4<f32>(a30[1]), b1_3, c30_3);
     c30_0 = fma(vec4<f32>(a30[2]), b2_0, c30_0); c30_1 = fma(vec4<f32>(a30[2]), b2_1, c30_1); c30_2 = fma(vec4<f32>(a30[2]), b2_2, c30_2); c30_3 = fma(vec4<f32>(a30[2]), b2_3, c30_3);
     c30_0 = fma(vec4<f32>(a30[3]), b3_0, c30_0); c30_1 = fma(vec4<f32>(a30[3]), b3_1, c30_1); c30_2 = fma(vec4<f32>(a30[3]), b3_2, c30_2); c30_3 = fma(vec4<f32>(a30[3]), b3_3, c30_3);
-    let a31 = textureLoad(ta, vec2<u32>(k4, m0 + 31u), z, 0);
+    if (!A_COLS) {
+      a31 = textureLoad(ta, vec2<u32>(k4, m0 + 31u), z, 0);
+    }
     c31_0 = fma(vec4<f32>(a31[0]), b0_0, c31_0); c31_1 = fma(vec4<f32>(a31[0]), b0_1, c31_1); c31_2 = fma(vec4<f32>(a31[0]), b0_2, c31_2); c31_3 = fma(vec4<f32>(a31[0]), b0_3, c31_3);
     c31_0 = fma(vec4<f32>(a31[1]), b1_0, c31_0); c31_1 = fma(vec4<f32>(a31[1]), b1_1, c31_1); c31_2 = fma(vec4<f32>(a31[1]), b1_2, c31_2); c31_3 = fma(vec4<f32>(a31[1]), b1_3, c31_3);
     c31_0 = fma(vec4<f32>(a31[2]), b2_0, c31_0); c31_1 = fma(vec4<f32>(a31[2]), b2_1, c31_1); c31_2 = fma(vec4<f32>(a31[2]), b2_2, c31_2); c31_3 = fma(vec4<f32>(a31[2]), b2_3, c31_3);
@@ -462,162 +595,293 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
       b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z, 0);
       b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z, 0);
     }
-    let a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
+    var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>; var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>; var a8: vec4<f32>; var a9: vec4<f32>; var a10: vec4<f32>; var a11: vec4<f32>; var a12: vec4<f32>; var a13: vec4<f32>; var a14: vec4<f32>; var a15: vec4<f32>; var a16: vec4<f32>; var a17: vec4<f32>; var a18: vec4<f32>; var a19: vec4<f32>; var a20: vec4<f32>; var a21: vec4<f32>; var a22: vec4<f32>; var a23: vec4<f32>; var a24: vec4<f32>; var a25: vec4<f32>; var a26: vec4<f32>; var a27: vec4<f32>; var a28: vec4<f32>; var a29: vec4<f32>; var a30: vec4<f32>; var a31: vec4<f32>;
+    if (A_COLS) {
+      let r0_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 0u), z, 0);
+      let r0_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 1u), z, 0);
+      let r0_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 2u), z, 0);
+      let r0_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 3u), z, 0);
+      a0 = vec4<f32>(r0_0[0], r0_1[0], r0_2[0], r0_3[0]);
+      a1 = vec4<f32>(r0_0[1], r0_1[1], r0_2[1], r0_3[1]);
+      a2 = vec4<f32>(r0_0[2], r0_1[2], r0_2[2], r0_3[2]);
+      a3 = vec4<f32>(r0_0[3], r0_1[3], r0_2[3], r0_3[3]);
+      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z, 0);
+      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z, 0);
+      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z, 0);
+      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z, 0);
+      a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
+      a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
+      a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
+      a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
+      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z, 0);
+      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z, 0);
+      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z, 0);
+      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z, 0);
+      a8 = vec4<f32>(r2_0[0], r2_1[0], r2_2[0], r2_3[0]);
+      a9 = vec4<f32>(r2_0[1], r2_1[1], r2_2[1], r2_3[1]);
+      a10 = vec4<f32>(r2_0[2], r2_1[2], r2_2[2], r2_3[2]);
+      a11 = vec4<f32>(r2_0[3], r2_1[3], r2_2[3], r2_3[3]);
+      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z, 0);
+      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z, 0);
+      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z, 0);
+      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z, 0);
+      a12 = vec4<f32>(r3_0[0], r3_1[0], r3_2[0], r3_3[0]);
+      a13 = vec4<f32>(r3_0[1], r3_1[1], r3_2[1], r3_3[1]);
+      a14 = vec4<f32>(r3_0[2], r3_1[2], r3_2[2], r3_3[2]);
+      a15 = vec4<f32>(r3_0[3], r3_1[3], r3_2[3], r3_3[3]);
+      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z, 0);
+      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z, 0);
+      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z, 0);
+      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z, 0);
+      a16 = vec4<f32>(r4_0[0], r4_1[0], r4_2[0], r4_3[0]);
+      a17 = vec4<f32>(r4_0[1], r4_1[1], r4_2[1], r4_3[1]);
+      a18 = vec4<f32>(r4_0[2], r4_1[2], r4_2[2], r4_3[2]);
+      a19 = vec4<f32>(r4_0[3], r4_1[3], r4_2[3], r4_3[3]);
+      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z, 0);
+      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z, 0);
+      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z, 0);
+      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z, 0);
+      a20 = vec4<f32>(r5_0[0], r5_1[0], r5_2[0], r5_3[0]);
+      a21 = vec4<f32>(r5_0[1], r5_1[1], r5_2[1], r5_3[1]);
+      a22 = vec4<f32>(r5_0[2], r5_1[2], r5_2[2], r5_3[2]);
+      a23 = vec4<f32>(r5_0[3], r5_1[3], r5_2[3], r5_3[3]);
+      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z, 0);
+      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z, 0);
+      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z, 0);
+      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z, 0);
+      a24 = vec4<f32>(r6_0[0], r6_1[0], r6_2[0], r6_3[0]);
+      a25 = vec4<f32>(r6_0[1], r6_1[1], r6_2[1], r6_3[1]);
+      a26 = vec4<f32>(r6_0[2], r6_1[2], r6_2[2], r6_3[2]);
+      a27 = vec4<f32>(r6_0[3], r6_1[3], r6_2[3], r6_3[3]);
+      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z, 0);
+      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z, 0);
+      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z, 0);
+      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z, 0);
+      a28 = vec4<f32>(r7_0[0], r7_1[0], r7_2[0], r7_3[0]);
+      a29 = vec4<f32>(r7_0[1], r7_1[1], r7_2[1], r7_3[1]);
+      a30 = vec4<f32>(r7_0[2], r7_1[2], r7_2[2], r7_3[2]);
+      a31 = vec4<f32>(r7_0[3], r7_1[3], r7_2[3], r7_3[3]);
+    }
+    if (!A_COLS) {
+      a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
+    }
     c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_1 = fma(vec4<f32>(a0[0]), b0_1, c0_1);
     c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_1 = fma(vec4<f32>(a0[1]), b1_1, c0_1);
     c0_0 = fma(vec4<f32>(a0[2]), b2_0, c0_0); c0_1 = fma(vec4<f32>(a0[2]), b2_1, c0_1);
     c0_0 = fma(vec4<f32>(a0[3]), b3_0, c0_0); c0_1 = fma(vec4<f32>(a0[3]), b3_1, c0_1);
-    let a1 = textureLoad(ta, vec2<u32>(k4, m0 + 1u), z, 0);
+    if (!A_COLS) {
+      a1 = textureLoad(ta, vec2<u32>(k4, m0 + 1u), z, 0);
+    }
     c1_0 = fma(vec4<f32>(a1[0]), b0_0, c1_0); c1_1 = fma(vec4<f32>(a1[0]), b0_1, c1_1);
     c1_0 = fma(vec4<f32>(a1[1]), b1_0, c1_0); c1_1 = fma(vec4<f32>(a1[1]), b1_1, c1_1);
     c1_0 = fma(vec4<f32>(a1[2]), b2_0, c1_0); c1_1 = fma(vec4<f32>(a1[2]), b2_1, c1_1);
     c1_0 = fma(vec4<f32>(a1[3]), b3_0, c1_0); c1_1 = fma(vec4<f32>(a1[3]), b3_1, c1_1);
-    let a2 = textureLoad(ta, vec2<u32>(k4, m0 + 2u), z, 0);
+    if (!A_COLS) {
+      a2 = textureLoad(ta, vec2<u32>(k4, m0 + 2u), z, 0);
+    }
     c2_0 = fma(vec4<f32>(a2[0]), b0_0, c2_0); c2_1 = fma(vec4<f32>(a2[0]), b0_1, c2_1);
     c2_0 = fma(vec4<f32>(a2[1]), b1_0, c2_0); c2_1 = fma(vec4<f32>(a2[1]), b1_1, c2_1);
     c2_0 = fma(vec4<f32>(a2[2]), b2_0, c2_0); c2_1 = fma(vec4<f32>(a2[2]), b2_1, c2_1);
     c2_0 = fma(vec4<f32>(a2[3]), b3_0, c2_0); c2_1 = fma(vec4<f32>(a2[3]), b3_1, c2_1);
-    let a3 = textureLoad(ta, vec2<u32>(k4, m0 + 3u), z, 0);
+    if (!A_COLS) {
+      a3 = textureLoad(ta, vec2<u32>(k4, m0 + 3u), z, 0);
+    }
     c3_0 = fma(vec4<f32>(a3[0]), b0_0, c3_0); c3_1 = fma(vec4<f32>(a3[0]), b0_1, c3_1);
     c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_1 = fma(vec4<f32>(a3[1]), b1_1, c3_1);
     c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_1 = fma(vec4<f32>(a3[2]), b2_1, c3_1);
     c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0); c3_1 = fma(vec4<f32>(a3[3]), b3_1, c3_1);
-    let a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z, 0);
+    if (!A_COLS) {
+      a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z, 0);
+    }
     c4_0 = fma(vec4<f32>(a4[0]), b0_0, c4_0); c4_1 = fma(vec4<f32>(a4[0]), b0_1, c4_1);
     c4_0 = fma(vec4<f32>(a4[1]), b1_0, c4_0); c4_1 = fma(vec4<f32>(a4[1]), b1_1, c4_1);
     c4_0 = fma(vec4<f32>(a4[2]), b2_0, c4_0); c4_1 = fma(vec4<f32>(a4[2]), b2_1, c4_1);
     c4_0 = fma(vec4<f32>(a4[3]), b3_0, c4_0); c4_1 = fma(vec4<f32>(a4[3]), b3_1, c4_1);
-    let a5 = textureLoad(ta, vec2<u32>(k4, m0 + 5u), z, 0);
+    if (!A_COLS) {
+      a5 = textureLoad(ta, vec2<u32>(k4, m0 + 5u), z, 0);
+    }
     c5_0 = fma(vec4<f32>(a5[0]), b0_0, c5_0); c5_1 = fma(vec4<f32>(a5[0]), b0_1, c5_1);
     c5_0 = fma(vec4<f32>(a5[1]), b1_0, c5_0); c5_1 = fma(vec4<f32>(a5[1]), b1_1, c5_1);
     c5_0 = fma(vec4<f32>(a5[2]), b2_0, c5_0); c5_1 = fma(vec4<f32>(a5[2]), b2_1, c5_1);
     c5_0 = fma(vec4<f32>(a5[3]), b3_0, c5_0); c5_1 = fma(vec4<f32>(a5[3]), b3_1, c5_1);
-    let a6 = textureLoad(ta, vec2<u32>(k4, m0 + 6u), z, 0);
+    if (!A_COLS) {
+      a6 = textureLoad(ta, vec2<u32>(k4, m0 + 6u), z, 0);
+    }
     c6_0 = fma(vec4<f32>(a6[0]), b0_0, c6_0); c6_1 = fma(vec4<f32>(a6[0]), b0_1, c6_1);
     c6_0 = fma(vec4<f32>(a6[1]), b1_0, c6_0); c6_1 = fma(vec4<f32>(a6[1]), b1_1, c6_1);
     c6_0 = fma(vec4<f32>(a6[2]), b2_0, c6_0); c6_1 = fma(vec4<f32>(a6[2]), b2_1, c6_1);
     c6_0 = fma(vec4<f32>(a6[3]), b3_0, c6_0); c6_1 = fma(vec4<f32>(a6[3]), b3_1, c6_1);
-    let a7 = textureLoad(ta, vec2<u32>(k4, m0 + 7u), z, 0);
+    if (!A_COLS) {
+      a7 = textureLoad(ta, vec2<u32>(k4, m0 + 7u), z, 0);
+    }
     c7_0 = fma(vec4<f32>(a7[0]), b0_0, c7_0); c7_1 = fma(vec4<f32>(a7[0]), b0_1, c7_1);
     c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_1 = fma(vec4<f32>(a7[1]), b1_1, c7_1);
     c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_1 = fma(vec4<f32>(a7[2]), b2_1, c7_1);
     c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0); c7_1 = fma(vec4<f32>(a7[3]), b3_1, c7_1);
-    let a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z, 0);
+    if (!A_COLS) {
+      a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z, 0);
+    }
     c8_0 = fma(vec4<f32>(a8[0]), b0_0, c8_0); c8_1 = fma(vec4<f32>(a8[0]), b0_1, c8_1);
     c8_0 = fma(vec4<f32>(a8[1]), b1_0, c8_0); c8_1 = fma(vec4<f32>(a8[1]), b1_1, c8_1);
     c8_0 = fma(vec4<f32>(a8[2]), b2_0, c8_0); c8_1 = fma(vec4<f32>(a8[2]), b2_1, c8_1);
     c8_0 = fma(vec4<f32>(a8[3]), b3_0, c8_0); c8_1 = fma(vec4<f32>(a8[3]), b3_1, c8_1);
-    let a9 = textureLoad(ta, vec2<u32>(k4, m0 + 9u), z, 0);
+    if (!A_COLS) {
+      a9 = textureLoad(ta, vec2<u32>(k4, m0 + 9u), z, 0);
+    }
     c9_0 = fma(vec4<f32>(a9[0]), b0_0, c9_0); c9_1 = fma(vec4<f32>(a9[0]), b0_1, c9_1);
     c9_0 = fma(vec4<f32>(a9[1]), b1_0, c9_0); c9_1 = fma(vec4<f32>(a9[1]), b1_1, c9_1);
     c9_0 = fma(vec4<f32>(a9[2]), b2_0, c9_0); c9_1 = fma(vec4<f32>(a9[2]), b2_1, c9_1);
     c9_0 = fma(vec4<f32>(a9[3]), b3_0, c9_0); c9_1 = fma(vec4<f32>(a9[3]), b3_1, c9_1);
-    let a10 = textureLoad(ta, vec2<u32>(k4, m0 + 10u), z, 0);
+    if (!A_COLS) {
+      a10 = textureLoad(ta, vec2<u32>(k4, m0 + 10u), z, 0);
+    }
     c10_0 = fma(vec4<f32>(a10[0]), b0_0, c10_0); c10_1 = fma(vec4<f32>(a10[0]), b0_1, c10_1);
     c10_0 = fma(vec4<f32>(a10[1]), b1_0, c10_0); c10_1 = fma(vec4<f32>(a10[1]), b1_1, c10_1);
     c10_0 = fma(vec4<f32>(a10[2]), b2_0, c10_0); c10_1 = fma(vec4<f32>(a10[2]), b2_1, c10_1);
     c10_0 = fma(vec4<f32>(a10[3]), b3_0, c10_0); c10_1 = fma(vec4<f32>(a10[3]), b3_1, c10_1);
-    let a11 = textureLoad(ta, vec2<u32>(k4, m0 + 11u), z, 0);
+    if (!A_COLS) {
+      a11 = textureLoad(ta, vec2<u32>(k4, m0 + 11u), z, 0);
+    }
     c11_0 = fma(vec4<f32>(a11[0]), b0_0, c11_0); c11_1 = fma(vec4<f32>(a11[0]), b0_1, c11_1);
     c11_0 = fma(vec4<f32>(a11[1]), b1_0, c11_0); c11_1 = fma(vec4<f32>(a11[1]), b1_1, c11_1);
     c11_0 = fma(vec4<f32>(a11[2]), b2_0, c11_0); c11_1 = fma(vec4<f32>(a11[2]), b2_1, c11_1);
     c11_0 = fma(vec4<f32>(a11[3]), b3_0, c11_0); c11_1 = fma(vec4<f32>(a11[3]), b3_1, c11_1);
-    let a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z, 0);
+    if (!A_COLS) {
+      a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z, 0);
+    }
     c12_0 = fma(vec4<f32>(a12[0]), b0_0, c12_0); c12_1 = fma(vec4<f32>(a12[0]), b0_1, c12_1);
     c12_0 = fma(vec4<f32>(a12[1]), b1_0, c12_0); c12_1 = fma(vec4<f32>(a12[1]), b1_1, c12_1);
     c12_0 = fma(vec4<f32>(a12[2]), b2_0, c12_0); c12_1 = fma(vec4<f32>(a12[2]), b2_1, c12_1);
     c12_0 = fma(vec4<f32>(a12[3]), b3_0, c12_0); c12_1 = fma(vec4<f32>(a12[3]), b3_1, c12_1);
-    let a13 = textureLoad(ta, vec2<u32>(k4, m0 + 13u), z, 0);
+    if (!A_COLS) {
+      a13 = textureLoad(ta, vec2<u32>(k4, m0 + 13u), z, 0);
+    }
     c13_0 = fma(vec4<f32>(a13[0]), b0_0, c13_0); c13_1 = fma(vec4<f32>(a13[0]), b0_1, c13_1);
     c13_0 = fma(vec4<f32>(a13[1]), b1_0, c13_0); c13_1 = fma(vec4<f32>(a13[1]), b1_1, c13_1);
     c13_0 = fma(vec4<f32>(a13[2]), b2_0, c13_0); c13_1 = fma(vec4<f32>(a13[2]), b2_1, c13_1);
     c13_0 = fma(vec4<f32>(a13[3]), b3_0, c13_0); c13_1 = fma(vec4<f32>(a13[3]), b3_1, c13_1);
-    let a14 = textureLoad(ta, vec2<u32>(k4, m0 + 14u), z, 0);
+    if (!A_COLS) {
+      a14 = textureLoad(ta, vec2<u32>(k4, m0 + 14u), z, 0);
+    }
     c14_0 = fma(vec4<f32>(a14[0]), b0_0, c14_0); c14_1 = fma(vec4<f32>(a14[0]), b0_1, c14_1);
     c14_0 = fma(vec4<f32>(a14[1]), b1_0, c14_0); c14_1 = fma(vec4<f32>(a14[1]), b1_1, c14_1);
     c14_0 = fma(vec4<f32>(a14[2]), b2_0, c14_0); c14_1 = fma(vec4<f32>(a14[2]), b2_1, c14_1);
     c14_0 = fma(vec4<f32>(a14[3]), b3_0, c14_0); c14_1 = fma(vec4<f32>(a14[3]), b3_1, c14_1);
-    let a15 = textureLoad(ta, vec2<u32>(k4, m0 + 15u), z, 0);
+    if (!A_COLS) {
+      a15 = textureLoad(ta, vec2<u32>(k4, m0 + 15u), z, 0);
+    }
     c15_0 = fma(vec4<f32>(a15[0]), b0_0, c15_0); c15_1 = fma(vec4<f32>(a15[0]), b0_1, c15_1);
     c15_0 = fma(vec4<f32>(a15[1]), b1_0, c15_0); c15_1 = fma(vec4<f32>(a15[1]), b1_1, c15_1);
     c15_0 = fma(vec4<f32>(a15[2]), b2_0, c15_0); c15_1 = fma(vec4<f32>(a15[2]), b2_1, c15_1);
     c15_0 = fma(vec4<f32>(a15[3]), b3_0, c15_0); c15_1 = fma(vec4<f32>(a15[3]), b3_1, c15_1);
-    let a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z, 0);
+    if (!A_COLS) {
+      a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z, 0);
+    }
     c16_0 = fma(vec4<f32>(a16[0]), b0_0, c16_0); c16_1 = fma(vec4<f32>(a16[0]), b0_1, c16_1);
     c16_0 = fma(vec4<f32>(a16[1]), b1_0, c16_0); c16_1 = fma(vec4<f32>(a16[1]), b1_1, c16_1);
     c16_0 = fma(vec4<f32>(a16[2]), b2_0, c16_0); c16_1 = fma(vec4<f32>(a16[2]), b2_1, c16_1);
     c16_0 = fma(vec4<f32>(a16[3]), b3_0, c16_0); c16_1 = fma(vec4<f32>(a16[3]), b3_1, c16_1);
-    let a17 = textureLoad(ta, vec2<u32>(k4, m0 + 17u), z, 0);
+    if (!A_COLS) {
+      a17 = textureLoad(ta, vec2<u32>(k4, m0 + 17u), z, 0);
+    }
     c17_0 = fma(vec4<f32>(a17[0]), b0_0, c17_0); c17_1 = fma(vec4<f32>(a17[0]), b0_1, c17_1);
     c17_0 = fma(vec4<f32>(a17[1]), b1_0, c17_0); c17_1 = fma(vec4<f32>(a17[1]), b1_1, c17_1);
     c17_0 = fma(vec4<f32>(a17[2]), b2_0, c17_0); c17_1 = fma(vec4<f32>(a17[2]), b2_1, c17_1);
     c17_0 = fma(vec4<f32>(a17[3]), b3_0, c17_0); c17_1 = fma(vec4<f32>(a17[3]), b3_1, c17_1);
-    let a18 = textureLoad(ta, vec2<u32>(k4, m0 + 18u), z, 0);
+    if (!A_COLS) {
+      a18 = textureLoad(ta, vec2<u32>(k4, m0 + 18u), z, 0);
+    }
     c18_0 = fma(vec4<f32>(a18[0]), b0_0, c18_0); c18_1 = fma(vec4<f32>(a18[0]), b0_1, c18_1);
     c18_0 = fma(vec4<f32>(a18[1]), b1_0, c18_0); c18_1 = fma(vec4<f32>(a18[1]), b1_1, c18_1);
     c18_0 = fma(vec4<f32>(a18[2]), b2_0, c18_0); c18_1 = fma(vec4<f32>(a18[2]), b2_1, c18_1);
     c18_0 = fma(vec4<f32>(a18[3]), b3_0, c18_0); c18_1 = fma(vec4<f32>(a18[3]), b3_1, c18_1);
-    let a19 = textureLoad(ta, vec2<u32>(k4, m0 + 19u), z, 0);
+    if (!A_COLS) {
+      a19 = textureLoad(ta, vec2<u32>(k4, m0 + 19u), z, 0);
+    }
     c19_0 = fma(vec4<f32>(a19[0]), b0_0, c19_0); c19_1 = fma(vec4<f32>(a19[0]), b0_1, c19_1);
     c19_0 = fma(vec4<f32>(a19[1]), b1_0, c19_0); c19_1 = fma(vec4<f32>(a19[1]), b1_1, c19_1);
     c19_0 = fma(vec4<f32>(a19[2]), b2_0, c19_0); c19_1 = fma(vec4<f32>(a19[2]), b2_1, c19_1);
     c19_0 = fma(vec4<f32>(a19[3]), b3_0, c19_0); c19_1 = fma(vec4<f32>(a19[3]), b3_1, c19_1);
-    let a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z, 0);
+    if (!A_COLS) {
+      a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z, 0);
+    }
     c20_0 = fma(vec4<f32>(a20[0]), b0_0, c20_0); c20_1 = fma(vec4<f32>(a20[0]), b0_1, c20_1);
     c20_0 = fma(vec4<f32>(a20[1]), b1_0, c20_0); c20_1 = fma(vec4<f32>(a20[1]), b1_1, c20_1);
     c20_0 = fma(vec4<f32>(a20[2]), b2_0, c20_0); c20_1 = fma(vec4<f32>(a20[2]), b2_1, c20_1);
     c20_0 = fma(vec4<f32>(a20[3]), b3_0, c20_0); c20_1 = fma(vec4<f32>(a20[3]), b3_1, c20_1);
-    let a21 = textureLoad(ta, vec2<u32>(k4, m0 + 21u), z, 0);
+    if (!A_COLS) {
+      a21 = textureLoad(ta, vec2<u32>(k4, m0 + 21u), z, 0);
+    }
     c21_0 = fma(vec4<f32>(a21[0]), b0_0, c21_0); c21_1 = fma(vec4<f32>(a21[0]), b0_1, c21_1);
     c21_0 = fma(vec4<f32>(a21[1]), b1_0, c21_0); c21_1 = fma(vec4<f32>(a21[1]), b1_1, c21_1);
     c21_0 = fma(vec4<f32>(a21[2]), b2_0, c21_0); c21_1 = fma(vec4<f32>(a21[2]), b2_1, c21_1);
     c21_0 = fma(vec4<f32>(a21[3]), b3_0, c21_0); c21_1 = fma(vec4<f32>(a21[3]), b3_1, c21_1);
-    let a22 = textureLoad(ta, vec2<u32>(k4, m0 + 22u), z, 0);
+    if (!A_COLS) {
+      a22 = textureLoad(ta, vec2<u32>(k4, m0 + 22u), z, 0);
+    }
     c22_0 = fma(vec4<f32>(a22[0]), b0_0, c22_0); c22_1 = fma(vec4<f32>(a22[0]), b0_1, c22_1);
     c22_0 = fma(vec4<f32>(a22[1]), b1_0, c22_0); c22_1 = fma(vec4<f32>(a22[1]), b1_1, c22_1);
     c22_0 = fma(vec4<f32>(a22[2]), b2_0, c22_0); c22_1 = fma(vec4<f32>(a22[2]), b2_1, c22_1);
     c22_0 = fma(vec4<f32>(a22[3]), b3_0, c22_0); c22_1 = fma(vec4<f32>(a22[3]), b3_1, c22_1);
-    let a23 = textureLoad(ta, vec2<u32>(k4, m0 + 23u), z, 0);
+    if (!A_COLS) {
+      a23 = textureLoad(ta, vec2<u32>(k4, m0 + 23u), z, 0);
+    }
     c23_0 = fma(vec4<f32>(a23[0]), b0_0, c23_0); c23_1 = fma(vec4<f32>(a23[0]), b0_1, c23_1);
     c23_0 = fma(vec4<f32>(a23[1]), b1_0, c23_0); c23_1 = fma(vec4<f32>(a23[1]), b1_1, c23_1);
     c23_0 = fma(vec4<f32>(a23[2]), b2_0, c23_0); c23_1 = fma(vec4<f32>(a23[2]), b2_1, c23_1);
     c23_0 = fma(vec4<f32>(a23[3]), b3_0, c23_0); c23_1 = fma(vec4<f32>(a23[3]), b3_1, c23_1);
-    let a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z, 0);
+    if (!A_COLS) {
+      a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z, 0);
+    }
     c24_0 = fma(vec4<f32>(a24[0]), b0_0, c24_0); c24_1 = fma(vec4<f32>(a24[0]), b0_1, c24_1);
     c24_0 = fma(vec4<f32>(a24[1]), b1_0, c24_0); c24_1 = fma(vec4<f32>(a24[1]), b1_1, c24_1);
     c24_0 = fma(vec4<f32>(a24[2]), b2_0, c24_0); c24_1 = fma(vec4<f32>(a24[2]), b2_1, c24_1);
     c24_0 = fma(vec4<f32>(a24[3]), b3_0, c24_0); c24_1 = fma(vec4<f32>(a24[3]), b3_1, c24_1);
-    let a25 = textureLoad(ta, vec2<u32>(k4, m0 + 25u), z, 0);
+    if (!A_COLS) {
+      a25 = textureLoad(ta, vec2<u32>(k4, m0 + 25u), z, 0);
+    }
     c25_0 = fma(vec4<f32>(a25[0]), b0_0, c25_0); c25_1 = fma(vec4<f32>(a25[0]), b0_1, c25_1);
     c25_0 = fma(vec4<f32>(a25[1]), b1_0, c25_0); c25_1 = fma(vec4<f32>(a25[1]), b1_1, c25_1);
     c25_0 = fma(vec4<f32>(a25[2]), b2_0, c25_0); c25_1 = fma(vec4<f32>(a25[2]), b2_1, c25_1);
     c25_0 = fma(vec4<f32>(a25[3]), b3_0, c25_0); c25_1 = fma(vec4<f32>(a25[3]), b3_1, c25_1);
-    let a26 = textureLoad(ta, vec2<u32>(k4, m0 + 26u), z, 0);
+    if (!A_COLS) {
+      a26 = textureLoad(ta, vec2<u32>(k4, m0 + 26u), z, 0);
+    }
     c26_0 = fma(vec4<f32>(a26[0]), b0_0, c26_0); c26_1 = fma(vec4<f32>(a26[0]), b0_1, c26_1);
     c26_0 = fma(vec4<f32>(a26[1]), b1_0, c26_0); c26_1 = fma(vec4<f32>(a26[1]), b1_1, c26_1);
     c26_0 = fma(vec4<f32>(a26[2]), b2_0, c26_0); c26_1 = fma(vec4<f32>(a26[2]), b2_1, c26_1);
     c26_0 = fma(vec4<f32>(a26[3]), b3_0, c26_0); c26_1 = fma(vec4<f32>(a26[3]), b3_1, c26_1);
-    let a27 = textureLoad(ta, vec2<u32>(k4, m0 + 27u), z, 0);
+    if (!A_COLS) {
+      a27 = textureLoad(ta, vec2<u32>(k4, m0 + 27u), z, 0);
+    }
     c27_0 = fma(vec4<f32>(a27[0]), b0_0, c27_0); c27_1 = fma(vec4<f32>(a27[0]), b0_1, c27_1);
     c27_0 = fma(vec4<f32>(a27[1]), b1_0, c27_0); c27_1 = fma(vec4<f32>(a27[1]), b1_1, c27_1);
     c27_0 = fma(vec4<f32>(a27[2]), b2_0, c27_0); c27_1 = fma(vec4<f32>(a27[2]), b2_1, c27_1);
     c27_0 = fma(vec4<f32>(a27[3]), b3_0, c27_0); c27_1 = fma(vec4<f32>(a27[3]), b3_1, c27_1);
-    let a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z, 0);
+    if (!A_COLS) {
+      a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z, 0);
+    }
     c28_0 = fma(vec4<f32>(a28[0]), b0_0, c28_0); c28_1 = fma(vec4<f32>(a28[0]), b0_1, c28_1);
     c28_0 = fma(vec4<f32>(a28[1]), b1_0, c28_0); c28_1 = fma(vec4<f32>(a28[1]), b1_1, c28_1);
     c28_0 = fma(vec4<f32>(a28[2]), b2_0, c28_0); c28_1 = fma(vec4<f32>(a28[2]), b2_1, c28_1);
     c28_0 = fma(vec4<f32>(a28[3]), b3_0, c28_0); c28_1 = fma(vec4<f32>(a28[3]), b3_1, c28_1);
-    let a29 = textureLoad(ta, vec2<u32>(k4, m0 + 29u), z, 0);
+    if (!A_COLS) {
+      a29 = textureLoad(ta, vec2<u32>(k4, m0 + 29u), z, 0);
+    }
     c29_0 = fma(vec4<f32>(a29[0]), b0_0, c29_0); c29_1 = fma(vec4<f32>(a29[0]), b0_1, c29_1);
     c29_0 = fma(vec4<f32>(a29[1]), b1_0, c29_0); c29_1 = fma(vec4<f32>(a29[1]), b1_1, c29_1);
     c29_0 = fma(vec4<f32>(a29[2]), b2_0, c29_0); c29_1 = fma(vec4<f32>(a29[2]), b2_1, c29_1);
     c29_0 = fma(vec4<f32>(a29[3]), b3_0, c29_0); c29_1 = fma(vec4<f32>(a29[3]), b3_1, c29_1);
-    let a30 = textureLoad(ta, vec2<u32>(k4, m0 + 30u), z, 0);
+    if (!A_COLS) {
+      a30 = textureLoad(ta, vec2<u32>(k4, m0 + 30u), z, 0);
+    }
     c30_0 = fma(vec4<f32>(a30[0]), b0_0, c30_0); c30_1 = fma(vec4<f32>(a30[0]), b0_1, c30_1);
     c30_0 = fma(vec4<f32>(a30[1]), b1_0, c30_0); c30_1 = fma(vec4<f32>(a30[1]), b1_1, c30_1);
     c30_0 = fma(vec4<f32>(a30[2]), b2_0, c30_0); c30_1 = fma(vec4<f32>(a30[2]), b2_1, c30_1);
     c30_0 = fma(vec4<f32>(a30[3]), b3_0, c30_0); c30_1 = fma(vec4<f32>(a30[3]), b3_1, c30_1);
-    let a31 = textureLoad(ta, vec2<u32>(k4, m0 + 31u), z, 0);
+    if (!A_COLS) {
+      a31 = textureLoad(ta, vec2<u32>(k4, m0 + 31u), z, 0);
+    }
     c31_0 = fma(vec4<f32>(a31[0]), b0_0, c31_0); c31_1 = fma(vec4<f32>(a31[0]), b0_1, c31_1);
     c31_0 = fma(vec4<f32>(a31[1]), b1_0, c31_0); c31_1 = fma(vec4<f32>(a31[1]), b1_1, c31_1);
     c31_0 = fma(vec4<f32>(a31[2]), b2_0, c31_0); c31_1 = fma(vec4<f32>(a31[2]), b2_1, c31_1);

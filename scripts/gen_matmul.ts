@@ -41,7 +41,8 @@ export function matmulSource(): string {
 
 // With B_ROWS, tb holds op(B) transposed instead: texel (k4, n) = B[n, 4k4 .. 4k4 + 3] (so that
 // a row-major Bᵀ is copied into the texture rather than packed), and the kernel transposes each
-// 4 × 4 block in registers.
+// 4 × 4 block in registers. With A_COLS, ta holds op(A) transposed: texel (m4, k) =
+// A[k, 4m4 .. 4m4 + 3] (a row-major Aᵀ, copied), likewise transposed in registers.
 
 // With DIRECT, the kernel writes C itself (binding 2 is then a window of C, 16-byte aligned):
 //   C[z](m, 4c4 .. 4c4 + 3) = alpha * acc + beta * C[z](m, ...) for rows m < rows, c4 < N4,
@@ -55,6 +56,7 @@ struct Params {
 
 override DIRECT: bool = false;
 override B_ROWS: bool = false;
+override A_COLS: bool = false;
 
 @group(0) @binding(0) var ta: texture_2d_array<f32>;
 @group(0) @binding(1) var tb: texture_2d_array<f32>;
@@ -128,8 +130,27 @@ fn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
       L.push(`      ${line}`);
     }
     L.push(`    }`);
+    L.push(`    ${Array.from({ length: XR }, (_, i) => `var a${i}: vec4<f32>;`).join(" ")}`);
+    L.push(`    if (A_COLS) {`);
+    for (let g = 0; g < XR / 4; g++) {
+      for (let u = 0; u < 4; u++) {
+        L.push(
+          `      let r${g}_${u} = textureLoad(ta, vec2<u32>(m0 / 4u + ${g}u, k + ${u}u), z, 0);`,
+        );
+      }
+      for (let t = 0; t < 4; t++) {
+        L.push(
+          `      a${
+            4 * g + t
+          } = vec4<f32>(r${g}_0[${t}], r${g}_1[${t}], r${g}_2[${t}], r${g}_3[${t}]);`,
+        );
+      }
+    }
+    L.push(`    }`);
     for (let i = 0; i < XR; i++) {
-      L.push(`    let a${i} = textureLoad(ta, vec2<u32>(k4, m0 + ${i}u), z, 0);`);
+      L.push(`    if (!A_COLS) {`);
+      L.push(`      a${i} = textureLoad(ta, vec2<u32>(k4, m0 + ${i}u), z, 0);`);
+      L.push(`    }`);
       for (let u = 0; u < 4; u++) {
         L.push(
           `    ${

@@ -98,10 +98,10 @@ const MATMUL_NARROW_KERNEL: Kernel = { ...MATMUL_KERNEL, entryPoint: "main_narro
  * The product kernel: `narrow` for products of at most 64 columns, `direct` when it writes C
  * itself (no stage, no epilogue), `bRows` when op(B) arrives transposed (copied, not packed).
  */
-function productKernel(narrow: boolean, direct: boolean, bRows: boolean): Kernel {
+function productKernel(narrow: boolean, direct: boolean, aCols: boolean, bRows: boolean): Kernel {
   return {
     ...(narrow ? MATMUL_NARROW_KERNEL : MATMUL_KERNEL),
-    constants: { DIRECT: +direct, B_ROWS: +bRows },
+    constants: { DIRECT: +direct, A_COLS: +aCols, B_ROWS: +bRows },
   };
 }
 
@@ -157,9 +157,10 @@ interface Operand {
 /**
  * Which operands of a product {@linkcode matmul} copies into its textures as they lie in memory
  * instead of packing them with a kernel (a copy costs a tenth of the pack kernel on lavapipe):
- * op(A) = A and any op(B), when K is a multiple of 4 (the textures then need no zero padding),
- * rows start 16-byte aligned, row strides are multiples of 256 bytes (64 elements) and the
- * buffers allow copies. A copied Bᵀ keeps its layout (texel (k4, n)) and the kernel reads it so.
+ * those whose rows start 16-byte aligned, with row strides that are multiples of 256 bytes (64
+ * elements), in buffers that allow copies, when K is a multiple of 4 (the textures then need no
+ * zero padding). A copied Aᵀ or Bᵀ keeps its layout and the kernel transposes 4 × 4 blocks in
+ * registers.
  * Evaluated for each piece after the splits along K, N and layers.
  */
 export function matmulCopies(gpu: Gpu, x: MatmulArgs): { a: boolean; b: boolean } {
@@ -170,7 +171,9 @@ export function matmulCopies(gpu: Gpu, x: MatmulArgs): { a: boolean; b: boolean 
   const strideA = x.strideA ?? 0, strideB = x.strideB ?? 0;
   if (x.K % 4 !== 0) return { a: false, b: false };
   return {
-    a: !transA && copyable(x.a, offA, lda, strideA, count, x.M, K4),
+    a: transA
+      ? copyable(x.a, offA, lda, strideA, count, x.K, Math.ceil(x.M / 4))
+      : copyable(x.a, offA, lda, strideA, count, x.M, K4),
     b: transB
       ? x.N <= gpu.device.limits.maxTextureDimension2D &&
         copyable(x.b, offB, ldb, strideB, count, x.N, K4)
@@ -370,11 +373,13 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
   };
   const copies = matmulCopies(gpu, full);
   const copyA = copies.a, copyB = copies.b;
-  const bRows = transB && copyB;
+  const aCols = transA && copyA, bRows = transB && copyB;
   const tb = bRows
     ? gpu.pool.acquireTexture(Math.max(1, K4), x.N, count, "matmul/b")
     : gpu.pool.acquireTexture(Math.ceil(x.N / 4), Math.max(1, 4 * K4), count, "matmul/b");
-  const ta = gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
+  const ta = aCols
+    ? gpu.pool.acquireTexture(mBlock / 4, x.K, count, "matmul/a")
+    : gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
   const tbView = tb.createView({ label: "matmul/b", dimension: "2d-array" });
   const taView = ta.createView({ label: "matmul/a", dimension: "2d-array" });
   if (copyB) {
@@ -402,10 +407,14 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     if (copyA) {
       for (let z = 0; z < count; z++) {
         batch.copyToTexture(
-          { buffer: x.a.buffer, offset: 4 * (offA + z * strideA + m0 * lda), bytesPerRow: 4 * lda },
+          {
+            buffer: x.a.buffer,
+            offset: 4 * (offA + z * strideA + (aCols ? m0 : m0 * lda)),
+            bytesPerRow: 4 * lda,
+          },
           ta,
           z,
-          [K4, m1 - m0],
+          aCols ? [Math.ceil((m1 - m0) / 4), x.K] : [K4, m1 - m0],
         );
       }
     } else {
@@ -423,7 +432,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       const first = offC + m0 * ldc;
       const c = gpu.window(x.c, first, first + cRows(m1 - m0));
       batch.dispatch(
-        productKernel(narrow, true, bRows),
+        productKernel(narrow, true, aCols, bRows),
         [taView, tbView, c],
         new Uniforms()
           .u32(K4, nPad / 4, mBlock).i32(lowerM0)
@@ -435,7 +444,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       continue;
     }
     batch.dispatch(
-      productKernel(narrow, false, bRows),
+      productKernel(narrow, false, aCols, bRows),
       [taView, tbView, stage],
       new Uniforms().u32(K4, nPad / 4, mBlock).i32(lowerM0).u32(0, 0, 0, 0, 0, 0, 0, 0).bytes(),
       grid,
