@@ -14,6 +14,9 @@
  * # Cholesky of a damped XᵀX Hessian of correlated data and of the Kac–Murdock–Szegő matrix
  * # (ρ = 0.9) that bench/linalg_bench.ts uses, alternately
  * deno run -A bench/probe_bench.ts --probe cholesky --n 4096 --repeat 4
+ * # operands copied into the textures (aligned) against packed by the kernel (one element off),
+ * # for the four layouts, on an n × k · k × n product and an n³ product
+ * deno run -A bench/probe_bench.ts --probe copies --n 2048 --k 64
  * # dispatches recorded for one Cholesky, triangular inverse and SPD inverse of order n
  * deno run -A bench/probe_bench.ts --probe dispatches --n 1024
  * # SparseGPT on one rows × cols matrix: the factor of H⁻¹ alone, then the whole call
@@ -177,6 +180,31 @@ async function probeLower(m: number, K: number): Promise<void> {
   );
 }
 
+async function probeCopies(n: number, k: number): Promise<void> {
+  // operands at element offset 0 (copied, ld = n) or 1 (packed by the kernel), C direct
+  const x = gpu.upload(random(n * n + 1), [n * n + 1], "probe/x");
+  const c = gpu.alloc([n, n], "probe/c");
+  for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]]) {
+    for (const K of [k, n]) {
+      const N = K === k ? k : n;
+      // small products: 16 per submit, so that the ~11 ms of each wait does not dominate
+      const reps = K === k ? 16 : 1;
+      const args = { a: x, b: x, c, M: n, N, K, transA: ta, transB: tb, lda: n, ldb: n, ldc: N };
+      const run = (off: number) => (b: ReturnType<typeof gpu.batch>) => {
+        for (let r = 0; r < reps; r++) matmul(b, { ...args, offA: off, offB: off });
+      };
+      const copied = await best("copied", run(0)) / reps;
+      const packed = await best("packed", run(1)) / reps;
+      const flops = 2 * n * N * K;
+      console.log(
+        `${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"} ${n}x${N}x${K}: copied ${copied.toFixed(2)} ms (${
+          (flops / copied / 1e6).toFixed(2)
+        } GFLOP/s), packed ${packed.toFixed(2)} ms (${(flops / packed / 1e6).toFixed(2)} GFLOP/s)`,
+      );
+    }
+  }
+}
+
 async function probeCholesky(n: number): Promise<void> {
   // H = (2/T)·XᵀX + 1 % of its mean diagonal, X: T = 2n tokens of noise plus two shared factors
   const T = 2 * n, X = new Float32Array(T * n);
@@ -275,6 +303,9 @@ switch (v.probe) {
   case "cholesky":
     await probeCholesky(n);
     break;
+  case "copies":
+    await probeCopies(n, Number(v.k));
+    break;
   case "dispatches":
     probeDispatches(n);
     break;
@@ -283,7 +314,7 @@ switch (v.probe) {
     break;
   default:
     console.error(
-      `Unknown --probe ${v.probe}: expected tiles, matmul, lower, cholesky, dispatches or sparsegpt`,
+      `Unknown --probe ${v.probe}: expected tiles, matmul, lower, copies, cholesky, dispatches or sparsegpt`,
     );
     Deno.exit(2);
 }

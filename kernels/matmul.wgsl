@@ -159,7 +159,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       b3_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 3u), z, 0);
       b3_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 3u), z, 0);
     }
-    var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>; var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>; var a8: vec4<f32>; var a9: vec4<f32>; var a10: vec4<f32>; var a11: vec4<f32>; var a12: vec4<f32>; var a13: vec4<f32>; var a14: vec4<f32>; var a15: vec4<f32>; var a16: vec4<f32>; var a17: vec4<f32>; var a18: vec4<f32>; var a19: vec4<f32>; var a20: vec4<f32>; var a21: vec4<f32>; var a22: vec4<f32>; var a23: vec4<f32>; var a24: vec4<f32>; var a25: vec4<f32>; var a26: vec4<f32>; var a27: vec4<f32>; var a28: vec4<f32>; var a29: vec4<f32>; var a30: vec4<f32>; var a31: vec4<f32>;
+    var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>;
     if (A_COLS) {
       let r0_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 0u), z, 0);
       let r0_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 1u), z, 0);
@@ -169,62 +169,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       a1 = vec4<f32>(r0_0[1], r0_1[1], r0_2[1], r0_3[1]);
       a2 = vec4<f32>(r0_0[2], r0_1[2], r0_2[2], r0_3[2]);
       a3 = vec4<f32>(r0_0[3], r0_1[3], r0_2[3], r0_3[3]);
-      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z, 0);
-      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z, 0);
-      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z, 0);
-      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z, 0);
-      a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
-      a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
-      a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
-      a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
-      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z, 0);
-      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z, 0);
-      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z, 0);
-      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z, 0);
-      a8 = vec4<f32>(r2_0[0], r2_1[0], r2_2[0], r2_3[0]);
-      a9 = vec4<f32>(r2_0[1], r2_1[1], r2_2[1], r2_3[1]);
-      a10 = vec4<f32>(r2_0[2], r2_1[2], r2_2[2], r2_3[2]);
-      a11 = vec4<f32>(r2_0[3], r2_1[3], r2_2[3], r2_3[3]);
-      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z, 0);
-      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z, 0);
-      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z, 0);
-      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z, 0);
-      a12 = vec4<f32>(r3_0[0], r3_1[0], r3_2[0], r3_3[0]);
-      a13 = vec4<f32>(r3_0[1], r3_1[1], r3_2[1], r3_3[1]);
-      a14 = vec4<f32>(r3_0[2], r3_1[2], r3_2[2], r3_3[2]);
-      a15 = vec4<f32>(r3_0[3], r3_1[3], r3_2[3], r3_3[3]);
-      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z, 0);
-      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z, 0);
-      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z, 0);
-      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z, 0);
-      a16 = vec4<f32>(r4_0[0], r4_1[0], r4_2[0], r4_3[0]);
-      a17 = vec4<f32>(r4_0[1], r4_1[1], r4_2[1], r4_3[1]);
-      a18 = vec4<f32>(r4_0[2], r4_1[2], r4_2[2], r4_3[2]);
-      a19 = vec4<f32>(r4_0[3], r4_1[3], r4_2[3], r4_3[3]);
-      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z, 0);
-      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z, 0);
-      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z, 0);
-      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z, 0);
-      a20 = vec4<f32>(r5_0[0], r5_1[0], r5_2[0], r5_3[0]);
-      a21 = vec4<f32>(r5_0[1], r5_1[1], r5_2[1], r5_3[1]);
-      a22 = vec4<f32>(r5_0[2], r5_1[2], r5_2[2], r5_3[2]);
-      a23 = vec4<f32>(r5_0[3], r5_1[3], r5_2[3], r5_3[3]);
-      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z, 0);
-      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z, 0);
-      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z, 0);
-      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z, 0);
-      a24 = vec4<f32>(r6_0[0], r6_1[0], r6_2[0], r6_3[0]);
-      a25 = vec4<f32>(r6_0[1], r6_1[1], r6_2[1], r6_3[1]);
-      a26 = vec4<f32>(r6_0[2], r6_1[2], r6_2[2], r6_3[2]);
-      a27 = vec4<f32>(r6_0[3], r6_1[3], r6_2[3], r6_3[3]);
-      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z, 0);
-      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z, 0);
-      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z, 0);
-      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z, 0);
-      a28 = vec4<f32>(r7_0[0], r7_1[0], r7_2[0], r7_3[0]);
-      a29 = vec4<f32>(r7_0[1], r7_1[1], r7_2[1], r7_3[1]);
-      a30 = vec4<f32>(r7_0[2], r7_1[2], r7_2[2], r7_3[2]);
-      a31 = vec4<f32>(r7_0[3], r7_1[3], r7_2[3], r7_3[3]);
     }
     if (!A_COLS) {
       a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
@@ -254,6 +198,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_1 = fma(vec4<f32>(a3[1]), b1_1, c3_1); c3_2 = fma(vec4<f32>(a3[1]), b1_2, c3_2); c3_3 = fma(vec4<f32>(a3[1]), b1_3, c3_3);
     c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_1 = fma(vec4<f32>(a3[2]), b2_1, c3_1); c3_2 = fma(vec4<f32>(a3[2]), b2_2, c3_2); c3_3 = fma(vec4<f32>(a3[2]), b2_3, c3_3);
     c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0); c3_1 = fma(vec4<f32>(a3[3]), b3_1, c3_1); c3_2 = fma(vec4<f32>(a3[3]), b3_2, c3_2); c3_3 = fma(vec4<f32>(a3[3]), b3_3, c3_3);
+    var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>;
+    if (A_COLS) {
+      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z, 0);
+      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z, 0);
+      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z, 0);
+      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z, 0);
+      a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
+      a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
+      a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
+      a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
+    }
     if (!A_COLS) {
       a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z, 0);
     }
@@ -282,6 +237,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_1 = fma(vec4<f32>(a7[1]), b1_1, c7_1); c7_2 = fma(vec4<f32>(a7[1]), b1_2, c7_2); c7_3 = fma(vec4<f32>(a7[1]), b1_3, c7_3);
     c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_1 = fma(vec4<f32>(a7[2]), b2_1, c7_1); c7_2 = fma(vec4<f32>(a7[2]), b2_2, c7_2); c7_3 = fma(vec4<f32>(a7[2]), b2_3, c7_3);
     c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0); c7_1 = fma(vec4<f32>(a7[3]), b3_1, c7_1); c7_2 = fma(vec4<f32>(a7[3]), b3_2, c7_2); c7_3 = fma(vec4<f32>(a7[3]), b3_3, c7_3);
+    var a8: vec4<f32>; var a9: vec4<f32>; var a10: vec4<f32>; var a11: vec4<f32>;
+    if (A_COLS) {
+      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z, 0);
+      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z, 0);
+      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z, 0);
+      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z, 0);
+      a8 = vec4<f32>(r2_0[0], r2_1[0], r2_2[0], r2_3[0]);
+      a9 = vec4<f32>(r2_0[1], r2_1[1], r2_2[1], r2_3[1]);
+      a10 = vec4<f32>(r2_0[2], r2_1[2], r2_2[2], r2_3[2]);
+      a11 = vec4<f32>(r2_0[3], r2_1[3], r2_2[3], r2_3[3]);
+    }
     if (!A_COLS) {
       a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z, 0);
     }
@@ -310,6 +276,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     c11_0 = fma(vec4<f32>(a11[1]), b1_0, c11_0); c11_1 = fma(vec4<f32>(a11[1]), b1_1, c11_1); c11_2 = fma(vec4<f32>(a11[1]), b1_2, c11_2); c11_3 = fma(vec4<f32>(a11[1]), b1_3, c11_3);
     c11_0 = fma(vec4<f32>(a11[2]), b2_0, c11_0); c11_1 = fma(vec4<f32>(a11[2]), b2_1, c11_1); c11_2 = fma(vec4<f32>(a11[2]), b2_2, c11_2); c11_3 = fma(vec4<f32>(a11[2]), b2_3, c11_3);
     c11_0 = fma(vec4<f32>(a11[3]), b3_0, c11_0); c11_1 = fma(vec4<f32>(a11[3]), b3_1, c11_1); c11_2 = fma(vec4<f32>(a11[3]), b3_2, c11_2); c11_3 = fma(vec4<f32>(a11[3]), b3_3, c11_3);
+    var a12: vec4<f32>; var a13: vec4<f32>; var a14: vec4<f32>; var a15: vec4<f32>;
+    if (A_COLS) {
+      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z, 0);
+      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z, 0);
+      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z, 0);
+      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z, 0);
+      a12 = vec4<f32>(r3_0[0], r3_1[0], r3_2[0], r3_3[0]);
+      a13 = vec4<f32>(r3_0[1], r3_1[1], r3_2[1], r3_3[1]);
+      a14 = vec4<f32>(r3_0[2], r3_1[2], r3_2[2], r3_3[2]);
+      a15 = vec4<f32>(r3_0[3], r3_1[3], r3_2[3], r3_3[3]);
+    }
     if (!A_COLS) {
       a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z, 0);
     }
@@ -338,6 +315,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     c15_0 = fma(vec4<f32>(a15[1]), b1_0, c15_0); c15_1 = fma(vec4<f32>(a15[1]), b1_1, c15_1); c15_2 = fma(vec4<f32>(a15[1]), b1_2, c15_2); c15_3 = fma(vec4<f32>(a15[1]), b1_3, c15_3);
     c15_0 = fma(vec4<f32>(a15[2]), b2_0, c15_0); c15_1 = fma(vec4<f32>(a15[2]), b2_1, c15_1); c15_2 = fma(vec4<f32>(a15[2]), b2_2, c15_2); c15_3 = fma(vec4<f32>(a15[2]), b2_3, c15_3);
     c15_0 = fma(vec4<f32>(a15[3]), b3_0, c15_0); c15_1 = fma(vec4<f32>(a15[3]), b3_1, c15_1); c15_2 = fma(vec4<f32>(a15[3]), b3_2, c15_2); c15_3 = fma(vec4<f32>(a15[3]), b3_3, c15_3);
+    var a16: vec4<f32>; var a17: vec4<f32>; var a18: vec4<f32>; var a19: vec4<f32>;
+    if (A_COLS) {
+      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z, 0);
+      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z, 0);
+      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z, 0);
+      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z, 0);
+      a16 = vec4<f32>(r4_0[0], r4_1[0], r4_2[0], r4_3[0]);
+      a17 = vec4<f32>(r4_0[1], r4_1[1], r4_2[1], r4_3[1]);
+      a18 = vec4<f32>(r4_0[2], r4_1[2], r4_2[2], r4_3[2]);
+      a19 = vec4<f32>(r4_0[3], r4_1[3], r4_2[3], r4_3[3]);
+    }
     if (!A_COLS) {
       a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z, 0);
     }
@@ -366,6 +354,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     c19_0 = fma(vec4<f32>(a19[1]), b1_0, c19_0); c19_1 = fma(vec4<f32>(a19[1]), b1_1, c19_1); c19_2 = fma(vec4<f32>(a19[1]), b1_2, c19_2); c19_3 = fma(vec4<f32>(a19[1]), b1_3, c19_3);
     c19_0 = fma(vec4<f32>(a19[2]), b2_0, c19_0); c19_1 = fma(vec4<f32>(a19[2]), b2_1, c19_1); c19_2 = fma(vec4<f32>(a19[2]), b2_2, c19_2); c19_3 = fma(vec4<f32>(a19[2]), b2_3, c19_3);
     c19_0 = fma(vec4<f32>(a19[3]), b3_0, c19_0); c19_1 = fma(vec4<f32>(a19[3]), b3_1, c19_1); c19_2 = fma(vec4<f32>(a19[3]), b3_2, c19_2); c19_3 = fma(vec4<f32>(a19[3]), b3_3, c19_3);
+    var a20: vec4<f32>; var a21: vec4<f32>; var a22: vec4<f32>; var a23: vec4<f32>;
+    if (A_COLS) {
+      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z, 0);
+      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z, 0);
+      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z, 0);
+      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z, 0);
+      a20 = vec4<f32>(r5_0[0], r5_1[0], r5_2[0], r5_3[0]);
+      a21 = vec4<f32>(r5_0[1], r5_1[1], r5_2[1], r5_3[1]);
+      a22 = vec4<f32>(r5_0[2], r5_1[2], r5_2[2], r5_3[2]);
+      a23 = vec4<f32>(r5_0[3], r5_1[3], r5_2[3], r5_3[3]);
+    }
     if (!A_COLS) {
       a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z, 0);
     }
@@ -394,6 +393,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     c23_0 = fma(vec4<f32>(a23[1]), b1_0, c23_0); c23_1 = fma(vec4<f32>(a23[1]), b1_1, c23_1); c23_2 = fma(vec4<f32>(a23[1]), b1_2, c23_2); c23_3 = fma(vec4<f32>(a23[1]), b1_3, c23_3);
     c23_0 = fma(vec4<f32>(a23[2]), b2_0, c23_0); c23_1 = fma(vec4<f32>(a23[2]), b2_1, c23_1); c23_2 = fma(vec4<f32>(a23[2]), b2_2, c23_2); c23_3 = fma(vec4<f32>(a23[2]), b2_3, c23_3);
     c23_0 = fma(vec4<f32>(a23[3]), b3_0, c23_0); c23_1 = fma(vec4<f32>(a23[3]), b3_1, c23_1); c23_2 = fma(vec4<f32>(a23[3]), b3_2, c23_2); c23_3 = fma(vec4<f32>(a23[3]), b3_3, c23_3);
+    var a24: vec4<f32>; var a25: vec4<f32>; var a26: vec4<f32>; var a27: vec4<f32>;
+    if (A_COLS) {
+      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z, 0);
+      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z, 0);
+      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z, 0);
+      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z, 0);
+      a24 = vec4<f32>(r6_0[0], r6_1[0], r6_2[0], r6_3[0]);
+      a25 = vec4<f32>(r6_0[1], r6_1[1], r6_2[1], r6_3[1]);
+      a26 = vec4<f32>(r6_0[2], r6_1[2], r6_2[2], r6_3[2]);
+      a27 = vec4<f32>(r6_0[3], r6_1[3], r6_2[3], r6_3[3]);
+    }
     if (!A_COLS) {
       a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z, 0);
     }
@@ -422,6 +432,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     c27_0 = fma(vec4<f32>(a27[1]), b1_0, c27_0); c27_1 = fma(vec4<f32>(a27[1]), b1_1, c27_1); c27_2 = fma(vec4<f32>(a27[1]), b1_2, c27_2); c27_3 = fma(vec4<f32>(a27[1]), b1_3, c27_3);
     c27_0 = fma(vec4<f32>(a27[2]), b2_0, c27_0); c27_1 = fma(vec4<f32>(a27[2]), b2_1, c27_1); c27_2 = fma(vec4<f32>(a27[2]), b2_2, c27_2); c27_3 = fma(vec4<f32>(a27[2]), b2_3, c27_3);
     c27_0 = fma(vec4<f32>(a27[3]), b3_0, c27_0); c27_1 = fma(vec4<f32>(a27[3]), b3_1, c27_1); c27_2 = fma(vec4<f32>(a27[3]), b3_2, c27_2); c27_3 = fma(vec4<f32>(a27[3]), b3_3, c27_3);
+    var a28: vec4<f32>; var a29: vec4<f32>; var a30: vec4<f32>; var a31: vec4<f32>;
+    if (A_COLS) {
+      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z, 0);
+      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z, 0);
+      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z, 0);
+      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z, 0);
+      a28 = vec4<f32>(r7_0[0], r7_1[0], r7_2[0], r7_3[0]);
+      a29 = vec4<f32>(r7_0[1], r7_1[1], r7_2[1], r7_3[1]);
+      a30 = vec4<f32>(r7_0[2], r7_1[2], r7_2[2], r7_3[2]);
+      a31 = vec4<f32>(r7_0[3], r7_1[3], r7_2[3], r7_3[3]);
+    }
     if (!A_COLS) {
       a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z, 0);
     }
@@ -595,7 +616,7 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
       b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z, 0);
       b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z, 0);
     }
-    var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>; var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>; var a8: vec4<f32>; var a9: vec4<f32>; var a10: vec4<f32>; var a11: vec4<f32>; var a12: vec4<f32>; var a13: vec4<f32>; var a14: vec4<f32>; var a15: vec4<f32>; var a16: vec4<f32>; var a17: vec4<f32>; var a18: vec4<f32>; var a19: vec4<f32>; var a20: vec4<f32>; var a21: vec4<f32>; var a22: vec4<f32>; var a23: vec4<f32>; var a24: vec4<f32>; var a25: vec4<f32>; var a26: vec4<f32>; var a27: vec4<f32>; var a28: vec4<f32>; var a29: vec4<f32>; var a30: vec4<f32>; var a31: vec4<f32>;
+    var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>;
     if (A_COLS) {
       let r0_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 0u), z, 0);
       let r0_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 1u), z, 0);
@@ -605,62 +626,6 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
       a1 = vec4<f32>(r0_0[1], r0_1[1], r0_2[1], r0_3[1]);
       a2 = vec4<f32>(r0_0[2], r0_1[2], r0_2[2], r0_3[2]);
       a3 = vec4<f32>(r0_0[3], r0_1[3], r0_2[3], r0_3[3]);
-      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z, 0);
-      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z, 0);
-      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z, 0);
-      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z, 0);
-      a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
-      a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
-      a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
-      a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
-      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z, 0);
-      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z, 0);
-      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z, 0);
-      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z, 0);
-      a8 = vec4<f32>(r2_0[0], r2_1[0], r2_2[0], r2_3[0]);
-      a9 = vec4<f32>(r2_0[1], r2_1[1], r2_2[1], r2_3[1]);
-      a10 = vec4<f32>(r2_0[2], r2_1[2], r2_2[2], r2_3[2]);
-      a11 = vec4<f32>(r2_0[3], r2_1[3], r2_2[3], r2_3[3]);
-      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z, 0);
-      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z, 0);
-      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z, 0);
-      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z, 0);
-      a12 = vec4<f32>(r3_0[0], r3_1[0], r3_2[0], r3_3[0]);
-      a13 = vec4<f32>(r3_0[1], r3_1[1], r3_2[1], r3_3[1]);
-      a14 = vec4<f32>(r3_0[2], r3_1[2], r3_2[2], r3_3[2]);
-      a15 = vec4<f32>(r3_0[3], r3_1[3], r3_2[3], r3_3[3]);
-      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z, 0);
-      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z, 0);
-      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z, 0);
-      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z, 0);
-      a16 = vec4<f32>(r4_0[0], r4_1[0], r4_2[0], r4_3[0]);
-      a17 = vec4<f32>(r4_0[1], r4_1[1], r4_2[1], r4_3[1]);
-      a18 = vec4<f32>(r4_0[2], r4_1[2], r4_2[2], r4_3[2]);
-      a19 = vec4<f32>(r4_0[3], r4_1[3], r4_2[3], r4_3[3]);
-      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z, 0);
-      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z, 0);
-      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z, 0);
-      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z, 0);
-      a20 = vec4<f32>(r5_0[0], r5_1[0], r5_2[0], r5_3[0]);
-      a21 = vec4<f32>(r5_0[1], r5_1[1], r5_2[1], r5_3[1]);
-      a22 = vec4<f32>(r5_0[2], r5_1[2], r5_2[2], r5_3[2]);
-      a23 = vec4<f32>(r5_0[3], r5_1[3], r5_2[3], r5_3[3]);
-      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z, 0);
-      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z, 0);
-      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z, 0);
-      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z, 0);
-      a24 = vec4<f32>(r6_0[0], r6_1[0], r6_2[0], r6_3[0]);
-      a25 = vec4<f32>(r6_0[1], r6_1[1], r6_2[1], r6_3[1]);
-      a26 = vec4<f32>(r6_0[2], r6_1[2], r6_2[2], r6_3[2]);
-      a27 = vec4<f32>(r6_0[3], r6_1[3], r6_2[3], r6_3[3]);
-      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z, 0);
-      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z, 0);
-      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z, 0);
-      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z, 0);
-      a28 = vec4<f32>(r7_0[0], r7_1[0], r7_2[0], r7_3[0]);
-      a29 = vec4<f32>(r7_0[1], r7_1[1], r7_2[1], r7_3[1]);
-      a30 = vec4<f32>(r7_0[2], r7_1[2], r7_2[2], r7_3[2]);
-      a31 = vec4<f32>(r7_0[3], r7_1[3], r7_2[3], r7_3[3]);
     }
     if (!A_COLS) {
       a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
@@ -690,6 +655,17 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_1 = fma(vec4<f32>(a3[1]), b1_1, c3_1);
     c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_1 = fma(vec4<f32>(a3[2]), b2_1, c3_1);
     c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0); c3_1 = fma(vec4<f32>(a3[3]), b3_1, c3_1);
+    var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>;
+    if (A_COLS) {
+      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z, 0);
+      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z, 0);
+      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z, 0);
+      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z, 0);
+      a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
+      a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
+      a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
+      a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
+    }
     if (!A_COLS) {
       a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z, 0);
     }
@@ -718,6 +694,17 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_1 = fma(vec4<f32>(a7[1]), b1_1, c7_1);
     c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_1 = fma(vec4<f32>(a7[2]), b2_1, c7_1);
     c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0); c7_1 = fma(vec4<f32>(a7[3]), b3_1, c7_1);
+    var a8: vec4<f32>; var a9: vec4<f32>; var a10: vec4<f32>; var a11: vec4<f32>;
+    if (A_COLS) {
+      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z, 0);
+      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z, 0);
+      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z, 0);
+      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z, 0);
+      a8 = vec4<f32>(r2_0[0], r2_1[0], r2_2[0], r2_3[0]);
+      a9 = vec4<f32>(r2_0[1], r2_1[1], r2_2[1], r2_3[1]);
+      a10 = vec4<f32>(r2_0[2], r2_1[2], r2_2[2], r2_3[2]);
+      a11 = vec4<f32>(r2_0[3], r2_1[3], r2_2[3], r2_3[3]);
+    }
     if (!A_COLS) {
       a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z, 0);
     }
@@ -746,6 +733,17 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     c11_0 = fma(vec4<f32>(a11[1]), b1_0, c11_0); c11_1 = fma(vec4<f32>(a11[1]), b1_1, c11_1);
     c11_0 = fma(vec4<f32>(a11[2]), b2_0, c11_0); c11_1 = fma(vec4<f32>(a11[2]), b2_1, c11_1);
     c11_0 = fma(vec4<f32>(a11[3]), b3_0, c11_0); c11_1 = fma(vec4<f32>(a11[3]), b3_1, c11_1);
+    var a12: vec4<f32>; var a13: vec4<f32>; var a14: vec4<f32>; var a15: vec4<f32>;
+    if (A_COLS) {
+      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z, 0);
+      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z, 0);
+      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z, 0);
+      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z, 0);
+      a12 = vec4<f32>(r3_0[0], r3_1[0], r3_2[0], r3_3[0]);
+      a13 = vec4<f32>(r3_0[1], r3_1[1], r3_2[1], r3_3[1]);
+      a14 = vec4<f32>(r3_0[2], r3_1[2], r3_2[2], r3_3[2]);
+      a15 = vec4<f32>(r3_0[3], r3_1[3], r3_2[3], r3_3[3]);
+    }
     if (!A_COLS) {
       a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z, 0);
     }
@@ -774,6 +772,17 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     c15_0 = fma(vec4<f32>(a15[1]), b1_0, c15_0); c15_1 = fma(vec4<f32>(a15[1]), b1_1, c15_1);
     c15_0 = fma(vec4<f32>(a15[2]), b2_0, c15_0); c15_1 = fma(vec4<f32>(a15[2]), b2_1, c15_1);
     c15_0 = fma(vec4<f32>(a15[3]), b3_0, c15_0); c15_1 = fma(vec4<f32>(a15[3]), b3_1, c15_1);
+    var a16: vec4<f32>; var a17: vec4<f32>; var a18: vec4<f32>; var a19: vec4<f32>;
+    if (A_COLS) {
+      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z, 0);
+      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z, 0);
+      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z, 0);
+      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z, 0);
+      a16 = vec4<f32>(r4_0[0], r4_1[0], r4_2[0], r4_3[0]);
+      a17 = vec4<f32>(r4_0[1], r4_1[1], r4_2[1], r4_3[1]);
+      a18 = vec4<f32>(r4_0[2], r4_1[2], r4_2[2], r4_3[2]);
+      a19 = vec4<f32>(r4_0[3], r4_1[3], r4_2[3], r4_3[3]);
+    }
     if (!A_COLS) {
       a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z, 0);
     }
@@ -802,6 +811,17 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     c19_0 = fma(vec4<f32>(a19[1]), b1_0, c19_0); c19_1 = fma(vec4<f32>(a19[1]), b1_1, c19_1);
     c19_0 = fma(vec4<f32>(a19[2]), b2_0, c19_0); c19_1 = fma(vec4<f32>(a19[2]), b2_1, c19_1);
     c19_0 = fma(vec4<f32>(a19[3]), b3_0, c19_0); c19_1 = fma(vec4<f32>(a19[3]), b3_1, c19_1);
+    var a20: vec4<f32>; var a21: vec4<f32>; var a22: vec4<f32>; var a23: vec4<f32>;
+    if (A_COLS) {
+      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z, 0);
+      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z, 0);
+      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z, 0);
+      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z, 0);
+      a20 = vec4<f32>(r5_0[0], r5_1[0], r5_2[0], r5_3[0]);
+      a21 = vec4<f32>(r5_0[1], r5_1[1], r5_2[1], r5_3[1]);
+      a22 = vec4<f32>(r5_0[2], r5_1[2], r5_2[2], r5_3[2]);
+      a23 = vec4<f32>(r5_0[3], r5_1[3], r5_2[3], r5_3[3]);
+    }
     if (!A_COLS) {
       a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z, 0);
     }
@@ -830,6 +850,17 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     c23_0 = fma(vec4<f32>(a23[1]), b1_0, c23_0); c23_1 = fma(vec4<f32>(a23[1]), b1_1, c23_1);
     c23_0 = fma(vec4<f32>(a23[2]), b2_0, c23_0); c23_1 = fma(vec4<f32>(a23[2]), b2_1, c23_1);
     c23_0 = fma(vec4<f32>(a23[3]), b3_0, c23_0); c23_1 = fma(vec4<f32>(a23[3]), b3_1, c23_1);
+    var a24: vec4<f32>; var a25: vec4<f32>; var a26: vec4<f32>; var a27: vec4<f32>;
+    if (A_COLS) {
+      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z, 0);
+      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z, 0);
+      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z, 0);
+      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z, 0);
+      a24 = vec4<f32>(r6_0[0], r6_1[0], r6_2[0], r6_3[0]);
+      a25 = vec4<f32>(r6_0[1], r6_1[1], r6_2[1], r6_3[1]);
+      a26 = vec4<f32>(r6_0[2], r6_1[2], r6_2[2], r6_3[2]);
+      a27 = vec4<f32>(r6_0[3], r6_1[3], r6_2[3], r6_3[3]);
+    }
     if (!A_COLS) {
       a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z, 0);
     }
@@ -858,6 +889,17 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     c27_0 = fma(vec4<f32>(a27[1]), b1_0, c27_0); c27_1 = fma(vec4<f32>(a27[1]), b1_1, c27_1);
     c27_0 = fma(vec4<f32>(a27[2]), b2_0, c27_0); c27_1 = fma(vec4<f32>(a27[2]), b2_1, c27_1);
     c27_0 = fma(vec4<f32>(a27[3]), b3_0, c27_0); c27_1 = fma(vec4<f32>(a27[3]), b3_1, c27_1);
+    var a28: vec4<f32>; var a29: vec4<f32>; var a30: vec4<f32>; var a31: vec4<f32>;
+    if (A_COLS) {
+      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z, 0);
+      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z, 0);
+      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z, 0);
+      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z, 0);
+      a28 = vec4<f32>(r7_0[0], r7_1[0], r7_2[0], r7_3[0]);
+      a29 = vec4<f32>(r7_0[1], r7_1[1], r7_2[1], r7_3[1]);
+      a30 = vec4<f32>(r7_0[2], r7_1[2], r7_2[2], r7_3[2]);
+      a31 = vec4<f32>(r7_0[3], r7_1[3], r7_2[3], r7_3[3]);
+    }
     if (!A_COLS) {
       a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z, 0);
     }

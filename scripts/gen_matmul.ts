@@ -130,9 +130,12 @@ fn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
       L.push(`      ${line}`);
     }
     L.push(`    }`);
-    L.push(`    ${Array.from({ length: XR }, (_, i) => `var a${i}: vec4<f32>;`).join(" ")}`);
-    L.push(`    if (A_COLS) {`);
+    // A is read four rows at a time, just before their FMAs (loading all rows first costs spills)
     for (let g = 0; g < XR / 4; g++) {
+      L.push(
+        `    ${Array.from({ length: 4 }, (_, t) => `var a${4 * g + t}: vec4<f32>;`).join(" ")}`,
+      );
+      L.push(`    if (A_COLS) {`);
       for (let u = 0; u < 4; u++) {
         L.push(
           `      let r${g}_${u} = textureLoad(ta, vec2<u32>(m0 / 4u + ${g}u, k + ${u}u), z, 0);`,
@@ -145,21 +148,21 @@ fn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
           } = vec4<f32>(r${g}_0[${t}], r${g}_1[${t}], r${g}_2[${t}], r${g}_3[${t}]);`,
         );
       }
-    }
-    L.push(`    }`);
-    for (let i = 0; i < XR; i++) {
-      L.push(`    if (!A_COLS) {`);
-      L.push(`      a${i} = textureLoad(ta, vec2<u32>(k4, m0 + ${i}u), z, 0);`);
       L.push(`    }`);
-      for (let u = 0; u < 4; u++) {
-        L.push(
-          `    ${
-            Array.from(
-              { length: XC },
-              (_, j) => `c${i}_${j} = fma(vec4<f32>(a${i}[${u}]), b${u}_${j}, c${i}_${j});`,
-            ).join(" ")
-          }`,
-        );
+      for (let i = 4 * g; i < 4 * g + 4; i++) {
+        L.push(`    if (!A_COLS) {`);
+        L.push(`      a${i} = textureLoad(ta, vec2<u32>(k4, m0 + ${i}u), z, 0);`);
+        L.push(`    }`);
+        for (let u = 0; u < 4; u++) {
+          L.push(
+            `    ${
+              Array.from(
+                { length: XC },
+                (_, j) => `c${i}_${j} = fma(vec4<f32>(a${i}[${u}]), b${u}_${j}, c${i}_${j});`,
+              ).join(" ")
+            }`,
+          );
+        }
       }
     }
     L.push(`  }`);
