@@ -96,7 +96,8 @@ const MATMUL_NARROW_KERNEL: Kernel = { ...MATMUL_KERNEL, entryPoint: "main_narro
 
 /**
  * The product kernel: `narrow` for products of at most 64 columns, `direct` when it writes C
- * itself (no stage, no epilogue), `bRows` when op(B) arrives transposed (copied, not packed).
+ * itself (no stage, no epilogue), `aCols` / `bRows` when a copied Aᵀ / Bᵀ arrives in its stored
+ * layout (see {@linkcode matmulCopies}).
  */
 function productKernel(narrow: boolean, direct: boolean, aCols: boolean, bRows: boolean): Kernel {
   return {
@@ -160,8 +161,7 @@ interface Operand {
  * those whose rows start 16-byte aligned, with row strides that are multiples of 256 bytes (64
  * elements), in buffers that allow copies, when K is a multiple of 4 (the textures then need no
  * zero padding). A copied Aᵀ or Bᵀ keeps its layout and the kernel transposes 4 × 4 blocks in
- * registers.
- * Evaluated for each piece after the splits along K, N and layers.
+ * registers. `matmul` evaluates this for each piece after its splits along K, N and layers.
  */
 export function matmulCopies(gpu: Gpu, x: MatmulArgs): { a: boolean; b: boolean } {
   const count = x.count ?? 1, K4 = Math.ceil(x.K / 4);

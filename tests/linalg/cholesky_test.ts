@@ -5,7 +5,7 @@ import { FAIL_NONE } from "../../src/kernels/linalg_util.ts";
 import { cholesky64, relFro } from "../reference/linalg_ref.ts";
 import { realisticHessian } from "./_helpers.ts";
 
-for (const n of [1, 37, 100, 257, 300]) {
+for (const n of [1, 37, 100, 192, 257, 300]) {
   Deno.test(`choleskyFactor() matches float64 on a realistic Hessian, n = ${n}`, async () => {
     const gpu = await getGpu();
     const h = realisticHessian(n, 11 + n);

@@ -20,7 +20,7 @@ import {
 } from "../reference/linalg_ref.ts";
 import { realisticHessian } from "./_helpers.ts";
 
-for (const n of [37, 100, 257, 300]) {
+for (const n of [37, 100, 192, 257, 300]) {
   Deno.test(`spdInverse() matches float64 and H·H⁻¹ ≈ I, n = ${n}`, async () => {
     const gpu = await getGpu();
     const h = realisticHessian(n, 7 * n);
@@ -38,7 +38,7 @@ for (const n of [37, 100, 257, 300]) {
   });
 }
 
-for (const n of [37, 100, 257, 300]) {
+for (const n of [37, 100, 192, 257, 300]) {
   Deno.test(`recordSparseGptFactor() equals chol(H⁻¹, upper) in float64, n = ${n}`, async () => {
     const gpu = await getGpu();
     const tokens = Math.ceil(1.5 * n);

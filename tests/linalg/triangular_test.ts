@@ -17,7 +17,7 @@ function lowerFactor(n: number, seed: number): Float32Array<ArrayBuffer> {
   return Float32Array.from(cholesky64(realisticHessian(n, seed), n).L);
 }
 
-for (const n of [37, 100, 257]) {
+for (const n of [37, 100, 192, 257]) {
   Deno.test(`recordInvertLower() matches float64 and L·L⁻¹ ≈ I, n = ${n}`, async () => {
     const gpu = await getGpu();
     const l = lowerFactor(n, 3 * n);

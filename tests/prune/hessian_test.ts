@@ -3,7 +3,7 @@ import { getGpu } from "../../src/gpu/device.ts";
 import { HessianAccumulator } from "../../src/prune/hessian.ts";
 import { correlatedActivations, hessian64, relFro } from "../reference/linalg_ref.ts";
 
-for (const cols of [37, 100, 257, 300]) {
+for (const cols of [37, 100, 192, 257, 300]) {
   Deno.test(`HessianAccumulator equals (2/nseq)·Σ x·xᵀ over several chunks, cols = ${cols}`, async () => {
     const gpu = await getGpu();
     // chunks of [sequences, tokens]; the third one is read at an element offset
