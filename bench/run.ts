@@ -226,4 +226,7 @@ if (want("prune")) {
   log("");
 }
 
-await Deno.writeTextFile(new URL("./last_run.md", import.meta.url), out.join("\n") + "\n");
+await Deno.writeTextFile(
+  new URL("./last_run.md", import.meta.url),
+  out.join("\n").trimEnd() + "\n",
+);
