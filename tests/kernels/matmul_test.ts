@@ -53,6 +53,9 @@ function reference(
   return { c, bound };
 }
 
+/** (transA, transB) of the four layouts. */
+const LAYOUTS = [[false, false], [false, true], [true, false], [true, true]] as const;
+
 const CASES = [
   { M: 1, N: 1, K: 1 },
   { M: 37, N: 29, K: 53 },
@@ -61,7 +64,7 @@ const CASES = [
   { M: 64, N: 520, K: 7 },
 ];
 
-for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]]) {
+for (const [ta, tb] of LAYOUTS) {
   Deno.test(`matmul ${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"} matches float64 (error ≤ 1e-5·Σ|ab|) on odd shapes`, async () => {
     const gpu = await getGpu();
     for (const [ci, { M, N, K }] of CASES.entries()) {
@@ -269,12 +272,56 @@ async function runMatmul(
   return await gpu.read(c).finally(() => gpu.free(a, b, c, tbias));
 }
 
+/**
+ * Asserts every product of a (batched) matmul against {@linkcode reference}: error ≤ 1e-5 ·
+ * (Σ|ab| + |bias|). `bias` starts at the product's first column.
+ */
+function assertProducts(
+  got: Float32Array,
+  A: Float32Array,
+  B: Float32Array,
+  C0: Float32Array,
+  x: Omit<MatmulArgs, "a" | "b" | "c" | "bias">,
+  what: string,
+  bias?: Float32Array,
+): void {
+  const ta = x.transA ?? false, tb = x.transB ?? false;
+  const lda = x.lda ?? (ta ? x.M : x.K), ldb = x.ldb ?? (tb ? x.K : x.N), ldc = x.ldc ?? x.N;
+  for (let z = 0; z < (x.count ?? 1); z++) {
+    const offC = (x.offC ?? 0) + z * (x.strideC ?? 0);
+    const ref = reference(A, B, C0, {
+      M: x.M,
+      N: x.N,
+      K: x.K,
+      ta,
+      tb,
+      lda,
+      ldb,
+      ldc,
+      offA: (x.offA ?? 0) + z * (x.strideA ?? 0),
+      offB: (x.offB ?? 0) + z * (x.strideB ?? 0),
+      offC,
+      alpha: x.alpha ?? 1,
+      beta: x.beta ?? 0,
+      bias,
+    });
+    for (let m = 0; m < x.M; m++) {
+      for (let n = 0; n < x.N; n++) {
+        const i = offC + m * ldc + n;
+        const tol = 1e-5 * (ref.bound[i] + (bias ? Math.abs(bias[n]) : 0));
+        assert.ok(
+          Math.abs(got[i] - ref.c[i]) <= tol,
+          `${what} product ${z} (${m}, ${n}): ${got[i]} vs ${ref.c[i]}`,
+        );
+      }
+    }
+  }
+}
+
 Deno.test("matmul past the binding limit binds windows of A, B and C and matches the unsplit result", async () => {
   const gpu = await getGpu();
   const limit = 8192; // 2048 floats: every operand below is several windows
-  for (
-    const [ci, [ta, tb]] of [[false, false], [false, true], [true, false], [true, true]].entries()
-  ) {
+  for (const [ci, [ta, tb]] of LAYOUTS.entries()) {
     for (
       const { M, N, K, count } of [{ M: 100, N: 300, K: 64, count: 1 }, {
         M: 57,
@@ -319,32 +366,21 @@ Deno.test("matmul past the binding limit binds windows of A, B and C and matches
         want,
         `[${count}×${M}x${N}x${K}] ${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"}`,
       );
-      for (let z = 0; z < count; z++) {
-        const ref = reference(A, B, C0, {
-          ...args,
-          offA: 7 + z * strideA,
-          offB: 3 + z * strideB,
-          offC: 4 + z * strideC,
-          ta,
-          tb,
-          bias: bias.subarray(6),
-        });
-        for (let m = 0; m < M; m++) {
-          for (let n = 0; n < N; n++) {
-            const i = 4 + z * strideC + m * ldc + n;
-            const tol = 1e-5 * (ref.bound[i] + Math.abs(bias[6 + n]));
-            assert.ok(Math.abs(got[i] - ref.c[i]) <= tol, `product ${z} (${m}, ${n})`);
-          }
-        }
-      }
+      assertProducts(
+        got,
+        A,
+        B,
+        C0,
+        args,
+        `[${count}×${M}x${N}x${K}] ${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"}`,
+        bias.subarray(6),
+      );
     }
   }
 });
 
 Deno.test("matmul writes an aligned C directly, bit-identical to the staged epilogue, beta = 0 ignoring NaN", async () => {
-  for (
-    const [ci, [ta, tb]] of [[false, false], [false, true], [true, false], [true, true]].entries()
-  ) {
+  for (const [ci, [ta, tb]] of LAYOUTS.entries()) {
     for (
       const { M, N, K, count } of [{ M: 37, N: 68, K: 53, count: 1 }, {
         M: 70,
@@ -380,26 +416,8 @@ Deno.test("matmul writes an aligned C directly, bit-identical to the staged epil
         const shifted = new Float32Array(C0.length + 1);
         shifted.set(C0, 1); // the same C one element later
         const staged = await runMatmul(A, B, shifted, { ...args, offC: 5 });
-        for (let z = 0; z < count; z++) {
-          const ref = reference(A, B, C0, {
-            ...args,
-            ta,
-            tb,
-            offA: z * strideA,
-            offB: z * strideB,
-            offC: 4 + z * strideC,
-          });
-          for (let m = 0; m < M; m++) {
-            for (let n = 0; n < N; n++) {
-              const i = 4 + z * strideC + m * ldc + n;
-              assert.ok(
-                Math.abs(direct[i] - ref.c[i]) <= 1e-5 * ref.bound[i],
-                `[${M}x${N}x${K}] product ${z} (${m}, ${n}): ${direct[i]} vs ${ref.c[i]}`,
-              );
-              assert.equal(staged[i + 1], direct[i], `staged (${m}, ${n}) differs from direct`);
-            }
-          }
-        }
+        assertProducts(direct, A, B, C0, { ...args, offC: 4 }, `[${M}x${N}x${K}]`);
+        assertSameValues(staged.subarray(1), direct, `[${M}x${N}x${K}] staged vs direct`);
         // entries outside C (row padding, before and after) keep their values
         for (let i = 0; i < C0.length; i++) {
           const r = i - 4 - Math.floor((i - 4) / strideC) * strideC;
@@ -413,17 +431,9 @@ Deno.test("matmul writes an aligned C directly, bit-identical to the staged epil
 
 Deno.test("matmul copies aligned operands into its textures, bit-identical to packing them", async () => {
   const gpu = await getGpu();
-  for (
-    const [ci, [ta, tb]] of [[false, false], [false, true], [true, false], [true, true]].entries()
-  ) {
-    for (
-      const { M, N, K, count } of [{ M: 70, N: 62, K: 36, count: 1 }, {
-        M: 33,
-        N: 130,
-        K: 64,
-        count: 3,
-      }]
-    ) {
+  const shapes = [{ M: 70, N: 62, K: 36, count: 1 }, { M: 33, N: 130, K: 64, count: 3 }];
+  for (const [ci, [ta, tb]] of LAYOUTS.entries()) {
+    for (const { M, N, K, count } of shapes) {
       // rows of 64 or 192 elements (multiples of 256 bytes); NaN past each operand's columns
       // must not reach C (a copied B reads up to 3 elements past N into unused columns)
       const rowsA = ta ? K : M, colsA = ta ? M : K, rowsB = tb ? N : K, colsB = tb ? K : N;
@@ -474,25 +484,7 @@ Deno.test("matmul copies aligned operands into its textures, bit-identical to pa
       // row blocks and column pieces under a small binding limit copy from inside the operands
       const split = await withBindingLimit(gpu, 8192, () => runMatmul(A, B, C0, args));
       assertSameValues(split, copied, `${what} split vs whole`);
-      for (let z = 0; z < count; z++) {
-        const ref = reference(A, B, C0, {
-          ...args,
-          ta,
-          tb,
-          offA: 4 + z * strideA,
-          offB: 8 + z * strideB,
-          offC: 4 + z * strideC,
-        });
-        for (let m = 0; m < M; m++) {
-          for (let n = 0; n < N; n++) {
-            const i = 4 + z * strideC + m * ldc + n;
-            assert.ok(
-              Math.abs(copied[i] - ref.c[i]) <= 1e-5 * ref.bound[i],
-              `${what} product ${z} (${m}, ${n}): ${copied[i]} vs ${ref.c[i]}`,
-            );
-          }
-        }
-      }
+      assertProducts(copied, A, B, C0, args, what);
     }
   }
 });
