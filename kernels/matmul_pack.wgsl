@@ -1,9 +1,8 @@
-// Packs a block of op(X[z]) into layer z of an rgba32float array texture for
-// kernels/matmul.wgsl:
-//   texel (c4, r) of layer z = [op(X[z])(r0 + r, 4c4), …, op(X[z])(r0 + r, 4c4 + 3)],
-// zero past rows or cols, where
-//   op(X[z])(r, c) = TRANS ? x[off + z * stride + c * ld + r] : x[off + z * stride + r * ld + c]
-// and x may be a window of the tensor (off is then relative to the window).
+// Packs a block of the stored matrix X[z] into layer z of an rgba32float array texture for
+// kernels/matmul.wgsl (which reads A, Aᵀ, B and Bᵀ in their stored layouts):
+//   texel (c4, r) of layer z = [X[z](r0 + r, 4c4), …, X[z](r0 + r, 4c4 + 3)],
+// zero past rows or cols, where X[z](r, c) = x[off + z * stride + r * ld + c] and x may be a
+// window of the tensor (off is then relative to the window).
 // One invocation per texel of the region: texel columns c40 .. c40 + w4, rows r0 .. r0 + h
 // (written to texture rows t0 .. t0 + h), batch entries z (the dispatch's z) written to
 // layers z0 + z. Index arithmetic wraps in u32, so `off` may be "negative" for a window that
@@ -19,14 +18,9 @@ struct Params {
 @group(0) @binding(1) var t: texture_storage_2d_array<rgba32float, write>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-override TRANS: bool = false;
-
 fn at(base: u32, r: u32, c: u32) -> f32 {
   if (r >= p.rows || c >= p.cols) {
     return 0.0;
-  }
-  if (TRANS) {
-    return x[base + c * p.ld + r];
   }
   return x[base + r * p.ld + c];
 }

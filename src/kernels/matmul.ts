@@ -96,8 +96,8 @@ const MATMUL_NARROW_KERNEL: Kernel = { ...MATMUL_KERNEL, entryPoint: "main_narro
 
 /**
  * The product kernel: `narrow` for products of at most 64 columns, `direct` when it writes C
- * itself (no stage, no epilogue), `aCols` / `bRows` when a copied Aᵀ / Bᵀ arrives in its stored
- * layout (see {@linkcode matmulCopies}).
+ * itself (no stage, no epilogue), `aCols` / `bRows` for Aᵀ / Bᵀ, which the textures hold in
+ * their stored layout.
  */
 function productKernel(narrow: boolean, direct: boolean, aCols: boolean, bRows: boolean): Kernel {
   return {
@@ -126,14 +126,12 @@ function copyable(
   return 4 * (off + (count - 1) * stride + (rows - 1) * ld + 4 * texels) <= t.buffer.size;
 }
 
-function packKernel(trans: boolean): Kernel {
-  return {
-    name: "matmul-pack",
-    source: MATMUL_PACK_WGSL,
-    bindings: ["read", "storage-texture", "uniform"],
-    constants: { TRANS: +trans },
-  };
-}
+/** The pack kernel: rows of a stored matrix into texture rows, four elements a texel. */
+const PACK_KERNEL: Kernel = {
+  name: "matmul-pack",
+  source: MATMUL_PACK_WGSL,
+  bindings: ["read", "storage-texture", "uniform"],
+};
 
 function epilogueKernel(hasBias: boolean): Kernel {
   return {
@@ -144,12 +142,10 @@ function epilogueKernel(hasBias: boolean): Kernel {
   };
 }
 
-/** A matmul operand and the texture it is packed into. */
+/** A stored matrix (rows × cols, row stride ld) and the texture it is packed into. */
 interface Operand {
   src: GpuTensor;
   view: GPUTextureView;
-  trans: boolean;
-  /** Rows and columns of op(X). */
   rows: number;
   cols: number;
   ld: number;
@@ -157,11 +153,11 @@ interface Operand {
 
 /**
  * Which operands of a product {@linkcode matmul} copies into its textures as they lie in memory
- * instead of packing them with a kernel (a copy costs a tenth of the pack kernel on lavapipe):
+ * instead of packing them with a kernel (a copy costs a tenth of the pack kernel on lavapipe; the
+ * textures hold rows of the stored matrices either way):
  * those whose rows start 16-byte aligned, with row strides that are multiples of 256 bytes (64
  * elements), in buffers that allow copies, when K is a multiple of 4 (the textures then need no
- * zero padding). A copied Aᵀ or Bᵀ keeps its layout and the kernel transposes 4 × 4 blocks in
- * registers. `matmul` evaluates this for each piece after its splits along K, N and layers.
+ * zero padding). `matmul` evaluates this for each piece after its splits along K, N and layers.
  */
 export function matmulCopies(gpu: Gpu, x: MatmulArgs): { a: boolean; b: boolean } {
   const count = x.count ?? 1, K4 = Math.ceil(x.K / 4);
@@ -182,9 +178,9 @@ export function matmulCopies(gpu: Gpu, x: MatmulArgs): { a: boolean; b: boolean 
 }
 
 /**
- * Packs op(X[z]) rows [r0, r0 + h) (texture rows 0 .. h, zero past `rows`) of `count` products
- * into the operand's texture, in pieces whose elements fit one binding: by layers, then by rows
- * (X stored as op(X)) or by texel columns (X stored transposed), then the other way.
+ * Packs rows [r0, r0 + h) of the stored X[z] (texture rows 0 .. h, zero past `rows` and `cols`)
+ * of `count` products into the operand's texture, in pieces whose elements fit one binding: by
+ * layers, then by rows, then by texel columns.
  */
 function packOperand(
   batch: Batch,
@@ -200,9 +196,8 @@ function packOperand(
     cb = Math.min(4 * cb, o.cols);
     ca = 4 * ca;
     if (rb <= ra || cb <= ca) return [0, 0];
-    const first = at.off + za * at.stride + (o.trans ? ca * o.ld + ra : ra * o.ld + ca);
-    const last = at.off + (zb - 1) * at.stride +
-      (o.trans ? (cb - 1) * o.ld + rb : (rb - 1) * o.ld + cb);
+    const first = at.off + za * at.stride + ra * o.ld + ca;
+    const last = at.off + (zb - 1) * at.stride + (rb - 1) * o.ld + cb;
     return [first, last];
   };
   const span = (...r: [number, number, number, number, number, number]) => {
@@ -218,7 +213,7 @@ function packOperand(
       Math.max(hi, Math.min(lo, o.src.size - 1) + 1),
     );
     batch.dispatch(
-      packKernel(o.trans),
+      PACK_KERNEL,
       [win, o.view],
       new Uniforms()
         .u32(o.rows, o.cols, o.ld, at.off + za * at.stride - win.base)
@@ -236,29 +231,16 @@ function packOperand(
     at.count,
     (za, zb) => outer(zb - za, span(za, zb, at.r0, r1, 0, w4)),
     (za, zb) => {
-      if (o.trans) {
-        forEachFitting(
-          gpu,
-          0,
-          w4,
-          (ca, cb) => outer(cb - ca, span(za, zb, at.r0, r1, ca, cb)),
-          (ca, cb) =>
-            forEachFitting(gpu, at.r0, r1, (ra, rb) => span(za, zb, ra, rb, ca, cb), (ra, rb) => {
-              piece(za, zb, ra, rb, ca, cb);
-            }),
-        );
-      } else {
-        forEachFitting(
-          gpu,
-          at.r0,
-          r1,
-          (ra, rb) => outer(rb - ra, span(za, zb, ra, rb, 0, w4)),
-          (ra, rb) =>
-            forEachFitting(gpu, 0, w4, (ca, cb) => span(za, zb, ra, rb, ca, cb), (ca, cb) => {
-              piece(za, zb, ra, rb, ca, cb);
-            }),
-        );
-      }
+      forEachFitting(
+        gpu,
+        at.r0,
+        r1,
+        (ra, rb) => outer(rb - ra, span(za, zb, ra, rb, 0, w4)),
+        (ra, rb) =>
+          forEachFitting(gpu, 0, w4, (ca, cb) => span(za, zb, ra, rb, ca, cb), (ca, cb) => {
+            piece(za, zb, ra, rb, ca, cb);
+          }),
+      );
     },
   );
 }
@@ -286,7 +268,9 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
   }
   const gpu = batch.gpu;
   const limits = gpu.device.limits;
-  const kMax = Math.floor(limits.maxTextureDimension2D / 4) * 4, nMax = kMax * 4;
+  // K spans at most kMax texture rows or 4-element texels, N at most nMax texels (B) or rows (Bᵀ)
+  const kMax = Math.floor(limits.maxTextureDimension2D / 4) * 4;
+  const nMax = transB ? limits.maxTextureDimension2D : kMax * 4;
   if (x.K > kMax) {
     for (let k0 = 0; k0 < x.K; k0 += kMax) {
       matmul(batch, {
@@ -371,14 +355,16 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     dtype: "f32",
     size: stageSize,
   };
+  // The textures hold rows of the stored operands, four elements a texel: A (M×K) as texel
+  // (k4, m), Aᵀ (stored K×M) as (m4, k), B (K×N) as (n4, k), Bᵀ (stored N×K) as (k4, n), zero
+  // past K. Rows that lie in memory as a texture holds them are copied, the others packed.
   const copies = matmulCopies(gpu, full);
   const copyA = copies.a, copyB = copies.b;
-  const aCols = transA && copyA, bRows = transB && copyB;
-  const tb = bRows
+  const tb = transB
     ? gpu.pool.acquireTexture(Math.max(1, K4), x.N, count, "matmul/b")
     : gpu.pool.acquireTexture(Math.ceil(x.N / 4), Math.max(1, 4 * K4), count, "matmul/b");
-  const ta = aCols
-    ? gpu.pool.acquireTexture(mBlock / 4, x.K, count, "matmul/a")
+  const ta = transA
+    ? gpu.pool.acquireTexture(mBlock / 4, Math.max(1, 4 * K4), count, "matmul/a")
     : gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
   const tbView = tb.createView({ label: "matmul/b", dimension: "2d-array" });
   const taView = ta.createView({ label: "matmul/a", dimension: "2d-array" });
@@ -388,17 +374,17 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
         { buffer: x.b.buffer, offset: 4 * (offB + z * strideB), bytesPerRow: 4 * ldb },
         tb,
         z,
-        bRows ? [K4, x.N] : [Math.ceil(x.N / 4), x.K],
+        transB ? [K4, x.N] : [Math.ceil(x.N / 4), x.K],
       );
     }
   } else {
-    // op(B)(k, n) as rows k, columns n, zero-padded to 4·K4 rows.
-    packOperand(batch, { src: x.b, view: tbView, trans: transB, rows: x.K, cols: x.N, ld: ldb }, {
+    const [rows, cols] = transB ? [x.N, x.K] : [x.K, x.N];
+    packOperand(batch, { src: x.b, view: tbView, rows, cols, ld: ldb }, {
       off: offB,
       stride: strideB,
       count,
       r0: 0,
-      h: 4 * K4,
+      h: transB ? x.N : 4 * K4, // B zero-padded to 4·K4 rows
     });
   }
   for (let m0 = 0; m0 < x.M; m0 += mBlock) {
@@ -409,16 +395,25 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
         batch.copyToTexture(
           {
             buffer: x.a.buffer,
-            offset: 4 * (offA + z * strideA + (aCols ? m0 : m0 * lda)),
+            offset: 4 * (offA + z * strideA + (transA ? m0 : m0 * lda)),
             bytesPerRow: 4 * lda,
           },
           ta,
           z,
-          aCols ? [Math.ceil((m1 - m0) / 4), x.K] : [K4, m1 - m0],
+          transA ? [Math.ceil((m1 - m0) / 4), x.K] : [K4, m1 - m0],
         );
       }
+    } else if (transA) {
+      // columns m0 .. m1 of the stored Aᵀ, zero-padded to 4·K4 rows
+      packOperand(batch, { src: x.a, view: taView, rows: x.K, cols: m1 - m0, ld: lda }, {
+        off: offA + m0,
+        stride: strideA,
+        count,
+        r0: 0,
+        h: 4 * K4,
+      });
     } else {
-      packOperand(batch, { src: x.a, view: taView, trans: transA, rows: x.M, cols: x.K, ld: lda }, {
+      packOperand(batch, { src: x.a, view: taView, rows: x.M, cols: x.K, ld: lda }, {
         off: offA,
         stride: strideA,
         count,
@@ -432,7 +427,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       const first = offC + m0 * ldc;
       const c = gpu.window(x.c, first, first + cRows(m1 - m0));
       batch.dispatch(
-        productKernel(narrow, true, aCols, bRows),
+        productKernel(narrow, true, transA, transB),
         [taView, tbView, c],
         new Uniforms()
           .u32(K4, nPad / 4, mBlock).i32(lowerM0)
@@ -444,7 +439,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       continue;
     }
     batch.dispatch(
-      productKernel(narrow, false, aCols, bRows),
+      productKernel(narrow, false, transA, transB),
       [taView, tbView, stage],
       new Uniforms().u32(K4, nPad / 4, mBlock).i32(lowerM0).u32(0, 0, 0, 0, 0, 0, 0, 0).bytes(),
       grid,
