@@ -100,11 +100,13 @@ const MATMUL_NARROW_KERNEL: Kernel = { ...MATMUL_KERNEL, entryPoint: "main_narro
  * their stored layout.
  */
 function productKernel(narrow: boolean, direct: boolean, aCols: boolean, bRows: boolean): Kernel {
-  return {
+  const i = +narrow | (+direct << 1) | (+aCols << 2) | (+bRows << 3);
+  return PRODUCT_KERNELS[i] ??= {
     ...(narrow ? MATMUL_NARROW_KERNEL : MATMUL_KERNEL),
     constants: { DIRECT: +direct, A_COLS: +aCols, B_ROWS: +bRows },
   };
 }
+const PRODUCT_KERNELS: Kernel[] = [];
 
 /**
  * Whether `rows` rows of `texels` texels (4 elements each) of `count` operands can be copied into
@@ -142,13 +144,34 @@ function epilogueKernel(hasBias: boolean): Kernel {
   };
 }
 
-/** A stored matrix (rows × cols, row stride ld) and the texture it is packed into. */
+/** A stored matrix (rows × cols, row stride ld) and the texture it is copied or packed into. */
 interface Operand {
   src: GpuTensor;
+  tex: GPUTexture;
   view: GPUTextureView;
   rows: number;
   cols: number;
   ld: number;
+}
+
+/** The arguments with their defaults filled in (dense leading dimensions, no offsets, one product). */
+function withDefaults(x: MatmulArgs) {
+  const transA = x.transA ?? false, transB = x.transB ?? false;
+  return {
+    ...x,
+    count: x.count ?? 1,
+    transA,
+    transB,
+    lda: x.lda ?? (transA ? x.M : x.K),
+    ldb: x.ldb ?? (transB ? x.K : x.N),
+    ldc: x.ldc ?? x.N,
+    offA: x.offA ?? 0,
+    offB: x.offB ?? 0,
+    offC: x.offC ?? 0,
+    strideA: x.strideA ?? 0,
+    strideB: x.strideB ?? 0,
+    strideC: x.strideC ?? 0,
+  };
 }
 
 /**
@@ -159,12 +182,9 @@ interface Operand {
  * elements), in buffers that allow copies, when K is a multiple of 4 (the textures then need no
  * zero padding). `matmul` evaluates this for each piece after its splits along K, N and layers.
  */
-export function matmulCopies(gpu: Gpu, x: MatmulArgs): { a: boolean; b: boolean } {
-  const count = x.count ?? 1, K4 = Math.ceil(x.K / 4);
-  const transA = x.transA ?? false, transB = x.transB ?? false;
-  const lda = x.lda ?? (transA ? x.M : x.K), ldb = x.ldb ?? (transB ? x.K : x.N);
-  const offA = x.offA ?? 0, offB = x.offB ?? 0;
-  const strideA = x.strideA ?? 0, strideB = x.strideB ?? 0;
+export function matmulCopies(gpu: Gpu, args: MatmulArgs): { a: boolean; b: boolean } {
+  const x = withDefaults(args), K4 = Math.ceil(x.K / 4);
+  const { count, transA, transB, lda, ldb, offA, offB, strideA, strideB } = x;
   if (x.K % 4 !== 0) return { a: false, b: false };
   return {
     a: transA
@@ -178,15 +198,28 @@ export function matmulCopies(gpu: Gpu, x: MatmulArgs): { a: boolean; b: boolean 
 }
 
 /**
- * Packs rows [r0, r0 + h) of the stored X[z] (texture rows 0 .. h, zero past `rows` and `cols`)
- * of `count` products into the operand's texture, in pieces whose elements fit one binding: by
- * layers, then by rows, then by texel columns.
+ * Fills the operand's texture with rows [r0, r0 + h) of the stored X[z] of `count` products
+ * (texture rows 0 .. h, zero past `rows` and `cols`). With `copy` (see {@linkcode matmulCopies})
+ * the rows are copied as they lie, one copy per product; otherwise the pack kernel writes them,
+ * in pieces whose elements fit one binding: by layers, then by rows, then by texel columns.
  */
-function packOperand(
+function fillOperand(
   batch: Batch,
   o: Operand,
   at: { off: number; stride: number; count: number; r0: number; h: number },
+  copy: boolean,
 ): void {
+  if (copy) {
+    const rows = Math.min(o.rows, at.r0 + at.h) - at.r0;
+    for (let z = 0; z < at.count; z++) {
+      const offset = 4 * (at.off + z * at.stride + at.r0 * o.ld);
+      batch.copyToTexture({ buffer: o.src.buffer, offset, bytesPerRow: 4 * o.ld }, o.tex, z, [
+        Math.ceil(o.cols / 4),
+        rows,
+      ]);
+    }
+    return;
+  }
   const gpu = batch.gpu;
   const w4 = Math.ceil(o.cols / 4);
   const rEnd = Math.min(o.rows, at.r0 + at.h);
@@ -254,14 +287,10 @@ function packOperand(
  * along K (accumulating into C), along N, and into groups of layers.
  */
 export function matmul(batch: Batch, x: MatmulArgs): void {
-  const count = x.count ?? 1;
+  const full = withDefaults(x);
+  const { count, transA, transB, lda, ldb, ldc, offA, offB, offC, strideA, strideB, strideC } =
+    full;
   if (x.M === 0 || x.N === 0 || count === 0) return;
-  const transA = x.transA ?? false, transB = x.transB ?? false;
-  const lda = x.lda ?? (transA ? x.M : x.K), ldb = x.ldb ?? (transB ? x.K : x.N);
-  const ldc = x.ldc ?? x.N;
-  const offA = x.offA ?? 0, offB = x.offB ?? 0, offC = x.offC ?? 0;
-  const strideA = x.strideA ?? 0, strideB = x.strideB ?? 0, strideC = x.strideC ?? 0;
-  const full = { ...x, lda, ldb, ldc, offA, offB, offC, strideA, strideB, strideC };
   const lower = x.lower ?? ALL_COLUMNS;
   if (!Number.isInteger(lower)) {
     throw new RangeError(`Cannot use matmul lower ${x.lower}: expected an integer`);
@@ -368,59 +397,27 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     : gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
   const tbView = tb.createView({ label: "matmul/b", dimension: "2d-array" });
   const taView = ta.createView({ label: "matmul/a", dimension: "2d-array" });
-  if (copyB) {
-    for (let z = 0; z < count; z++) {
-      batch.copyToTexture(
-        { buffer: x.b.buffer, offset: 4 * (offB + z * strideB), bytesPerRow: 4 * ldb },
-        tb,
-        z,
-        transB ? [K4, x.N] : [Math.ceil(x.N / 4), x.K],
-      );
-    }
-  } else {
-    const [rows, cols] = transB ? [x.N, x.K] : [x.K, x.N];
-    packOperand(batch, { src: x.b, view: tbView, rows, cols, ld: ldb }, {
-      off: offB,
-      stride: strideB,
-      count,
-      r0: 0,
-      h: transB ? x.N : 4 * K4, // B zero-padded to 4·K4 rows
-    });
-  }
+  const [bRows, bCols] = transB ? [x.N, x.K] : [x.K, x.N];
+  fillOperand(batch, { src: x.b, tex: tb, view: tbView, rows: bRows, cols: bCols, ld: ldb }, {
+    off: offB,
+    stride: strideB,
+    count,
+    r0: 0,
+    h: transB ? x.N : 4 * K4, // B zero-padded to 4·K4 rows
+  }, copyB);
   for (let m0 = 0; m0 < x.M; m0 += mBlock) {
     const m1 = Math.min(x.M, m0 + mBlock);
     if (m1 - 1 + lower < 0) continue; // every row of the block lies above the written triangle
-    if (copyA) {
-      for (let z = 0; z < count; z++) {
-        batch.copyToTexture(
-          {
-            buffer: x.a.buffer,
-            offset: 4 * (offA + z * strideA + (transA ? m0 : m0 * lda)),
-            bytesPerRow: 4 * lda,
-          },
-          ta,
-          z,
-          transA ? [Math.ceil((m1 - m0) / 4), x.K] : [K4, m1 - m0],
-        );
-      }
-    } else if (transA) {
-      // columns m0 .. m1 of the stored Aᵀ, zero-padded to 4·K4 rows
-      packOperand(batch, { src: x.a, view: taView, rows: x.K, cols: m1 - m0, ld: lda }, {
-        off: offA + m0,
-        stride: strideA,
-        count,
-        r0: 0,
-        h: 4 * K4,
-      });
-    } else {
-      packOperand(batch, { src: x.a, view: taView, rows: x.M, cols: x.K, ld: lda }, {
-        off: offA,
-        stride: strideA,
-        count,
-        r0: m0,
-        h: m1 - m0,
-      });
-    }
+    // rows m0 .. m1 of A, or columns m0 .. m1 of the stored Aᵀ (zero-padded to 4·K4 rows)
+    const a = transA
+      ? { rows: x.K, cols: m1 - m0, off: offA + m0, r0: 0, h: 4 * K4 }
+      : { rows: x.M, cols: x.K, off: offA, r0: m0, h: m1 - m0 };
+    fillOperand(
+      batch,
+      { src: x.a, tex: ta, view: taView, rows: a.rows, cols: a.cols, ld: lda },
+      { off: a.off, stride: strideA, count, r0: a.r0, h: a.h },
+      copyA,
+    );
     const grid = [nPad / wgN, Math.ceil((m1 - m0) / TM), count];
     const lowerM0 = clampLower(lower + m0);
     if (!stage) {
