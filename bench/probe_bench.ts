@@ -17,6 +17,8 @@
  * # operands copied into the textures (aligned) against packed by the kernel (one element off),
  * # for the four layouts, on an n × k · k × n product and an n³ product
  * deno run -A bench/probe_bench.ts --probe copies --n 2048 --k 64
+ * # lavapipe's FMA ceiling: a kernel of independent vec4 FMA chains on registers, no loads
+ * deno run -A bench/probe_bench.ts --probe peak --n 4
  * # dispatches recorded for one Cholesky, triangular inverse and SPD inverse of order n
  * deno run -A bench/probe_bench.ts --probe dispatches --n 1024
  * # SparseGPT on one rows × cols matrix: the factor of H⁻¹ alone, then the whole call
@@ -205,6 +207,37 @@ async function probeCopies(n: number, k: number): Promise<void> {
   }
 }
 
+async function probePeak(chains: number): Promise<void> {
+  const iters = 1 << 16, groups = 4096;
+  const L = [
+    `@group(0) @binding(0) var<storage, read_write> c: array<vec4<f32>>;
+@group(0) @binding(1) var<uniform> n: u32;
+@compute @workgroup_size(8, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let x = vec4<f32>(f32(gid.x) * 1e-9);
+  let y = vec4<f32>(0.999999);`,
+  ];
+  for (let i = 0; i < chains; i++) L.push(`  var a${i} = vec4<f32>(${i}.0);`);
+  L.push(`  for (var k = 0u; k < n; k++) {`);
+  for (let i = 0; i < chains; i++) L.push(`    a${i} = fma(a${i}, y, x);`);
+  L.push(`  }`);
+  L.push(`  c[gid.x] = ${Array.from({ length: chains }, (_, i) => `a${i}`).join(" + ")};`, `}`);
+  const kernel = {
+    name: `probe-peak-${chains}`,
+    source: L.join("\n"),
+    bindings: ["storage", "uniform"] as const,
+  };
+  const c = gpu.alloc([groups * 8 * 4], "probe/c");
+  const ms = await best(
+    kernel.name,
+    (b) => b.dispatch(kernel, [c], new Uniforms().u32(iters).bytes(), [groups]),
+  );
+  const flops = 2 * 4 * chains * iters * groups * 8;
+  console.log(
+    `${chains} vec4 FMA chains: ${ms.toFixed(0)} ms, ${(flops / ms / 1e6).toFixed(1)} GFLOP/s`,
+  );
+}
+
 async function probeCholesky(n: number): Promise<void> {
   // H = (2/T)·XᵀX + 1 % of its mean diagonal, X: T = 2n tokens of noise plus two shared factors
   const T = 2 * n, X = new Float32Array(T * n);
@@ -306,6 +339,9 @@ switch (v.probe) {
   case "copies":
     await probeCopies(n, Number(v.k));
     break;
+  case "peak":
+    await probePeak(n);
+    break;
   case "dispatches":
     probeDispatches(n);
     break;
@@ -314,7 +350,7 @@ switch (v.probe) {
     break;
   default:
     console.error(
-      `Unknown --probe ${v.probe}: expected tiles, matmul, lower, copies, cholesky, dispatches or sparsegpt`,
+      `Unknown --probe ${v.probe}: expected tiles, matmul, lower, copies, peak, cholesky, dispatches or sparsegpt`,
     );
     Deno.exit(2);
 }
