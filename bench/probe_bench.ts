@@ -208,6 +208,10 @@ async function probeCopies(n: number, k: number): Promise<void> {
 }
 
 async function probePeak(chains: number): Promise<void> {
+  if (!Number.isInteger(chains) || chains < 1 || chains > 16) {
+    console.error(`Invalid --n ${v.n} for --probe peak: expected 1 to 16 FMA chains`);
+    Deno.exit(2);
+  }
   const iters = 1 << 16, groups = 4096;
   const L = [
     `@group(0) @binding(0) var<storage, read_write> c: array<vec4<f32>>;
