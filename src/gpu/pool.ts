@@ -73,13 +73,17 @@ export class BufferPool {
   }
 
   /**
-   * Rounds a texture extent to the pool's classes: four per octave (16, 20, 24, 28, 32, 40, …),
-   * so that shrinking shapes reuse a few textures and the padding stays under 25 %.
+   * Rounds a texture extent to the pool's classes: four per octave (17, 20, 24, 28, 33, 40, …),
+   * so that shrinking shapes reuse a few textures and the padding stays under 25 %. A class is
+   * never a power of two (those get one texel more): llvmpipe (lavapipe) compiles a kernel once
+   * per combination of "is each bound texture's width and height a power of two", ~8 s for the
+   * matmul kernel, so mixing both kinds of extent would compile each matmul variant up to 16 times.
    */
   static roundExtent(n: number): number {
-    if (n <= 16) return 16;
+    if (n <= 16) return 17;
     const step = 2 ** Math.floor(Math.log2(n)) / 4;
-    return Math.ceil(n / step) * step;
+    const r = Math.ceil(n / step) * step;
+    return (r & (r - 1)) === 0 ? r + 1 : r;
   }
 
   /**
@@ -89,7 +93,10 @@ export class BufferPool {
    * they need less than half of it.
    */
   acquireTexture(width: number, height: number, layers: number, label: string): GPUTexture {
-    const w = BufferPool.roundExtent(width), h = BufferPool.roundExtent(height);
+    // a power-of-two extent at the device's limit stays as it is
+    const max = this.#device.limits.maxTextureDimension2D;
+    const w = Math.min(BufferPool.roundExtent(width), Math.max(width, max));
+    const h = Math.min(BufferPool.roundExtent(height), Math.max(height, max));
     let best = -1;
     for (let i = 0; i < this.#freeTextures.length; i++) {
       const t = this.#freeTextures[i];
