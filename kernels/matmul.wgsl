@@ -9,8 +9,9 @@
 // or, for Aᵀ (override A_COLS) and Bᵀ (override B_ROWS), the stored transposes:
 //   ta texel (m4, k) = Aᵀ[k, 4m4 .. 4m4 + 3]    tb texel (k4, n) = Bᵀ[n, 4k4 .. 4k4 + 3]
 // which the kernel transposes in registers, 4 × 4 at a time. On CPU adapters such as lavapipe a
-// storage-buffer load inside a loop runs lane by lane with bounds checks, while a texel fetch is
-// one vectorised gather.
+// storage-buffer load inside a loop runs lane by lane with bounds checks, while a texel load is
+// one vectorised gather (cheapest from a read-only storage texture, which has no mip levels).
+// Needs the WGSL language feature readonly_and_readwrite_storage_textures.
 // Each invocation of `main` computes a 32 x 16 block (unrolled: 32 x 4 vec4 accumulators); a
 // workgroup of 8 invocations covers 32 rows x 128 columns. `main_narrow` (for products of at
 // most 64 columns) computes 32 x 8 blocks, 64 columns per workgroup. Fetches past the packed
@@ -33,8 +34,8 @@ override DIRECT: bool = false;
 override B_ROWS: bool = false;
 override A_COLS: bool = false;
 
-@group(0) @binding(0) var ta: texture_2d_array<f32>;
-@group(0) @binding(1) var tb: texture_2d_array<f32>;
+@group(0) @binding(0) var ta: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(1) var tb: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(2) var<storage, read_write> stage: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
 
@@ -108,368 +109,368 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let k = 4u * k4;
     var b0_0: vec4<f32>; var b0_1: vec4<f32>; var b0_2: vec4<f32>; var b0_3: vec4<f32>; var b1_0: vec4<f32>; var b1_1: vec4<f32>; var b1_2: vec4<f32>; var b1_3: vec4<f32>; var b2_0: vec4<f32>; var b2_1: vec4<f32>; var b2_2: vec4<f32>; var b2_3: vec4<f32>; var b3_0: vec4<f32>; var b3_1: vec4<f32>; var b3_2: vec4<f32>; var b3_3: vec4<f32>;
     if (B_ROWS) {
-      let q0_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 0u), z, 0);
-      let q0_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 1u), z, 0);
-      let q0_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 2u), z, 0);
-      let q0_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 3u), z, 0);
+      let q0_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 0u), z);
+      let q0_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 1u), z);
+      let q0_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 2u), z);
+      let q0_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 3u), z);
       b0_0 = vec4<f32>(q0_0[0], q0_1[0], q0_2[0], q0_3[0]);
       b1_0 = vec4<f32>(q0_0[1], q0_1[1], q0_2[1], q0_3[1]);
       b2_0 = vec4<f32>(q0_0[2], q0_1[2], q0_2[2], q0_3[2]);
       b3_0 = vec4<f32>(q0_0[3], q0_1[3], q0_2[3], q0_3[3]);
-      let q1_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 0u), z, 0);
-      let q1_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 1u), z, 0);
-      let q1_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 2u), z, 0);
-      let q1_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 3u), z, 0);
+      let q1_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 0u), z);
+      let q1_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 1u), z);
+      let q1_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 2u), z);
+      let q1_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 3u), z);
       b0_1 = vec4<f32>(q1_0[0], q1_1[0], q1_2[0], q1_3[0]);
       b1_1 = vec4<f32>(q1_0[1], q1_1[1], q1_2[1], q1_3[1]);
       b2_1 = vec4<f32>(q1_0[2], q1_1[2], q1_2[2], q1_3[2]);
       b3_1 = vec4<f32>(q1_0[3], q1_1[3], q1_2[3], q1_3[3]);
-      let q2_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 0u), z, 0);
-      let q2_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 1u), z, 0);
-      let q2_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 2u), z, 0);
-      let q2_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 3u), z, 0);
+      let q2_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 0u), z);
+      let q2_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 1u), z);
+      let q2_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 2u), z);
+      let q2_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 2u) + 3u), z);
       b0_2 = vec4<f32>(q2_0[0], q2_1[0], q2_2[0], q2_3[0]);
       b1_2 = vec4<f32>(q2_0[1], q2_1[1], q2_2[1], q2_3[1]);
       b2_2 = vec4<f32>(q2_0[2], q2_1[2], q2_2[2], q2_3[2]);
       b3_2 = vec4<f32>(q2_0[3], q2_1[3], q2_2[3], q2_3[3]);
-      let q3_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 0u), z, 0);
-      let q3_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 1u), z, 0);
-      let q3_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 2u), z, 0);
-      let q3_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 3u), z, 0);
+      let q3_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 0u), z);
+      let q3_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 1u), z);
+      let q3_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 2u), z);
+      let q3_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 3u) + 3u), z);
       b0_3 = vec4<f32>(q3_0[0], q3_1[0], q3_2[0], q3_3[0]);
       b1_3 = vec4<f32>(q3_0[1], q3_1[1], q3_2[1], q3_3[1]);
       b2_3 = vec4<f32>(q3_0[2], q3_1[2], q3_2[2], q3_3[2]);
       b3_3 = vec4<f32>(q3_0[3], q3_1[3], q3_2[3], q3_3[3]);
     } else {
-      b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z, 0);
-      b0_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 0u), z, 0);
-      b0_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 0u), z, 0);
-      b0_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 0u), z, 0);
-      b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z, 0);
-      b1_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 1u), z, 0);
-      b1_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 1u), z, 0);
-      b1_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 1u), z, 0);
-      b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z, 0);
-      b2_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 2u), z, 0);
-      b2_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 2u), z, 0);
-      b2_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 2u), z, 0);
-      b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z, 0);
-      b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z, 0);
-      b3_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 3u), z, 0);
-      b3_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 3u), z, 0);
+      b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z);
+      b0_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 0u), z);
+      b0_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 0u), z);
+      b0_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 0u), z);
+      b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z);
+      b1_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 1u), z);
+      b1_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 1u), z);
+      b1_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 1u), z);
+      b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z);
+      b2_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 2u), z);
+      b2_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 2u), z);
+      b2_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 2u), z);
+      b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z);
+      b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z);
+      b3_2 = textureLoad(tb, vec2<u32>(n0 + 2u, k + 3u), z);
+      b3_3 = textureLoad(tb, vec2<u32>(n0 + 3u, k + 3u), z);
     }
     var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>;
     if (A_COLS) {
-      let r0_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 0u), z, 0);
-      let r0_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 1u), z, 0);
-      let r0_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 2u), z, 0);
-      let r0_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 3u), z, 0);
+      let r0_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 0u), z);
+      let r0_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 1u), z);
+      let r0_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 2u), z);
+      let r0_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 3u), z);
       a0 = vec4<f32>(r0_0[0], r0_1[0], r0_2[0], r0_3[0]);
       a1 = vec4<f32>(r0_0[1], r0_1[1], r0_2[1], r0_3[1]);
       a2 = vec4<f32>(r0_0[2], r0_1[2], r0_2[2], r0_3[2]);
       a3 = vec4<f32>(r0_0[3], r0_1[3], r0_2[3], r0_3[3]);
     }
     if (!A_COLS) {
-      a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
+      a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z);
     }
-    c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_1 = fma(vec4<f32>(a0[0]), b0_1, c0_1); c0_2 = fma(vec4<f32>(a0[0]), b0_2, c0_2); c0_3 = fma(vec4<f32>(a0[0]), b0_3, c0_3);
-    c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_1 = fma(vec4<f32>(a0[1]), b1_1, c0_1); c0_2 = fma(vec4<f32>(a0[1]), b1_2, c0_2); c0_3 = fma(vec4<f32>(a0[1]), b1_3, c0_3);
-    c0_0 = fma(vec4<f32>(a0[2]), b2_0, c0_0); c0_1 = fma(vec4<f32>(a0[2]), b2_1, c0_1); c0_2 = fma(vec4<f32>(a0[2]), b2_2, c0_2); c0_3 = fma(vec4<f32>(a0[2]), b2_3, c0_3);
-    c0_0 = fma(vec4<f32>(a0[3]), b3_0, c0_0); c0_1 = fma(vec4<f32>(a0[3]), b3_1, c0_1); c0_2 = fma(vec4<f32>(a0[3]), b3_2, c0_2); c0_3 = fma(vec4<f32>(a0[3]), b3_3, c0_3);
+    c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_0 = fma(vec4<f32>(a0[2]), b2_0, c0_0); c0_0 = fma(vec4<f32>(a0[3]), b3_0, c0_0);
+    c0_1 = fma(vec4<f32>(a0[0]), b0_1, c0_1); c0_1 = fma(vec4<f32>(a0[1]), b1_1, c0_1); c0_1 = fma(vec4<f32>(a0[2]), b2_1, c0_1); c0_1 = fma(vec4<f32>(a0[3]), b3_1, c0_1);
+    c0_2 = fma(vec4<f32>(a0[0]), b0_2, c0_2); c0_2 = fma(vec4<f32>(a0[1]), b1_2, c0_2); c0_2 = fma(vec4<f32>(a0[2]), b2_2, c0_2); c0_2 = fma(vec4<f32>(a0[3]), b3_2, c0_2);
+    c0_3 = fma(vec4<f32>(a0[0]), b0_3, c0_3); c0_3 = fma(vec4<f32>(a0[1]), b1_3, c0_3); c0_3 = fma(vec4<f32>(a0[2]), b2_3, c0_3); c0_3 = fma(vec4<f32>(a0[3]), b3_3, c0_3);
     if (!A_COLS) {
-      a1 = textureLoad(ta, vec2<u32>(k4, m0 + 1u), z, 0);
+      a1 = textureLoad(ta, vec2<u32>(k4, m0 + 1u), z);
     }
-    c1_0 = fma(vec4<f32>(a1[0]), b0_0, c1_0); c1_1 = fma(vec4<f32>(a1[0]), b0_1, c1_1); c1_2 = fma(vec4<f32>(a1[0]), b0_2, c1_2); c1_3 = fma(vec4<f32>(a1[0]), b0_3, c1_3);
-    c1_0 = fma(vec4<f32>(a1[1]), b1_0, c1_0); c1_1 = fma(vec4<f32>(a1[1]), b1_1, c1_1); c1_2 = fma(vec4<f32>(a1[1]), b1_2, c1_2); c1_3 = fma(vec4<f32>(a1[1]), b1_3, c1_3);
-    c1_0 = fma(vec4<f32>(a1[2]), b2_0, c1_0); c1_1 = fma(vec4<f32>(a1[2]), b2_1, c1_1); c1_2 = fma(vec4<f32>(a1[2]), b2_2, c1_2); c1_3 = fma(vec4<f32>(a1[2]), b2_3, c1_3);
-    c1_0 = fma(vec4<f32>(a1[3]), b3_0, c1_0); c1_1 = fma(vec4<f32>(a1[3]), b3_1, c1_1); c1_2 = fma(vec4<f32>(a1[3]), b3_2, c1_2); c1_3 = fma(vec4<f32>(a1[3]), b3_3, c1_3);
+    c1_0 = fma(vec4<f32>(a1[0]), b0_0, c1_0); c1_0 = fma(vec4<f32>(a1[1]), b1_0, c1_0); c1_0 = fma(vec4<f32>(a1[2]), b2_0, c1_0); c1_0 = fma(vec4<f32>(a1[3]), b3_0, c1_0);
+    c1_1 = fma(vec4<f32>(a1[0]), b0_1, c1_1); c1_1 = fma(vec4<f32>(a1[1]), b1_1, c1_1); c1_1 = fma(vec4<f32>(a1[2]), b2_1, c1_1); c1_1 = fma(vec4<f32>(a1[3]), b3_1, c1_1);
+    c1_2 = fma(vec4<f32>(a1[0]), b0_2, c1_2); c1_2 = fma(vec4<f32>(a1[1]), b1_2, c1_2); c1_2 = fma(vec4<f32>(a1[2]), b2_2, c1_2); c1_2 = fma(vec4<f32>(a1[3]), b3_2, c1_2);
+    c1_3 = fma(vec4<f32>(a1[0]), b0_3, c1_3); c1_3 = fma(vec4<f32>(a1[1]), b1_3, c1_3); c1_3 = fma(vec4<f32>(a1[2]), b2_3, c1_3); c1_3 = fma(vec4<f32>(a1[3]), b3_3, c1_3);
     if (!A_COLS) {
-      a2 = textureLoad(ta, vec2<u32>(k4, m0 + 2u), z, 0);
+      a2 = textureLoad(ta, vec2<u32>(k4, m0 + 2u), z);
     }
-    c2_0 = fma(vec4<f32>(a2[0]), b0_0, c2_0); c2_1 = fma(vec4<f32>(a2[0]), b0_1, c2_1); c2_2 = fma(vec4<f32>(a2[0]), b0_2, c2_2); c2_3 = fma(vec4<f32>(a2[0]), b0_3, c2_3);
-    c2_0 = fma(vec4<f32>(a2[1]), b1_0, c2_0); c2_1 = fma(vec4<f32>(a2[1]), b1_1, c2_1); c2_2 = fma(vec4<f32>(a2[1]), b1_2, c2_2); c2_3 = fma(vec4<f32>(a2[1]), b1_3, c2_3);
-    c2_0 = fma(vec4<f32>(a2[2]), b2_0, c2_0); c2_1 = fma(vec4<f32>(a2[2]), b2_1, c2_1); c2_2 = fma(vec4<f32>(a2[2]), b2_2, c2_2); c2_3 = fma(vec4<f32>(a2[2]), b2_3, c2_3);
-    c2_0 = fma(vec4<f32>(a2[3]), b3_0, c2_0); c2_1 = fma(vec4<f32>(a2[3]), b3_1, c2_1); c2_2 = fma(vec4<f32>(a2[3]), b3_2, c2_2); c2_3 = fma(vec4<f32>(a2[3]), b3_3, c2_3);
+    c2_0 = fma(vec4<f32>(a2[0]), b0_0, c2_0); c2_0 = fma(vec4<f32>(a2[1]), b1_0, c2_0); c2_0 = fma(vec4<f32>(a2[2]), b2_0, c2_0); c2_0 = fma(vec4<f32>(a2[3]), b3_0, c2_0);
+    c2_1 = fma(vec4<f32>(a2[0]), b0_1, c2_1); c2_1 = fma(vec4<f32>(a2[1]), b1_1, c2_1); c2_1 = fma(vec4<f32>(a2[2]), b2_1, c2_1); c2_1 = fma(vec4<f32>(a2[3]), b3_1, c2_1);
+    c2_2 = fma(vec4<f32>(a2[0]), b0_2, c2_2); c2_2 = fma(vec4<f32>(a2[1]), b1_2, c2_2); c2_2 = fma(vec4<f32>(a2[2]), b2_2, c2_2); c2_2 = fma(vec4<f32>(a2[3]), b3_2, c2_2);
+    c2_3 = fma(vec4<f32>(a2[0]), b0_3, c2_3); c2_3 = fma(vec4<f32>(a2[1]), b1_3, c2_3); c2_3 = fma(vec4<f32>(a2[2]), b2_3, c2_3); c2_3 = fma(vec4<f32>(a2[3]), b3_3, c2_3);
     if (!A_COLS) {
-      a3 = textureLoad(ta, vec2<u32>(k4, m0 + 3u), z, 0);
+      a3 = textureLoad(ta, vec2<u32>(k4, m0 + 3u), z);
     }
-    c3_0 = fma(vec4<f32>(a3[0]), b0_0, c3_0); c3_1 = fma(vec4<f32>(a3[0]), b0_1, c3_1); c3_2 = fma(vec4<f32>(a3[0]), b0_2, c3_2); c3_3 = fma(vec4<f32>(a3[0]), b0_3, c3_3);
-    c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_1 = fma(vec4<f32>(a3[1]), b1_1, c3_1); c3_2 = fma(vec4<f32>(a3[1]), b1_2, c3_2); c3_3 = fma(vec4<f32>(a3[1]), b1_3, c3_3);
-    c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_1 = fma(vec4<f32>(a3[2]), b2_1, c3_1); c3_2 = fma(vec4<f32>(a3[2]), b2_2, c3_2); c3_3 = fma(vec4<f32>(a3[2]), b2_3, c3_3);
-    c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0); c3_1 = fma(vec4<f32>(a3[3]), b3_1, c3_1); c3_2 = fma(vec4<f32>(a3[3]), b3_2, c3_2); c3_3 = fma(vec4<f32>(a3[3]), b3_3, c3_3);
+    c3_0 = fma(vec4<f32>(a3[0]), b0_0, c3_0); c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0);
+    c3_1 = fma(vec4<f32>(a3[0]), b0_1, c3_1); c3_1 = fma(vec4<f32>(a3[1]), b1_1, c3_1); c3_1 = fma(vec4<f32>(a3[2]), b2_1, c3_1); c3_1 = fma(vec4<f32>(a3[3]), b3_1, c3_1);
+    c3_2 = fma(vec4<f32>(a3[0]), b0_2, c3_2); c3_2 = fma(vec4<f32>(a3[1]), b1_2, c3_2); c3_2 = fma(vec4<f32>(a3[2]), b2_2, c3_2); c3_2 = fma(vec4<f32>(a3[3]), b3_2, c3_2);
+    c3_3 = fma(vec4<f32>(a3[0]), b0_3, c3_3); c3_3 = fma(vec4<f32>(a3[1]), b1_3, c3_3); c3_3 = fma(vec4<f32>(a3[2]), b2_3, c3_3); c3_3 = fma(vec4<f32>(a3[3]), b3_3, c3_3);
     var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>;
     if (A_COLS) {
-      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z, 0);
-      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z, 0);
-      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z, 0);
-      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z, 0);
+      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z);
+      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z);
+      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z);
+      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z);
       a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
       a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
       a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
       a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
     }
     if (!A_COLS) {
-      a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z, 0);
+      a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z);
     }
-    c4_0 = fma(vec4<f32>(a4[0]), b0_0, c4_0); c4_1 = fma(vec4<f32>(a4[0]), b0_1, c4_1); c4_2 = fma(vec4<f32>(a4[0]), b0_2, c4_2); c4_3 = fma(vec4<f32>(a4[0]), b0_3, c4_3);
-    c4_0 = fma(vec4<f32>(a4[1]), b1_0, c4_0); c4_1 = fma(vec4<f32>(a4[1]), b1_1, c4_1); c4_2 = fma(vec4<f32>(a4[1]), b1_2, c4_2); c4_3 = fma(vec4<f32>(a4[1]), b1_3, c4_3);
-    c4_0 = fma(vec4<f32>(a4[2]), b2_0, c4_0); c4_1 = fma(vec4<f32>(a4[2]), b2_1, c4_1); c4_2 = fma(vec4<f32>(a4[2]), b2_2, c4_2); c4_3 = fma(vec4<f32>(a4[2]), b2_3, c4_3);
-    c4_0 = fma(vec4<f32>(a4[3]), b3_0, c4_0); c4_1 = fma(vec4<f32>(a4[3]), b3_1, c4_1); c4_2 = fma(vec4<f32>(a4[3]), b3_2, c4_2); c4_3 = fma(vec4<f32>(a4[3]), b3_3, c4_3);
+    c4_0 = fma(vec4<f32>(a4[0]), b0_0, c4_0); c4_0 = fma(vec4<f32>(a4[1]), b1_0, c4_0); c4_0 = fma(vec4<f32>(a4[2]), b2_0, c4_0); c4_0 = fma(vec4<f32>(a4[3]), b3_0, c4_0);
+    c4_1 = fma(vec4<f32>(a4[0]), b0_1, c4_1); c4_1 = fma(vec4<f32>(a4[1]), b1_1, c4_1); c4_1 = fma(vec4<f32>(a4[2]), b2_1, c4_1); c4_1 = fma(vec4<f32>(a4[3]), b3_1, c4_1);
+    c4_2 = fma(vec4<f32>(a4[0]), b0_2, c4_2); c4_2 = fma(vec4<f32>(a4[1]), b1_2, c4_2); c4_2 = fma(vec4<f32>(a4[2]), b2_2, c4_2); c4_2 = fma(vec4<f32>(a4[3]), b3_2, c4_2);
+    c4_3 = fma(vec4<f32>(a4[0]), b0_3, c4_3); c4_3 = fma(vec4<f32>(a4[1]), b1_3, c4_3); c4_3 = fma(vec4<f32>(a4[2]), b2_3, c4_3); c4_3 = fma(vec4<f32>(a4[3]), b3_3, c4_3);
     if (!A_COLS) {
-      a5 = textureLoad(ta, vec2<u32>(k4, m0 + 5u), z, 0);
+      a5 = textureLoad(ta, vec2<u32>(k4, m0 + 5u), z);
     }
-    c5_0 = fma(vec4<f32>(a5[0]), b0_0, c5_0); c5_1 = fma(vec4<f32>(a5[0]), b0_1, c5_1); c5_2 = fma(vec4<f32>(a5[0]), b0_2, c5_2); c5_3 = fma(vec4<f32>(a5[0]), b0_3, c5_3);
-    c5_0 = fma(vec4<f32>(a5[1]), b1_0, c5_0); c5_1 = fma(vec4<f32>(a5[1]), b1_1, c5_1); c5_2 = fma(vec4<f32>(a5[1]), b1_2, c5_2); c5_3 = fma(vec4<f32>(a5[1]), b1_3, c5_3);
-    c5_0 = fma(vec4<f32>(a5[2]), b2_0, c5_0); c5_1 = fma(vec4<f32>(a5[2]), b2_1, c5_1); c5_2 = fma(vec4<f32>(a5[2]), b2_2, c5_2); c5_3 = fma(vec4<f32>(a5[2]), b2_3, c5_3);
-    c5_0 = fma(vec4<f32>(a5[3]), b3_0, c5_0); c5_1 = fma(vec4<f32>(a5[3]), b3_1, c5_1); c5_2 = fma(vec4<f32>(a5[3]), b3_2, c5_2); c5_3 = fma(vec4<f32>(a5[3]), b3_3, c5_3);
+    c5_0 = fma(vec4<f32>(a5[0]), b0_0, c5_0); c5_0 = fma(vec4<f32>(a5[1]), b1_0, c5_0); c5_0 = fma(vec4<f32>(a5[2]), b2_0, c5_0); c5_0 = fma(vec4<f32>(a5[3]), b3_0, c5_0);
+    c5_1 = fma(vec4<f32>(a5[0]), b0_1, c5_1); c5_1 = fma(vec4<f32>(a5[1]), b1_1, c5_1); c5_1 = fma(vec4<f32>(a5[2]), b2_1, c5_1); c5_1 = fma(vec4<f32>(a5[3]), b3_1, c5_1);
+    c5_2 = fma(vec4<f32>(a5[0]), b0_2, c5_2); c5_2 = fma(vec4<f32>(a5[1]), b1_2, c5_2); c5_2 = fma(vec4<f32>(a5[2]), b2_2, c5_2); c5_2 = fma(vec4<f32>(a5[3]), b3_2, c5_2);
+    c5_3 = fma(vec4<f32>(a5[0]), b0_3, c5_3); c5_3 = fma(vec4<f32>(a5[1]), b1_3, c5_3); c5_3 = fma(vec4<f32>(a5[2]), b2_3, c5_3); c5_3 = fma(vec4<f32>(a5[3]), b3_3, c5_3);
     if (!A_COLS) {
-      a6 = textureLoad(ta, vec2<u32>(k4, m0 + 6u), z, 0);
+      a6 = textureLoad(ta, vec2<u32>(k4, m0 + 6u), z);
     }
-    c6_0 = fma(vec4<f32>(a6[0]), b0_0, c6_0); c6_1 = fma(vec4<f32>(a6[0]), b0_1, c6_1); c6_2 = fma(vec4<f32>(a6[0]), b0_2, c6_2); c6_3 = fma(vec4<f32>(a6[0]), b0_3, c6_3);
-    c6_0 = fma(vec4<f32>(a6[1]), b1_0, c6_0); c6_1 = fma(vec4<f32>(a6[1]), b1_1, c6_1); c6_2 = fma(vec4<f32>(a6[1]), b1_2, c6_2); c6_3 = fma(vec4<f32>(a6[1]), b1_3, c6_3);
-    c6_0 = fma(vec4<f32>(a6[2]), b2_0, c6_0); c6_1 = fma(vec4<f32>(a6[2]), b2_1, c6_1); c6_2 = fma(vec4<f32>(a6[2]), b2_2, c6_2); c6_3 = fma(vec4<f32>(a6[2]), b2_3, c6_3);
-    c6_0 = fma(vec4<f32>(a6[3]), b3_0, c6_0); c6_1 = fma(vec4<f32>(a6[3]), b3_1, c6_1); c6_2 = fma(vec4<f32>(a6[3]), b3_2, c6_2); c6_3 = fma(vec4<f32>(a6[3]), b3_3, c6_3);
+    c6_0 = fma(vec4<f32>(a6[0]), b0_0, c6_0); c6_0 = fma(vec4<f32>(a6[1]), b1_0, c6_0); c6_0 = fma(vec4<f32>(a6[2]), b2_0, c6_0); c6_0 = fma(vec4<f32>(a6[3]), b3_0, c6_0);
+    c6_1 = fma(vec4<f32>(a6[0]), b0_1, c6_1); c6_1 = fma(vec4<f32>(a6[1]), b1_1, c6_1); c6_1 = fma(vec4<f32>(a6[2]), b2_1, c6_1); c6_1 = fma(vec4<f32>(a6[3]), b3_1, c6_1);
+    c6_2 = fma(vec4<f32>(a6[0]), b0_2, c6_2); c6_2 = fma(vec4<f32>(a6[1]), b1_2, c6_2); c6_2 = fma(vec4<f32>(a6[2]), b2_2, c6_2); c6_2 = fma(vec4<f32>(a6[3]), b3_2, c6_2);
+    c6_3 = fma(vec4<f32>(a6[0]), b0_3, c6_3); c6_3 = fma(vec4<f32>(a6[1]), b1_3, c6_3); c6_3 = fma(vec4<f32>(a6[2]), b2_3, c6_3); c6_3 = fma(vec4<f32>(a6[3]), b3_3, c6_3);
     if (!A_COLS) {
-      a7 = textureLoad(ta, vec2<u32>(k4, m0 + 7u), z, 0);
+      a7 = textureLoad(ta, vec2<u32>(k4, m0 + 7u), z);
     }
-    c7_0 = fma(vec4<f32>(a7[0]), b0_0, c7_0); c7_1 = fma(vec4<f32>(a7[0]), b0_1, c7_1); c7_2 = fma(vec4<f32>(a7[0]), b0_2, c7_2); c7_3 = fma(vec4<f32>(a7[0]), b0_3, c7_3);
-    c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_1 = fma(vec4<f32>(a7[1]), b1_1, c7_1); c7_2 = fma(vec4<f32>(a7[1]), b1_2, c7_2); c7_3 = fma(vec4<f32>(a7[1]), b1_3, c7_3);
-    c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_1 = fma(vec4<f32>(a7[2]), b2_1, c7_1); c7_2 = fma(vec4<f32>(a7[2]), b2_2, c7_2); c7_3 = fma(vec4<f32>(a7[2]), b2_3, c7_3);
-    c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0); c7_1 = fma(vec4<f32>(a7[3]), b3_1, c7_1); c7_2 = fma(vec4<f32>(a7[3]), b3_2, c7_2); c7_3 = fma(vec4<f32>(a7[3]), b3_3, c7_3);
+    c7_0 = fma(vec4<f32>(a7[0]), b0_0, c7_0); c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0);
+    c7_1 = fma(vec4<f32>(a7[0]), b0_1, c7_1); c7_1 = fma(vec4<f32>(a7[1]), b1_1, c7_1); c7_1 = fma(vec4<f32>(a7[2]), b2_1, c7_1); c7_1 = fma(vec4<f32>(a7[3]), b3_1, c7_1);
+    c7_2 = fma(vec4<f32>(a7[0]), b0_2, c7_2); c7_2 = fma(vec4<f32>(a7[1]), b1_2, c7_2); c7_2 = fma(vec4<f32>(a7[2]), b2_2, c7_2); c7_2 = fma(vec4<f32>(a7[3]), b3_2, c7_2);
+    c7_3 = fma(vec4<f32>(a7[0]), b0_3, c7_3); c7_3 = fma(vec4<f32>(a7[1]), b1_3, c7_3); c7_3 = fma(vec4<f32>(a7[2]), b2_3, c7_3); c7_3 = fma(vec4<f32>(a7[3]), b3_3, c7_3);
     var a8: vec4<f32>; var a9: vec4<f32>; var a10: vec4<f32>; var a11: vec4<f32>;
     if (A_COLS) {
-      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z, 0);
-      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z, 0);
-      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z, 0);
-      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z, 0);
+      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z);
+      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z);
+      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z);
+      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z);
       a8 = vec4<f32>(r2_0[0], r2_1[0], r2_2[0], r2_3[0]);
       a9 = vec4<f32>(r2_0[1], r2_1[1], r2_2[1], r2_3[1]);
       a10 = vec4<f32>(r2_0[2], r2_1[2], r2_2[2], r2_3[2]);
       a11 = vec4<f32>(r2_0[3], r2_1[3], r2_2[3], r2_3[3]);
     }
     if (!A_COLS) {
-      a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z, 0);
+      a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z);
     }
-    c8_0 = fma(vec4<f32>(a8[0]), b0_0, c8_0); c8_1 = fma(vec4<f32>(a8[0]), b0_1, c8_1); c8_2 = fma(vec4<f32>(a8[0]), b0_2, c8_2); c8_3 = fma(vec4<f32>(a8[0]), b0_3, c8_3);
-    c8_0 = fma(vec4<f32>(a8[1]), b1_0, c8_0); c8_1 = fma(vec4<f32>(a8[1]), b1_1, c8_1); c8_2 = fma(vec4<f32>(a8[1]), b1_2, c8_2); c8_3 = fma(vec4<f32>(a8[1]), b1_3, c8_3);
-    c8_0 = fma(vec4<f32>(a8[2]), b2_0, c8_0); c8_1 = fma(vec4<f32>(a8[2]), b2_1, c8_1); c8_2 = fma(vec4<f32>(a8[2]), b2_2, c8_2); c8_3 = fma(vec4<f32>(a8[2]), b2_3, c8_3);
-    c8_0 = fma(vec4<f32>(a8[3]), b3_0, c8_0); c8_1 = fma(vec4<f32>(a8[3]), b3_1, c8_1); c8_2 = fma(vec4<f32>(a8[3]), b3_2, c8_2); c8_3 = fma(vec4<f32>(a8[3]), b3_3, c8_3);
+    c8_0 = fma(vec4<f32>(a8[0]), b0_0, c8_0); c8_0 = fma(vec4<f32>(a8[1]), b1_0, c8_0); c8_0 = fma(vec4<f32>(a8[2]), b2_0, c8_0); c8_0 = fma(vec4<f32>(a8[3]), b3_0, c8_0);
+    c8_1 = fma(vec4<f32>(a8[0]), b0_1, c8_1); c8_1 = fma(vec4<f32>(a8[1]), b1_1, c8_1); c8_1 = fma(vec4<f32>(a8[2]), b2_1, c8_1); c8_1 = fma(vec4<f32>(a8[3]), b3_1, c8_1);
+    c8_2 = fma(vec4<f32>(a8[0]), b0_2, c8_2); c8_2 = fma(vec4<f32>(a8[1]), b1_2, c8_2); c8_2 = fma(vec4<f32>(a8[2]), b2_2, c8_2); c8_2 = fma(vec4<f32>(a8[3]), b3_2, c8_2);
+    c8_3 = fma(vec4<f32>(a8[0]), b0_3, c8_3); c8_3 = fma(vec4<f32>(a8[1]), b1_3, c8_3); c8_3 = fma(vec4<f32>(a8[2]), b2_3, c8_3); c8_3 = fma(vec4<f32>(a8[3]), b3_3, c8_3);
     if (!A_COLS) {
-      a9 = textureLoad(ta, vec2<u32>(k4, m0 + 9u), z, 0);
+      a9 = textureLoad(ta, vec2<u32>(k4, m0 + 9u), z);
     }
-    c9_0 = fma(vec4<f32>(a9[0]), b0_0, c9_0); c9_1 = fma(vec4<f32>(a9[0]), b0_1, c9_1); c9_2 = fma(vec4<f32>(a9[0]), b0_2, c9_2); c9_3 = fma(vec4<f32>(a9[0]), b0_3, c9_3);
-    c9_0 = fma(vec4<f32>(a9[1]), b1_0, c9_0); c9_1 = fma(vec4<f32>(a9[1]), b1_1, c9_1); c9_2 = fma(vec4<f32>(a9[1]), b1_2, c9_2); c9_3 = fma(vec4<f32>(a9[1]), b1_3, c9_3);
-    c9_0 = fma(vec4<f32>(a9[2]), b2_0, c9_0); c9_1 = fma(vec4<f32>(a9[2]), b2_1, c9_1); c9_2 = fma(vec4<f32>(a9[2]), b2_2, c9_2); c9_3 = fma(vec4<f32>(a9[2]), b2_3, c9_3);
-    c9_0 = fma(vec4<f32>(a9[3]), b3_0, c9_0); c9_1 = fma(vec4<f32>(a9[3]), b3_1, c9_1); c9_2 = fma(vec4<f32>(a9[3]), b3_2, c9_2); c9_3 = fma(vec4<f32>(a9[3]), b3_3, c9_3);
+    c9_0 = fma(vec4<f32>(a9[0]), b0_0, c9_0); c9_0 = fma(vec4<f32>(a9[1]), b1_0, c9_0); c9_0 = fma(vec4<f32>(a9[2]), b2_0, c9_0); c9_0 = fma(vec4<f32>(a9[3]), b3_0, c9_0);
+    c9_1 = fma(vec4<f32>(a9[0]), b0_1, c9_1); c9_1 = fma(vec4<f32>(a9[1]), b1_1, c9_1); c9_1 = fma(vec4<f32>(a9[2]), b2_1, c9_1); c9_1 = fma(vec4<f32>(a9[3]), b3_1, c9_1);
+    c9_2 = fma(vec4<f32>(a9[0]), b0_2, c9_2); c9_2 = fma(vec4<f32>(a9[1]), b1_2, c9_2); c9_2 = fma(vec4<f32>(a9[2]), b2_2, c9_2); c9_2 = fma(vec4<f32>(a9[3]), b3_2, c9_2);
+    c9_3 = fma(vec4<f32>(a9[0]), b0_3, c9_3); c9_3 = fma(vec4<f32>(a9[1]), b1_3, c9_3); c9_3 = fma(vec4<f32>(a9[2]), b2_3, c9_3); c9_3 = fma(vec4<f32>(a9[3]), b3_3, c9_3);
     if (!A_COLS) {
-      a10 = textureLoad(ta, vec2<u32>(k4, m0 + 10u), z, 0);
+      a10 = textureLoad(ta, vec2<u32>(k4, m0 + 10u), z);
     }
-    c10_0 = fma(vec4<f32>(a10[0]), b0_0, c10_0); c10_1 = fma(vec4<f32>(a10[0]), b0_1, c10_1); c10_2 = fma(vec4<f32>(a10[0]), b0_2, c10_2); c10_3 = fma(vec4<f32>(a10[0]), b0_3, c10_3);
-    c10_0 = fma(vec4<f32>(a10[1]), b1_0, c10_0); c10_1 = fma(vec4<f32>(a10[1]), b1_1, c10_1); c10_2 = fma(vec4<f32>(a10[1]), b1_2, c10_2); c10_3 = fma(vec4<f32>(a10[1]), b1_3, c10_3);
-    c10_0 = fma(vec4<f32>(a10[2]), b2_0, c10_0); c10_1 = fma(vec4<f32>(a10[2]), b2_1, c10_1); c10_2 = fma(vec4<f32>(a10[2]), b2_2, c10_2); c10_3 = fma(vec4<f32>(a10[2]), b2_3, c10_3);
-    c10_0 = fma(vec4<f32>(a10[3]), b3_0, c10_0); c10_1 = fma(vec4<f32>(a10[3]), b3_1, c10_1); c10_2 = fma(vec4<f32>(a10[3]), b3_2, c10_2); c10_3 = fma(vec4<f32>(a10[3]), b3_3, c10_3);
+    c10_0 = fma(vec4<f32>(a10[0]), b0_0, c10_0); c10_0 = fma(vec4<f32>(a10[1]), b1_0, c10_0); c10_0 = fma(vec4<f32>(a10[2]), b2_0, c10_0); c10_0 = fma(vec4<f32>(a10[3]), b3_0, c10_0);
+    c10_1 = fma(vec4<f32>(a10[0]), b0_1, c10_1); c10_1 = fma(vec4<f32>(a10[1]), b1_1, c10_1); c10_1 = fma(vec4<f32>(a10[2]), b2_1, c10_1); c10_1 = fma(vec4<f32>(a10[3]), b3_1, c10_1);
+    c10_2 = fma(vec4<f32>(a10[0]), b0_2, c10_2); c10_2 = fma(vec4<f32>(a10[1]), b1_2, c10_2); c10_2 = fma(vec4<f32>(a10[2]), b2_2, c10_2); c10_2 = fma(vec4<f32>(a10[3]), b3_2, c10_2);
+    c10_3 = fma(vec4<f32>(a10[0]), b0_3, c10_3); c10_3 = fma(vec4<f32>(a10[1]), b1_3, c10_3); c10_3 = fma(vec4<f32>(a10[2]), b2_3, c10_3); c10_3 = fma(vec4<f32>(a10[3]), b3_3, c10_3);
     if (!A_COLS) {
-      a11 = textureLoad(ta, vec2<u32>(k4, m0 + 11u), z, 0);
+      a11 = textureLoad(ta, vec2<u32>(k4, m0 + 11u), z);
     }
-    c11_0 = fma(vec4<f32>(a11[0]), b0_0, c11_0); c11_1 = fma(vec4<f32>(a11[0]), b0_1, c11_1); c11_2 = fma(vec4<f32>(a11[0]), b0_2, c11_2); c11_3 = fma(vec4<f32>(a11[0]), b0_3, c11_3);
-    c11_0 = fma(vec4<f32>(a11[1]), b1_0, c11_0); c11_1 = fma(vec4<f32>(a11[1]), b1_1, c11_1); c11_2 = fma(vec4<f32>(a11[1]), b1_2, c11_2); c11_3 = fma(vec4<f32>(a11[1]), b1_3, c11_3);
-    c11_0 = fma(vec4<f32>(a11[2]), b2_0, c11_0); c11_1 = fma(vec4<f32>(a11[2]), b2_1, c11_1); c11_2 = fma(vec4<f32>(a11[2]), b2_2, c11_2); c11_3 = fma(vec4<f32>(a11[2]), b2_3, c11_3);
-    c11_0 = fma(vec4<f32>(a11[3]), b3_0, c11_0); c11_1 = fma(vec4<f32>(a11[3]), b3_1, c11_1); c11_2 = fma(vec4<f32>(a11[3]), b3_2, c11_2); c11_3 = fma(vec4<f32>(a11[3]), b3_3, c11_3);
+    c11_0 = fma(vec4<f32>(a11[0]), b0_0, c11_0); c11_0 = fma(vec4<f32>(a11[1]), b1_0, c11_0); c11_0 = fma(vec4<f32>(a11[2]), b2_0, c11_0); c11_0 = fma(vec4<f32>(a11[3]), b3_0, c11_0);
+    c11_1 = fma(vec4<f32>(a11[0]), b0_1, c11_1); c11_1 = fma(vec4<f32>(a11[1]), b1_1, c11_1); c11_1 = fma(vec4<f32>(a11[2]), b2_1, c11_1); c11_1 = fma(vec4<f32>(a11[3]), b3_1, c11_1);
+    c11_2 = fma(vec4<f32>(a11[0]), b0_2, c11_2); c11_2 = fma(vec4<f32>(a11[1]), b1_2, c11_2); c11_2 = fma(vec4<f32>(a11[2]), b2_2, c11_2); c11_2 = fma(vec4<f32>(a11[3]), b3_2, c11_2);
+    c11_3 = fma(vec4<f32>(a11[0]), b0_3, c11_3); c11_3 = fma(vec4<f32>(a11[1]), b1_3, c11_3); c11_3 = fma(vec4<f32>(a11[2]), b2_3, c11_3); c11_3 = fma(vec4<f32>(a11[3]), b3_3, c11_3);
     var a12: vec4<f32>; var a13: vec4<f32>; var a14: vec4<f32>; var a15: vec4<f32>;
     if (A_COLS) {
-      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z, 0);
-      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z, 0);
-      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z, 0);
-      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z, 0);
+      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z);
+      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z);
+      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z);
+      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z);
       a12 = vec4<f32>(r3_0[0], r3_1[0], r3_2[0], r3_3[0]);
       a13 = vec4<f32>(r3_0[1], r3_1[1], r3_2[1], r3_3[1]);
       a14 = vec4<f32>(r3_0[2], r3_1[2], r3_2[2], r3_3[2]);
       a15 = vec4<f32>(r3_0[3], r3_1[3], r3_2[3], r3_3[3]);
     }
     if (!A_COLS) {
-      a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z, 0);
+      a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z);
     }
-    c12_0 = fma(vec4<f32>(a12[0]), b0_0, c12_0); c12_1 = fma(vec4<f32>(a12[0]), b0_1, c12_1); c12_2 = fma(vec4<f32>(a12[0]), b0_2, c12_2); c12_3 = fma(vec4<f32>(a12[0]), b0_3, c12_3);
-    c12_0 = fma(vec4<f32>(a12[1]), b1_0, c12_0); c12_1 = fma(vec4<f32>(a12[1]), b1_1, c12_1); c12_2 = fma(vec4<f32>(a12[1]), b1_2, c12_2); c12_3 = fma(vec4<f32>(a12[1]), b1_3, c12_3);
-    c12_0 = fma(vec4<f32>(a12[2]), b2_0, c12_0); c12_1 = fma(vec4<f32>(a12[2]), b2_1, c12_1); c12_2 = fma(vec4<f32>(a12[2]), b2_2, c12_2); c12_3 = fma(vec4<f32>(a12[2]), b2_3, c12_3);
-    c12_0 = fma(vec4<f32>(a12[3]), b3_0, c12_0); c12_1 = fma(vec4<f32>(a12[3]), b3_1, c12_1); c12_2 = fma(vec4<f32>(a12[3]), b3_2, c12_2); c12_3 = fma(vec4<f32>(a12[3]), b3_3, c12_3);
+    c12_0 = fma(vec4<f32>(a12[0]), b0_0, c12_0); c12_0 = fma(vec4<f32>(a12[1]), b1_0, c12_0); c12_0 = fma(vec4<f32>(a12[2]), b2_0, c12_0); c12_0 = fma(vec4<f32>(a12[3]), b3_0, c12_0);
+    c12_1 = fma(vec4<f32>(a12[0]), b0_1, c12_1); c12_1 = fma(vec4<f32>(a12[1]), b1_1, c12_1); c12_1 = fma(vec4<f32>(a12[2]), b2_1, c12_1); c12_1 = fma(vec4<f32>(a12[3]), b3_1, c12_1);
+    c12_2 = fma(vec4<f32>(a12[0]), b0_2, c12_2); c12_2 = fma(vec4<f32>(a12[1]), b1_2, c12_2); c12_2 = fma(vec4<f32>(a12[2]), b2_2, c12_2); c12_2 = fma(vec4<f32>(a12[3]), b3_2, c12_2);
+    c12_3 = fma(vec4<f32>(a12[0]), b0_3, c12_3); c12_3 = fma(vec4<f32>(a12[1]), b1_3, c12_3); c12_3 = fma(vec4<f32>(a12[2]), b2_3, c12_3); c12_3 = fma(vec4<f32>(a12[3]), b3_3, c12_3);
     if (!A_COLS) {
-      a13 = textureLoad(ta, vec2<u32>(k4, m0 + 13u), z, 0);
+      a13 = textureLoad(ta, vec2<u32>(k4, m0 + 13u), z);
     }
-    c13_0 = fma(vec4<f32>(a13[0]), b0_0, c13_0); c13_1 = fma(vec4<f32>(a13[0]), b0_1, c13_1); c13_2 = fma(vec4<f32>(a13[0]), b0_2, c13_2); c13_3 = fma(vec4<f32>(a13[0]), b0_3, c13_3);
-    c13_0 = fma(vec4<f32>(a13[1]), b1_0, c13_0); c13_1 = fma(vec4<f32>(a13[1]), b1_1, c13_1); c13_2 = fma(vec4<f32>(a13[1]), b1_2, c13_2); c13_3 = fma(vec4<f32>(a13[1]), b1_3, c13_3);
-    c13_0 = fma(vec4<f32>(a13[2]), b2_0, c13_0); c13_1 = fma(vec4<f32>(a13[2]), b2_1, c13_1); c13_2 = fma(vec4<f32>(a13[2]), b2_2, c13_2); c13_3 = fma(vec4<f32>(a13[2]), b2_3, c13_3);
-    c13_0 = fma(vec4<f32>(a13[3]), b3_0, c13_0); c13_1 = fma(vec4<f32>(a13[3]), b3_1, c13_1); c13_2 = fma(vec4<f32>(a13[3]), b3_2, c13_2); c13_3 = fma(vec4<f32>(a13[3]), b3_3, c13_3);
+    c13_0 = fma(vec4<f32>(a13[0]), b0_0, c13_0); c13_0 = fma(vec4<f32>(a13[1]), b1_0, c13_0); c13_0 = fma(vec4<f32>(a13[2]), b2_0, c13_0); c13_0 = fma(vec4<f32>(a13[3]), b3_0, c13_0);
+    c13_1 = fma(vec4<f32>(a13[0]), b0_1, c13_1); c13_1 = fma(vec4<f32>(a13[1]), b1_1, c13_1); c13_1 = fma(vec4<f32>(a13[2]), b2_1, c13_1); c13_1 = fma(vec4<f32>(a13[3]), b3_1, c13_1);
+    c13_2 = fma(vec4<f32>(a13[0]), b0_2, c13_2); c13_2 = fma(vec4<f32>(a13[1]), b1_2, c13_2); c13_2 = fma(vec4<f32>(a13[2]), b2_2, c13_2); c13_2 = fma(vec4<f32>(a13[3]), b3_2, c13_2);
+    c13_3 = fma(vec4<f32>(a13[0]), b0_3, c13_3); c13_3 = fma(vec4<f32>(a13[1]), b1_3, c13_3); c13_3 = fma(vec4<f32>(a13[2]), b2_3, c13_3); c13_3 = fma(vec4<f32>(a13[3]), b3_3, c13_3);
     if (!A_COLS) {
-      a14 = textureLoad(ta, vec2<u32>(k4, m0 + 14u), z, 0);
+      a14 = textureLoad(ta, vec2<u32>(k4, m0 + 14u), z);
     }
-    c14_0 = fma(vec4<f32>(a14[0]), b0_0, c14_0); c14_1 = fma(vec4<f32>(a14[0]), b0_1, c14_1); c14_2 = fma(vec4<f32>(a14[0]), b0_2, c14_2); c14_3 = fma(vec4<f32>(a14[0]), b0_3, c14_3);
-    c14_0 = fma(vec4<f32>(a14[1]), b1_0, c14_0); c14_1 = fma(vec4<f32>(a14[1]), b1_1, c14_1); c14_2 = fma(vec4<f32>(a14[1]), b1_2, c14_2); c14_3 = fma(vec4<f32>(a14[1]), b1_3, c14_3);
-    c14_0 = fma(vec4<f32>(a14[2]), b2_0, c14_0); c14_1 = fma(vec4<f32>(a14[2]), b2_1, c14_1); c14_2 = fma(vec4<f32>(a14[2]), b2_2, c14_2); c14_3 = fma(vec4<f32>(a14[2]), b2_3, c14_3);
-    c14_0 = fma(vec4<f32>(a14[3]), b3_0, c14_0); c14_1 = fma(vec4<f32>(a14[3]), b3_1, c14_1); c14_2 = fma(vec4<f32>(a14[3]), b3_2, c14_2); c14_3 = fma(vec4<f32>(a14[3]), b3_3, c14_3);
+    c14_0 = fma(vec4<f32>(a14[0]), b0_0, c14_0); c14_0 = fma(vec4<f32>(a14[1]), b1_0, c14_0); c14_0 = fma(vec4<f32>(a14[2]), b2_0, c14_0); c14_0 = fma(vec4<f32>(a14[3]), b3_0, c14_0);
+    c14_1 = fma(vec4<f32>(a14[0]), b0_1, c14_1); c14_1 = fma(vec4<f32>(a14[1]), b1_1, c14_1); c14_1 = fma(vec4<f32>(a14[2]), b2_1, c14_1); c14_1 = fma(vec4<f32>(a14[3]), b3_1, c14_1);
+    c14_2 = fma(vec4<f32>(a14[0]), b0_2, c14_2); c14_2 = fma(vec4<f32>(a14[1]), b1_2, c14_2); c14_2 = fma(vec4<f32>(a14[2]), b2_2, c14_2); c14_2 = fma(vec4<f32>(a14[3]), b3_2, c14_2);
+    c14_3 = fma(vec4<f32>(a14[0]), b0_3, c14_3); c14_3 = fma(vec4<f32>(a14[1]), b1_3, c14_3); c14_3 = fma(vec4<f32>(a14[2]), b2_3, c14_3); c14_3 = fma(vec4<f32>(a14[3]), b3_3, c14_3);
     if (!A_COLS) {
-      a15 = textureLoad(ta, vec2<u32>(k4, m0 + 15u), z, 0);
+      a15 = textureLoad(ta, vec2<u32>(k4, m0 + 15u), z);
     }
-    c15_0 = fma(vec4<f32>(a15[0]), b0_0, c15_0); c15_1 = fma(vec4<f32>(a15[0]), b0_1, c15_1); c15_2 = fma(vec4<f32>(a15[0]), b0_2, c15_2); c15_3 = fma(vec4<f32>(a15[0]), b0_3, c15_3);
-    c15_0 = fma(vec4<f32>(a15[1]), b1_0, c15_0); c15_1 = fma(vec4<f32>(a15[1]), b1_1, c15_1); c15_2 = fma(vec4<f32>(a15[1]), b1_2, c15_2); c15_3 = fma(vec4<f32>(a15[1]), b1_3, c15_3);
-    c15_0 = fma(vec4<f32>(a15[2]), b2_0, c15_0); c15_1 = fma(vec4<f32>(a15[2]), b2_1, c15_1); c15_2 = fma(vec4<f32>(a15[2]), b2_2, c15_2); c15_3 = fma(vec4<f32>(a15[2]), b2_3, c15_3);
-    c15_0 = fma(vec4<f32>(a15[3]), b3_0, c15_0); c15_1 = fma(vec4<f32>(a15[3]), b3_1, c15_1); c15_2 = fma(vec4<f32>(a15[3]), b3_2, c15_2); c15_3 = fma(vec4<f32>(a15[3]), b3_3, c15_3);
+    c15_0 = fma(vec4<f32>(a15[0]), b0_0, c15_0); c15_0 = fma(vec4<f32>(a15[1]), b1_0, c15_0); c15_0 = fma(vec4<f32>(a15[2]), b2_0, c15_0); c15_0 = fma(vec4<f32>(a15[3]), b3_0, c15_0);
+    c15_1 = fma(vec4<f32>(a15[0]), b0_1, c15_1); c15_1 = fma(vec4<f32>(a15[1]), b1_1, c15_1); c15_1 = fma(vec4<f32>(a15[2]), b2_1, c15_1); c15_1 = fma(vec4<f32>(a15[3]), b3_1, c15_1);
+    c15_2 = fma(vec4<f32>(a15[0]), b0_2, c15_2); c15_2 = fma(vec4<f32>(a15[1]), b1_2, c15_2); c15_2 = fma(vec4<f32>(a15[2]), b2_2, c15_2); c15_2 = fma(vec4<f32>(a15[3]), b3_2, c15_2);
+    c15_3 = fma(vec4<f32>(a15[0]), b0_3, c15_3); c15_3 = fma(vec4<f32>(a15[1]), b1_3, c15_3); c15_3 = fma(vec4<f32>(a15[2]), b2_3, c15_3); c15_3 = fma(vec4<f32>(a15[3]), b3_3, c15_3);
     var a16: vec4<f32>; var a17: vec4<f32>; var a18: vec4<f32>; var a19: vec4<f32>;
     if (A_COLS) {
-      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z, 0);
-      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z, 0);
-      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z, 0);
-      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z, 0);
+      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z);
+      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z);
+      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z);
+      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z);
       a16 = vec4<f32>(r4_0[0], r4_1[0], r4_2[0], r4_3[0]);
       a17 = vec4<f32>(r4_0[1], r4_1[1], r4_2[1], r4_3[1]);
       a18 = vec4<f32>(r4_0[2], r4_1[2], r4_2[2], r4_3[2]);
       a19 = vec4<f32>(r4_0[3], r4_1[3], r4_2[3], r4_3[3]);
     }
     if (!A_COLS) {
-      a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z, 0);
+      a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z);
     }
-    c16_0 = fma(vec4<f32>(a16[0]), b0_0, c16_0); c16_1 = fma(vec4<f32>(a16[0]), b0_1, c16_1); c16_2 = fma(vec4<f32>(a16[0]), b0_2, c16_2); c16_3 = fma(vec4<f32>(a16[0]), b0_3, c16_3);
-    c16_0 = fma(vec4<f32>(a16[1]), b1_0, c16_0); c16_1 = fma(vec4<f32>(a16[1]), b1_1, c16_1); c16_2 = fma(vec4<f32>(a16[1]), b1_2, c16_2); c16_3 = fma(vec4<f32>(a16[1]), b1_3, c16_3);
-    c16_0 = fma(vec4<f32>(a16[2]), b2_0, c16_0); c16_1 = fma(vec4<f32>(a16[2]), b2_1, c16_1); c16_2 = fma(vec4<f32>(a16[2]), b2_2, c16_2); c16_3 = fma(vec4<f32>(a16[2]), b2_3, c16_3);
-    c16_0 = fma(vec4<f32>(a16[3]), b3_0, c16_0); c16_1 = fma(vec4<f32>(a16[3]), b3_1, c16_1); c16_2 = fma(vec4<f32>(a16[3]), b3_2, c16_2); c16_3 = fma(vec4<f32>(a16[3]), b3_3, c16_3);
+    c16_0 = fma(vec4<f32>(a16[0]), b0_0, c16_0); c16_0 = fma(vec4<f32>(a16[1]), b1_0, c16_0); c16_0 = fma(vec4<f32>(a16[2]), b2_0, c16_0); c16_0 = fma(vec4<f32>(a16[3]), b3_0, c16_0);
+    c16_1 = fma(vec4<f32>(a16[0]), b0_1, c16_1); c16_1 = fma(vec4<f32>(a16[1]), b1_1, c16_1); c16_1 = fma(vec4<f32>(a16[2]), b2_1, c16_1); c16_1 = fma(vec4<f32>(a16[3]), b3_1, c16_1);
+    c16_2 = fma(vec4<f32>(a16[0]), b0_2, c16_2); c16_2 = fma(vec4<f32>(a16[1]), b1_2, c16_2); c16_2 = fma(vec4<f32>(a16[2]), b2_2, c16_2); c16_2 = fma(vec4<f32>(a16[3]), b3_2, c16_2);
+    c16_3 = fma(vec4<f32>(a16[0]), b0_3, c16_3); c16_3 = fma(vec4<f32>(a16[1]), b1_3, c16_3); c16_3 = fma(vec4<f32>(a16[2]), b2_3, c16_3); c16_3 = fma(vec4<f32>(a16[3]), b3_3, c16_3);
     if (!A_COLS) {
-      a17 = textureLoad(ta, vec2<u32>(k4, m0 + 17u), z, 0);
+      a17 = textureLoad(ta, vec2<u32>(k4, m0 + 17u), z);
     }
-    c17_0 = fma(vec4<f32>(a17[0]), b0_0, c17_0); c17_1 = fma(vec4<f32>(a17[0]), b0_1, c17_1); c17_2 = fma(vec4<f32>(a17[0]), b0_2, c17_2); c17_3 = fma(vec4<f32>(a17[0]), b0_3, c17_3);
-    c17_0 = fma(vec4<f32>(a17[1]), b1_0, c17_0); c17_1 = fma(vec4<f32>(a17[1]), b1_1, c17_1); c17_2 = fma(vec4<f32>(a17[1]), b1_2, c17_2); c17_3 = fma(vec4<f32>(a17[1]), b1_3, c17_3);
-    c17_0 = fma(vec4<f32>(a17[2]), b2_0, c17_0); c17_1 = fma(vec4<f32>(a17[2]), b2_1, c17_1); c17_2 = fma(vec4<f32>(a17[2]), b2_2, c17_2); c17_3 = fma(vec4<f32>(a17[2]), b2_3, c17_3);
-    c17_0 = fma(vec4<f32>(a17[3]), b3_0, c17_0); c17_1 = fma(vec4<f32>(a17[3]), b3_1, c17_1); c17_2 = fma(vec4<f32>(a17[3]), b3_2, c17_2); c17_3 = fma(vec4<f32>(a17[3]), b3_3, c17_3);
+    c17_0 = fma(vec4<f32>(a17[0]), b0_0, c17_0); c17_0 = fma(vec4<f32>(a17[1]), b1_0, c17_0); c17_0 = fma(vec4<f32>(a17[2]), b2_0, c17_0); c17_0 = fma(vec4<f32>(a17[3]), b3_0, c17_0);
+    c17_1 = fma(vec4<f32>(a17[0]), b0_1, c17_1); c17_1 = fma(vec4<f32>(a17[1]), b1_1, c17_1); c17_1 = fma(vec4<f32>(a17[2]), b2_1, c17_1); c17_1 = fma(vec4<f32>(a17[3]), b3_1, c17_1);
+    c17_2 = fma(vec4<f32>(a17[0]), b0_2, c17_2); c17_2 = fma(vec4<f32>(a17[1]), b1_2, c17_2); c17_2 = fma(vec4<f32>(a17[2]), b2_2, c17_2); c17_2 = fma(vec4<f32>(a17[3]), b3_2, c17_2);
+    c17_3 = fma(vec4<f32>(a17[0]), b0_3, c17_3); c17_3 = fma(vec4<f32>(a17[1]), b1_3, c17_3); c17_3 = fma(vec4<f32>(a17[2]), b2_3, c17_3); c17_3 = fma(vec4<f32>(a17[3]), b3_3, c17_3);
     if (!A_COLS) {
-      a18 = textureLoad(ta, vec2<u32>(k4, m0 + 18u), z, 0);
+      a18 = textureLoad(ta, vec2<u32>(k4, m0 + 18u), z);
     }
-    c18_0 = fma(vec4<f32>(a18[0]), b0_0, c18_0); c18_1 = fma(vec4<f32>(a18[0]), b0_1, c18_1); c18_2 = fma(vec4<f32>(a18[0]), b0_2, c18_2); c18_3 = fma(vec4<f32>(a18[0]), b0_3, c18_3);
-    c18_0 = fma(vec4<f32>(a18[1]), b1_0, c18_0); c18_1 = fma(vec4<f32>(a18[1]), b1_1, c18_1); c18_2 = fma(vec4<f32>(a18[1]), b1_2, c18_2); c18_3 = fma(vec4<f32>(a18[1]), b1_3, c18_3);
-    c18_0 = fma(vec4<f32>(a18[2]), b2_0, c18_0); c18_1 = fma(vec4<f32>(a18[2]), b2_1, c18_1); c18_2 = fma(vec4<f32>(a18[2]), b2_2, c18_2); c18_3 = fma(vec4<f32>(a18[2]), b2_3, c18_3);
-    c18_0 = fma(vec4<f32>(a18[3]), b3_0, c18_0); c18_1 = fma(vec4<f32>(a18[3]), b3_1, c18_1); c18_2 = fma(vec4<f32>(a18[3]), b3_2, c18_2); c18_3 = fma(vec4<f32>(a18[3]), b3_3, c18_3);
+    c18_0 = fma(vec4<f32>(a18[0]), b0_0, c18_0); c18_0 = fma(vec4<f32>(a18[1]), b1_0, c18_0); c18_0 = fma(vec4<f32>(a18[2]), b2_0, c18_0); c18_0 = fma(vec4<f32>(a18[3]), b3_0, c18_0);
+    c18_1 = fma(vec4<f32>(a18[0]), b0_1, c18_1); c18_1 = fma(vec4<f32>(a18[1]), b1_1, c18_1); c18_1 = fma(vec4<f32>(a18[2]), b2_1, c18_1); c18_1 = fma(vec4<f32>(a18[3]), b3_1, c18_1);
+    c18_2 = fma(vec4<f32>(a18[0]), b0_2, c18_2); c18_2 = fma(vec4<f32>(a18[1]), b1_2, c18_2); c18_2 = fma(vec4<f32>(a18[2]), b2_2, c18_2); c18_2 = fma(vec4<f32>(a18[3]), b3_2, c18_2);
+    c18_3 = fma(vec4<f32>(a18[0]), b0_3, c18_3); c18_3 = fma(vec4<f32>(a18[1]), b1_3, c18_3); c18_3 = fma(vec4<f32>(a18[2]), b2_3, c18_3); c18_3 = fma(vec4<f32>(a18[3]), b3_3, c18_3);
     if (!A_COLS) {
-      a19 = textureLoad(ta, vec2<u32>(k4, m0 + 19u), z, 0);
+      a19 = textureLoad(ta, vec2<u32>(k4, m0 + 19u), z);
     }
-    c19_0 = fma(vec4<f32>(a19[0]), b0_0, c19_0); c19_1 = fma(vec4<f32>(a19[0]), b0_1, c19_1); c19_2 = fma(vec4<f32>(a19[0]), b0_2, c19_2); c19_3 = fma(vec4<f32>(a19[0]), b0_3, c19_3);
-    c19_0 = fma(vec4<f32>(a19[1]), b1_0, c19_0); c19_1 = fma(vec4<f32>(a19[1]), b1_1, c19_1); c19_2 = fma(vec4<f32>(a19[1]), b1_2, c19_2); c19_3 = fma(vec4<f32>(a19[1]), b1_3, c19_3);
-    c19_0 = fma(vec4<f32>(a19[2]), b2_0, c19_0); c19_1 = fma(vec4<f32>(a19[2]), b2_1, c19_1); c19_2 = fma(vec4<f32>(a19[2]), b2_2, c19_2); c19_3 = fma(vec4<f32>(a19[2]), b2_3, c19_3);
-    c19_0 = fma(vec4<f32>(a19[3]), b3_0, c19_0); c19_1 = fma(vec4<f32>(a19[3]), b3_1, c19_1); c19_2 = fma(vec4<f32>(a19[3]), b3_2, c19_2); c19_3 = fma(vec4<f32>(a19[3]), b3_3, c19_3);
+    c19_0 = fma(vec4<f32>(a19[0]), b0_0, c19_0); c19_0 = fma(vec4<f32>(a19[1]), b1_0, c19_0); c19_0 = fma(vec4<f32>(a19[2]), b2_0, c19_0); c19_0 = fma(vec4<f32>(a19[3]), b3_0, c19_0);
+    c19_1 = fma(vec4<f32>(a19[0]), b0_1, c19_1); c19_1 = fma(vec4<f32>(a19[1]), b1_1, c19_1); c19_1 = fma(vec4<f32>(a19[2]), b2_1, c19_1); c19_1 = fma(vec4<f32>(a19[3]), b3_1, c19_1);
+    c19_2 = fma(vec4<f32>(a19[0]), b0_2, c19_2); c19_2 = fma(vec4<f32>(a19[1]), b1_2, c19_2); c19_2 = fma(vec4<f32>(a19[2]), b2_2, c19_2); c19_2 = fma(vec4<f32>(a19[3]), b3_2, c19_2);
+    c19_3 = fma(vec4<f32>(a19[0]), b0_3, c19_3); c19_3 = fma(vec4<f32>(a19[1]), b1_3, c19_3); c19_3 = fma(vec4<f32>(a19[2]), b2_3, c19_3); c19_3 = fma(vec4<f32>(a19[3]), b3_3, c19_3);
     var a20: vec4<f32>; var a21: vec4<f32>; var a22: vec4<f32>; var a23: vec4<f32>;
     if (A_COLS) {
-      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z, 0);
-      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z, 0);
-      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z, 0);
-      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z, 0);
+      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z);
+      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z);
+      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z);
+      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z);
       a20 = vec4<f32>(r5_0[0], r5_1[0], r5_2[0], r5_3[0]);
       a21 = vec4<f32>(r5_0[1], r5_1[1], r5_2[1], r5_3[1]);
       a22 = vec4<f32>(r5_0[2], r5_1[2], r5_2[2], r5_3[2]);
       a23 = vec4<f32>(r5_0[3], r5_1[3], r5_2[3], r5_3[3]);
     }
     if (!A_COLS) {
-      a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z, 0);
+      a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z);
     }
-    c20_0 = fma(vec4<f32>(a20[0]), b0_0, c20_0); c20_1 = fma(vec4<f32>(a20[0]), b0_1, c20_1); c20_2 = fma(vec4<f32>(a20[0]), b0_2, c20_2); c20_3 = fma(vec4<f32>(a20[0]), b0_3, c20_3);
-    c20_0 = fma(vec4<f32>(a20[1]), b1_0, c20_0); c20_1 = fma(vec4<f32>(a20[1]), b1_1, c20_1); c20_2 = fma(vec4<f32>(a20[1]), b1_2, c20_2); c20_3 = fma(vec4<f32>(a20[1]), b1_3, c20_3);
-    c20_0 = fma(vec4<f32>(a20[2]), b2_0, c20_0); c20_1 = fma(vec4<f32>(a20[2]), b2_1, c20_1); c20_2 = fma(vec4<f32>(a20[2]), b2_2, c20_2); c20_3 = fma(vec4<f32>(a20[2]), b2_3, c20_3);
-    c20_0 = fma(vec4<f32>(a20[3]), b3_0, c20_0); c20_1 = fma(vec4<f32>(a20[3]), b3_1, c20_1); c20_2 = fma(vec4<f32>(a20[3]), b3_2, c20_2); c20_3 = fma(vec4<f32>(a20[3]), b3_3, c20_3);
+    c20_0 = fma(vec4<f32>(a20[0]), b0_0, c20_0); c20_0 = fma(vec4<f32>(a20[1]), b1_0, c20_0); c20_0 = fma(vec4<f32>(a20[2]), b2_0, c20_0); c20_0 = fma(vec4<f32>(a20[3]), b3_0, c20_0);
+    c20_1 = fma(vec4<f32>(a20[0]), b0_1, c20_1); c20_1 = fma(vec4<f32>(a20[1]), b1_1, c20_1); c20_1 = fma(vec4<f32>(a20[2]), b2_1, c20_1); c20_1 = fma(vec4<f32>(a20[3]), b3_1, c20_1);
+    c20_2 = fma(vec4<f32>(a20[0]), b0_2, c20_2); c20_2 = fma(vec4<f32>(a20[1]), b1_2, c20_2); c20_2 = fma(vec4<f32>(a20[2]), b2_2, c20_2); c20_2 = fma(vec4<f32>(a20[3]), b3_2, c20_2);
+    c20_3 = fma(vec4<f32>(a20[0]), b0_3, c20_3); c20_3 = fma(vec4<f32>(a20[1]), b1_3, c20_3); c20_3 = fma(vec4<f32>(a20[2]), b2_3, c20_3); c20_3 = fma(vec4<f32>(a20[3]), b3_3, c20_3);
     if (!A_COLS) {
-      a21 = textureLoad(ta, vec2<u32>(k4, m0 + 21u), z, 0);
+      a21 = textureLoad(ta, vec2<u32>(k4, m0 + 21u), z);
     }
-    c21_0 = fma(vec4<f32>(a21[0]), b0_0, c21_0); c21_1 = fma(vec4<f32>(a21[0]), b0_1, c21_1); c21_2 = fma(vec4<f32>(a21[0]), b0_2, c21_2); c21_3 = fma(vec4<f32>(a21[0]), b0_3, c21_3);
-    c21_0 = fma(vec4<f32>(a21[1]), b1_0, c21_0); c21_1 = fma(vec4<f32>(a21[1]), b1_1, c21_1); c21_2 = fma(vec4<f32>(a21[1]), b1_2, c21_2); c21_3 = fma(vec4<f32>(a21[1]), b1_3, c21_3);
-    c21_0 = fma(vec4<f32>(a21[2]), b2_0, c21_0); c21_1 = fma(vec4<f32>(a21[2]), b2_1, c21_1); c21_2 = fma(vec4<f32>(a21[2]), b2_2, c21_2); c21_3 = fma(vec4<f32>(a21[2]), b2_3, c21_3);
-    c21_0 = fma(vec4<f32>(a21[3]), b3_0, c21_0); c21_1 = fma(vec4<f32>(a21[3]), b3_1, c21_1); c21_2 = fma(vec4<f32>(a21[3]), b3_2, c21_2); c21_3 = fma(vec4<f32>(a21[3]), b3_3, c21_3);
+    c21_0 = fma(vec4<f32>(a21[0]), b0_0, c21_0); c21_0 = fma(vec4<f32>(a21[1]), b1_0, c21_0); c21_0 = fma(vec4<f32>(a21[2]), b2_0, c21_0); c21_0 = fma(vec4<f32>(a21[3]), b3_0, c21_0);
+    c21_1 = fma(vec4<f32>(a21[0]), b0_1, c21_1); c21_1 = fma(vec4<f32>(a21[1]), b1_1, c21_1); c21_1 = fma(vec4<f32>(a21[2]), b2_1, c21_1); c21_1 = fma(vec4<f32>(a21[3]), b3_1, c21_1);
+    c21_2 = fma(vec4<f32>(a21[0]), b0_2, c21_2); c21_2 = fma(vec4<f32>(a21[1]), b1_2, c21_2); c21_2 = fma(vec4<f32>(a21[2]), b2_2, c21_2); c21_2 = fma(vec4<f32>(a21[3]), b3_2, c21_2);
+    c21_3 = fma(vec4<f32>(a21[0]), b0_3, c21_3); c21_3 = fma(vec4<f32>(a21[1]), b1_3, c21_3); c21_3 = fma(vec4<f32>(a21[2]), b2_3, c21_3); c21_3 = fma(vec4<f32>(a21[3]), b3_3, c21_3);
     if (!A_COLS) {
-      a22 = textureLoad(ta, vec2<u32>(k4, m0 + 22u), z, 0);
+      a22 = textureLoad(ta, vec2<u32>(k4, m0 + 22u), z);
     }
-    c22_0 = fma(vec4<f32>(a22[0]), b0_0, c22_0); c22_1 = fma(vec4<f32>(a22[0]), b0_1, c22_1); c22_2 = fma(vec4<f32>(a22[0]), b0_2, c22_2); c22_3 = fma(vec4<f32>(a22[0]), b0_3, c22_3);
-    c22_0 = fma(vec4<f32>(a22[1]), b1_0, c22_0); c22_1 = fma(vec4<f32>(a22[1]), b1_1, c22_1); c22_2 = fma(vec4<f32>(a22[1]), b1_2, c22_2); c22_3 = fma(vec4<f32>(a22[1]), b1_3, c22_3);
-    c22_0 = fma(vec4<f32>(a22[2]), b2_0, c22_0); c22_1 = fma(vec4<f32>(a22[2]), b2_1, c22_1); c22_2 = fma(vec4<f32>(a22[2]), b2_2, c22_2); c22_3 = fma(vec4<f32>(a22[2]), b2_3, c22_3);
-    c22_0 = fma(vec4<f32>(a22[3]), b3_0, c22_0); c22_1 = fma(vec4<f32>(a22[3]), b3_1, c22_1); c22_2 = fma(vec4<f32>(a22[3]), b3_2, c22_2); c22_3 = fma(vec4<f32>(a22[3]), b3_3, c22_3);
+    c22_0 = fma(vec4<f32>(a22[0]), b0_0, c22_0); c22_0 = fma(vec4<f32>(a22[1]), b1_0, c22_0); c22_0 = fma(vec4<f32>(a22[2]), b2_0, c22_0); c22_0 = fma(vec4<f32>(a22[3]), b3_0, c22_0);
+    c22_1 = fma(vec4<f32>(a22[0]), b0_1, c22_1); c22_1 = fma(vec4<f32>(a22[1]), b1_1, c22_1); c22_1 = fma(vec4<f32>(a22[2]), b2_1, c22_1); c22_1 = fma(vec4<f32>(a22[3]), b3_1, c22_1);
+    c22_2 = fma(vec4<f32>(a22[0]), b0_2, c22_2); c22_2 = fma(vec4<f32>(a22[1]), b1_2, c22_2); c22_2 = fma(vec4<f32>(a22[2]), b2_2, c22_2); c22_2 = fma(vec4<f32>(a22[3]), b3_2, c22_2);
+    c22_3 = fma(vec4<f32>(a22[0]), b0_3, c22_3); c22_3 = fma(vec4<f32>(a22[1]), b1_3, c22_3); c22_3 = fma(vec4<f32>(a22[2]), b2_3, c22_3); c22_3 = fma(vec4<f32>(a22[3]), b3_3, c22_3);
     if (!A_COLS) {
-      a23 = textureLoad(ta, vec2<u32>(k4, m0 + 23u), z, 0);
+      a23 = textureLoad(ta, vec2<u32>(k4, m0 + 23u), z);
     }
-    c23_0 = fma(vec4<f32>(a23[0]), b0_0, c23_0); c23_1 = fma(vec4<f32>(a23[0]), b0_1, c23_1); c23_2 = fma(vec4<f32>(a23[0]), b0_2, c23_2); c23_3 = fma(vec4<f32>(a23[0]), b0_3, c23_3);
-    c23_0 = fma(vec4<f32>(a23[1]), b1_0, c23_0); c23_1 = fma(vec4<f32>(a23[1]), b1_1, c23_1); c23_2 = fma(vec4<f32>(a23[1]), b1_2, c23_2); c23_3 = fma(vec4<f32>(a23[1]), b1_3, c23_3);
-    c23_0 = fma(vec4<f32>(a23[2]), b2_0, c23_0); c23_1 = fma(vec4<f32>(a23[2]), b2_1, c23_1); c23_2 = fma(vec4<f32>(a23[2]), b2_2, c23_2); c23_3 = fma(vec4<f32>(a23[2]), b2_3, c23_3);
-    c23_0 = fma(vec4<f32>(a23[3]), b3_0, c23_0); c23_1 = fma(vec4<f32>(a23[3]), b3_1, c23_1); c23_2 = fma(vec4<f32>(a23[3]), b3_2, c23_2); c23_3 = fma(vec4<f32>(a23[3]), b3_3, c23_3);
+    c23_0 = fma(vec4<f32>(a23[0]), b0_0, c23_0); c23_0 = fma(vec4<f32>(a23[1]), b1_0, c23_0); c23_0 = fma(vec4<f32>(a23[2]), b2_0, c23_0); c23_0 = fma(vec4<f32>(a23[3]), b3_0, c23_0);
+    c23_1 = fma(vec4<f32>(a23[0]), b0_1, c23_1); c23_1 = fma(vec4<f32>(a23[1]), b1_1, c23_1); c23_1 = fma(vec4<f32>(a23[2]), b2_1, c23_1); c23_1 = fma(vec4<f32>(a23[3]), b3_1, c23_1);
+    c23_2 = fma(vec4<f32>(a23[0]), b0_2, c23_2); c23_2 = fma(vec4<f32>(a23[1]), b1_2, c23_2); c23_2 = fma(vec4<f32>(a23[2]), b2_2, c23_2); c23_2 = fma(vec4<f32>(a23[3]), b3_2, c23_2);
+    c23_3 = fma(vec4<f32>(a23[0]), b0_3, c23_3); c23_3 = fma(vec4<f32>(a23[1]), b1_3, c23_3); c23_3 = fma(vec4<f32>(a23[2]), b2_3, c23_3); c23_3 = fma(vec4<f32>(a23[3]), b3_3, c23_3);
     var a24: vec4<f32>; var a25: vec4<f32>; var a26: vec4<f32>; var a27: vec4<f32>;
     if (A_COLS) {
-      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z, 0);
-      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z, 0);
-      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z, 0);
-      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z, 0);
+      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z);
+      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z);
+      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z);
+      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z);
       a24 = vec4<f32>(r6_0[0], r6_1[0], r6_2[0], r6_3[0]);
       a25 = vec4<f32>(r6_0[1], r6_1[1], r6_2[1], r6_3[1]);
       a26 = vec4<f32>(r6_0[2], r6_1[2], r6_2[2], r6_3[2]);
       a27 = vec4<f32>(r6_0[3], r6_1[3], r6_2[3], r6_3[3]);
     }
     if (!A_COLS) {
-      a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z, 0);
+      a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z);
     }
-    c24_0 = fma(vec4<f32>(a24[0]), b0_0, c24_0); c24_1 = fma(vec4<f32>(a24[0]), b0_1, c24_1); c24_2 = fma(vec4<f32>(a24[0]), b0_2, c24_2); c24_3 = fma(vec4<f32>(a24[0]), b0_3, c24_3);
-    c24_0 = fma(vec4<f32>(a24[1]), b1_0, c24_0); c24_1 = fma(vec4<f32>(a24[1]), b1_1, c24_1); c24_2 = fma(vec4<f32>(a24[1]), b1_2, c24_2); c24_3 = fma(vec4<f32>(a24[1]), b1_3, c24_3);
-    c24_0 = fma(vec4<f32>(a24[2]), b2_0, c24_0); c24_1 = fma(vec4<f32>(a24[2]), b2_1, c24_1); c24_2 = fma(vec4<f32>(a24[2]), b2_2, c24_2); c24_3 = fma(vec4<f32>(a24[2]), b2_3, c24_3);
-    c24_0 = fma(vec4<f32>(a24[3]), b3_0, c24_0); c24_1 = fma(vec4<f32>(a24[3]), b3_1, c24_1); c24_2 = fma(vec4<f32>(a24[3]), b3_2, c24_2); c24_3 = fma(vec4<f32>(a24[3]), b3_3, c24_3);
+    c24_0 = fma(vec4<f32>(a24[0]), b0_0, c24_0); c24_0 = fma(vec4<f32>(a24[1]), b1_0, c24_0); c24_0 = fma(vec4<f32>(a24[2]), b2_0, c24_0); c24_0 = fma(vec4<f32>(a24[3]), b3_0, c24_0);
+    c24_1 = fma(vec4<f32>(a24[0]), b0_1, c24_1); c24_1 = fma(vec4<f32>(a24[1]), b1_1, c24_1); c24_1 = fma(vec4<f32>(a24[2]), b2_1, c24_1); c24_1 = fma(vec4<f32>(a24[3]), b3_1, c24_1);
+    c24_2 = fma(vec4<f32>(a24[0]), b0_2, c24_2); c24_2 = fma(vec4<f32>(a24[1]), b1_2, c24_2); c24_2 = fma(vec4<f32>(a24[2]), b2_2, c24_2); c24_2 = fma(vec4<f32>(a24[3]), b3_2, c24_2);
+    c24_3 = fma(vec4<f32>(a24[0]), b0_3, c24_3); c24_3 = fma(vec4<f32>(a24[1]), b1_3, c24_3); c24_3 = fma(vec4<f32>(a24[2]), b2_3, c24_3); c24_3 = fma(vec4<f32>(a24[3]), b3_3, c24_3);
     if (!A_COLS) {
-      a25 = textureLoad(ta, vec2<u32>(k4, m0 + 25u), z, 0);
+      a25 = textureLoad(ta, vec2<u32>(k4, m0 + 25u), z);
     }
-    c25_0 = fma(vec4<f32>(a25[0]), b0_0, c25_0); c25_1 = fma(vec4<f32>(a25[0]), b0_1, c25_1); c25_2 = fma(vec4<f32>(a25[0]), b0_2, c25_2); c25_3 = fma(vec4<f32>(a25[0]), b0_3, c25_3);
-    c25_0 = fma(vec4<f32>(a25[1]), b1_0, c25_0); c25_1 = fma(vec4<f32>(a25[1]), b1_1, c25_1); c25_2 = fma(vec4<f32>(a25[1]), b1_2, c25_2); c25_3 = fma(vec4<f32>(a25[1]), b1_3, c25_3);
-    c25_0 = fma(vec4<f32>(a25[2]), b2_0, c25_0); c25_1 = fma(vec4<f32>(a25[2]), b2_1, c25_1); c25_2 = fma(vec4<f32>(a25[2]), b2_2, c25_2); c25_3 = fma(vec4<f32>(a25[2]), b2_3, c25_3);
-    c25_0 = fma(vec4<f32>(a25[3]), b3_0, c25_0); c25_1 = fma(vec4<f32>(a25[3]), b3_1, c25_1); c25_2 = fma(vec4<f32>(a25[3]), b3_2, c25_2); c25_3 = fma(vec4<f32>(a25[3]), b3_3, c25_3);
+    c25_0 = fma(vec4<f32>(a25[0]), b0_0, c25_0); c25_0 = fma(vec4<f32>(a25[1]), b1_0, c25_0); c25_0 = fma(vec4<f32>(a25[2]), b2_0, c25_0); c25_0 = fma(vec4<f32>(a25[3]), b3_0, c25_0);
+    c25_1 = fma(vec4<f32>(a25[0]), b0_1, c25_1); c25_1 = fma(vec4<f32>(a25[1]), b1_1, c25_1); c25_1 = fma(vec4<f32>(a25[2]), b2_1, c25_1); c25_1 = fma(vec4<f32>(a25[3]), b3_1, c25_1);
+    c25_2 = fma(vec4<f32>(a25[0]), b0_2, c25_2); c25_2 = fma(vec4<f32>(a25[1]), b1_2, c25_2); c25_2 = fma(vec4<f32>(a25[2]), b2_2, c25_2); c25_2 = fma(vec4<f32>(a25[3]), b3_2, c25_2);
+    c25_3 = fma(vec4<f32>(a25[0]), b0_3, c25_3); c25_3 = fma(vec4<f32>(a25[1]), b1_3, c25_3); c25_3 = fma(vec4<f32>(a25[2]), b2_3, c25_3); c25_3 = fma(vec4<f32>(a25[3]), b3_3, c25_3);
     if (!A_COLS) {
-      a26 = textureLoad(ta, vec2<u32>(k4, m0 + 26u), z, 0);
+      a26 = textureLoad(ta, vec2<u32>(k4, m0 + 26u), z);
     }
-    c26_0 = fma(vec4<f32>(a26[0]), b0_0, c26_0); c26_1 = fma(vec4<f32>(a26[0]), b0_1, c26_1); c26_2 = fma(vec4<f32>(a26[0]), b0_2, c26_2); c26_3 = fma(vec4<f32>(a26[0]), b0_3, c26_3);
-    c26_0 = fma(vec4<f32>(a26[1]), b1_0, c26_0); c26_1 = fma(vec4<f32>(a26[1]), b1_1, c26_1); c26_2 = fma(vec4<f32>(a26[1]), b1_2, c26_2); c26_3 = fma(vec4<f32>(a26[1]), b1_3, c26_3);
-    c26_0 = fma(vec4<f32>(a26[2]), b2_0, c26_0); c26_1 = fma(vec4<f32>(a26[2]), b2_1, c26_1); c26_2 = fma(vec4<f32>(a26[2]), b2_2, c26_2); c26_3 = fma(vec4<f32>(a26[2]), b2_3, c26_3);
-    c26_0 = fma(vec4<f32>(a26[3]), b3_0, c26_0); c26_1 = fma(vec4<f32>(a26[3]), b3_1, c26_1); c26_2 = fma(vec4<f32>(a26[3]), b3_2, c26_2); c26_3 = fma(vec4<f32>(a26[3]), b3_3, c26_3);
+    c26_0 = fma(vec4<f32>(a26[0]), b0_0, c26_0); c26_0 = fma(vec4<f32>(a26[1]), b1_0, c26_0); c26_0 = fma(vec4<f32>(a26[2]), b2_0, c26_0); c26_0 = fma(vec4<f32>(a26[3]), b3_0, c26_0);
+    c26_1 = fma(vec4<f32>(a26[0]), b0_1, c26_1); c26_1 = fma(vec4<f32>(a26[1]), b1_1, c26_1); c26_1 = fma(vec4<f32>(a26[2]), b2_1, c26_1); c26_1 = fma(vec4<f32>(a26[3]), b3_1, c26_1);
+    c26_2 = fma(vec4<f32>(a26[0]), b0_2, c26_2); c26_2 = fma(vec4<f32>(a26[1]), b1_2, c26_2); c26_2 = fma(vec4<f32>(a26[2]), b2_2, c26_2); c26_2 = fma(vec4<f32>(a26[3]), b3_2, c26_2);
+    c26_3 = fma(vec4<f32>(a26[0]), b0_3, c26_3); c26_3 = fma(vec4<f32>(a26[1]), b1_3, c26_3); c26_3 = fma(vec4<f32>(a26[2]), b2_3, c26_3); c26_3 = fma(vec4<f32>(a26[3]), b3_3, c26_3);
     if (!A_COLS) {
-      a27 = textureLoad(ta, vec2<u32>(k4, m0 + 27u), z, 0);
+      a27 = textureLoad(ta, vec2<u32>(k4, m0 + 27u), z);
     }
-    c27_0 = fma(vec4<f32>(a27[0]), b0_0, c27_0); c27_1 = fma(vec4<f32>(a27[0]), b0_1, c27_1); c27_2 = fma(vec4<f32>(a27[0]), b0_2, c27_2); c27_3 = fma(vec4<f32>(a27[0]), b0_3, c27_3);
-    c27_0 = fma(vec4<f32>(a27[1]), b1_0, c27_0); c27_1 = fma(vec4<f32>(a27[1]), b1_1, c27_1); c27_2 = fma(vec4<f32>(a27[1]), b1_2, c27_2); c27_3 = fma(vec4<f32>(a27[1]), b1_3, c27_3);
-    c27_0 = fma(vec4<f32>(a27[2]), b2_0, c27_0); c27_1 = fma(vec4<f32>(a27[2]), b2_1, c27_1); c27_2 = fma(vec4<f32>(a27[2]), b2_2, c27_2); c27_3 = fma(vec4<f32>(a27[2]), b2_3, c27_3);
-    c27_0 = fma(vec4<f32>(a27[3]), b3_0, c27_0); c27_1 = fma(vec4<f32>(a27[3]), b3_1, c27_1); c27_2 = fma(vec4<f32>(a27[3]), b3_2, c27_2); c27_3 = fma(vec4<f32>(a27[3]), b3_3, c27_3);
+    c27_0 = fma(vec4<f32>(a27[0]), b0_0, c27_0); c27_0 = fma(vec4<f32>(a27[1]), b1_0, c27_0); c27_0 = fma(vec4<f32>(a27[2]), b2_0, c27_0); c27_0 = fma(vec4<f32>(a27[3]), b3_0, c27_0);
+    c27_1 = fma(vec4<f32>(a27[0]), b0_1, c27_1); c27_1 = fma(vec4<f32>(a27[1]), b1_1, c27_1); c27_1 = fma(vec4<f32>(a27[2]), b2_1, c27_1); c27_1 = fma(vec4<f32>(a27[3]), b3_1, c27_1);
+    c27_2 = fma(vec4<f32>(a27[0]), b0_2, c27_2); c27_2 = fma(vec4<f32>(a27[1]), b1_2, c27_2); c27_2 = fma(vec4<f32>(a27[2]), b2_2, c27_2); c27_2 = fma(vec4<f32>(a27[3]), b3_2, c27_2);
+    c27_3 = fma(vec4<f32>(a27[0]), b0_3, c27_3); c27_3 = fma(vec4<f32>(a27[1]), b1_3, c27_3); c27_3 = fma(vec4<f32>(a27[2]), b2_3, c27_3); c27_3 = fma(vec4<f32>(a27[3]), b3_3, c27_3);
     var a28: vec4<f32>; var a29: vec4<f32>; var a30: vec4<f32>; var a31: vec4<f32>;
     if (A_COLS) {
-      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z, 0);
-      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z, 0);
-      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z, 0);
-      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z, 0);
+      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z);
+      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z);
+      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z);
+      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z);
       a28 = vec4<f32>(r7_0[0], r7_1[0], r7_2[0], r7_3[0]);
       a29 = vec4<f32>(r7_0[1], r7_1[1], r7_2[1], r7_3[1]);
       a30 = vec4<f32>(r7_0[2], r7_1[2], r7_2[2], r7_3[2]);
       a31 = vec4<f32>(r7_0[3], r7_1[3], r7_2[3], r7_3[3]);
     }
     if (!A_COLS) {
-      a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z, 0);
+      a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z);
     }
-    c28_0 = fma(vec4<f32>(a28[0]), b0_0, c28_0); c28_1 = fma(vec4<f32>(a28[0]), b0_1, c28_1); c28_2 = fma(vec4<f32>(a28[0]), b0_2, c28_2); c28_3 = fma(vec4<f32>(a28[0]), b0_3, c28_3);
-    c28_0 = fma(vec4<f32>(a28[1]), b1_0, c28_0); c28_1 = fma(vec4<f32>(a28[1]), b1_1, c28_1); c28_2 = fma(vec4<f32>(a28[1]), b1_2, c28_2); c28_3 = fma(vec4<f32>(a28[1]), b1_3, c28_3);
-    c28_0 = fma(vec4<f32>(a28[2]), b2_0, c28_0); c28_1 = fma(vec4<f32>(a28[2]), b2_1, c28_1); c28_2 = fma(vec4<f32>(a28[2]), b2_2, c28_2); c28_3 = fma(vec4<f32>(a28[2]), b2_3, c28_3);
-    c28_0 = fma(vec4<f32>(a28[3]), b3_0, c28_0); c28_1 = fma(vec4<f32>(a28[3]), b3_1, c28_1); c28_2 = fma(vec4<f32>(a28[3]), b3_2, c28_2); c28_3 = fma(vec4<f32>(a28[3]), b3_3, c28_3);
+    c28_0 = fma(vec4<f32>(a28[0]), b0_0, c28_0); c28_0 = fma(vec4<f32>(a28[1]), b1_0, c28_0); c28_0 = fma(vec4<f32>(a28[2]), b2_0, c28_0); c28_0 = fma(vec4<f32>(a28[3]), b3_0, c28_0);
+    c28_1 = fma(vec4<f32>(a28[0]), b0_1, c28_1); c28_1 = fma(vec4<f32>(a28[1]), b1_1, c28_1); c28_1 = fma(vec4<f32>(a28[2]), b2_1, c28_1); c28_1 = fma(vec4<f32>(a28[3]), b3_1, c28_1);
+    c28_2 = fma(vec4<f32>(a28[0]), b0_2, c28_2); c28_2 = fma(vec4<f32>(a28[1]), b1_2, c28_2); c28_2 = fma(vec4<f32>(a28[2]), b2_2, c28_2); c28_2 = fma(vec4<f32>(a28[3]), b3_2, c28_2);
+    c28_3 = fma(vec4<f32>(a28[0]), b0_3, c28_3); c28_3 = fma(vec4<f32>(a28[1]), b1_3, c28_3); c28_3 = fma(vec4<f32>(a28[2]), b2_3, c28_3); c28_3 = fma(vec4<f32>(a28[3]), b3_3, c28_3);
     if (!A_COLS) {
-      a29 = textureLoad(ta, vec2<u32>(k4, m0 + 29u), z, 0);
+      a29 = textureLoad(ta, vec2<u32>(k4, m0 + 29u), z);
     }
-    c29_0 = fma(vec4<f32>(a29[0]), b0_0, c29_0); c29_1 = fma(vec4<f32>(a29[0]), b0_1, c29_1); c29_2 = fma(vec4<f32>(a29[0]), b0_2, c29_2); c29_3 = fma(vec4<f32>(a29[0]), b0_3, c29_3);
-    c29_0 = fma(vec4<f32>(a29[1]), b1_0, c29_0); c29_1 = fma(vec4<f32>(a29[1]), b1_1, c29_1); c29_2 = fma(vec4<f32>(a29[1]), b1_2, c29_2); c29_3 = fma(vec4<f32>(a29[1]), b1_3, c29_3);
-    c29_0 = fma(vec4<f32>(a29[2]), b2_0, c29_0); c29_1 = fma(vec4<f32>(a29[2]), b2_1, c29_1); c29_2 = fma(vec4<f32>(a29[2]), b2_2, c29_2); c29_3 = fma(vec4<f32>(a29[2]), b2_3, c29_3);
-    c29_0 = fma(vec4<f32>(a29[3]), b3_0, c29_0); c29_1 = fma(vec4<f32>(a29[3]), b3_1, c29_1); c29_2 = fma(vec4<f32>(a29[3]), b3_2, c29_2); c29_3 = fma(vec4<f32>(a29[3]), b3_3, c29_3);
+    c29_0 = fma(vec4<f32>(a29[0]), b0_0, c29_0); c29_0 = fma(vec4<f32>(a29[1]), b1_0, c29_0); c29_0 = fma(vec4<f32>(a29[2]), b2_0, c29_0); c29_0 = fma(vec4<f32>(a29[3]), b3_0, c29_0);
+    c29_1 = fma(vec4<f32>(a29[0]), b0_1, c29_1); c29_1 = fma(vec4<f32>(a29[1]), b1_1, c29_1); c29_1 = fma(vec4<f32>(a29[2]), b2_1, c29_1); c29_1 = fma(vec4<f32>(a29[3]), b3_1, c29_1);
+    c29_2 = fma(vec4<f32>(a29[0]), b0_2, c29_2); c29_2 = fma(vec4<f32>(a29[1]), b1_2, c29_2); c29_2 = fma(vec4<f32>(a29[2]), b2_2, c29_2); c29_2 = fma(vec4<f32>(a29[3]), b3_2, c29_2);
+    c29_3 = fma(vec4<f32>(a29[0]), b0_3, c29_3); c29_3 = fma(vec4<f32>(a29[1]), b1_3, c29_3); c29_3 = fma(vec4<f32>(a29[2]), b2_3, c29_3); c29_3 = fma(vec4<f32>(a29[3]), b3_3, c29_3);
     if (!A_COLS) {
-      a30 = textureLoad(ta, vec2<u32>(k4, m0 + 30u), z, 0);
+      a30 = textureLoad(ta, vec2<u32>(k4, m0 + 30u), z);
     }
-    c30_0 = fma(vec4<f32>(a30[0]), b0_0, c30_0); c30_1 = fma(vec4<f32>(a30[0]), b0_1, c30_1); c30_2 = fma(vec4<f32>(a30[0]), b0_2, c30_2); c30_3 = fma(vec4<f32>(a30[0]), b0_3, c30_3);
-    c30_0 = fma(vec4<f32>(a30[1]), b1_0, c30_0); c30_1 = fma(vec4<f32>(a30[1]), b1_1, c30_1); c30_2 = fma(vec4<f32>(a30[1]), b1_2, c30_2); c30_3 = fma(vec4<f32>(a30[1]), b1_3, c30_3);
-    c30_0 = fma(vec4<f32>(a30[2]), b2_0, c30_0); c30_1 = fma(vec4<f32>(a30[2]), b2_1, c30_1); c30_2 = fma(vec4<f32>(a30[2]), b2_2, c30_2); c30_3 = fma(vec4<f32>(a30[2]), b2_3, c30_3);
-    c30_0 = fma(vec4<f32>(a30[3]), b3_0, c30_0); c30_1 = fma(vec4<f32>(a30[3]), b3_1, c30_1); c30_2 = fma(vec4<f32>(a30[3]), b3_2, c30_2); c30_3 = fma(vec4<f32>(a30[3]), b3_3, c30_3);
+    c30_0 = fma(vec4<f32>(a30[0]), b0_0, c30_0); c30_0 = fma(vec4<f32>(a30[1]), b1_0, c30_0); c30_0 = fma(vec4<f32>(a30[2]), b2_0, c30_0); c30_0 = fma(vec4<f32>(a30[3]), b3_0, c30_0);
+    c30_1 = fma(vec4<f32>(a30[0]), b0_1, c30_1); c30_1 = fma(vec4<f32>(a30[1]), b1_1, c30_1); c30_1 = fma(vec4<f32>(a30[2]), b2_1, c30_1); c30_1 = fma(vec4<f32>(a30[3]), b3_1, c30_1);
+    c30_2 = fma(vec4<f32>(a30[0]), b0_2, c30_2); c30_2 = fma(vec4<f32>(a30[1]), b1_2, c30_2); c30_2 = fma(vec4<f32>(a30[2]), b2_2, c30_2); c30_2 = fma(vec4<f32>(a30[3]), b3_2, c30_2);
+    c30_3 = fma(vec4<f32>(a30[0]), b0_3, c30_3); c30_3 = fma(vec4<f32>(a30[1]), b1_3, c30_3); c30_3 = fma(vec4<f32>(a30[2]), b2_3, c30_3); c30_3 = fma(vec4<f32>(a30[3]), b3_3, c30_3);
     if (!A_COLS) {
-      a31 = textureLoad(ta, vec2<u32>(k4, m0 + 31u), z, 0);
+      a31 = textureLoad(ta, vec2<u32>(k4, m0 + 31u), z);
     }
-    c31_0 = fma(vec4<f32>(a31[0]), b0_0, c31_0); c31_1 = fma(vec4<f32>(a31[0]), b0_1, c31_1); c31_2 = fma(vec4<f32>(a31[0]), b0_2, c31_2); c31_3 = fma(vec4<f32>(a31[0]), b0_3, c31_3);
-    c31_0 = fma(vec4<f32>(a31[1]), b1_0, c31_0); c31_1 = fma(vec4<f32>(a31[1]), b1_1, c31_1); c31_2 = fma(vec4<f32>(a31[1]), b1_2, c31_2); c31_3 = fma(vec4<f32>(a31[1]), b1_3, c31_3);
-    c31_0 = fma(vec4<f32>(a31[2]), b2_0, c31_0); c31_1 = fma(vec4<f32>(a31[2]), b2_1, c31_1); c31_2 = fma(vec4<f32>(a31[2]), b2_2, c31_2); c31_3 = fma(vec4<f32>(a31[2]), b2_3, c31_3);
-    c31_0 = fma(vec4<f32>(a31[3]), b3_0, c31_0); c31_1 = fma(vec4<f32>(a31[3]), b3_1, c31_1); c31_2 = fma(vec4<f32>(a31[3]), b3_2, c31_2); c31_3 = fma(vec4<f32>(a31[3]), b3_3, c31_3);
+    c31_0 = fma(vec4<f32>(a31[0]), b0_0, c31_0); c31_0 = fma(vec4<f32>(a31[1]), b1_0, c31_0); c31_0 = fma(vec4<f32>(a31[2]), b2_0, c31_0); c31_0 = fma(vec4<f32>(a31[3]), b3_0, c31_0);
+    c31_1 = fma(vec4<f32>(a31[0]), b0_1, c31_1); c31_1 = fma(vec4<f32>(a31[1]), b1_1, c31_1); c31_1 = fma(vec4<f32>(a31[2]), b2_1, c31_1); c31_1 = fma(vec4<f32>(a31[3]), b3_1, c31_1);
+    c31_2 = fma(vec4<f32>(a31[0]), b0_2, c31_2); c31_2 = fma(vec4<f32>(a31[1]), b1_2, c31_2); c31_2 = fma(vec4<f32>(a31[2]), b2_2, c31_2); c31_2 = fma(vec4<f32>(a31[3]), b3_2, c31_2);
+    c31_3 = fma(vec4<f32>(a31[0]), b0_3, c31_3); c31_3 = fma(vec4<f32>(a31[1]), b1_3, c31_3); c31_3 = fma(vec4<f32>(a31[2]), b2_3, c31_3); c31_3 = fma(vec4<f32>(a31[3]), b3_3, c31_3);
   }
   if (DIRECT) {
     put(z, m0 + 0u, n0 + 0u, c0_0); put(z, m0 + 0u, n0 + 1u, c0_1); put(z, m0 + 0u, n0 + 2u, c0_2); put(z, m0 + 0u, n0 + 3u, c0_3);
@@ -589,344 +590,280 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     let k = 4u * k4;
     var b0_0: vec4<f32>; var b0_1: vec4<f32>; var b1_0: vec4<f32>; var b1_1: vec4<f32>; var b2_0: vec4<f32>; var b2_1: vec4<f32>; var b3_0: vec4<f32>; var b3_1: vec4<f32>;
     if (B_ROWS) {
-      let q0_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 0u), z, 0);
-      let q0_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 1u), z, 0);
-      let q0_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 2u), z, 0);
-      let q0_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 3u), z, 0);
+      let q0_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 0u), z);
+      let q0_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 1u), z);
+      let q0_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 2u), z);
+      let q0_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 3u), z);
       b0_0 = vec4<f32>(q0_0[0], q0_1[0], q0_2[0], q0_3[0]);
       b1_0 = vec4<f32>(q0_0[1], q0_1[1], q0_2[1], q0_3[1]);
       b2_0 = vec4<f32>(q0_0[2], q0_1[2], q0_2[2], q0_3[2]);
       b3_0 = vec4<f32>(q0_0[3], q0_1[3], q0_2[3], q0_3[3]);
-      let q1_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 0u), z, 0);
-      let q1_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 1u), z, 0);
-      let q1_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 2u), z, 0);
-      let q1_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 3u), z, 0);
+      let q1_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 0u), z);
+      let q1_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 1u), z);
+      let q1_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 2u), z);
+      let q1_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 3u), z);
       b0_1 = vec4<f32>(q1_0[0], q1_1[0], q1_2[0], q1_3[0]);
       b1_1 = vec4<f32>(q1_0[1], q1_1[1], q1_2[1], q1_3[1]);
       b2_1 = vec4<f32>(q1_0[2], q1_1[2], q1_2[2], q1_3[2]);
       b3_1 = vec4<f32>(q1_0[3], q1_1[3], q1_2[3], q1_3[3]);
     } else {
-      b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z, 0);
-      b0_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 0u), z, 0);
-      b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z, 0);
-      b1_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 1u), z, 0);
-      b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z, 0);
-      b2_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 2u), z, 0);
-      b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z, 0);
-      b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z, 0);
+      b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z);
+      b0_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 0u), z);
+      b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z);
+      b1_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 1u), z);
+      b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z);
+      b2_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 2u), z);
+      b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z);
+      b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z);
     }
     var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>;
     if (A_COLS) {
-      let r0_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 0u), z, 0);
-      let r0_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 1u), z, 0);
-      let r0_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 2u), z, 0);
-      let r0_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 3u), z, 0);
+      let r0_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 0u), z);
+      let r0_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 1u), z);
+      let r0_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 2u), z);
+      let r0_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 0u, k + 3u), z);
       a0 = vec4<f32>(r0_0[0], r0_1[0], r0_2[0], r0_3[0]);
       a1 = vec4<f32>(r0_0[1], r0_1[1], r0_2[1], r0_3[1]);
       a2 = vec4<f32>(r0_0[2], r0_1[2], r0_2[2], r0_3[2]);
       a3 = vec4<f32>(r0_0[3], r0_1[3], r0_2[3], r0_3[3]);
     }
     if (!A_COLS) {
-      a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z, 0);
+      a0 = textureLoad(ta, vec2<u32>(k4, m0 + 0u), z);
     }
-    c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_1 = fma(vec4<f32>(a0[0]), b0_1, c0_1);
-    c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_1 = fma(vec4<f32>(a0[1]), b1_1, c0_1);
-    c0_0 = fma(vec4<f32>(a0[2]), b2_0, c0_0); c0_1 = fma(vec4<f32>(a0[2]), b2_1, c0_1);
-    c0_0 = fma(vec4<f32>(a0[3]), b3_0, c0_0); c0_1 = fma(vec4<f32>(a0[3]), b3_1, c0_1);
+    c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_0 = fma(vec4<f32>(a0[2]), b2_0, c0_0); c0_0 = fma(vec4<f32>(a0[3]), b3_0, c0_0);
+    c0_1 = fma(vec4<f32>(a0[0]), b0_1, c0_1); c0_1 = fma(vec4<f32>(a0[1]), b1_1, c0_1); c0_1 = fma(vec4<f32>(a0[2]), b2_1, c0_1); c0_1 = fma(vec4<f32>(a0[3]), b3_1, c0_1);
     if (!A_COLS) {
-      a1 = textureLoad(ta, vec2<u32>(k4, m0 + 1u), z, 0);
+      a1 = textureLoad(ta, vec2<u32>(k4, m0 + 1u), z);
     }
-    c1_0 = fma(vec4<f32>(a1[0]), b0_0, c1_0); c1_1 = fma(vec4<f32>(a1[0]), b0_1, c1_1);
-    c1_0 = fma(vec4<f32>(a1[1]), b1_0, c1_0); c1_1 = fma(vec4<f32>(a1[1]), b1_1, c1_1);
-    c1_0 = fma(vec4<f32>(a1[2]), b2_0, c1_0); c1_1 = fma(vec4<f32>(a1[2]), b2_1, c1_1);
-    c1_0 = fma(vec4<f32>(a1[3]), b3_0, c1_0); c1_1 = fma(vec4<f32>(a1[3]), b3_1, c1_1);
+    c1_0 = fma(vec4<f32>(a1[0]), b0_0, c1_0); c1_0 = fma(vec4<f32>(a1[1]), b1_0, c1_0); c1_0 = fma(vec4<f32>(a1[2]), b2_0, c1_0); c1_0 = fma(vec4<f32>(a1[3]), b3_0, c1_0);
+    c1_1 = fma(vec4<f32>(a1[0]), b0_1, c1_1); c1_1 = fma(vec4<f32>(a1[1]), b1_1, c1_1); c1_1 = fma(vec4<f32>(a1[2]), b2_1, c1_1); c1_1 = fma(vec4<f32>(a1[3]), b3_1, c1_1);
     if (!A_COLS) {
-      a2 = textureLoad(ta, vec2<u32>(k4, m0 + 2u), z, 0);
+      a2 = textureLoad(ta, vec2<u32>(k4, m0 + 2u), z);
     }
-    c2_0 = fma(vec4<f32>(a2[0]), b0_0, c2_0); c2_1 = fma(vec4<f32>(a2[0]), b0_1, c2_1);
-    c2_0 = fma(vec4<f32>(a2[1]), b1_0, c2_0); c2_1 = fma(vec4<f32>(a2[1]), b1_1, c2_1);
-    c2_0 = fma(vec4<f32>(a2[2]), b2_0, c2_0); c2_1 = fma(vec4<f32>(a2[2]), b2_1, c2_1);
-    c2_0 = fma(vec4<f32>(a2[3]), b3_0, c2_0); c2_1 = fma(vec4<f32>(a2[3]), b3_1, c2_1);
+    c2_0 = fma(vec4<f32>(a2[0]), b0_0, c2_0); c2_0 = fma(vec4<f32>(a2[1]), b1_0, c2_0); c2_0 = fma(vec4<f32>(a2[2]), b2_0, c2_0); c2_0 = fma(vec4<f32>(a2[3]), b3_0, c2_0);
+    c2_1 = fma(vec4<f32>(a2[0]), b0_1, c2_1); c2_1 = fma(vec4<f32>(a2[1]), b1_1, c2_1); c2_1 = fma(vec4<f32>(a2[2]), b2_1, c2_1); c2_1 = fma(vec4<f32>(a2[3]), b3_1, c2_1);
     if (!A_COLS) {
-      a3 = textureLoad(ta, vec2<u32>(k4, m0 + 3u), z, 0);
+      a3 = textureLoad(ta, vec2<u32>(k4, m0 + 3u), z);
     }
-    c3_0 = fma(vec4<f32>(a3[0]), b0_0, c3_0); c3_1 = fma(vec4<f32>(a3[0]), b0_1, c3_1);
-    c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_1 = fma(vec4<f32>(a3[1]), b1_1, c3_1);
-    c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_1 = fma(vec4<f32>(a3[2]), b2_1, c3_1);
-    c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0); c3_1 = fma(vec4<f32>(a3[3]), b3_1, c3_1);
+    c3_0 = fma(vec4<f32>(a3[0]), b0_0, c3_0); c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0);
+    c3_1 = fma(vec4<f32>(a3[0]), b0_1, c3_1); c3_1 = fma(vec4<f32>(a3[1]), b1_1, c3_1); c3_1 = fma(vec4<f32>(a3[2]), b2_1, c3_1); c3_1 = fma(vec4<f32>(a3[3]), b3_1, c3_1);
     var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>;
     if (A_COLS) {
-      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z, 0);
-      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z, 0);
-      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z, 0);
-      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z, 0);
+      let r1_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 0u), z);
+      let r1_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 1u), z);
+      let r1_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 2u), z);
+      let r1_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 1u, k + 3u), z);
       a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
       a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
       a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
       a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
     }
     if (!A_COLS) {
-      a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z, 0);
+      a4 = textureLoad(ta, vec2<u32>(k4, m0 + 4u), z);
     }
-    c4_0 = fma(vec4<f32>(a4[0]), b0_0, c4_0); c4_1 = fma(vec4<f32>(a4[0]), b0_1, c4_1);
-    c4_0 = fma(vec4<f32>(a4[1]), b1_0, c4_0); c4_1 = fma(vec4<f32>(a4[1]), b1_1, c4_1);
-    c4_0 = fma(vec4<f32>(a4[2]), b2_0, c4_0); c4_1 = fma(vec4<f32>(a4[2]), b2_1, c4_1);
-    c4_0 = fma(vec4<f32>(a4[3]), b3_0, c4_0); c4_1 = fma(vec4<f32>(a4[3]), b3_1, c4_1);
+    c4_0 = fma(vec4<f32>(a4[0]), b0_0, c4_0); c4_0 = fma(vec4<f32>(a4[1]), b1_0, c4_0); c4_0 = fma(vec4<f32>(a4[2]), b2_0, c4_0); c4_0 = fma(vec4<f32>(a4[3]), b3_0, c4_0);
+    c4_1 = fma(vec4<f32>(a4[0]), b0_1, c4_1); c4_1 = fma(vec4<f32>(a4[1]), b1_1, c4_1); c4_1 = fma(vec4<f32>(a4[2]), b2_1, c4_1); c4_1 = fma(vec4<f32>(a4[3]), b3_1, c4_1);
     if (!A_COLS) {
-      a5 = textureLoad(ta, vec2<u32>(k4, m0 + 5u), z, 0);
+      a5 = textureLoad(ta, vec2<u32>(k4, m0 + 5u), z);
     }
-    c5_0 = fma(vec4<f32>(a5[0]), b0_0, c5_0); c5_1 = fma(vec4<f32>(a5[0]), b0_1, c5_1);
-    c5_0 = fma(vec4<f32>(a5[1]), b1_0, c5_0); c5_1 = fma(vec4<f32>(a5[1]), b1_1, c5_1);
-    c5_0 = fma(vec4<f32>(a5[2]), b2_0, c5_0); c5_1 = fma(vec4<f32>(a5[2]), b2_1, c5_1);
-    c5_0 = fma(vec4<f32>(a5[3]), b3_0, c5_0); c5_1 = fma(vec4<f32>(a5[3]), b3_1, c5_1);
+    c5_0 = fma(vec4<f32>(a5[0]), b0_0, c5_0); c5_0 = fma(vec4<f32>(a5[1]), b1_0, c5_0); c5_0 = fma(vec4<f32>(a5[2]), b2_0, c5_0); c5_0 = fma(vec4<f32>(a5[3]), b3_0, c5_0);
+    c5_1 = fma(vec4<f32>(a5[0]), b0_1, c5_1); c5_1 = fma(vec4<f32>(a5[1]), b1_1, c5_1); c5_1 = fma(vec4<f32>(a5[2]), b2_1, c5_1); c5_1 = fma(vec4<f32>(a5[3]), b3_1, c5_1);
     if (!A_COLS) {
-      a6 = textureLoad(ta, vec2<u32>(k4, m0 + 6u), z, 0);
+      a6 = textureLoad(ta, vec2<u32>(k4, m0 + 6u), z);
     }
-    c6_0 = fma(vec4<f32>(a6[0]), b0_0, c6_0); c6_1 = fma(vec4<f32>(a6[0]), b0_1, c6_1);
-    c6_0 = fma(vec4<f32>(a6[1]), b1_0, c6_0); c6_1 = fma(vec4<f32>(a6[1]), b1_1, c6_1);
-    c6_0 = fma(vec4<f32>(a6[2]), b2_0, c6_0); c6_1 = fma(vec4<f32>(a6[2]), b2_1, c6_1);
-    c6_0 = fma(vec4<f32>(a6[3]), b3_0, c6_0); c6_1 = fma(vec4<f32>(a6[3]), b3_1, c6_1);
+    c6_0 = fma(vec4<f32>(a6[0]), b0_0, c6_0); c6_0 = fma(vec4<f32>(a6[1]), b1_0, c6_0); c6_0 = fma(vec4<f32>(a6[2]), b2_0, c6_0); c6_0 = fma(vec4<f32>(a6[3]), b3_0, c6_0);
+    c6_1 = fma(vec4<f32>(a6[0]), b0_1, c6_1); c6_1 = fma(vec4<f32>(a6[1]), b1_1, c6_1); c6_1 = fma(vec4<f32>(a6[2]), b2_1, c6_1); c6_1 = fma(vec4<f32>(a6[3]), b3_1, c6_1);
     if (!A_COLS) {
-      a7 = textureLoad(ta, vec2<u32>(k4, m0 + 7u), z, 0);
+      a7 = textureLoad(ta, vec2<u32>(k4, m0 + 7u), z);
     }
-    c7_0 = fma(vec4<f32>(a7[0]), b0_0, c7_0); c7_1 = fma(vec4<f32>(a7[0]), b0_1, c7_1);
-    c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_1 = fma(vec4<f32>(a7[1]), b1_1, c7_1);
-    c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_1 = fma(vec4<f32>(a7[2]), b2_1, c7_1);
-    c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0); c7_1 = fma(vec4<f32>(a7[3]), b3_1, c7_1);
+    c7_0 = fma(vec4<f32>(a7[0]), b0_0, c7_0); c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0);
+    c7_1 = fma(vec4<f32>(a7[0]), b0_1, c7_1); c7_1 = fma(vec4<f32>(a7[1]), b1_1, c7_1); c7_1 = fma(vec4<f32>(a7[2]), b2_1, c7_1); c7_1 = fma(vec4<f32>(a7[3]), b3_1, c7_1);
     var a8: vec4<f32>; var a9: vec4<f32>; var a10: vec4<f32>; var a11: vec4<f32>;
     if (A_COLS) {
-      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z, 0);
-      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z, 0);
-      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z, 0);
-      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z, 0);
+      let r2_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 0u), z);
+      let r2_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 1u), z);
+      let r2_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 2u), z);
+      let r2_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 2u, k + 3u), z);
       a8 = vec4<f32>(r2_0[0], r2_1[0], r2_2[0], r2_3[0]);
       a9 = vec4<f32>(r2_0[1], r2_1[1], r2_2[1], r2_3[1]);
       a10 = vec4<f32>(r2_0[2], r2_1[2], r2_2[2], r2_3[2]);
       a11 = vec4<f32>(r2_0[3], r2_1[3], r2_2[3], r2_3[3]);
     }
     if (!A_COLS) {
-      a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z, 0);
+      a8 = textureLoad(ta, vec2<u32>(k4, m0 + 8u), z);
     }
-    c8_0 = fma(vec4<f32>(a8[0]), b0_0, c8_0); c8_1 = fma(vec4<f32>(a8[0]), b0_1, c8_1);
-    c8_0 = fma(vec4<f32>(a8[1]), b1_0, c8_0); c8_1 = fma(vec4<f32>(a8[1]), b1_1, c8_1);
-    c8_0 = fma(vec4<f32>(a8[2]), b2_0, c8_0); c8_1 = fma(vec4<f32>(a8[2]), b2_1, c8_1);
-    c8_0 = fma(vec4<f32>(a8[3]), b3_0, c8_0); c8_1 = fma(vec4<f32>(a8[3]), b3_1, c8_1);
+    c8_0 = fma(vec4<f32>(a8[0]), b0_0, c8_0); c8_0 = fma(vec4<f32>(a8[1]), b1_0, c8_0); c8_0 = fma(vec4<f32>(a8[2]), b2_0, c8_0); c8_0 = fma(vec4<f32>(a8[3]), b3_0, c8_0);
+    c8_1 = fma(vec4<f32>(a8[0]), b0_1, c8_1); c8_1 = fma(vec4<f32>(a8[1]), b1_1, c8_1); c8_1 = fma(vec4<f32>(a8[2]), b2_1, c8_1); c8_1 = fma(vec4<f32>(a8[3]), b3_1, c8_1);
     if (!A_COLS) {
-      a9 = textureLoad(ta, vec2<u32>(k4, m0 + 9u), z, 0);
+      a9 = textureLoad(ta, vec2<u32>(k4, m0 + 9u), z);
     }
-    c9_0 = fma(vec4<f32>(a9[0]), b0_0, c9_0); c9_1 = fma(vec4<f32>(a9[0]), b0_1, c9_1);
-    c9_0 = fma(vec4<f32>(a9[1]), b1_0, c9_0); c9_1 = fma(vec4<f32>(a9[1]), b1_1, c9_1);
-    c9_0 = fma(vec4<f32>(a9[2]), b2_0, c9_0); c9_1 = fma(vec4<f32>(a9[2]), b2_1, c9_1);
-    c9_0 = fma(vec4<f32>(a9[3]), b3_0, c9_0); c9_1 = fma(vec4<f32>(a9[3]), b3_1, c9_1);
+    c9_0 = fma(vec4<f32>(a9[0]), b0_0, c9_0); c9_0 = fma(vec4<f32>(a9[1]), b1_0, c9_0); c9_0 = fma(vec4<f32>(a9[2]), b2_0, c9_0); c9_0 = fma(vec4<f32>(a9[3]), b3_0, c9_0);
+    c9_1 = fma(vec4<f32>(a9[0]), b0_1, c9_1); c9_1 = fma(vec4<f32>(a9[1]), b1_1, c9_1); c9_1 = fma(vec4<f32>(a9[2]), b2_1, c9_1); c9_1 = fma(vec4<f32>(a9[3]), b3_1, c9_1);
     if (!A_COLS) {
-      a10 = textureLoad(ta, vec2<u32>(k4, m0 + 10u), z, 0);
+      a10 = textureLoad(ta, vec2<u32>(k4, m0 + 10u), z);
     }
-    c10_0 = fma(vec4<f32>(a10[0]), b0_0, c10_0); c10_1 = fma(vec4<f32>(a10[0]), b0_1, c10_1);
-    c10_0 = fma(vec4<f32>(a10[1]), b1_0, c10_0); c10_1 = fma(vec4<f32>(a10[1]), b1_1, c10_1);
-    c10_0 = fma(vec4<f32>(a10[2]), b2_0, c10_0); c10_1 = fma(vec4<f32>(a10[2]), b2_1, c10_1);
-    c10_0 = fma(vec4<f32>(a10[3]), b3_0, c10_0); c10_1 = fma(vec4<f32>(a10[3]), b3_1, c10_1);
+    c10_0 = fma(vec4<f32>(a10[0]), b0_0, c10_0); c10_0 = fma(vec4<f32>(a10[1]), b1_0, c10_0); c10_0 = fma(vec4<f32>(a10[2]), b2_0, c10_0); c10_0 = fma(vec4<f32>(a10[3]), b3_0, c10_0);
+    c10_1 = fma(vec4<f32>(a10[0]), b0_1, c10_1); c10_1 = fma(vec4<f32>(a10[1]), b1_1, c10_1); c10_1 = fma(vec4<f32>(a10[2]), b2_1, c10_1); c10_1 = fma(vec4<f32>(a10[3]), b3_1, c10_1);
     if (!A_COLS) {
-      a11 = textureLoad(ta, vec2<u32>(k4, m0 + 11u), z, 0);
+      a11 = textureLoad(ta, vec2<u32>(k4, m0 + 11u), z);
     }
-    c11_0 = fma(vec4<f32>(a11[0]), b0_0, c11_0); c11_1 = fma(vec4<f32>(a11[0]), b0_1, c11_1);
-    c11_0 = fma(vec4<f32>(a11[1]), b1_0, c11_0); c11_1 = fma(vec4<f32>(a11[1]), b1_1, c11_1);
-    c11_0 = fma(vec4<f32>(a11[2]), b2_0, c11_0); c11_1 = fma(vec4<f32>(a11[2]), b2_1, c11_1);
-    c11_0 = fma(vec4<f32>(a11[3]), b3_0, c11_0); c11_1 = fma(vec4<f32>(a11[3]), b3_1, c11_1);
+    c11_0 = fma(vec4<f32>(a11[0]), b0_0, c11_0); c11_0 = fma(vec4<f32>(a11[1]), b1_0, c11_0); c11_0 = fma(vec4<f32>(a11[2]), b2_0, c11_0); c11_0 = fma(vec4<f32>(a11[3]), b3_0, c11_0);
+    c11_1 = fma(vec4<f32>(a11[0]), b0_1, c11_1); c11_1 = fma(vec4<f32>(a11[1]), b1_1, c11_1); c11_1 = fma(vec4<f32>(a11[2]), b2_1, c11_1); c11_1 = fma(vec4<f32>(a11[3]), b3_1, c11_1);
     var a12: vec4<f32>; var a13: vec4<f32>; var a14: vec4<f32>; var a15: vec4<f32>;
     if (A_COLS) {
-      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z, 0);
-      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z, 0);
-      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z, 0);
-      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z, 0);
+      let r3_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 0u), z);
+      let r3_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 1u), z);
+      let r3_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 2u), z);
+      let r3_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 3u, k + 3u), z);
       a12 = vec4<f32>(r3_0[0], r3_1[0], r3_2[0], r3_3[0]);
       a13 = vec4<f32>(r3_0[1], r3_1[1], r3_2[1], r3_3[1]);
       a14 = vec4<f32>(r3_0[2], r3_1[2], r3_2[2], r3_3[2]);
       a15 = vec4<f32>(r3_0[3], r3_1[3], r3_2[3], r3_3[3]);
     }
     if (!A_COLS) {
-      a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z, 0);
+      a12 = textureLoad(ta, vec2<u32>(k4, m0 + 12u), z);
     }
-    c12_0 = fma(vec4<f32>(a12[0]), b0_0, c12_0); c12_1 = fma(vec4<f32>(a12[0]), b0_1, c12_1);
-    c12_0 = fma(vec4<f32>(a12[1]), b1_0, c12_0); c12_1 = fma(vec4<f32>(a12[1]), b1_1, c12_1);
-    c12_0 = fma(vec4<f32>(a12[2]), b2_0, c12_0); c12_1 = fma(vec4<f32>(a12[2]), b2_1, c12_1);
-    c12_0 = fma(vec4<f32>(a12[3]), b3_0, c12_0); c12_1 = fma(vec4<f32>(a12[3]), b3_1, c12_1);
+    c12_0 = fma(vec4<f32>(a12[0]), b0_0, c12_0); c12_0 = fma(vec4<f32>(a12[1]), b1_0, c12_0); c12_0 = fma(vec4<f32>(a12[2]), b2_0, c12_0); c12_0 = fma(vec4<f32>(a12[3]), b3_0, c12_0);
+    c12_1 = fma(vec4<f32>(a12[0]), b0_1, c12_1); c12_1 = fma(vec4<f32>(a12[1]), b1_1, c12_1); c12_1 = fma(vec4<f32>(a12[2]), b2_1, c12_1); c12_1 = fma(vec4<f32>(a12[3]), b3_1, c12_1);
     if (!A_COLS) {
-      a13 = textureLoad(ta, vec2<u32>(k4, m0 + 13u), z, 0);
+      a13 = textureLoad(ta, vec2<u32>(k4, m0 + 13u), z);
     }
-    c13_0 = fma(vec4<f32>(a13[0]), b0_0, c13_0); c13_1 = fma(vec4<f32>(a13[0]), b0_1, c13_1);
-    c13_0 = fma(vec4<f32>(a13[1]), b1_0, c13_0); c13_1 = fma(vec4<f32>(a13[1]), b1_1, c13_1);
-    c13_0 = fma(vec4<f32>(a13[2]), b2_0, c13_0); c13_1 = fma(vec4<f32>(a13[2]), b2_1, c13_1);
-    c13_0 = fma(vec4<f32>(a13[3]), b3_0, c13_0); c13_1 = fma(vec4<f32>(a13[3]), b3_1, c13_1);
+    c13_0 = fma(vec4<f32>(a13[0]), b0_0, c13_0); c13_0 = fma(vec4<f32>(a13[1]), b1_0, c13_0); c13_0 = fma(vec4<f32>(a13[2]), b2_0, c13_0); c13_0 = fma(vec4<f32>(a13[3]), b3_0, c13_0);
+    c13_1 = fma(vec4<f32>(a13[0]), b0_1, c13_1); c13_1 = fma(vec4<f32>(a13[1]), b1_1, c13_1); c13_1 = fma(vec4<f32>(a13[2]), b2_1, c13_1); c13_1 = fma(vec4<f32>(a13[3]), b3_1, c13_1);
     if (!A_COLS) {
-      a14 = textureLoad(ta, vec2<u32>(k4, m0 + 14u), z, 0);
+      a14 = textureLoad(ta, vec2<u32>(k4, m0 + 14u), z);
     }
-    c14_0 = fma(vec4<f32>(a14[0]), b0_0, c14_0); c14_1 = fma(vec4<f32>(a14[0]), b0_1, c14_1);
-    c14_0 = fma(vec4<f32>(a14[1]), b1_0, c14_0); c14_1 = fma(vec4<f32>(a14[1]), b1_1, c14_1);
-    c14_0 = fma(vec4<f32>(a14[2]), b2_0, c14_0); c14_1 = fma(vec4<f32>(a14[2]), b2_1, c14_1);
-    c14_0 = fma(vec4<f32>(a14[3]), b3_0, c14_0); c14_1 = fma(vec4<f32>(a14[3]), b3_1, c14_1);
+    c14_0 = fma(vec4<f32>(a14[0]), b0_0, c14_0); c14_0 = fma(vec4<f32>(a14[1]), b1_0, c14_0); c14_0 = fma(vec4<f32>(a14[2]), b2_0, c14_0); c14_0 = fma(vec4<f32>(a14[3]), b3_0, c14_0);
+    c14_1 = fma(vec4<f32>(a14[0]), b0_1, c14_1); c14_1 = fma(vec4<f32>(a14[1]), b1_1, c14_1); c14_1 = fma(vec4<f32>(a14[2]), b2_1, c14_1); c14_1 = fma(vec4<f32>(a14[3]), b3_1, c14_1);
     if (!A_COLS) {
-      a15 = textureLoad(ta, vec2<u32>(k4, m0 + 15u), z, 0);
+      a15 = textureLoad(ta, vec2<u32>(k4, m0 + 15u), z);
     }
-    c15_0 = fma(vec4<f32>(a15[0]), b0_0, c15_0); c15_1 = fma(vec4<f32>(a15[0]), b0_1, c15_1);
-    c15_0 = fma(vec4<f32>(a15[1]), b1_0, c15_0); c15_1 = fma(vec4<f32>(a15[1]), b1_1, c15_1);
-    c15_0 = fma(vec4<f32>(a15[2]), b2_0, c15_0); c15_1 = fma(vec4<f32>(a15[2]), b2_1, c15_1);
-    c15_0 = fma(vec4<f32>(a15[3]), b3_0, c15_0); c15_1 = fma(vec4<f32>(a15[3]), b3_1, c15_1);
+    c15_0 = fma(vec4<f32>(a15[0]), b0_0, c15_0); c15_0 = fma(vec4<f32>(a15[1]), b1_0, c15_0); c15_0 = fma(vec4<f32>(a15[2]), b2_0, c15_0); c15_0 = fma(vec4<f32>(a15[3]), b3_0, c15_0);
+    c15_1 = fma(vec4<f32>(a15[0]), b0_1, c15_1); c15_1 = fma(vec4<f32>(a15[1]), b1_1, c15_1); c15_1 = fma(vec4<f32>(a15[2]), b2_1, c15_1); c15_1 = fma(vec4<f32>(a15[3]), b3_1, c15_1);
     var a16: vec4<f32>; var a17: vec4<f32>; var a18: vec4<f32>; var a19: vec4<f32>;
     if (A_COLS) {
-      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z, 0);
-      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z, 0);
-      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z, 0);
-      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z, 0);
+      let r4_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 0u), z);
+      let r4_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 1u), z);
+      let r4_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 2u), z);
+      let r4_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 4u, k + 3u), z);
       a16 = vec4<f32>(r4_0[0], r4_1[0], r4_2[0], r4_3[0]);
       a17 = vec4<f32>(r4_0[1], r4_1[1], r4_2[1], r4_3[1]);
       a18 = vec4<f32>(r4_0[2], r4_1[2], r4_2[2], r4_3[2]);
       a19 = vec4<f32>(r4_0[3], r4_1[3], r4_2[3], r4_3[3]);
     }
     if (!A_COLS) {
-      a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z, 0);
+      a16 = textureLoad(ta, vec2<u32>(k4, m0 + 16u), z);
     }
-    c16_0 = fma(vec4<f32>(a16[0]), b0_0, c16_0); c16_1 = fma(vec4<f32>(a16[0]), b0_1, c16_1);
-    c16_0 = fma(vec4<f32>(a16[1]), b1_0, c16_0); c16_1 = fma(vec4<f32>(a16[1]), b1_1, c16_1);
-    c16_0 = fma(vec4<f32>(a16[2]), b2_0, c16_0); c16_1 = fma(vec4<f32>(a16[2]), b2_1, c16_1);
-    c16_0 = fma(vec4<f32>(a16[3]), b3_0, c16_0); c16_1 = fma(vec4<f32>(a16[3]), b3_1, c16_1);
+    c16_0 = fma(vec4<f32>(a16[0]), b0_0, c16_0); c16_0 = fma(vec4<f32>(a16[1]), b1_0, c16_0); c16_0 = fma(vec4<f32>(a16[2]), b2_0, c16_0); c16_0 = fma(vec4<f32>(a16[3]), b3_0, c16_0);
+    c16_1 = fma(vec4<f32>(a16[0]), b0_1, c16_1); c16_1 = fma(vec4<f32>(a16[1]), b1_1, c16_1); c16_1 = fma(vec4<f32>(a16[2]), b2_1, c16_1); c16_1 = fma(vec4<f32>(a16[3]), b3_1, c16_1);
     if (!A_COLS) {
-      a17 = textureLoad(ta, vec2<u32>(k4, m0 + 17u), z, 0);
+      a17 = textureLoad(ta, vec2<u32>(k4, m0 + 17u), z);
     }
-    c17_0 = fma(vec4<f32>(a17[0]), b0_0, c17_0); c17_1 = fma(vec4<f32>(a17[0]), b0_1, c17_1);
-    c17_0 = fma(vec4<f32>(a17[1]), b1_0, c17_0); c17_1 = fma(vec4<f32>(a17[1]), b1_1, c17_1);
-    c17_0 = fma(vec4<f32>(a17[2]), b2_0, c17_0); c17_1 = fma(vec4<f32>(a17[2]), b2_1, c17_1);
-    c17_0 = fma(vec4<f32>(a17[3]), b3_0, c17_0); c17_1 = fma(vec4<f32>(a17[3]), b3_1, c17_1);
+    c17_0 = fma(vec4<f32>(a17[0]), b0_0, c17_0); c17_0 = fma(vec4<f32>(a17[1]), b1_0, c17_0); c17_0 = fma(vec4<f32>(a17[2]), b2_0, c17_0); c17_0 = fma(vec4<f32>(a17[3]), b3_0, c17_0);
+    c17_1 = fma(vec4<f32>(a17[0]), b0_1, c17_1); c17_1 = fma(vec4<f32>(a17[1]), b1_1, c17_1); c17_1 = fma(vec4<f32>(a17[2]), b2_1, c17_1); c17_1 = fma(vec4<f32>(a17[3]), b3_1, c17_1);
     if (!A_COLS) {
-      a18 = textureLoad(ta, vec2<u32>(k4, m0 + 18u), z, 0);
+      a18 = textureLoad(ta, vec2<u32>(k4, m0 + 18u), z);
     }
-    c18_0 = fma(vec4<f32>(a18[0]), b0_0, c18_0); c18_1 = fma(vec4<f32>(a18[0]), b0_1, c18_1);
-    c18_0 = fma(vec4<f32>(a18[1]), b1_0, c18_0); c18_1 = fma(vec4<f32>(a18[1]), b1_1, c18_1);
-    c18_0 = fma(vec4<f32>(a18[2]), b2_0, c18_0); c18_1 = fma(vec4<f32>(a18[2]), b2_1, c18_1);
-    c18_0 = fma(vec4<f32>(a18[3]), b3_0, c18_0); c18_1 = fma(vec4<f32>(a18[3]), b3_1, c18_1);
+    c18_0 = fma(vec4<f32>(a18[0]), b0_0, c18_0); c18_0 = fma(vec4<f32>(a18[1]), b1_0, c18_0); c18_0 = fma(vec4<f32>(a18[2]), b2_0, c18_0); c18_0 = fma(vec4<f32>(a18[3]), b3_0, c18_0);
+    c18_1 = fma(vec4<f32>(a18[0]), b0_1, c18_1); c18_1 = fma(vec4<f32>(a18[1]), b1_1, c18_1); c18_1 = fma(vec4<f32>(a18[2]), b2_1, c18_1); c18_1 = fma(vec4<f32>(a18[3]), b3_1, c18_1);
     if (!A_COLS) {
-      a19 = textureLoad(ta, vec2<u32>(k4, m0 + 19u), z, 0);
+      a19 = textureLoad(ta, vec2<u32>(k4, m0 + 19u), z);
     }
-    c19_0 = fma(vec4<f32>(a19[0]), b0_0, c19_0); c19_1 = fma(vec4<f32>(a19[0]), b0_1, c19_1);
-    c19_0 = fma(vec4<f32>(a19[1]), b1_0, c19_0); c19_1 = fma(vec4<f32>(a19[1]), b1_1, c19_1);
-    c19_0 = fma(vec4<f32>(a19[2]), b2_0, c19_0); c19_1 = fma(vec4<f32>(a19[2]), b2_1, c19_1);
-    c19_0 = fma(vec4<f32>(a19[3]), b3_0, c19_0); c19_1 = fma(vec4<f32>(a19[3]), b3_1, c19_1);
+    c19_0 = fma(vec4<f32>(a19[0]), b0_0, c19_0); c19_0 = fma(vec4<f32>(a19[1]), b1_0, c19_0); c19_0 = fma(vec4<f32>(a19[2]), b2_0, c19_0); c19_0 = fma(vec4<f32>(a19[3]), b3_0, c19_0);
+    c19_1 = fma(vec4<f32>(a19[0]), b0_1, c19_1); c19_1 = fma(vec4<f32>(a19[1]), b1_1, c19_1); c19_1 = fma(vec4<f32>(a19[2]), b2_1, c19_1); c19_1 = fma(vec4<f32>(a19[3]), b3_1, c19_1);
     var a20: vec4<f32>; var a21: vec4<f32>; var a22: vec4<f32>; var a23: vec4<f32>;
     if (A_COLS) {
-      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z, 0);
-      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z, 0);
-      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z, 0);
-      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z, 0);
+      let r5_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 0u), z);
+      let r5_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 1u), z);
+      let r5_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 2u), z);
+      let r5_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 5u, k + 3u), z);
       a20 = vec4<f32>(r5_0[0], r5_1[0], r5_2[0], r5_3[0]);
       a21 = vec4<f32>(r5_0[1], r5_1[1], r5_2[1], r5_3[1]);
       a22 = vec4<f32>(r5_0[2], r5_1[2], r5_2[2], r5_3[2]);
       a23 = vec4<f32>(r5_0[3], r5_1[3], r5_2[3], r5_3[3]);
     }
     if (!A_COLS) {
-      a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z, 0);
+      a20 = textureLoad(ta, vec2<u32>(k4, m0 + 20u), z);
     }
-    c20_0 = fma(vec4<f32>(a20[0]), b0_0, c20_0); c20_1 = fma(vec4<f32>(a20[0]), b0_1, c20_1);
-    c20_0 = fma(vec4<f32>(a20[1]), b1_0, c20_0); c20_1 = fma(vec4<f32>(a20[1]), b1_1, c20_1);
-    c20_0 = fma(vec4<f32>(a20[2]), b2_0, c20_0); c20_1 = fma(vec4<f32>(a20[2]), b2_1, c20_1);
-    c20_0 = fma(vec4<f32>(a20[3]), b3_0, c20_0); c20_1 = fma(vec4<f32>(a20[3]), b3_1, c20_1);
+    c20_0 = fma(vec4<f32>(a20[0]), b0_0, c20_0); c20_0 = fma(vec4<f32>(a20[1]), b1_0, c20_0); c20_0 = fma(vec4<f32>(a20[2]), b2_0, c20_0); c20_0 = fma(vec4<f32>(a20[3]), b3_0, c20_0);
+    c20_1 = fma(vec4<f32>(a20[0]), b0_1, c20_1); c20_1 = fma(vec4<f32>(a20[1]), b1_1, c20_1); c20_1 = fma(vec4<f32>(a20[2]), b2_1, c20_1); c20_1 = fma(vec4<f32>(a20[3]), b3_1, c20_1);
     if (!A_COLS) {
-      a21 = textureLoad(ta, vec2<u32>(k4, m0 + 21u), z, 0);
+      a21 = textureLoad(ta, vec2<u32>(k4, m0 + 21u), z);
     }
-    c21_0 = fma(vec4<f32>(a21[0]), b0_0, c21_0); c21_1 = fma(vec4<f32>(a21[0]), b0_1, c21_1);
-    c21_0 = fma(vec4<f32>(a21[1]), b1_0, c21_0); c21_1 = fma(vec4<f32>(a21[1]), b1_1, c21_1);
-    c21_0 = fma(vec4<f32>(a21[2]), b2_0, c21_0); c21_1 = fma(vec4<f32>(a21[2]), b2_1, c21_1);
-    c21_0 = fma(vec4<f32>(a21[3]), b3_0, c21_0); c21_1 = fma(vec4<f32>(a21[3]), b3_1, c21_1);
+    c21_0 = fma(vec4<f32>(a21[0]), b0_0, c21_0); c21_0 = fma(vec4<f32>(a21[1]), b1_0, c21_0); c21_0 = fma(vec4<f32>(a21[2]), b2_0, c21_0); c21_0 = fma(vec4<f32>(a21[3]), b3_0, c21_0);
+    c21_1 = fma(vec4<f32>(a21[0]), b0_1, c21_1); c21_1 = fma(vec4<f32>(a21[1]), b1_1, c21_1); c21_1 = fma(vec4<f32>(a21[2]), b2_1, c21_1); c21_1 = fma(vec4<f32>(a21[3]), b3_1, c21_1);
     if (!A_COLS) {
-      a22 = textureLoad(ta, vec2<u32>(k4, m0 + 22u), z, 0);
+      a22 = textureLoad(ta, vec2<u32>(k4, m0 + 22u), z);
     }
-    c22_0 = fma(vec4<f32>(a22[0]), b0_0, c22_0); c22_1 = fma(vec4<f32>(a22[0]), b0_1, c22_1);
-    c22_0 = fma(vec4<f32>(a22[1]), b1_0, c22_0); c22_1 = fma(vec4<f32>(a22[1]), b1_1, c22_1);
-    c22_0 = fma(vec4<f32>(a22[2]), b2_0, c22_0); c22_1 = fma(vec4<f32>(a22[2]), b2_1, c22_1);
-    c22_0 = fma(vec4<f32>(a22[3]), b3_0, c22_0); c22_1 = fma(vec4<f32>(a22[3]), b3_1, c22_1);
+    c22_0 = fma(vec4<f32>(a22[0]), b0_0, c22_0); c22_0 = fma(vec4<f32>(a22[1]), b1_0, c22_0); c22_0 = fma(vec4<f32>(a22[2]), b2_0, c22_0); c22_0 = fma(vec4<f32>(a22[3]), b3_0, c22_0);
+    c22_1 = fma(vec4<f32>(a22[0]), b0_1, c22_1); c22_1 = fma(vec4<f32>(a22[1]), b1_1, c22_1); c22_1 = fma(vec4<f32>(a22[2]), b2_1, c22_1); c22_1 = fma(vec4<f32>(a22[3]), b3_1, c22_1);
     if (!A_COLS) {
-      a23 = textureLoad(ta, vec2<u32>(k4, m0 + 23u), z, 0);
+      a23 = textureLoad(ta, vec2<u32>(k4, m0 + 23u), z);
     }
-    c23_0 = fma(vec4<f32>(a23[0]), b0_0, c23_0); c23_1 = fma(vec4<f32>(a23[0]), b0_1, c23_1);
-    c23_0 = fma(vec4<f32>(a23[1]), b1_0, c23_0); c23_1 = fma(vec4<f32>(a23[1]), b1_1, c23_1);
-    c23_0 = fma(vec4<f32>(a23[2]), b2_0, c23_0); c23_1 = fma(vec4<f32>(a23[2]), b2_1, c23_1);
-    c23_0 = fma(vec4<f32>(a23[3]), b3_0, c23_0); c23_1 = fma(vec4<f32>(a23[3]), b3_1, c23_1);
+    c23_0 = fma(vec4<f32>(a23[0]), b0_0, c23_0); c23_0 = fma(vec4<f32>(a23[1]), b1_0, c23_0); c23_0 = fma(vec4<f32>(a23[2]), b2_0, c23_0); c23_0 = fma(vec4<f32>(a23[3]), b3_0, c23_0);
+    c23_1 = fma(vec4<f32>(a23[0]), b0_1, c23_1); c23_1 = fma(vec4<f32>(a23[1]), b1_1, c23_1); c23_1 = fma(vec4<f32>(a23[2]), b2_1, c23_1); c23_1 = fma(vec4<f32>(a23[3]), b3_1, c23_1);
     var a24: vec4<f32>; var a25: vec4<f32>; var a26: vec4<f32>; var a27: vec4<f32>;
     if (A_COLS) {
-      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z, 0);
-      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z, 0);
-      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z, 0);
-      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z, 0);
+      let r6_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 0u), z);
+      let r6_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 1u), z);
+      let r6_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 2u), z);
+      let r6_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 6u, k + 3u), z);
       a24 = vec4<f32>(r6_0[0], r6_1[0], r6_2[0], r6_3[0]);
       a25 = vec4<f32>(r6_0[1], r6_1[1], r6_2[1], r6_3[1]);
       a26 = vec4<f32>(r6_0[2], r6_1[2], r6_2[2], r6_3[2]);
       a27 = vec4<f32>(r6_0[3], r6_1[3], r6_2[3], r6_3[3]);
     }
     if (!A_COLS) {
-      a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z, 0);
+      a24 = textureLoad(ta, vec2<u32>(k4, m0 + 24u), z);
     }
-    c24_0 = fma(vec4<f32>(a24[0]), b0_0, c24_0); c24_1 = fma(vec4<f32>(a24[0]), b0_1, c24_1);
-    c24_0 = fma(vec4<f32>(a24[1]), b1_0, c24_0); c24_1 = fma(vec4<f32>(a24[1]), b1_1, c24_1);
-    c24_0 = fma(vec4<f32>(a24[2]), b2_0, c24_0); c24_1 = fma(vec4<f32>(a24[2]), b2_1, c24_1);
-    c24_0 = fma(vec4<f32>(a24[3]), b3_0, c24_0); c24_1 = fma(vec4<f32>(a24[3]), b3_1, c24_1);
+    c24_0 = fma(vec4<f32>(a24[0]), b0_0, c24_0); c24_0 = fma(vec4<f32>(a24[1]), b1_0, c24_0); c24_0 = fma(vec4<f32>(a24[2]), b2_0, c24_0); c24_0 = fma(vec4<f32>(a24[3]), b3_0, c24_0);
+    c24_1 = fma(vec4<f32>(a24[0]), b0_1, c24_1); c24_1 = fma(vec4<f32>(a24[1]), b1_1, c24_1); c24_1 = fma(vec4<f32>(a24[2]), b2_1, c24_1); c24_1 = fma(vec4<f32>(a24[3]), b3_1, c24_1);
     if (!A_COLS) {
-      a25 = textureLoad(ta, vec2<u32>(k4, m0 + 25u), z, 0);
+      a25 = textureLoad(ta, vec2<u32>(k4, m0 + 25u), z);
     }
-    c25_0 = fma(vec4<f32>(a25[0]), b0_0, c25_0); c25_1 = fma(vec4<f32>(a25[0]), b0_1, c25_1);
-    c25_0 = fma(vec4<f32>(a25[1]), b1_0, c25_0); c25_1 = fma(vec4<f32>(a25[1]), b1_1, c25_1);
-    c25_0 = fma(vec4<f32>(a25[2]), b2_0, c25_0); c25_1 = fma(vec4<f32>(a25[2]), b2_1, c25_1);
-    c25_0 = fma(vec4<f32>(a25[3]), b3_0, c25_0); c25_1 = fma(vec4<f32>(a25[3]), b3_1, c25_1);
+    c25_0 = fma(vec4<f32>(a25[0]), b0_0, c25_0); c25_0 = fma(vec4<f32>(a25[1]), b1_0, c25_0); c25_0 = fma(vec4<f32>(a25[2]), b2_0, c25_0); c25_0 = fma(vec4<f32>(a25[3]), b3_0, c25_0);
+    c25_1 = fma(vec4<f32>(a25[0]), b0_1, c25_1); c25_1 = fma(vec4<f32>(a25[1]), b1_1, c25_1); c25_1 = fma(vec4<f32>(a25[2]), b2_1, c25_1); c25_1 = fma(vec4<f32>(a25[3]), b3_1, c25_1);
     if (!A_COLS) {
-      a26 = textureLoad(ta, vec2<u32>(k4, m0 + 26u), z, 0);
+      a26 = textureLoad(ta, vec2<u32>(k4, m0 + 26u), z);
     }
-    c26_0 = fma(vec4<f32>(a26[0]), b0_0, c26_0); c26_1 = fma(vec4<f32>(a26[0]), b0_1, c26_1);
-    c26_0 = fma(vec4<f32>(a26[1]), b1_0, c26_0); c26_1 = fma(vec4<f32>(a26[1]), b1_1, c26_1);
-    c26_0 = fma(vec4<f32>(a26[2]), b2_0, c26_0); c26_1 = fma(vec4<f32>(a26[2]), b2_1, c26_1);
-    c26_0 = fma(vec4<f32>(a26[3]), b3_0, c26_0); c26_1 = fma(vec4<f32>(a26[3]), b3_1, c26_1);
+    c26_0 = fma(vec4<f32>(a26[0]), b0_0, c26_0); c26_0 = fma(vec4<f32>(a26[1]), b1_0, c26_0); c26_0 = fma(vec4<f32>(a26[2]), b2_0, c26_0); c26_0 = fma(vec4<f32>(a26[3]), b3_0, c26_0);
+    c26_1 = fma(vec4<f32>(a26[0]), b0_1, c26_1); c26_1 = fma(vec4<f32>(a26[1]), b1_1, c26_1); c26_1 = fma(vec4<f32>(a26[2]), b2_1, c26_1); c26_1 = fma(vec4<f32>(a26[3]), b3_1, c26_1);
     if (!A_COLS) {
-      a27 = textureLoad(ta, vec2<u32>(k4, m0 + 27u), z, 0);
+      a27 = textureLoad(ta, vec2<u32>(k4, m0 + 27u), z);
     }
-    c27_0 = fma(vec4<f32>(a27[0]), b0_0, c27_0); c27_1 = fma(vec4<f32>(a27[0]), b0_1, c27_1);
-    c27_0 = fma(vec4<f32>(a27[1]), b1_0, c27_0); c27_1 = fma(vec4<f32>(a27[1]), b1_1, c27_1);
-    c27_0 = fma(vec4<f32>(a27[2]), b2_0, c27_0); c27_1 = fma(vec4<f32>(a27[2]), b2_1, c27_1);
-    c27_0 = fma(vec4<f32>(a27[3]), b3_0, c27_0); c27_1 = fma(vec4<f32>(a27[3]), b3_1, c27_1);
+    c27_0 = fma(vec4<f32>(a27[0]), b0_0, c27_0); c27_0 = fma(vec4<f32>(a27[1]), b1_0, c27_0); c27_0 = fma(vec4<f32>(a27[2]), b2_0, c27_0); c27_0 = fma(vec4<f32>(a27[3]), b3_0, c27_0);
+    c27_1 = fma(vec4<f32>(a27[0]), b0_1, c27_1); c27_1 = fma(vec4<f32>(a27[1]), b1_1, c27_1); c27_1 = fma(vec4<f32>(a27[2]), b2_1, c27_1); c27_1 = fma(vec4<f32>(a27[3]), b3_1, c27_1);
     var a28: vec4<f32>; var a29: vec4<f32>; var a30: vec4<f32>; var a31: vec4<f32>;
     if (A_COLS) {
-      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z, 0);
-      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z, 0);
-      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z, 0);
-      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z, 0);
+      let r7_0 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 0u), z);
+      let r7_1 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 1u), z);
+      let r7_2 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 2u), z);
+      let r7_3 = textureLoad(ta, vec2<u32>(m0 / 4u + 7u, k + 3u), z);
       a28 = vec4<f32>(r7_0[0], r7_1[0], r7_2[0], r7_3[0]);
       a29 = vec4<f32>(r7_0[1], r7_1[1], r7_2[1], r7_3[1]);
       a30 = vec4<f32>(r7_0[2], r7_1[2], r7_2[2], r7_3[2]);
       a31 = vec4<f32>(r7_0[3], r7_1[3], r7_2[3], r7_3[3]);
     }
     if (!A_COLS) {
-      a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z, 0);
+      a28 = textureLoad(ta, vec2<u32>(k4, m0 + 28u), z);
     }
-    c28_0 = fma(vec4<f32>(a28[0]), b0_0, c28_0); c28_1 = fma(vec4<f32>(a28[0]), b0_1, c28_1);
-    c28_0 = fma(vec4<f32>(a28[1]), b1_0, c28_0); c28_1 = fma(vec4<f32>(a28[1]), b1_1, c28_1);
-    c28_0 = fma(vec4<f32>(a28[2]), b2_0, c28_0); c28_1 = fma(vec4<f32>(a28[2]), b2_1, c28_1);
-    c28_0 = fma(vec4<f32>(a28[3]), b3_0, c28_0); c28_1 = fma(vec4<f32>(a28[3]), b3_1, c28_1);
+    c28_0 = fma(vec4<f32>(a28[0]), b0_0, c28_0); c28_0 = fma(vec4<f32>(a28[1]), b1_0, c28_0); c28_0 = fma(vec4<f32>(a28[2]), b2_0, c28_0); c28_0 = fma(vec4<f32>(a28[3]), b3_0, c28_0);
+    c28_1 = fma(vec4<f32>(a28[0]), b0_1, c28_1); c28_1 = fma(vec4<f32>(a28[1]), b1_1, c28_1); c28_1 = fma(vec4<f32>(a28[2]), b2_1, c28_1); c28_1 = fma(vec4<f32>(a28[3]), b3_1, c28_1);
     if (!A_COLS) {
-      a29 = textureLoad(ta, vec2<u32>(k4, m0 + 29u), z, 0);
+      a29 = textureLoad(ta, vec2<u32>(k4, m0 + 29u), z);
     }
-    c29_0 = fma(vec4<f32>(a29[0]), b0_0, c29_0); c29_1 = fma(vec4<f32>(a29[0]), b0_1, c29_1);
-    c29_0 = fma(vec4<f32>(a29[1]), b1_0, c29_0); c29_1 = fma(vec4<f32>(a29[1]), b1_1, c29_1);
-    c29_0 = fma(vec4<f32>(a29[2]), b2_0, c29_0); c29_1 = fma(vec4<f32>(a29[2]), b2_1, c29_1);
-    c29_0 = fma(vec4<f32>(a29[3]), b3_0, c29_0); c29_1 = fma(vec4<f32>(a29[3]), b3_1, c29_1);
+    c29_0 = fma(vec4<f32>(a29[0]), b0_0, c29_0); c29_0 = fma(vec4<f32>(a29[1]), b1_0, c29_0); c29_0 = fma(vec4<f32>(a29[2]), b2_0, c29_0); c29_0 = fma(vec4<f32>(a29[3]), b3_0, c29_0);
+    c29_1 = fma(vec4<f32>(a29[0]), b0_1, c29_1); c29_1 = fma(vec4<f32>(a29[1]), b1_1, c29_1); c29_1 = fma(vec4<f32>(a29[2]), b2_1, c29_1); c29_1 = fma(vec4<f32>(a29[3]), b3_1, c29_1);
     if (!A_COLS) {
-      a30 = textureLoad(ta, vec2<u32>(k4, m0 + 30u), z, 0);
+      a30 = textureLoad(ta, vec2<u32>(k4, m0 + 30u), z);
     }
-    c30_0 = fma(vec4<f32>(a30[0]), b0_0, c30_0); c30_1 = fma(vec4<f32>(a30[0]), b0_1, c30_1);
-    c30_0 = fma(vec4<f32>(a30[1]), b1_0, c30_0); c30_1 = fma(vec4<f32>(a30[1]), b1_1, c30_1);
-    c30_0 = fma(vec4<f32>(a30[2]), b2_0, c30_0); c30_1 = fma(vec4<f32>(a30[2]), b2_1, c30_1);
-    c30_0 = fma(vec4<f32>(a30[3]), b3_0, c30_0); c30_1 = fma(vec4<f32>(a30[3]), b3_1, c30_1);
+    c30_0 = fma(vec4<f32>(a30[0]), b0_0, c30_0); c30_0 = fma(vec4<f32>(a30[1]), b1_0, c30_0); c30_0 = fma(vec4<f32>(a30[2]), b2_0, c30_0); c30_0 = fma(vec4<f32>(a30[3]), b3_0, c30_0);
+    c30_1 = fma(vec4<f32>(a30[0]), b0_1, c30_1); c30_1 = fma(vec4<f32>(a30[1]), b1_1, c30_1); c30_1 = fma(vec4<f32>(a30[2]), b2_1, c30_1); c30_1 = fma(vec4<f32>(a30[3]), b3_1, c30_1);
     if (!A_COLS) {
-      a31 = textureLoad(ta, vec2<u32>(k4, m0 + 31u), z, 0);
+      a31 = textureLoad(ta, vec2<u32>(k4, m0 + 31u), z);
     }
-    c31_0 = fma(vec4<f32>(a31[0]), b0_0, c31_0); c31_1 = fma(vec4<f32>(a31[0]), b0_1, c31_1);
-    c31_0 = fma(vec4<f32>(a31[1]), b1_0, c31_0); c31_1 = fma(vec4<f32>(a31[1]), b1_1, c31_1);
-    c31_0 = fma(vec4<f32>(a31[2]), b2_0, c31_0); c31_1 = fma(vec4<f32>(a31[2]), b2_1, c31_1);
-    c31_0 = fma(vec4<f32>(a31[3]), b3_0, c31_0); c31_1 = fma(vec4<f32>(a31[3]), b3_1, c31_1);
+    c31_0 = fma(vec4<f32>(a31[0]), b0_0, c31_0); c31_0 = fma(vec4<f32>(a31[1]), b1_0, c31_0); c31_0 = fma(vec4<f32>(a31[2]), b2_0, c31_0); c31_0 = fma(vec4<f32>(a31[3]), b3_0, c31_0);
+    c31_1 = fma(vec4<f32>(a31[0]), b0_1, c31_1); c31_1 = fma(vec4<f32>(a31[1]), b1_1, c31_1); c31_1 = fma(vec4<f32>(a31[2]), b2_1, c31_1); c31_1 = fma(vec4<f32>(a31[3]), b3_1, c31_1);
   }
   if (DIRECT) {
     put(z, m0 + 0u, n0 + 0u, c0_0); put(z, m0 + 0u, n0 + 1u, c0_1);

@@ -17,7 +17,9 @@ const XR = 32; // rows per invocation // keep in sync with TM in src/kernels/mat
  * The WGSL source of the matmul kernel. On lavapipe a storage-buffer load inside a loop
  * is emitted as a per-lane loop with bounds checks (~80 cycles for 8 lanes), while a texel fetch is
  * one vectorised gather; reading packed operands from textures ran 2048³ at 16–22 GFLOP/s instead
- * of 3.4.
+ * of 3.4. The textures are bound as read-only storage textures: lavapipe's image load has no mip
+ * level to look up lane by lane, and ran the kernel ~15 % faster than a sampled texture's
+ * `textureLoad`.
  */
 export function matmulSource(): string {
   const L: string[] = [];
@@ -33,8 +35,9 @@ export function matmulSource(): string {
 // or, for Aᵀ (override A_COLS) and Bᵀ (override B_ROWS), the stored transposes:
 //   ta texel (m4, k) = Aᵀ[k, 4m4 .. 4m4 + 3]    tb texel (k4, n) = Bᵀ[n, 4k4 .. 4k4 + 3]
 // which the kernel transposes in registers, 4 × 4 at a time. On CPU adapters such as lavapipe a
-// storage-buffer load inside a loop runs lane by lane with bounds checks, while a texel fetch is
-// one vectorised gather.
+// storage-buffer load inside a loop runs lane by lane with bounds checks, while a texel load is
+// one vectorised gather (cheapest from a read-only storage texture, which has no mip levels).
+// Needs the WGSL language feature readonly_and_readwrite_storage_textures.
 // Each invocation of \`main\` computes a ${XR} x 16 block (unrolled: ${XR} x 4 vec4 accumulators); a
 // workgroup of 8 invocations covers ${XR} rows x 128 columns. \`main_narrow\` (for products of at
 // most 64 columns) computes ${XR} x 8 blocks, 64 columns per workgroup. Fetches past the packed
@@ -57,8 +60,8 @@ override DIRECT: bool = false;
 override B_ROWS: bool = false;
 override A_COLS: bool = false;
 
-@group(0) @binding(0) var ta: texture_2d_array<f32>;
-@group(0) @binding(1) var tb: texture_2d_array<f32>;
+@group(0) @binding(0) var ta: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(1) var tb: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(2) var<storage, read_write> stage: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
 
@@ -111,7 +114,7 @@ fn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     for (let j = 0; j < XC; j++) {
       for (let t = 0; t < 4; t++) {
         L.push(
-          `      let q${j}_${t} = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + ${j}u) + ${t}u), z, 0);`,
+          `      let q${j}_${t} = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + ${j}u) + ${t}u), z);`,
         );
       }
       for (let u = 0; u < 4; u++) {
@@ -123,7 +126,7 @@ fn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     L.push(`    } else {`);
     for (
       const line of bs((u, j) =>
-        `b${u}_${j} = textureLoad(tb, vec2<u32>(n0 + ${j}u, k + ${u}u), z, 0);`
+        `b${u}_${j} = textureLoad(tb, vec2<u32>(n0 + ${j}u, k + ${u}u), z);`
       )
     ) {
       L.push(`      ${line}`);
@@ -137,7 +140,7 @@ fn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
       L.push(`    if (A_COLS) {`);
       for (let u = 0; u < 4; u++) {
         L.push(
-          `      let r${g}_${u} = textureLoad(ta, vec2<u32>(m0 / 4u + ${g}u, k + ${u}u), z, 0);`,
+          `      let r${g}_${u} = textureLoad(ta, vec2<u32>(m0 / 4u + ${g}u, k + ${u}u), z);`,
         );
       }
       for (let t = 0; t < 4; t++) {
@@ -150,14 +153,16 @@ fn ${name}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
       L.push(`    }`);
       for (let i = 4 * g; i < 4 * g + 4; i++) {
         L.push(`    if (!A_COLS) {`);
-        L.push(`      a${i} = textureLoad(ta, vec2<u32>(k4, m0 + ${i}u), z, 0);`);
+        L.push(`      a${i} = textureLoad(ta, vec2<u32>(k4, m0 + ${i}u), z);`);
         L.push(`    }`);
-        for (let u = 0; u < 4; u++) {
+        // one accumulator's four FMAs back to back: it is loaded and stored once (its FMAs run
+        // in the same order as across the accumulators, so results are unchanged)
+        for (let j = 0; j < XC; j++) {
           L.push(
             `    ${
               Array.from(
-                { length: XC },
-                (_, j) => `c${i}_${j} = fma(vec4<f32>(a${i}[${u}]), b${u}_${j}, c${i}_${j});`,
+                { length: 4 },
+                (_, u) => `c${i}_${j} = fma(vec4<f32>(a${i}[${u}]), b${u}_${j}, c${i}_${j});`,
               ).join(" ")
             }`,
           );

@@ -7,7 +7,7 @@
  */
 
 import { GpuDeviceLostError, GpuKernelError, NoGpuAdapterError } from "./errors.ts";
-import { type Kernel, kernelKey } from "./kernel.ts";
+import { type BindingKind, type Kernel, kernelKey } from "./kernel.ts";
 import { BufferPool } from "./pool.ts";
 import { type GpuDType, type GpuTensor, numel } from "./tensor.ts";
 
@@ -123,6 +123,31 @@ type Step = { kind: "dispatch"; d: Recorded } | {
   size: number[];
 };
 
+/** WGSL language features the kernels need: matmul reads its operands from read-only storage textures. */
+export const REQUIRED_WGSL_FEATURES: readonly string[] = [
+  "readonly_and_readwrite_storage_textures",
+];
+
+/**
+ * The entries of {@linkcode REQUIRED_WGSL_FEATURES} that `features` (a runtime's
+ * `navigator.gpu.wgslLanguageFeatures`) lacks; all of them when it is undefined.
+ *
+ * @example What a runtime without language features lacks
+ * ```ts
+ * import { missingWgslFeatures } from "@sparsellm/sparsellm";
+ *
+ * console.log(missingWgslFeatures(new Set())); // ["readonly_and_readwrite_storage_textures"]
+ * ```
+ */
+export function missingWgslFeatures(features: ReadonlySet<string> | undefined): string[] {
+  return REQUIRED_WGSL_FEATURES.filter((f) => !features?.has(f));
+}
+
+/** Whether a binding kind takes a texture view (the others take buffers). */
+function isTextureKind(kind: BindingKind): boolean {
+  return kind === "texture" || kind === "storage-texture" || kind === "read-storage-texture";
+}
+
 /**
  * Records dispatches and copies, then encodes them into one command buffer.
  *
@@ -182,7 +207,7 @@ export class Batch {
     const limit = this.#gpu.bindingLimit;
     const bufs = buffers.map((b, i): GPUBufferBinding | GPUTextureView => {
       const kind = kinds[i];
-      const wantsView = kind === "texture" || kind === "storage-texture";
+      const wantsView = isTextureKind(kind);
       if (wantsView !== b instanceof GPUTextureView) {
         throw new GpuKernelError(
           kernel.name,
@@ -290,7 +315,7 @@ export class Batch {
             binding,
             resource: { buffer: arena!, offset: offsets[i], size: d.uniform!.byteLength },
           }
-          : kind === "texture" || kind === "storage-texture"
+          : isTextureKind(kind)
           ? { binding, resource: d.buffers[bi++] as GPUTextureView }
           : { binding, resource: d.buffers[bi++] as GPUBufferBinding }
       );
@@ -363,13 +388,25 @@ export class Gpu {
    * Requests an adapter and a device with the adapter's maximum buffer sizes, texture extents
    * (matmul operands), workgroup storage and invocations, enabling `shader-f16` and
    * `timestamp-query` when offered.
-   * Throws {@linkcode NoGpuAdapterError} when there is no adapter.
+   * Throws {@linkcode NoGpuAdapterError} when there is no adapter, and {@linkcode GpuKernelError}
+   * when the runtime lacks a WGSL language feature the kernels need ({@linkcode REQUIRED_WGSL_FEATURES}).
    */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    // Deno's GPU type does not declare wgslLanguageFeatures, which its runtime has
+    const gpu = (globalThis.navigator as Navigator | undefined)?.gpu as
+      | (GPU & { readonly wgslLanguageFeatures?: ReadonlySet<string> })
+      | undefined;
+    const missing = missingWgslFeatures(gpu?.wgslLanguageFeatures);
+    if (gpu && missing.length > 0) {
+      throw new GpuKernelError(
+        "matmul",
+        `it needs the WGSL language feature ${missing.join(", ")}, which this WebGPU ` +
+          `implementation does not offer (navigator.gpu.wgslLanguageFeatures)`,
+      );
+    }
     if (opts.device) {
       return new Gpu(opts.device, describe(undefined, opts.device), opts.maxBindingBytes);
     }
-    const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     if (!gpu) throw new NoGpuAdapterError("navigator.gpu is undefined in this runtime");
     const adapter = await gpu.requestAdapter(
       opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined,
@@ -472,12 +509,12 @@ export class Gpu {
             visibility: GPUShaderStage.COMPUTE,
             texture: { sampleType: "unfilterable-float", viewDimension: "2d-array" },
           }
-          : kind === "storage-texture"
+          : kind === "storage-texture" || kind === "read-storage-texture"
           ? {
             binding,
             visibility: GPUShaderStage.COMPUTE,
             storageTexture: {
-              access: "write-only",
+              access: kind === "storage-texture" ? "write-only" : "read-only",
               format: "rgba32float",
               viewDimension: "2d-array",
             },

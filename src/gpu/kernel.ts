@@ -10,7 +10,9 @@
  * How a kernel binds one resource, in binding order (`@group(0) @binding(i)`): `read`
  * (read-only storage buffer), `storage` (read-write storage buffer), `uniform` (the dispatch's
  * uniform block), `texture` (a `texture_2d_array<f32>` of unfilterable floats, read with
- * `textureLoad`) or `storage-texture` (a write-only `texture_storage_2d_array<rgba32float, write>`).
+ * `textureLoad`), `storage-texture` (a write-only `texture_storage_2d_array<rgba32float, write>`)
+ * or `read-storage-texture` (a read-only `texture_storage_2d_array<rgba32float, read>`, which
+ * needs the WGSL language feature `readonly_and_readwrite_storage_textures`).
  *
  * @example Bindings of a kernel that reads x and writes y
  * ```ts
@@ -20,7 +22,13 @@
  * const bindings: BindingKind[] = ["read", "storage", "uniform"];
  * ```
  */
-export type BindingKind = "read" | "storage" | "uniform" | "texture" | "storage-texture";
+export type BindingKind =
+  | "read"
+  | "storage"
+  | "uniform"
+  | "texture"
+  | "storage-texture"
+  | "read-storage-texture";
 
 /**
  * A compute kernel: WGSL source plus the facts needed to build and cache its pipeline.

@@ -88,7 +88,7 @@ const STAGE_LIMIT = 64 * 2 ** 20;
 export const MATMUL_KERNEL: Kernel = {
   name: "matmul",
   source: MATMUL_WGSL,
-  bindings: ["texture", "texture", "storage", "uniform"],
+  bindings: ["read-storage-texture", "read-storage-texture", "storage", "uniform"],
 };
 
 /** The matmul kernel for products of at most 64 columns (half as wide a tile). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { getGpu, Gpu } from "../../src/gpu/device.ts";
+import { getGpu, Gpu, missingWgslFeatures, REQUIRED_WGSL_FEATURES } from "../../src/gpu/device.ts";
 import { GpuDeviceLostError, GpuKernelError } from "../../src/gpu/errors.ts";
 import { kernelKey, Uniforms } from "../../src/gpu/kernel.ts";
 
@@ -74,6 +74,11 @@ Deno.test("Batch.dispatch rejects a buffer for a texture binding and a view for 
   assert.throws(
     () => b.dispatch(kernel, [view, view], undefined, [1]),
     /resource 1 \(a storage binding\) must be a buffer/,
+  );
+  const readTex = { ...kernel, name: "read-tex", bindings: ["read-storage-texture"] as const };
+  assert.throws(
+    () => b.dispatch(readTex, [x], undefined, [1]),
+    /resource 0 \(a read-storage-texture binding\) must be a texture view/,
   );
   assert.equal(b.length, 0);
   gpu.pool.releaseTexture(tex);
@@ -156,4 +161,14 @@ Deno.test("a lost device gives GpuDeviceLostError on submit, sync and readback",
   const c = own.alloc([3], "lost/c");
   b.copy(t.buffer, 0, c.buffer, 0, 12);
   assert.throws(() => b.submit(), /GPU device was lost during batch "after-loss"/);
+});
+
+Deno.test("missingWgslFeatures names what a runtime lacks; this one has everything", () => {
+  assert.deepEqual(missingWgslFeatures(new Set()), ["readonly_and_readwrite_storage_textures"]);
+  assert.deepEqual(missingWgslFeatures(undefined), [...REQUIRED_WGSL_FEATURES]);
+  assert.deepEqual(missingWgslFeatures(new Set(["packed_4x8_integer_dot_product"])), [
+    "readonly_and_readwrite_storage_textures",
+  ]);
+  const gpu = navigator.gpu as GPU & { wgslLanguageFeatures: ReadonlySet<string> };
+  assert.deepEqual(missingWgslFeatures(gpu.wgslLanguageFeatures), []);
 });
