@@ -17,8 +17,9 @@
  * # operands copied into the textures (aligned) against packed by the kernel (one element off),
  * # for the four layouts, on an n × k · k × n product and an n³ product
  * deno run -A bench/probe_bench.ts --probe copies --n 2048 --k 64
- * # lavapipe's FMA ceiling: a kernel of independent vec4 FMA chains on registers, no loads
- * deno run -A bench/probe_bench.ts --probe peak --n 4
+ * # lavapipe's FMA ceiling: a kernel of independent vec4 FMA chains on registers, no loads,
+ * # with 1 (default) to 8 FMAs per chain per loop iteration
+ * deno run -A bench/probe_bench.ts --probe peak --n 4 --unroll 4
  * # dispatches recorded for one Cholesky, triangular inverse and SPD inverse of order n
  * deno run -A bench/probe_bench.ts --probe dispatches --n 1024
  * # SparseGPT on one rows × cols matrix: the factor of H⁻¹ alone, then the whole call
@@ -51,6 +52,7 @@ const args = parseArgs({
     rows: { type: "string", default: "2048" },
     cols: { type: "string", default: "5632" },
     repeat: { type: "string", default: "3" },
+    unroll: { type: "string", default: "1" },
   },
 });
 const v = args.values;
@@ -207,12 +209,18 @@ async function probeCopies(n: number, k: number): Promise<void> {
   }
 }
 
-async function probePeak(chains: number): Promise<void> {
+async function probePeak(chains: number, unroll: number): Promise<void> {
   if (!Number.isInteger(chains) || chains < 1 || chains > 16) {
     console.error(`Invalid --n ${v.n} for --probe peak: expected 1 to 16 FMA chains`);
     Deno.exit(2);
   }
-  const iters = 1 << 16, groups = 4096;
+  if (![1, 2, 4, 8].includes(unroll)) {
+    console.error(`Invalid --unroll ${v.unroll} for --probe peak: expected 1, 2, 4 or 8`);
+    Deno.exit(2);
+  }
+  // U FMAs per chain per loop iteration: lavapipe writes each loop-carried value through the
+  // loop's lane mask once per iteration, which halves the rate of one FMA per iteration
+  const iters = (1 << 16) / unroll, groups = 4096;
   const L = [
     `@group(0) @binding(0) var<storage, read_write> c: array<vec4<f32>>;
 @group(0) @binding(1) var<uniform> n: u32;
@@ -223,11 +231,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   ];
   for (let i = 0; i < chains; i++) L.push(`  var a${i} = vec4<f32>(${i}.0);`);
   L.push(`  for (var k = 0u; k < n; k++) {`);
-  for (let i = 0; i < chains; i++) L.push(`    a${i} = fma(a${i}, y, x);`);
+  for (let u = 0; u < unroll; u++) {
+    for (let i = 0; i < chains; i++) L.push(`    a${i} = fma(a${i}, y, x);`);
+  }
   L.push(`  }`);
   L.push(`  c[gid.x] = ${Array.from({ length: chains }, (_, i) => `a${i}`).join(" + ")};`, `}`);
   const kernel = {
-    name: `probe-peak-${chains}`,
+    name: `probe-peak-${chains}-${unroll}`,
     source: L.join("\n"),
     bindings: ["storage", "uniform"] as const,
   };
@@ -236,9 +246,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     kernel.name,
     (b) => b.dispatch(kernel, [c], new Uniforms().u32(iters).bytes(), [groups]),
   );
-  const flops = 2 * 4 * chains * iters * groups * 8;
+  const flops = 2 * 4 * chains * unroll * iters * groups * 8;
   console.log(
-    `${chains} vec4 FMA chains: ${ms.toFixed(0)} ms, ${(flops / ms / 1e6).toFixed(1)} GFLOP/s`,
+    `${chains} vec4 FMA chains, ${unroll} per iteration: ${ms.toFixed(0)} ms, ${
+      (flops / ms / 1e6).toFixed(1)
+    } GFLOP/s`,
   );
 }
 
@@ -344,7 +356,7 @@ switch (v.probe) {
     await probeCopies(n, Number(v.k));
     break;
   case "peak":
-    await probePeak(n);
+    await probePeak(n, Number(v.unroll));
     break;
   case "dispatches":
     probeDispatches(n);
