@@ -1,7 +1,8 @@
 /**
  * Linear-algebra benchmarks on the WebGPU adapter: Cholesky, SPD inverse and Hessian
  * accumulation, timed from submit to `onSubmittedWorkDone` (kernels compiled by a warm-up run
- * first; uploads not timed). Run with `deno run -A bench/linalg_bench.ts [sizes...]`.
+ * first), with the upload of the input and the readback of the result timed separately. Run with
+ * `deno run -A bench/linalg_bench.ts [sizes...]`.
  *
  * GFLOP/s use the standard operation counts: Cholesky n³/3, SPD inverse n³ (potrf + trtri +
  * lauum), Hessian d²·T per accumulation of T tokens (a symmetric rank-T update), and 2n³ for
@@ -11,6 +12,7 @@
  */
 
 import { getGpu, type Gpu } from "../src/gpu/device.ts";
+import type { GpuTensor } from "../src/gpu/tensor.ts";
 import { matmul } from "../src/kernels/matmul.ts";
 import { recordCholesky } from "../src/linalg/cholesky.ts";
 import { recordSpdInverse } from "../src/linalg/spd.ts";
@@ -31,6 +33,10 @@ export interface LinalgBenchRow {
   gflops: number;
   /** Standard flop count / median time. */
   medianGflops: number;
+  /** Upload of the input (n × n matrix, or one chunk of tokens × d) until the queue is done. */
+  uploadMs: number;
+  /** Readback of the result (the n × n factor or inverse, or the d × d Hessian) to the host. */
+  readbackMs: number;
 }
 
 /** Options of {@linkcode runLinalgBench}. */
@@ -56,6 +62,26 @@ function spdMatrix(n: number): Float32Array<ArrayBuffer> {
     }
   }
   return a;
+}
+
+/** Uploads `data` and waits until the queue has it: the tensor and the milliseconds taken. */
+async function timedUpload(
+  gpu: Gpu,
+  data: Float32Array<ArrayBuffer>,
+  shape: number[],
+  label: string,
+): Promise<{ t: GpuTensor; ms: number }> {
+  const t0 = performance.now();
+  const t = gpu.upload(data, shape, label);
+  await gpu.device.queue.onSubmittedWorkDone();
+  return { t, ms: performance.now() - t0 };
+}
+
+/** Milliseconds to read `t` back to the host. */
+async function timedRead(gpu: Gpu, t: GpuTensor): Promise<number> {
+  const t0 = performance.now();
+  await gpu.read(t);
+  return performance.now() - t0;
 }
 
 async function measure(
@@ -90,7 +116,13 @@ export async function runLinalgBench(opts: LinalgBenchOptions = {}): Promise<Lin
   const tokens = opts.tokens ?? 8192;
   const repeats = opts.repeats ?? 1;
   const rows: LinalgBenchRow[] = [];
-  const push = (name: string, n: number, t: { best: number; median: number }, flops: number) => {
+  const push = (
+    name: string,
+    n: number,
+    t: { best: number; median: number },
+    flops: number,
+    io: { uploadMs: number; readbackMs: number },
+  ) => {
     const row = {
       name,
       n,
@@ -98,6 +130,7 @@ export async function runLinalgBench(opts: LinalgBenchOptions = {}): Promise<Lin
       medianMs: t.median,
       gflops: flops / t.best / 1e6,
       medianGflops: flops / t.median / 1e6,
+      ...io,
     };
     rows.push(row);
     opts.onRow?.(row);
@@ -118,29 +151,29 @@ export async function runLinalgBench(opts: LinalgBenchOptions = {}): Promise<Lin
   {
     // the matmul kernel every routine here is built on, as a yardstick (2n³ flops)
     const n = Math.min(1024, Math.max(...sizes, 256));
-    const a = gpu.upload(spdMatrix(n), [n, n], "bench/mm");
+    const { t: a, ms: uploadMs } = await timedUpload(gpu, spdMatrix(n), [n, n], "bench/mm");
     const c = gpu.alloc([n, n], "bench/mm-out");
     const ms = await measure(
       gpu,
       repeats,
       (batch) => matmul(batch, { a, b: a, c, M: n, N: n, K: n }),
     );
-    push("matmul-ref", n, ms, 2 * n ** 3);
+    push("matmul-ref", n, ms, 2 * n ** 3, { uploadMs, readbackMs: await timedRead(gpu, c) });
     gpu.free(a, c);
   }
 
   for (const n of sizes) {
-    const a = gpu.upload(spdMatrix(n), [n, n], "bench/A");
+    const { t: a, ms: uploadMs } = await timedUpload(gpu, spdMatrix(n), [n, n], "bench/A");
     const out = gpu.alloc([n, n], "bench/out");
     const status = gpu.alloc([1], "bench/status", "u32");
     const msChol = await measure(gpu, repeats, (batch, temps) => {
       recordCholesky(gpu, batch, a, status, { out, temps });
     });
-    push("cholesky", n, msChol, n ** 3 / 3);
+    push("cholesky", n, msChol, n ** 3 / 3, { uploadMs, readbackMs: await timedRead(gpu, out) });
     const msInv = await measure(gpu, repeats, (batch, temps) => {
       recordSpdInverse(gpu, batch, a, out, status, { temps });
     });
-    push("spd-inverse", n, msInv, n ** 3);
+    push("spd-inverse", n, msInv, n ** 3, { uploadMs, readbackMs: await timedRead(gpu, out) });
     gpu.free(a, out, status);
   }
 
@@ -148,7 +181,7 @@ export async function runLinalgBench(opts: LinalgBenchOptions = {}): Promise<Lin
     const chunk = Math.min(2048, tokens);
     const x = new Float32Array(chunk * d);
     for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.618) * ((i % d) % 7 + 1);
-    const tx = gpu.upload(x, [chunk, d], "bench/X");
+    const { t: tx, ms: uploadMs } = await timedUpload(gpu, x, [chunk, d], "bench/X");
     const acc = new HessianAccumulator(gpu, d);
     const ms = await measure(gpu, repeats, (batch) => {
       acc.reset();
@@ -157,7 +190,7 @@ export async function runLinalgBench(opts: LinalgBenchOptions = {}): Promise<Lin
       }
       acc.finalize(batch);
     });
-    push("hessian", d, ms, d * d * tokens);
+    push("hessian", d, ms, d * d * tokens, { uploadMs, readbackMs: await timedRead(gpu, acc.H) });
     acc.free();
     gpu.free(tx);
   }
@@ -175,7 +208,9 @@ if (import.meta.main) {
   const args = Deno.args.filter((_, i) => i !== at && i !== at + 1).map(Number)
     .filter((v) => v > 0);
   const sizes = args.length ? args : undefined;
-  console.log(`op            n   best ms  GFLOP/s  median ms  GFLOP/s   (${repeats} runs)`);
+  console.log(
+    `op            n   best ms  GFLOP/s  median ms  GFLOP/s  upload ms  readback ms (${repeats} runs)`,
+  );
   await runLinalgBench({
     sizes,
     hessianSizes: sizes ? [] : undefined,
@@ -184,7 +219,9 @@ if (import.meta.main) {
       console.log(
         `${r.name.padEnd(12)} ${String(r.n).padStart(5)} ${r.ms.toFixed(1).padStart(9)} ${
           r.gflops.toFixed(2).padStart(8)
-        } ${r.medianMs.toFixed(1).padStart(10)} ${r.medianGflops.toFixed(2).padStart(8)}`,
+        } ${r.medianMs.toFixed(1).padStart(10)} ${r.medianGflops.toFixed(2).padStart(8)} ${
+          r.uploadMs.toFixed(0).padStart(10)
+        } ${r.readbackMs.toFixed(0).padStart(12)}`,
       ),
   });
 }

@@ -119,7 +119,16 @@ if (want("kernels")) {
   });
   log(
     formatMarkdownTable(
-      ["kernel", "n", "best ms", "GFLOP/s", "median ms", "median GFLOP/s"],
+      [
+        "kernel",
+        "n",
+        "best ms",
+        "GFLOP/s",
+        "median ms",
+        "median GFLOP/s",
+        "upload ms",
+        "readback ms",
+      ],
       lin.map((r) => [
         r.name,
         r.n,
@@ -127,6 +136,8 @@ if (want("kernels")) {
         r.gflops.toFixed(2),
         r.medianMs.toFixed(0),
         r.medianGflops.toFixed(2),
+        r.uploadMs.toFixed(0),
+        r.readbackMs.toFixed(0),
       ]),
     ),
   );
