@@ -187,8 +187,8 @@ export class Batch {
 
   /**
    * Records one dispatch. `buffers` follow the kernel's binding order (texture views for
-   * `texture` and `storage-texture` bindings), skipping the uniform binding, whose bytes are
-   * given in `uniforms`.
+   * `texture`, `storage-texture` and `read-storage-texture` bindings), skipping the uniform
+   * binding, whose bytes are given in `uniforms`.
    */
   dispatch(
     kernel: Kernel,

@@ -8,7 +8,7 @@
 
 /**
  * Usage of pooled operand textures: written by a compute pass or a buffer-to-texture copy, read
- * with `textureLoad`.
+ * with `textureLoad` (as read-only storage textures by the matmul kernel).
  */
 const TEXTURE_USAGE: GPUTextureUsageFlags = 0x02 | 0x04 | 0x08; // COPY_DST | TEXTURE_BINDING | STORAGE_BINDING
 
