@@ -14,11 +14,13 @@
 // Needs the WGSL language feature readonly_and_readwrite_storage_textures.
 // Each invocation of `main` computes a 32 x 16 block (unrolled: 32 x 4 vec4 accumulators); a
 // workgroup of 8 invocations covers 32 rows x 128 columns. `main_narrow` (for products of at
-// most 64 columns) computes 32 x 8 blocks, 64 columns per workgroup. Fetches past the packed
-// region only feed stage entries that the epilogue never stores. The stage holds, per layer z,
-// mPad rows of nPad4 vec4 each. For a lower triangle (C entries with column <= row + lower, an
-// i32 that the wrapper offsets by the block's first row; 2^30 for a full product), workgroups
-// whose columns all lie past that line return at once.
+// most 64 columns) computes 32 x 8 blocks, 64 columns per workgroup. `main_gpu` and
+// `main_narrow_gpu`, for GPUs, cover the same workgroup tiles with 16 x 4 invocations of 8 x 8 and
+// 8 x 4 blocks (16 and 8 vec4 accumulators, which fit a GPU thread's registers).
+// Fetches past the packed region only feed stage entries that the epilogue never stores. The
+// stage holds, per layer z, mPad rows of nPad4 vec4 each. For a lower triangle (C entries with
+// column <= row + lower, an i32 that the wrapper offsets by the block's first row; 2^30 for a full
+// product), workgroups whose columns all lie past that line return at once.
 
 // With DIRECT, the kernel writes C itself (binding 2 is then a window of C, 16-byte aligned):
 //   C[z](m, 4c4 .. 4c4 + 3) = alpha * acc + beta * C[z](m, ...) for rows m < rows, c4 < N4,
@@ -933,4 +935,256 @@ fn main_narrow(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
   stage[s + 29u * p.nPad4 + 0u] = c29_0; stage[s + 29u * p.nPad4 + 1u] = c29_1;
   stage[s + 30u * p.nPad4 + 0u] = c30_0; stage[s + 30u * p.nPad4 + 1u] = c30_1;
   stage[s + 31u * p.nPad4 + 0u] = c31_0; stage[s + 31u * p.nPad4 + 1u] = c31_1;
+}
+
+@compute @workgroup_size(16, 4, 1)
+fn main_gpu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>) {
+  // row blocks in the order 0, last, 1, last - 1, ...: CPU adapters hand each thread a
+  // contiguous run of workgroups, and a lower triangle's work is then shared out evenly
+  let by = select(wg.y / 2u, nwg.y - 1u - wg.y / 2u, (wg.y & 1u) == 1u);
+  let m0 = by * 32u;
+  if (i32(wg.x * 128u) > i32(m0 + 31u) + p.lower) {
+    return;
+  }
+  let mt = m0 + lid.y * 8u;
+  let n0 = (wg.x * 16u + lid.x) * 2u;
+  let z = wg.z;
+  var c0_0 = vec4<f32>(); var c0_1 = vec4<f32>();
+  var c1_0 = vec4<f32>(); var c1_1 = vec4<f32>();
+  var c2_0 = vec4<f32>(); var c2_1 = vec4<f32>();
+  var c3_0 = vec4<f32>(); var c3_1 = vec4<f32>();
+  var c4_0 = vec4<f32>(); var c4_1 = vec4<f32>();
+  var c5_0 = vec4<f32>(); var c5_1 = vec4<f32>();
+  var c6_0 = vec4<f32>(); var c6_1 = vec4<f32>();
+  var c7_0 = vec4<f32>(); var c7_1 = vec4<f32>();
+  for (var k4 = 0u; k4 < p.K4; k4++) {
+    let k = 4u * k4;
+    var b0_0: vec4<f32>; var b0_1: vec4<f32>; var b1_0: vec4<f32>; var b1_1: vec4<f32>; var b2_0: vec4<f32>; var b2_1: vec4<f32>; var b3_0: vec4<f32>; var b3_1: vec4<f32>;
+    if (B_ROWS) {
+      let q0_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 0u), z);
+      let q0_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 1u), z);
+      let q0_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 2u), z);
+      let q0_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 3u), z);
+      b0_0 = vec4<f32>(q0_0[0], q0_1[0], q0_2[0], q0_3[0]);
+      b1_0 = vec4<f32>(q0_0[1], q0_1[1], q0_2[1], q0_3[1]);
+      b2_0 = vec4<f32>(q0_0[2], q0_1[2], q0_2[2], q0_3[2]);
+      b3_0 = vec4<f32>(q0_0[3], q0_1[3], q0_2[3], q0_3[3]);
+      let q1_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 0u), z);
+      let q1_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 1u), z);
+      let q1_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 2u), z);
+      let q1_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 1u) + 3u), z);
+      b0_1 = vec4<f32>(q1_0[0], q1_1[0], q1_2[0], q1_3[0]);
+      b1_1 = vec4<f32>(q1_0[1], q1_1[1], q1_2[1], q1_3[1]);
+      b2_1 = vec4<f32>(q1_0[2], q1_1[2], q1_2[2], q1_3[2]);
+      b3_1 = vec4<f32>(q1_0[3], q1_1[3], q1_2[3], q1_3[3]);
+    } else {
+      b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z);
+      b0_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 0u), z);
+      b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z);
+      b1_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 1u), z);
+      b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z);
+      b2_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 2u), z);
+      b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z);
+      b3_1 = textureLoad(tb, vec2<u32>(n0 + 1u, k + 3u), z);
+    }
+    var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>;
+    if (A_COLS) {
+      let r0_0 = textureLoad(ta, vec2<u32>(mt / 4u + 0u, k + 0u), z);
+      let r0_1 = textureLoad(ta, vec2<u32>(mt / 4u + 0u, k + 1u), z);
+      let r0_2 = textureLoad(ta, vec2<u32>(mt / 4u + 0u, k + 2u), z);
+      let r0_3 = textureLoad(ta, vec2<u32>(mt / 4u + 0u, k + 3u), z);
+      a0 = vec4<f32>(r0_0[0], r0_1[0], r0_2[0], r0_3[0]);
+      a1 = vec4<f32>(r0_0[1], r0_1[1], r0_2[1], r0_3[1]);
+      a2 = vec4<f32>(r0_0[2], r0_1[2], r0_2[2], r0_3[2]);
+      a3 = vec4<f32>(r0_0[3], r0_1[3], r0_2[3], r0_3[3]);
+    }
+    if (!A_COLS) {
+      a0 = textureLoad(ta, vec2<u32>(k4, mt + 0u), z);
+    }
+    c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_0 = fma(vec4<f32>(a0[2]), b2_0, c0_0); c0_0 = fma(vec4<f32>(a0[3]), b3_0, c0_0);
+    c0_1 = fma(vec4<f32>(a0[0]), b0_1, c0_1); c0_1 = fma(vec4<f32>(a0[1]), b1_1, c0_1); c0_1 = fma(vec4<f32>(a0[2]), b2_1, c0_1); c0_1 = fma(vec4<f32>(a0[3]), b3_1, c0_1);
+    if (!A_COLS) {
+      a1 = textureLoad(ta, vec2<u32>(k4, mt + 1u), z);
+    }
+    c1_0 = fma(vec4<f32>(a1[0]), b0_0, c1_0); c1_0 = fma(vec4<f32>(a1[1]), b1_0, c1_0); c1_0 = fma(vec4<f32>(a1[2]), b2_0, c1_0); c1_0 = fma(vec4<f32>(a1[3]), b3_0, c1_0);
+    c1_1 = fma(vec4<f32>(a1[0]), b0_1, c1_1); c1_1 = fma(vec4<f32>(a1[1]), b1_1, c1_1); c1_1 = fma(vec4<f32>(a1[2]), b2_1, c1_1); c1_1 = fma(vec4<f32>(a1[3]), b3_1, c1_1);
+    if (!A_COLS) {
+      a2 = textureLoad(ta, vec2<u32>(k4, mt + 2u), z);
+    }
+    c2_0 = fma(vec4<f32>(a2[0]), b0_0, c2_0); c2_0 = fma(vec4<f32>(a2[1]), b1_0, c2_0); c2_0 = fma(vec4<f32>(a2[2]), b2_0, c2_0); c2_0 = fma(vec4<f32>(a2[3]), b3_0, c2_0);
+    c2_1 = fma(vec4<f32>(a2[0]), b0_1, c2_1); c2_1 = fma(vec4<f32>(a2[1]), b1_1, c2_1); c2_1 = fma(vec4<f32>(a2[2]), b2_1, c2_1); c2_1 = fma(vec4<f32>(a2[3]), b3_1, c2_1);
+    if (!A_COLS) {
+      a3 = textureLoad(ta, vec2<u32>(k4, mt + 3u), z);
+    }
+    c3_0 = fma(vec4<f32>(a3[0]), b0_0, c3_0); c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0);
+    c3_1 = fma(vec4<f32>(a3[0]), b0_1, c3_1); c3_1 = fma(vec4<f32>(a3[1]), b1_1, c3_1); c3_1 = fma(vec4<f32>(a3[2]), b2_1, c3_1); c3_1 = fma(vec4<f32>(a3[3]), b3_1, c3_1);
+    var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>;
+    if (A_COLS) {
+      let r1_0 = textureLoad(ta, vec2<u32>(mt / 4u + 1u, k + 0u), z);
+      let r1_1 = textureLoad(ta, vec2<u32>(mt / 4u + 1u, k + 1u), z);
+      let r1_2 = textureLoad(ta, vec2<u32>(mt / 4u + 1u, k + 2u), z);
+      let r1_3 = textureLoad(ta, vec2<u32>(mt / 4u + 1u, k + 3u), z);
+      a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
+      a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
+      a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
+      a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
+    }
+    if (!A_COLS) {
+      a4 = textureLoad(ta, vec2<u32>(k4, mt + 4u), z);
+    }
+    c4_0 = fma(vec4<f32>(a4[0]), b0_0, c4_0); c4_0 = fma(vec4<f32>(a4[1]), b1_0, c4_0); c4_0 = fma(vec4<f32>(a4[2]), b2_0, c4_0); c4_0 = fma(vec4<f32>(a4[3]), b3_0, c4_0);
+    c4_1 = fma(vec4<f32>(a4[0]), b0_1, c4_1); c4_1 = fma(vec4<f32>(a4[1]), b1_1, c4_1); c4_1 = fma(vec4<f32>(a4[2]), b2_1, c4_1); c4_1 = fma(vec4<f32>(a4[3]), b3_1, c4_1);
+    if (!A_COLS) {
+      a5 = textureLoad(ta, vec2<u32>(k4, mt + 5u), z);
+    }
+    c5_0 = fma(vec4<f32>(a5[0]), b0_0, c5_0); c5_0 = fma(vec4<f32>(a5[1]), b1_0, c5_0); c5_0 = fma(vec4<f32>(a5[2]), b2_0, c5_0); c5_0 = fma(vec4<f32>(a5[3]), b3_0, c5_0);
+    c5_1 = fma(vec4<f32>(a5[0]), b0_1, c5_1); c5_1 = fma(vec4<f32>(a5[1]), b1_1, c5_1); c5_1 = fma(vec4<f32>(a5[2]), b2_1, c5_1); c5_1 = fma(vec4<f32>(a5[3]), b3_1, c5_1);
+    if (!A_COLS) {
+      a6 = textureLoad(ta, vec2<u32>(k4, mt + 6u), z);
+    }
+    c6_0 = fma(vec4<f32>(a6[0]), b0_0, c6_0); c6_0 = fma(vec4<f32>(a6[1]), b1_0, c6_0); c6_0 = fma(vec4<f32>(a6[2]), b2_0, c6_0); c6_0 = fma(vec4<f32>(a6[3]), b3_0, c6_0);
+    c6_1 = fma(vec4<f32>(a6[0]), b0_1, c6_1); c6_1 = fma(vec4<f32>(a6[1]), b1_1, c6_1); c6_1 = fma(vec4<f32>(a6[2]), b2_1, c6_1); c6_1 = fma(vec4<f32>(a6[3]), b3_1, c6_1);
+    if (!A_COLS) {
+      a7 = textureLoad(ta, vec2<u32>(k4, mt + 7u), z);
+    }
+    c7_0 = fma(vec4<f32>(a7[0]), b0_0, c7_0); c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0);
+    c7_1 = fma(vec4<f32>(a7[0]), b0_1, c7_1); c7_1 = fma(vec4<f32>(a7[1]), b1_1, c7_1); c7_1 = fma(vec4<f32>(a7[2]), b2_1, c7_1); c7_1 = fma(vec4<f32>(a7[3]), b3_1, c7_1);
+  }
+  if (DIRECT) {
+    put(z, mt + 0u, n0 + 0u, c0_0); put(z, mt + 0u, n0 + 1u, c0_1);
+    put(z, mt + 1u, n0 + 0u, c1_0); put(z, mt + 1u, n0 + 1u, c1_1);
+    put(z, mt + 2u, n0 + 0u, c2_0); put(z, mt + 2u, n0 + 1u, c2_1);
+    put(z, mt + 3u, n0 + 0u, c3_0); put(z, mt + 3u, n0 + 1u, c3_1);
+    put(z, mt + 4u, n0 + 0u, c4_0); put(z, mt + 4u, n0 + 1u, c4_1);
+    put(z, mt + 5u, n0 + 0u, c5_0); put(z, mt + 5u, n0 + 1u, c5_1);
+    put(z, mt + 6u, n0 + 0u, c6_0); put(z, mt + 6u, n0 + 1u, c6_1);
+    put(z, mt + 7u, n0 + 0u, c7_0); put(z, mt + 7u, n0 + 1u, c7_1);
+    return;
+  }
+  let s = (z * p.mPad + mt) * p.nPad4 + n0;
+  stage[s + 0u * p.nPad4 + 0u] = c0_0; stage[s + 0u * p.nPad4 + 1u] = c0_1;
+  stage[s + 1u * p.nPad4 + 0u] = c1_0; stage[s + 1u * p.nPad4 + 1u] = c1_1;
+  stage[s + 2u * p.nPad4 + 0u] = c2_0; stage[s + 2u * p.nPad4 + 1u] = c2_1;
+  stage[s + 3u * p.nPad4 + 0u] = c3_0; stage[s + 3u * p.nPad4 + 1u] = c3_1;
+  stage[s + 4u * p.nPad4 + 0u] = c4_0; stage[s + 4u * p.nPad4 + 1u] = c4_1;
+  stage[s + 5u * p.nPad4 + 0u] = c5_0; stage[s + 5u * p.nPad4 + 1u] = c5_1;
+  stage[s + 6u * p.nPad4 + 0u] = c6_0; stage[s + 6u * p.nPad4 + 1u] = c6_1;
+  stage[s + 7u * p.nPad4 + 0u] = c7_0; stage[s + 7u * p.nPad4 + 1u] = c7_1;
+}
+
+@compute @workgroup_size(16, 4, 1)
+fn main_narrow_gpu(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>) {
+  // row blocks in the order 0, last, 1, last - 1, ...: CPU adapters hand each thread a
+  // contiguous run of workgroups, and a lower triangle's work is then shared out evenly
+  let by = select(wg.y / 2u, nwg.y - 1u - wg.y / 2u, (wg.y & 1u) == 1u);
+  let m0 = by * 32u;
+  if (i32(wg.x * 64u) > i32(m0 + 31u) + p.lower) {
+    return;
+  }
+  let mt = m0 + lid.y * 8u;
+  let n0 = (wg.x * 16u + lid.x) * 1u;
+  let z = wg.z;
+  var c0_0 = vec4<f32>();
+  var c1_0 = vec4<f32>();
+  var c2_0 = vec4<f32>();
+  var c3_0 = vec4<f32>();
+  var c4_0 = vec4<f32>();
+  var c5_0 = vec4<f32>();
+  var c6_0 = vec4<f32>();
+  var c7_0 = vec4<f32>();
+  for (var k4 = 0u; k4 < p.K4; k4++) {
+    let k = 4u * k4;
+    var b0_0: vec4<f32>; var b1_0: vec4<f32>; var b2_0: vec4<f32>; var b3_0: vec4<f32>;
+    if (B_ROWS) {
+      let q0_0 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 0u), z);
+      let q0_1 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 1u), z);
+      let q0_2 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 2u), z);
+      let q0_3 = textureLoad(tb, vec2<u32>(k4, 4u * (n0 + 0u) + 3u), z);
+      b0_0 = vec4<f32>(q0_0[0], q0_1[0], q0_2[0], q0_3[0]);
+      b1_0 = vec4<f32>(q0_0[1], q0_1[1], q0_2[1], q0_3[1]);
+      b2_0 = vec4<f32>(q0_0[2], q0_1[2], q0_2[2], q0_3[2]);
+      b3_0 = vec4<f32>(q0_0[3], q0_1[3], q0_2[3], q0_3[3]);
+    } else {
+      b0_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 0u), z);
+      b1_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 1u), z);
+      b2_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 2u), z);
+      b3_0 = textureLoad(tb, vec2<u32>(n0 + 0u, k + 3u), z);
+    }
+    var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>;
+    if (A_COLS) {
+      let r0_0 = textureLoad(ta, vec2<u32>(mt / 4u + 0u, k + 0u), z);
+      let r0_1 = textureLoad(ta, vec2<u32>(mt / 4u + 0u, k + 1u), z);
+      let r0_2 = textureLoad(ta, vec2<u32>(mt / 4u + 0u, k + 2u), z);
+      let r0_3 = textureLoad(ta, vec2<u32>(mt / 4u + 0u, k + 3u), z);
+      a0 = vec4<f32>(r0_0[0], r0_1[0], r0_2[0], r0_3[0]);
+      a1 = vec4<f32>(r0_0[1], r0_1[1], r0_2[1], r0_3[1]);
+      a2 = vec4<f32>(r0_0[2], r0_1[2], r0_2[2], r0_3[2]);
+      a3 = vec4<f32>(r0_0[3], r0_1[3], r0_2[3], r0_3[3]);
+    }
+    if (!A_COLS) {
+      a0 = textureLoad(ta, vec2<u32>(k4, mt + 0u), z);
+    }
+    c0_0 = fma(vec4<f32>(a0[0]), b0_0, c0_0); c0_0 = fma(vec4<f32>(a0[1]), b1_0, c0_0); c0_0 = fma(vec4<f32>(a0[2]), b2_0, c0_0); c0_0 = fma(vec4<f32>(a0[3]), b3_0, c0_0);
+    if (!A_COLS) {
+      a1 = textureLoad(ta, vec2<u32>(k4, mt + 1u), z);
+    }
+    c1_0 = fma(vec4<f32>(a1[0]), b0_0, c1_0); c1_0 = fma(vec4<f32>(a1[1]), b1_0, c1_0); c1_0 = fma(vec4<f32>(a1[2]), b2_0, c1_0); c1_0 = fma(vec4<f32>(a1[3]), b3_0, c1_0);
+    if (!A_COLS) {
+      a2 = textureLoad(ta, vec2<u32>(k4, mt + 2u), z);
+    }
+    c2_0 = fma(vec4<f32>(a2[0]), b0_0, c2_0); c2_0 = fma(vec4<f32>(a2[1]), b1_0, c2_0); c2_0 = fma(vec4<f32>(a2[2]), b2_0, c2_0); c2_0 = fma(vec4<f32>(a2[3]), b3_0, c2_0);
+    if (!A_COLS) {
+      a3 = textureLoad(ta, vec2<u32>(k4, mt + 3u), z);
+    }
+    c3_0 = fma(vec4<f32>(a3[0]), b0_0, c3_0); c3_0 = fma(vec4<f32>(a3[1]), b1_0, c3_0); c3_0 = fma(vec4<f32>(a3[2]), b2_0, c3_0); c3_0 = fma(vec4<f32>(a3[3]), b3_0, c3_0);
+    var a4: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>;
+    if (A_COLS) {
+      let r1_0 = textureLoad(ta, vec2<u32>(mt / 4u + 1u, k + 0u), z);
+      let r1_1 = textureLoad(ta, vec2<u32>(mt / 4u + 1u, k + 1u), z);
+      let r1_2 = textureLoad(ta, vec2<u32>(mt / 4u + 1u, k + 2u), z);
+      let r1_3 = textureLoad(ta, vec2<u32>(mt / 4u + 1u, k + 3u), z);
+      a4 = vec4<f32>(r1_0[0], r1_1[0], r1_2[0], r1_3[0]);
+      a5 = vec4<f32>(r1_0[1], r1_1[1], r1_2[1], r1_3[1]);
+      a6 = vec4<f32>(r1_0[2], r1_1[2], r1_2[2], r1_3[2]);
+      a7 = vec4<f32>(r1_0[3], r1_1[3], r1_2[3], r1_3[3]);
+    }
+    if (!A_COLS) {
+      a4 = textureLoad(ta, vec2<u32>(k4, mt + 4u), z);
+    }
+    c4_0 = fma(vec4<f32>(a4[0]), b0_0, c4_0); c4_0 = fma(vec4<f32>(a4[1]), b1_0, c4_0); c4_0 = fma(vec4<f32>(a4[2]), b2_0, c4_0); c4_0 = fma(vec4<f32>(a4[3]), b3_0, c4_0);
+    if (!A_COLS) {
+      a5 = textureLoad(ta, vec2<u32>(k4, mt + 5u), z);
+    }
+    c5_0 = fma(vec4<f32>(a5[0]), b0_0, c5_0); c5_0 = fma(vec4<f32>(a5[1]), b1_0, c5_0); c5_0 = fma(vec4<f32>(a5[2]), b2_0, c5_0); c5_0 = fma(vec4<f32>(a5[3]), b3_0, c5_0);
+    if (!A_COLS) {
+      a6 = textureLoad(ta, vec2<u32>(k4, mt + 6u), z);
+    }
+    c6_0 = fma(vec4<f32>(a6[0]), b0_0, c6_0); c6_0 = fma(vec4<f32>(a6[1]), b1_0, c6_0); c6_0 = fma(vec4<f32>(a6[2]), b2_0, c6_0); c6_0 = fma(vec4<f32>(a6[3]), b3_0, c6_0);
+    if (!A_COLS) {
+      a7 = textureLoad(ta, vec2<u32>(k4, mt + 7u), z);
+    }
+    c7_0 = fma(vec4<f32>(a7[0]), b0_0, c7_0); c7_0 = fma(vec4<f32>(a7[1]), b1_0, c7_0); c7_0 = fma(vec4<f32>(a7[2]), b2_0, c7_0); c7_0 = fma(vec4<f32>(a7[3]), b3_0, c7_0);
+  }
+  if (DIRECT) {
+    put(z, mt + 0u, n0 + 0u, c0_0);
+    put(z, mt + 1u, n0 + 0u, c1_0);
+    put(z, mt + 2u, n0 + 0u, c2_0);
+    put(z, mt + 3u, n0 + 0u, c3_0);
+    put(z, mt + 4u, n0 + 0u, c4_0);
+    put(z, mt + 5u, n0 + 0u, c5_0);
+    put(z, mt + 6u, n0 + 0u, c6_0);
+    put(z, mt + 7u, n0 + 0u, c7_0);
+    return;
+  }
+  let s = (z * p.mPad + mt) * p.nPad4 + n0;
+  stage[s + 0u * p.nPad4 + 0u] = c0_0;
+  stage[s + 1u * p.nPad4 + 0u] = c1_0;
+  stage[s + 2u * p.nPad4 + 0u] = c2_0;
+  stage[s + 3u * p.nPad4 + 0u] = c3_0;
+  stage[s + 4u * p.nPad4 + 0u] = c4_0;
+  stage[s + 5u * p.nPad4 + 0u] = c5_0;
+  stage[s + 6u * p.nPad4 + 0u] = c6_0;
+  stage[s + 7u * p.nPad4 + 0u] = c7_0;
 }

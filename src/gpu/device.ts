@@ -33,6 +33,12 @@ export interface GpuOptions {
    * every kernel split its work as it would for a model whose matrices exceed the limit.
    */
   maxBindingBytes?: number;
+  /**
+   * Use the kernel variants tuned for CPU adapters such as lavapipe, whose workgroup runs as one
+   * SIMD group (default: when the adapter is a fallback adapter). Real GPUs get variants with more,
+   * lighter invocations; results are the same either way.
+   */
+  cpuKernels?: boolean;
 }
 
 /**
@@ -350,6 +356,8 @@ export class Gpu {
   readonly device: GPUDevice;
   /** Adapter facts. */
   readonly info: GpuInfo;
+  /** Whether kernels use their variants for CPU adapters ({@linkcode GpuOptions.cpuKernels}). */
+  readonly cpuKernels: boolean;
   /** Scratch-buffer pool. */
   readonly pool: BufferPool;
   #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
@@ -358,9 +366,15 @@ export class Gpu {
   #uniformAlign: number;
   #bindingLimit: number;
 
-  private constructor(device: GPUDevice, info: GpuInfo, maxBindingBytes?: number) {
+  private constructor(
+    device: GPUDevice,
+    info: GpuInfo,
+    maxBindingBytes?: number,
+    cpuKernels?: boolean,
+  ) {
     this.device = device;
     this.info = info;
+    this.cpuKernels = cpuKernels ?? info.isFallbackAdapter;
     this.pool = new BufferPool(device);
     this.#uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.#bindingLimit = device.limits.maxStorageBufferBindingSize;
@@ -405,7 +419,12 @@ export class Gpu {
       );
     }
     if (opts.device) {
-      return new Gpu(opts.device, describe(undefined, opts.device), opts.maxBindingBytes);
+      return new Gpu(
+        opts.device,
+        describe(undefined, opts.device),
+        opts.maxBindingBytes,
+        opts.cpuKernels,
+      );
     }
     if (!gpu) throw new NoGpuAdapterError("navigator.gpu is undefined in this runtime");
     const adapter = await gpu.requestAdapter(
@@ -433,7 +452,7 @@ export class Gpu {
         maxTextureArrayLayers: l.maxTextureArrayLayers,
       },
     });
-    return new Gpu(device, describe(adapter, device), opts.maxBindingBytes);
+    return new Gpu(device, describe(adapter, device), opts.maxBindingBytes, opts.cpuKernels);
   }
 
   /**
@@ -691,7 +710,8 @@ export class Gpu {
 }
 
 function describe(adapter: GPUAdapter | undefined, device: GPUDevice): GpuInfo {
-  const info = adapter?.info;
+  // a device passed in brings its adapter's info where the runtime offers GPUDevice.adapterInfo
+  const info = adapter?.info ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   return {
     description: info?.description || "unknown",
     vendor: info?.vendor || "unknown",

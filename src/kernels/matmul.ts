@@ -91,18 +91,23 @@ export const MATMUL_KERNEL: Kernel = {
   bindings: ["read-storage-texture", "read-storage-texture", "storage", "uniform"],
 };
 
-/** The matmul kernel for products of at most 64 columns (half as wide a tile). */
-const MATMUL_NARROW_KERNEL: Kernel = { ...MATMUL_KERNEL, entryPoint: "main_narrow" };
-
 /**
  * The product kernel: `narrow` for products of at most 64 columns, `direct` when it writes C
  * itself (no stage, no epilogue), `aCols` / `bRows` for Aᵀ / Bᵀ, which the textures hold in
- * their stored layout.
+ * their stored layout, and `cpu` for the entry points tuned for CPU adapters (8 invocations of
+ * 32 rows a workgroup) rather than GPUs (64 invocations of 8 rows); both cover the same tile.
  */
-function productKernel(narrow: boolean, direct: boolean, aCols: boolean, bRows: boolean): Kernel {
-  const i = +narrow | (+direct << 1) | (+aCols << 2) | (+bRows << 3);
+function productKernel(
+  narrow: boolean,
+  direct: boolean,
+  aCols: boolean,
+  bRows: boolean,
+  cpu: boolean,
+): Kernel {
+  const i = +narrow | (+direct << 1) | (+aCols << 2) | (+bRows << 3) | (+cpu << 4);
   return PRODUCT_KERNELS[i] ??= {
-    ...(narrow ? MATMUL_NARROW_KERNEL : MATMUL_KERNEL),
+    ...MATMUL_KERNEL,
+    entryPoint: (narrow ? "main_narrow" : "main") + (cpu ? "" : "_gpu"),
     constants: { DIRECT: +direct, A_COLS: +aCols, B_ROWS: +bRows },
   };
 }
@@ -424,7 +429,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       const first = offC + m0 * ldc;
       const c = gpu.window(x.c, first, first + cRows(m1 - m0));
       batch.dispatch(
-        productKernel(narrow, true, transA, transB),
+        productKernel(narrow, true, transA, transB, gpu.cpuKernels),
         [taView, tbView, c],
         new Uniforms()
           .u32(K4, nPad / 4, mBlock).i32(lowerM0)
@@ -436,7 +441,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       continue;
     }
     batch.dispatch(
-      productKernel(narrow, false, transA, transB),
+      productKernel(narrow, false, transA, transB, gpu.cpuKernels),
       [taView, tbView, stage],
       new Uniforms().u32(K4, nPad / 4, mBlock).i32(lowerM0).u32(0, 0, 0, 0, 0, 0, 0, 0).bytes(),
       grid,

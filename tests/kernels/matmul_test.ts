@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { getGpu } from "../../src/gpu/device.ts";
+import { getGpu, Gpu } from "../../src/gpu/device.ts";
 import { matmul, type MatmulArgs, matmulCopies } from "../../src/kernels/matmul.ts";
 import { assertSameValues, withBindingLimit } from "../_binding_limit.ts";
 
@@ -261,8 +261,9 @@ async function runMatmul(
   C0: Float32Array,
   args: Omit<MatmulArgs, "a" | "b" | "c" | "bias">,
   bias?: Float32Array,
+  on?: Gpu,
 ): Promise<Float32Array> {
-  const gpu = await getGpu();
+  const gpu = on ?? await getGpu();
   const a = gpu.upload(A, [A.length], "A"), b = gpu.upload(B, [B.length], "B");
   const c = gpu.upload(C0, [C0.length], "C");
   const tbias = bias ? gpu.upload(bias, [bias.length], "bias") : undefined;
@@ -549,4 +550,55 @@ Deno.test("matmul rejects a `lower` that is not an integer", async () => {
     /Cannot use matmul lower 0\.5: expected an integer/,
   );
   gpu.free(t);
+});
+
+Deno.test("matmul's GPU entry points (cpuKernels: false) give the CPU ones' results bit for bit", async () => {
+  const cpu = await getGpu();
+  assert.equal(cpu.cpuKernels, cpu.info.isFallbackAdapter);
+  const gpu = await Gpu.create({ cpuKernels: false });
+  assert.equal(gpu.cpuKernels, false);
+  try {
+    for (const [ci, [ta, tb]] of LAYOUTS.entries()) {
+      for (
+        const { M, N, K, count, offC, lower } of [
+          { M: 37, N: 68, K: 53, count: 1, offC: 4, lower: undefined }, // direct, partial tiles
+          { M: 70, N: 200, K: 9, count: 2, offC: 5, lower: undefined }, // stage, batched
+          { M: 100, N: 40, K: 64, count: 1, offC: 4, lower: undefined }, // narrow, direct
+          { M: 33, N: 17, K: 6, count: 1, offC: 5, lower: undefined }, // narrow, stage
+          { M: 150, N: 150, K: 40, count: 1, offC: 4, lower: 0 }, // lower triangle
+        ]
+      ) {
+        const lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 4;
+        const strideA = lda * (ta ? K : M), strideB = ldb * (tb ? N : K), strideC = ldc * M + 8;
+        const A = rand(count * strideA, 13 + ci), B = rand(count * strideB, 17 + ci);
+        const C0 = rand(offC + count * strideC, 19 + ci);
+        const args = {
+          M,
+          N,
+          K,
+          transA: ta,
+          transB: tb,
+          lda,
+          ldb,
+          ldc,
+          alpha: 0.75,
+          beta: -0.5,
+          count,
+          strideA,
+          strideB,
+          strideC,
+          offC,
+          lower,
+        };
+        const what = `${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"} [${M}x${N}x${K}]`;
+        const want = await runMatmul(A, B, C0, args, undefined, cpu);
+        const got = await runMatmul(A, B, C0, args, undefined, gpu);
+        assertSameValues(got, want, `${what} GPU vs CPU entry points`);
+        if (lower === undefined) assertProducts(got, A, B, C0, args, what);
+        else assert.notDeepEqual(got, C0, `${what} was written`);
+      }
+    }
+  } finally {
+    gpu.destroy();
+  }
 });
