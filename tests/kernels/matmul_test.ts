@@ -53,6 +53,28 @@ function reference(
   return { c, bound };
 }
 
+/**
+ * Arguments of `count` products in one of the four layouts with padded leading dimensions (A + 3,
+ * B + 1, C + 4 elements) and batch strides (C's 8 elements longer than its rows).
+ */
+function paddedLayout(ta: boolean, tb: boolean, M: number, N: number, K: number, count: number) {
+  const lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 4;
+  return {
+    M,
+    N,
+    K,
+    transA: ta,
+    transB: tb,
+    lda,
+    ldb,
+    ldc,
+    count,
+    strideA: lda * (ta ? K : M),
+    strideB: ldb * (tb ? N : K),
+    strideC: ldc * M + 8,
+  };
+}
+
 /** (transA, transB) of the four layouts. */
 const LAYOUTS = [[false, false], [false, true], [true, false], [true, true]] as const;
 
@@ -391,28 +413,12 @@ Deno.test("matmul writes an aligned C directly, bit-identical to the staged epil
       }]
     ) {
       for (const beta of [0, -0.5]) {
-        const lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 4;
-        const strideA = lda * (ta ? K : M), strideB = ldb * (tb ? N : K), strideC = ldc * M + 8;
-        const A = rand(count * strideA, 3 + ci), B = rand(count * strideB, 5 + ci);
+        const args = { ...paddedLayout(ta, tb, M, N, K, count), alpha: 0.75, beta };
+        const { ldc, strideC } = args;
+        const A = rand(count * args.strideA, 3 + ci), B = rand(count * args.strideB, 5 + ci);
         // offC = 4 keeps C 16-byte aligned (direct); offC = 5 does not (stage and epilogue)
         const C0 = rand(5 + count * strideC, 7 + ci);
         if (beta === 0) C0.fill(NaN, 4, 4 + ldc * 2); // must not leak into the result
-        const args = {
-          M,
-          N,
-          K,
-          transA: ta,
-          transB: tb,
-          lda,
-          ldb,
-          ldc,
-          alpha: 0.75,
-          beta,
-          count,
-          strideA,
-          strideB,
-          strideC,
-        };
         const direct = await runMatmul(A, B, C0, { ...args, offC: 4 });
         const shifted = new Float32Array(C0.length + 1);
         shifted.set(C0, 1); // the same C one element later
@@ -568,28 +574,10 @@ Deno.test("matmul's GPU entry points (cpuKernels: false) give the CPU ones' resu
           { M: 150, N: 150, K: 40, count: 1, offC: 4, lower: 0 }, // lower triangle
         ]
       ) {
-        const lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 4;
-        const strideA = lda * (ta ? K : M), strideB = ldb * (tb ? N : K), strideC = ldc * M + 8;
-        const A = rand(count * strideA, 13 + ci), B = rand(count * strideB, 17 + ci);
-        const C0 = rand(offC + count * strideC, 19 + ci);
-        const args = {
-          M,
-          N,
-          K,
-          transA: ta,
-          transB: tb,
-          lda,
-          ldb,
-          ldc,
-          alpha: 0.75,
-          beta: -0.5,
-          count,
-          strideA,
-          strideB,
-          strideC,
-          offC,
-          lower,
-        };
+        const layout = paddedLayout(ta, tb, M, N, K, count);
+        const args = { ...layout, alpha: 0.75, beta: -0.5, offC, lower };
+        const A = rand(count * layout.strideA, 13 + ci), B = rand(count * layout.strideB, 17 + ci);
+        const C0 = rand(offC + count * layout.strideC, 19 + ci);
         const what = `${ta ? "Aᵀ" : "A"}·${tb ? "Bᵀ" : "B"} [${M}x${N}x${K}]`;
         const want = await runMatmul(A, B, C0, args, undefined, cpu);
         const got = await runMatmul(A, B, C0, args, undefined, gpu);
