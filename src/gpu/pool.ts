@@ -35,6 +35,7 @@ export class BufferPool {
   #device: GPUDevice;
   #free = new Map<string, GPUBuffer[]>();
   #freeTextures: GPUTexture[] = [];
+  #views = new WeakMap<GPUTexture, GPUTextureView>();
   #bytesAllocated = 0;
   #bytesInUse = 0;
   #peakInUse = 0;
@@ -121,6 +122,18 @@ export class BufferPool {
     this.#bytesInUse += textureBytes(tex);
     this.#peakInUse = Math.max(this.#peakInUse, this.#bytesInUse);
     return tex;
+  }
+
+  /**
+   * The `2d-array` view of a pooled texture, created once per texture (kernels bind every layer).
+   */
+  arrayView(tex: GPUTexture): GPUTextureView {
+    let view = this.#views.get(tex);
+    if (!view) {
+      view = tex.createView({ label: "pooled operand texture", dimension: "2d-array" });
+      this.#views.set(tex, view);
+    }
+    return view;
   }
 
   /** Returns a texture to the pool. Work already submitted that uses it still completes. */

@@ -400,8 +400,7 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
   const ta = transA
     ? gpu.pool.acquireTexture(mBlock / 4, Math.max(1, 4 * K4), count, "matmul/a")
     : gpu.pool.acquireTexture(Math.max(1, K4), mBlock, count, "matmul/a");
-  const tbView = tb.createView({ label: "matmul/b", dimension: "2d-array" });
-  const taView = ta.createView({ label: "matmul/a", dimension: "2d-array" });
+  const tbView = gpu.pool.arrayView(tb), taView = gpu.pool.arrayView(ta);
   const [bRows, bCols] = transB ? [x.N, x.K] : [x.K, x.N];
   fillOperand(batch, { src: x.b, tex: tb, view: tbView, rows: bRows, cols: bCols, ld: ldb }, {
     off: offB,

@@ -42,3 +42,16 @@ Deno.test("BufferPool.acquireTexture: extents are no power of two below the devi
   }
   pool.trim();
 });
+
+Deno.test("BufferPool.arrayView: one 2d-array view per texture, reused", async () => {
+  const pool = new BufferPool((await getGpu()).device);
+  const a = pool.acquireTexture(8, 8, 2, "a"), b = pool.acquireTexture(8, 8, 2, "b");
+  const va = pool.arrayView(a);
+  assert.ok(va instanceof GPUTextureView);
+  assert.equal(pool.arrayView(a), va);
+  assert.notEqual(pool.arrayView(b), va);
+  pool.releaseTexture(a);
+  assert.equal(pool.acquireTexture(8, 8, 2, "again"), a); // the pooled texture comes back
+  assert.equal(pool.arrayView(a), va); // with its view
+  pool.trim();
+});
