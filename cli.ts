@@ -28,7 +28,7 @@ import { inspectCheckpoint } from "./src/io/inspect.ts";
 import { evaluateCheckpoint } from "./src/io/evaluate.ts";
 import { pruneCheckpoint } from "./src/io/prune_checkpoint.ts";
 import { runSweep } from "./src/io/sweep.ts";
-import type { ProgressEvent } from "./src/prune/pipeline.ts";
+import type { ProgressEvent } from "./src/prune/report.ts";
 
 /** A usage error: exit code 2. */
 export class UsageError extends Error {

@@ -25,6 +25,7 @@ export * from "./src/pruner.ts";
 export * from "./src/options.ts";
 export * from "./src/prune/types.ts";
 export * from "./src/prune/pipeline.ts";
+export * from "./src/prune/report.ts";
 export * from "./src/prune/calib_store.ts";
 export * from "./src/prune/sparsellm.ts";
 export * from "./src/gpu/device.ts";

@@ -14,12 +14,8 @@ import {
   resolvePruneOptions,
   validateForModel,
 } from "./options.ts";
-import {
-  type LayerReport,
-  type ProgressEvent,
-  type PrunedTensors,
-  prunePipeline,
-} from "./prune/pipeline.ts";
+import { prunePipeline } from "./prune/pipeline.ts";
+import type { LayerReport, ProgressEvent, PrunedTensors } from "./prune/report.ts";
 
 /**
  * Input of {@linkcode SparseLLMPruner.prune}.

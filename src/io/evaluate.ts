@@ -10,7 +10,7 @@ import { getGpu, type Gpu } from "../gpu/device.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { CausalLM } from "../models/model.ts";
 import type { WeightSource } from "../models/weights.ts";
-import type { ProgressEvent } from "../prune/pipeline.ts";
+import type { ProgressEvent } from "../prune/report.ts";
 import { defaultSeqlen, loadTokenizer, openModel } from "./model_files.ts";
 import { readTextFile } from "./text.ts";
 

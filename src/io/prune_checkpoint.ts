@@ -10,12 +10,8 @@ import { join, resolve } from "node:path";
 import { sampleCalibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { type PruneOptions, validateForModel } from "../options.ts";
-import {
-  lastPrunedLayer,
-  type LayerReport,
-  type ProgressEvent,
-  prunePipeline,
-} from "../prune/pipeline.ts";
+import { lastPrunedLayer, prunePipeline } from "../prune/pipeline.ts";
+import type { LayerReport, ProgressEvent } from "../prune/report.ts";
 import { targetSparsity } from "../prune/types.ts";
 import type { FfnReport } from "../prune/sparsellm.ts";
 import { layerChartSvg } from "../report/charts.ts";

@@ -10,7 +10,7 @@
  */
 
 import { basename, dirname, join, resolve } from "node:path";
-import type { LayerReport } from "../prune/pipeline.ts";
+import type { LayerReport } from "../prune/report.ts";
 import { CheckpointError } from "./errors.ts";
 import { isNotFound } from "./_fs.ts";
 import { SafetensorsFile } from "./safetensors_file.ts";

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { type PruneOptionsInput, resolvePruneOptions } from "../options.ts";
-import type { ProgressEvent } from "../prune/pipeline.ts";
+import type { ProgressEvent } from "../prune/report.ts";
 import type { MethodName } from "../prune/types.ts";
 import { sweepChartSvg } from "../report/charts.ts";
 import { formatMarkdownTable } from "../report/table.ts";
