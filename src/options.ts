@@ -6,7 +6,7 @@
  */
 
 import { z } from "zod";
-import { SPARSELLM_DEFAULTS } from "./prune/sparsellm.ts";
+import { SPARSELLM_DEFAULTS } from "./prune/sparsellm/types.ts";
 import type { ModelConfig } from "./models/config.ts";
 import { SPARSEGPT_MAX_M } from "./kernels/sparsegpt.ts";
 import { MAX_NM_M } from "./kernels/mask.ts";

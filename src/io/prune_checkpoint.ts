@@ -13,7 +13,7 @@ import { type PruneOptions, validateForModel } from "../options.ts";
 import { lastPrunedLayer, prunePipeline } from "../prune/pipeline.ts";
 import type { LayerReport, ProgressEvent } from "../prune/report.ts";
 import { targetSparsity } from "../prune/types.ts";
-import type { FfnReport } from "../prune/sparsellm.ts";
+import type { FfnReport } from "../prune/sparsellm/types.ts";
 import { layerChartSvg } from "../report/charts.ts";
 import { AtomicOutputDir } from "./atomic_dir.ts";
 import { CheckpointReader, CheckpointWriter } from "./checkpoint.ts";

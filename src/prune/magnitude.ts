@@ -8,6 +8,8 @@ import type { Batch } from "../gpu/device.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { pruneByThreshold, pruneNM, type ThresholdOptions } from "./mask.ts";
 import type { SparsityPattern } from "./types.ts";
+import { MAX_NM_M } from "../kernels/mask.ts";
+import { pruneEach, type PruneMethod } from "./method.ts";
 
 /** Options of {@linkcode magnitudePrune}. */
 export interface MagnitudeOptions {
@@ -53,3 +55,20 @@ export function magnitudePrune(
     });
   }
 }
+
+/** Magnitude pruning as a pipeline method: needs no calibration data. */
+export const magnitude: PruneMethod = {
+  name: "magnitude",
+  needsCalibration: false,
+  maxM: MAX_NM_M,
+  stats: () => ({}),
+  async pruneLayer(job) {
+    const matrices = await pruneEach(job, job.arch.linears, (spec) => {
+      const lw = job.weights.linear(spec.role);
+      const b = job.gpu.batch("magnitude");
+      magnitudePrune(b, lw.weight, lw.rows, lw.cols, job.options.pattern);
+      b.submit();
+    });
+    return { matrices };
+  },
+};

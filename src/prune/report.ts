@@ -6,7 +6,7 @@
  */
 
 import type { LinearRole } from "../models/arch.ts";
-import type { FfnReport } from "./sparsellm.ts";
+import type { FfnReport } from "./sparsellm/types.ts";
 
 /**
  * A progress event: phase, counts, and what is being worked on.

@@ -32,6 +32,8 @@ import {
 import { recordSparseGptFactor } from "../linalg/spd.ts";
 import { Temps } from "../linalg/temps.ts";
 import type { SparsityPattern } from "./types.ts";
+import { pruneEach, type PruneMethod } from "./method.ts";
+import { type MatrixSolver, solveOnCopy } from "./solver.ts";
 
 /** Options of {@linkcode sparsegpt}. */
 export interface SparseGptOptions {
@@ -299,3 +301,36 @@ export async function sparsegpt(
     b = gpu.batch("sparsegpt-retry");
   }
 }
+
+/** SparseGPT as a layer solver: column sweeps with OBS error compensation. */
+export const sparsegptSolver: MatrixSolver = {
+  name: "sparsegpt",
+  async solve(gpu, w, h, o) {
+    const r = await sparsegpt(gpu, undefined, w, h, o.pattern, {
+      blocksize: o.blocksize,
+      percdamp: o.percdamp,
+    });
+    return r.percdamp;
+  },
+};
+
+/** SparseGPT as a pipeline method: every matrix pruned by the solver with its input's Hessian. */
+export const sparsegptMethod: PruneMethod = {
+  name: "sparsegpt",
+  needsCalibration: true,
+  maxM: SPARSEGPT_MAX_M,
+  stats: () => ({}),
+  async pruneLayer(job) {
+    const matrices = await pruneEach(job, job.arch.linears, (spec) => {
+      const w = job.weights.linear(spec.role).weight;
+      return solveOnCopy(
+        job.gpu,
+        sparsegptSolver,
+        w,
+        job.stats.hessians.get(spec.input)!,
+        job.options,
+      );
+    });
+    return { matrices };
+  },
+};

@@ -9,6 +9,8 @@ import type { Batch } from "../gpu/device.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { pruneNM, prunePerRow } from "./mask.ts";
 import type { SparsityPattern } from "./types.ts";
+import { MAX_NM_M } from "../kernels/mask.ts";
+import { pruneEach, type PruneMethod } from "./method.ts";
 
 /**
  * Records Wanda pruning of the weight `w` (`[rows, cols]`, row-major f32, row = output,
@@ -46,3 +48,21 @@ export function wandaPrune(
     prunePerRow(batch, w, rows, cols, pattern.sparsity, opts);
   }
 }
+
+/** Wanda as a pipeline method: scores from the inputs' column norms. */
+export const wanda: PruneMethod = {
+  name: "wanda",
+  needsCalibration: true,
+  maxM: MAX_NM_M,
+  stats: () => ({ columnNorms: true }),
+  async pruneLayer(job) {
+    const matrices = await pruneEach(job, job.arch.linears, (spec) => {
+      const lw = job.weights.linear(spec.role);
+      const b = job.gpu.batch("wanda");
+      const colSq = job.stats.columnNorms.get(spec.input)!;
+      wandaPrune(b, lw.weight, lw.rows, lw.cols, colSq, job.options.pattern);
+      b.submit();
+    });
+    return { matrices };
+  },
+};

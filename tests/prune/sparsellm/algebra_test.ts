@@ -4,14 +4,14 @@
 // side accumulated over token chunks), and the damping escalation of the normal equations.
 
 import assert from "node:assert/strict";
-import { getGpu } from "../../src/gpu/device.ts";
+import { getGpu } from "../../../src/gpu/device.ts";
 import {
   dampedInverse,
   recordNormalRhs,
   recordPUpdate,
   recordRidgeSolve,
   woodburyInverse,
-} from "../../src/prune/sparsellm_steps.ts";
+} from "../../../src/prune/sparsellm/algebra.ts";
 import {
   correlatedActivations,
   hessian64,
@@ -19,7 +19,7 @@ import {
   relFro,
   Rng,
   spdInverse64,
-} from "../reference/linalg_ref.ts";
+} from "../../reference/linalg_ref.ts";
 
 function gaussian(n: number, seed: number, scale = 1): Float32Array<ArrayBuffer> {
   const rng = new Rng(seed);

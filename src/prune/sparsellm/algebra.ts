@@ -13,12 +13,12 @@
  * @module
  */
 
-import type { Batch, Gpu } from "../gpu/device.ts";
-import type { GpuTensor } from "../gpu/tensor.ts";
-import { matmul } from "../kernels/matmul.ts";
-import { AuxMode, auxOp } from "../kernels/auxiliary.ts";
-import { FAIL_NONE } from "../kernels/linalg_util.ts";
-import { recordAddMeanDiag, recordSpdInverse } from "../linalg/spd.ts";
+import type { Batch, Gpu } from "../../gpu/device.ts";
+import type { GpuTensor } from "../../gpu/tensor.ts";
+import { matmul } from "../../kernels/matmul.ts";
+import { AuxMode, auxOp } from "../../kernels/auxiliary.ts";
+import { FAIL_NONE } from "../../kernels/linalg_util.ts";
+import { recordAddMeanDiag, recordSpdInverse } from "../../linalg/spd.ts";
 
 /** `out = a⁻¹` for SPD `a` (left unchanged); returns the failing Cholesky column or −1. */
 export async function spdInverseInto(

@@ -1,0 +1,97 @@
+/**
+ * SparseLLM as a pipeline method: the attention projections are pruned by the layer solver with
+ * their inputs' Hessians; the feed-forward block is pruned jointly by {@linkcode sparsellmFfn}
+ * on the target {@linkcode denseTarget} or {@linkcode prunedAttentionTarget} builds.
+ *
+ * @module
+ */
+
+import { SPARSEGPT_MAX_M } from "../../kernels/sparsegpt.ts";
+import type { LinearRole } from "../../models/arch.ts";
+import { type LayerJob, matrixReport, pruneEach, type PruneMethod } from "../method.ts";
+import { solveOnCopy } from "../solver.ts";
+import { sparsellmFfn } from "./ffn.ts";
+import { denseTarget, type FfnTarget, prunedAttentionTarget } from "./target.ts";
+import { type FfnLinear, type FfnReport, SPARSELLM_DEFAULTS } from "./types.ts";
+
+/** SparseLLM (Bai et al., NeurIPS 2024). */
+export const sparsellm: PruneMethod = {
+  name: "sparsellm",
+  needsCalibration: true,
+  maxM: SPARSEGPT_MAX_M,
+  stats: (o) => ({
+    // The FFN activations' Hessian is built by SparseLLM itself, on the inputs it calibrates on.
+    skipHessians: ["ffn_act"],
+    ffnInputs: o.ffnInput === "dense",
+    denseOutputs: o.ffnInput === "pruned",
+  }),
+  async pruneLayer(job) {
+    const ffnRoles = new Set(job.arch.ffnRoles);
+    const attention = job.arch.linears.filter((s) => !ffnRoles.has(s.role));
+    const matrices = await pruneEach(job, attention, (spec) => {
+      const w = job.weights.linear(spec.role).weight;
+      return solveOnCopy(job.gpu, job.solver, w, job.stats.hessians.get(spec.input)!, job.options);
+    });
+    job.progress("ffn");
+    const t0 = performance.now();
+    const ffn = await pruneFfn(job);
+    const seconds = (performance.now() - t0) / 1000;
+    const roles = ffnChain(job);
+    for (const role of job.arch.ffnRoles) {
+      const m = matrixReport(job, job.arch.linears.find((s) => s.role === role)!);
+      m.seconds = seconds / job.arch.ffnRoles.length;
+      m.damping = ffn.maxDamping;
+      if (role === roles.down) m.relError = ffn.downRelError;
+      matrices.push(m);
+    }
+    return { matrices, ffn };
+  },
+};
+
+/** The FFN's linears by their place in the chain. */
+function ffnChain(job: LayerJob): { up: LinearRole; gate?: LinearRole; down: LinearRole } {
+  return job.arch.activation === "relu"
+    ? { up: "fc1", down: "fc2" }
+    : { up: "up", gate: "gate", down: "down" };
+}
+
+async function pruneFfn(job: LayerJob): Promise<FfnReport> {
+  const { gpu, arch, options: o } = job;
+  const roles = ffnChain(job);
+  const lin = (r: LinearRole): FfnLinear => {
+    const l = job.weights.linear(r);
+    return l.bias ? { weight: l.weight, bias: l.bias } : { weight: l.weight };
+  };
+  const target: FfnTarget = o.ffnInput === "pruned"
+    ? await prunedAttentionTarget(job, job.weights.linear(roles.down).bias)
+    : denseTarget(job);
+  try {
+    return await sparsellmFfn(gpu, {
+      kind: arch.activation === "relu" ? "relu" : "glu",
+      chunks: target.chunks,
+      nseq: job.nseq,
+      d: arch.hiddenSize,
+      f: arch.ffnSize,
+      up: lin(roles.up),
+      ...(roles.gate ? { gate: lin(roles.gate) } : {}),
+      down: lin(roles.down),
+      hx: target.hx,
+    }, {
+      pattern: o.pattern,
+      iters: o.iters,
+      alpha: o.alpha,
+      beta: o.beta,
+      gamma: o.gamma,
+      growth: o.growth,
+      ...(o.refitDamp !== undefined ? { refitDamp: o.refitDamp } : {}),
+      blocksize: o.blocksize,
+      percdamp: o.percdamp,
+      tolerance: SPARSELLM_DEFAULTS.tolerance,
+      auxMemory: o.gpuMemory ?? gpu.device.limits.maxBufferSize,
+      solver: job.solver,
+      onIterate: (it) => job.progress(`ffn iterate ${it.iter}`),
+    });
+  } finally {
+    target.free();
+  }
+}
