@@ -424,6 +424,7 @@ export async function main(args: string[]): Promise<number> {
     const err = e as Error;
     const msg = verbose && err.stack ? err.stack : err.message;
     console.error(`error: ${msg.replaceAll("\n", " ")}`);
+    if (Deno.env.get("SPARSELLM_STACK")) console.error((e as Error).stack);
     if (e instanceof UsageError || e instanceof OptionError) {
       console.error(
         `Run "deno run -A cli.ts ${cmd && cmd in HELP ? cmd + " " : ""}--help" for usage.`,

@@ -12,6 +12,7 @@
  */
 
 import type { Gpu } from "../gpu/device.ts";
+import { ChunkStore } from "../gpu/chunk_store.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { runLayer } from "../models/layer.ts";
 import type { CausalLM } from "../models/model.ts";
@@ -211,6 +212,7 @@ export async function evaluatePerplexity(
     done += nseq;
   };
 
+  const scores: { nll: GpuTensor; argmax: GpuTensor }[] = [];
   if (model.resident) {
     for (const c of chunks) {
       const b = gpu.batch("eval");
@@ -229,64 +231,49 @@ export async function evaluatePerplexity(
       progress();
     }
   } else {
+    // Layer by layer: every chunk's hidden states in one store, on the GPU within the budget.
     const d = model.arch.hiddenSize;
-    const totalBytes = windows.length * seqlen * d * 4;
-    const onGpu = totalBytes <= (opts.gpuHiddenBytes ?? 1024 * 1024 * 1024);
-    const gpuStates: GpuTensor[] = [];
-    const hostStates: Float32Array[] = [];
+    const sizes = chunks.map((c) => ({ nseq: c.nseq, tokens: c.nseq * seqlen }));
+    const budget = opts.gpuHiddenBytes ?? 1024 * 1024 * 1024;
+    const states = ChunkStore.create(gpu, "eval", sizes, { hidden: d }, budget);
     try {
-      for (const c of chunks) {
+      for (const [i, c] of chunks.entries()) {
         const b = gpu.batch("eval/embed");
         const h = model.embed(b, c.ids, c.nseq, seqlen);
         b.submit();
         model.releaseInputs();
-        if (onGpu) gpuStates.push(h);
-        else {
-          hostStates.push(await gpu.read(h));
-          gpu.free(h);
-        }
+        await states.setFrom("hidden", i, h);
+        gpu.free(h);
       }
       let next = model.layer(0);
       for (let l = 0; l < model.numLayers; l++) {
         const w = await next;
         if (l + 1 < model.numLayers) next = model.layer(l + 1);
-        for (let ci = 0; ci < chunks.length; ci++) {
-          const T = chunks[ci].nseq * seqlen;
-          const b = gpu.batch(`eval/layer${l}`);
-          if (onGpu) {
-            runLayer(gpu, b, model.arch, w, gpuStates[ci], gpuStates[ci], seqlen);
-            b.submit();
-          } else {
-            const h = gpu.upload(hostStates[ci], [T, d], "hidden");
-            runLayer(gpu, b, model.arch, w, h, h, seqlen);
-            b.submit();
-            hostStates[ci] = await gpu.read(h);
-            gpu.free(h);
-          }
-        }
-        if (onGpu) await gpu.sync();
+        await states.each(`eval/layer${l}`, { reads: ["hidden"], writes: ["hidden"] }, (b, c) => {
+          runLayer(gpu, b, model.arch, w, c.hidden, c.hidden, seqlen);
+        });
+        if (!states.spilled) await gpu.sync();
         model.releaseLayer(w);
         progress(l);
       }
-      for (let ci = 0; ci < chunks.length; ci++) {
-        const c = chunks[ci];
-        const b = gpu.batch("eval/head");
-        const h = onGpu
-          ? gpuStates[ci]
-          : gpu.upload(hostStates[ci], [c.nseq * seqlen, d], "hidden");
-        const sc = model.scoreTokens(b, h, c.ids, c.nseq, seqlen);
-        b.submit();
-        try {
-          await collect(sc.nll, sc.argmax, c.nseq);
-        } finally {
-          gpu.free(sc.nll, sc.argmax);
-          if (!onGpu) gpu.free(h);
-          model.releaseInputs();
-        }
-        progress();
-      }
+      await states.each("eval/head", {
+        reads: ["hidden"],
+        writes: [],
+        after: async (i) => {
+          const sc = scores[i];
+          try {
+            await collect(sc.nll, sc.argmax, chunks[i].nseq);
+          } finally {
+            gpu.free(sc.nll, sc.argmax);
+            model.releaseInputs();
+          }
+          progress();
+        },
+      }, (b, c, i) => {
+        scores[i] = model.scoreTokens(b, c.hidden, chunks[i].ids, c.nseq, seqlen);
+      });
     } finally {
-      gpu.free(...gpuStates);
+      states.free();
     }
   }
   const seconds = (performance.now() - t0) / 1000;

@@ -95,14 +95,14 @@ export class ChunkStore<F extends string> {
    *   resident, `0`: always spilled).
    * @param given Per chunk, tensors to use for some fields instead of allocating them.
    */
-  static create<F extends string>(
+  static create<F extends string, G extends string = never>(
     gpu: Gpu,
     label: string,
     sizes: readonly ChunkSize[],
     widths: Record<F, number>,
     budget: number,
-    given: readonly Partial<Record<F, GpuTensor>>[] = [],
-  ): ChunkStore<F> {
+    given: readonly Partial<Record<F | G, GpuTensor>>[] = [],
+  ): ChunkStore<F | G> {
     const fields = Object.keys(widths) as F[];
     const owned: GpuTensor[] = [];
     const alloc = (shape: number[], name: string) => {
@@ -114,7 +114,7 @@ export class ChunkStore<F extends string> {
     const slots = new Map<F, GpuTensor>();
     let bytes = 0;
     for (const [i, s] of sizes.entries()) {
-      for (const k of fields) if (!given[i]?.[k]) bytes += 4 * s.tokens * widths[k];
+      for (const k of fields) if (!given[i]?.[k as F | G]) bytes += 4 * s.tokens * widths[k];
     }
     const spilled = bytes > budget;
     if (spilled && nmax > 0) {
@@ -124,12 +124,12 @@ export class ChunkStore<F extends string> {
         }
       }
     }
-    const host: Map<F, Float32Array>[] = [];
+    const host: Map<F | G, Float32Array>[] = [];
     const chunks = sizes.map((s, i) => {
-      const c: Record<string, unknown> = { nseq: s.nseq, tokens: s.tokens };
-      const h = new Map<F, Float32Array>();
+      const c: Record<string, unknown> = { nseq: s.nseq, tokens: s.tokens, ...given[i] };
+      const h = new Map<F | G, Float32Array>();
       for (const k of fields) {
-        const mine = given[i]?.[k];
+        const mine = given[i]?.[k as F | G];
         if (mine) c[k] = mine;
         else if (spilled) {
           c[k] = view(slots.get(k)!, [s.tokens, widths[k]]);
@@ -137,9 +137,17 @@ export class ChunkStore<F extends string> {
         } else c[k] = alloc([s.tokens, widths[k]], `${k}${i}`);
       }
       host.push(h);
-      return c as Chunk<F>;
+      return c as Chunk<F | G>;
     });
-    return new ChunkStore(gpu, widths, spilled, bytes, chunks, host, owned);
+    return new ChunkStore<F | G>(
+      gpu,
+      widths as Record<F | G, number>,
+      spilled,
+      bytes,
+      chunks,
+      host as Map<F | G, Float32Array>[],
+      owned,
+    );
   }
 
   /** Sets field `k` of chunk `i` from host memory (kept by reference when spilled). */

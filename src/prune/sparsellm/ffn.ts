@@ -79,7 +79,7 @@ export async function sparsellmFfn(
   options: SparseLLMOptions,
 ): Promise<FfnReport> {
   const o = { ...options, solver: options.solver ?? sparsegptSolver };
-  const { d, f, nseq } = pr;
+  const { d, f } = pr;
   const glu = pr.kind === "glu";
   if (glu && !pr.gate) throw new TypeError("A GLU feed-forward block needs a gate linear");
   const firsts = firstLinears(pr);

@@ -16,7 +16,7 @@ import type { GpuTensor } from "../../gpu/tensor.ts";
 import { AuxMode, auxOp } from "../../kernels/auxiliary.ts";
 import { matmul } from "../../kernels/matmul.ts";
 import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../../kernels/reduce.ts";
-import { HessianAccumulator } from "../hessian.ts";
+import type { HessianAccumulator } from "../hessian.ts";
 import { type MatrixSolver, solveOnCopy } from "../solver.ts";
 import { dampedInverse, recordNormalRhs, recordPUpdate, recordRidgeSolve } from "./algebra.ts";
 import { activation, auxChunk, type AuxStore, copy, linear, realActivations } from "./aux.ts";

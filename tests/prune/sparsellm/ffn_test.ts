@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../../src/gpu/device.ts";
 import { matmul } from "../../../src/kernels/matmul.ts";
-import { type FfnProblem, SPARSELLM_DEFAULTS, sparsellmFfn } from "../../../src/prune/sparsellm/ffn.ts";
+import { sparsellmFfn } from "../../../src/prune/sparsellm/ffn.ts";
+import { type FfnProblem, SPARSELLM_DEFAULTS } from "../../../src/prune/sparsellm/types.ts";
 import type { SparsityPattern } from "../../../src/prune/types.ts";
 
 function rand(n: number, seed: number, scale = 1): Float32Array {

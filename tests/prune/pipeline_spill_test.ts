@@ -3,53 +3,10 @@
 // FFN, which also moves the dense layer's outputs).
 
 import assert from "node:assert/strict";
-import {
-  CalibStore,
-  getGpu,
-  type PipelineResult,
-  type PrunedTensors,
-  prunePipeline,
-} from "../../mod.ts";
+import { getGpu, type PipelineResult, type PrunedTensors, prunePipeline } from "../../mod.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
 import { type PruneOptionsInput, resolvePruneOptions } from "../../src/options.ts";
-import { addInPlace } from "../../src/kernels/elementwise.ts";
 import { withTiny } from "./_tiny.ts";
-
-Deno.test("CalibStore: a pass, swap and read back give the same values resident and spilled", async () => {
-  const gpu = await getGpu();
-  const d = 8;
-  const sizes = [{ nseq: 2, tokens: 6 }, { nseq: 1, tokens: 3 }, { nseq: 2, tokens: 6 }];
-  const inputs = sizes.map((s, i) =>
-    Float32Array.from({ length: s.tokens * d }, (_, j) => (i + 1) * 100 + j)
-  );
-  const results: Float32Array[][] = [];
-  for (const spilled of [false, true]) {
-    const store = CalibStore.create(gpu, sizes, d, spilled);
-    try {
-      assert.equal(store.spilled, spilled);
-      inputs.forEach((x, i) => store.setHidden(i, x));
-      // Two layers: out = 2 · hidden, then swap.
-      for (let layer = 0; layer < 2; layer++) {
-        await store.each("double", { writes: ["out"] }, (b, c) => {
-          b.copy(c.hidden.buffer, 0, c.out.buffer, 0, c.tokens * d * 4);
-          addInPlace(b, { x: c.hidden, y: c.out, n: c.tokens * d });
-        });
-        store.swap();
-      }
-      results.push(await store.readHidden());
-    } finally {
-      store.free();
-    }
-  }
-  for (const r of results) {
-    assert.equal(r.length, 3);
-    r.forEach((h, i) => assert.deepEqual([...h], [...inputs[i]].map((v) => 4 * v), `chunk ${i}`));
-  }
-  assert.throws(
-    () => CalibStore.create(gpu, sizes, d, true).setHidden(0, new Float32Array(5)),
-    /Calibration chunk 0 needs 48 hidden values, got 5/,
-  );
-});
 
 async function pruneTiny(
   o: PruneOptionsInput,
