@@ -20,6 +20,7 @@ import { collectLayerStats } from "./layer_stats.ts";
 import type { CalibrationStore, LayerJob, LayerStats, PruneMethod } from "./method.ts";
 import { methodFor, solverFor } from "./methods.ts";
 import { relativeError } from "./rel_error.ts";
+import { checkPrunedMatrix } from "./sparsity_check.ts";
 import type { LayerReport, PipelineResult, ProgressEvent, PrunedTensors } from "./report.ts";
 
 /**
@@ -216,13 +217,14 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
           };
           Object.assign(report, await pruneLayer(method, job));
           for (const spec of arch.linears) {
-            const data = await gpu.read(w.linear(spec.role).weight);
-            let z = 0;
-            for (let i = 0; i < data.length; i++) if (data[i] === 0) z++;
+            const lw = w.linear(spec.role);
+            const data = await gpu.read(lw.weight);
+            const name = spec.weight.replace("{i}", String(layer));
+            const z = checkPrunedMatrix(name, data, lw.rows, lw.cols, o.pattern);
             zeros += z;
             total += data.length;
             report.matrices.find((m) => m.role === spec.role)!.sparsity = z / data.length;
-            pruned.set(spec.weight.replace("{i}", String(layer)), data);
+            pruned.set(name, data);
           }
         }
         // Next layer's inputs from the (pruned) layer.
