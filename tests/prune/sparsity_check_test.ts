@@ -60,7 +60,7 @@ Deno.test("pruning with an absurd damping fails with the check's message, not a 
   await withTiny(async (input) => {
     const pruner = new SparseLLMPruner({ method: "sparsegpt", sparsity: 0.5, percdamp: 1e39 });
     await assert.rejects(
-      () => pruner.prune({ ...input, gpu: await getGpu() }),
+      async () => await pruner.prune({ ...input, gpu: await getGpu() }),
       (e: Error) => e instanceof SparsityCheckError && /q_proj\.weight": 0\.00 %/.test(e.message),
     );
   });
