@@ -24,7 +24,7 @@ import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
-import { withTemps } from "../linalg/temps.ts";
+import { withTemps } from "../gpu/temps.ts";
 import { SELECT_REGION_WGSL } from "./select_region.wgsl.ts";
 import { SELECT_SEGMENT_WGSL } from "./select_segment.wgsl.ts";
 
@@ -32,18 +32,15 @@ import { SELECT_SEGMENT_WGSL } from "./select_segment.wgsl.ts";
  * How a score is computed from weight `w` in column `c` of a region:
  * - `magnitude`: `|w|`
  * - `wanda`: `|w|·sqrt(colVec[c])`, colVec = mean squared input-column norms (Wanda's `s_j`)
- * - `sparsegpt`: `w² / colVec[c]²`, colVec = the diagonal of SparseGPT's inverse-Hessian factor
- *   for the region's columns
  *
  * Column `c` reads `colVec[colVecOffset + c]`.
  */
-export type ScoreMode = "magnitude" | "wanda" | "sparsegpt";
+export type ScoreMode = "magnitude" | "wanda";
 
 /** The `MODE` override value of each {@linkcode ScoreMode}. */
 export const SCORE_MODE_ID: Readonly<Record<ScoreMode, number>> = {
   magnitude: 0,
   wanda: 1,
-  sparsegpt: 2,
 };
 
 /** A `rows × cols` region of a row-major weight, and how to score its entries. */
@@ -60,7 +57,7 @@ export interface ScoredRegion {
   offset?: number;
   /** Score function (default `magnitude`). */
   mode?: ScoreMode;
-  /** Per-column vector for `wanda` and `sparsegpt` scores (required by those modes). */
+  /** Per-column vector of `wanda` scores (required by that mode). */
   colVec?: GpuTensor;
   /** Element offset into `colVec` of the region's first column (default 0). */
   colVecOffset?: number;
@@ -108,7 +105,7 @@ export function resolveRegion(what: string, r: ScoredRegion): ResolvedRegion {
   const mode = r.mode ?? "magnitude";
   if (!Object.hasOwn(SCORE_MODE_ID, mode)) {
     throw new RangeError(
-      `Cannot ${what}: unknown score mode "${mode}" (expected magnitude, wanda or sparsegpt)`,
+      `Cannot ${what}: unknown score mode "${mode}" (expected magnitude or wanda)`,
     );
   }
   if (r.w.dtype !== "f32") {
@@ -314,16 +311,14 @@ function recordRegionSelect(batch: Batch, g: ResolvedRegion, k: number, out: Gpu
  * workgroup per row. Scores equal as f32 bit patterns are ties (`-0` equals `+0`). A region
  * larger than one binding takes a histogram (region mode) or a dispatch (per row) per row block.
  *
- * For SparseGPT's adaptive block mask (score `W1²/diag(U1)²` over the `rows × B` block starting
- * at column `i1` of a `rows × cols` weight whose `diag(U)` is in `d`):
+ * For the magnitude threshold of a column block (`rows × B` from column `i1` of a
+ * `rows × cols` weight), as a 0/1 mask:
  *
  * ```ts ignore
  * selectKth(batch, {
- *   w: W, rows, cols: B, ld: cols, offset: i1, mode: "sparsegpt",
- *   colVec: d, colVecOffset: i1, k: Math.floor(rows * B * sparsity), out: sel, // sel: 258 u32
+ *   w: W, rows, cols: B, ld: cols, offset: i1, k: Math.floor(rows * B * sparsity), out: sel, // 258 u32
  * });
- * thresholdMask(batch, { w: W, rows, cols: B, ld: cols, offset: i1, mode: "sparsegpt",
- *   colVec: d, colVecOffset: i1, sel, mask }); // mask[r*B + c] = score <= thr
+ * thresholdMask(batch, { w: W, rows, cols: B, ld: cols, offset: i1, sel, mask }); // score <= thr
  * ```
  *
  * Throws a `RangeError` when `k` is not below the number of candidates, `out` is too small, or

@@ -15,14 +15,13 @@ import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
 import { fittingRanges, forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { SPARSEGPT_SELECT_BINS } from "./constants.ts";
 import { SPARSEGPT_WGSL } from "./sparsegpt.wgsl.ts";
 
-/** Largest block (columns swept per dispatch) the sweep kernel supports. */
-export const SPARSEGPT_MAX_BLOCK: number = 256;
-/** Largest M of an N:M pattern the sweep kernel supports. */
-export const SPARSEGPT_MAX_M: number = 32;
+export { SPARSEGPT_MAX_BLOCK, SPARSEGPT_MAX_M } from "./constants.ts";
+
 /** u32 words of the radix-select state tensor: prefix, remaining k, 2048 histogram bins. */
-export const SPARSEGPT_SELECT_WORDS: number = 2 + 2048;
+export const SPARSEGPT_SELECT_WORDS: number = 2 + SPARSEGPT_SELECT_BINS;
 
 const DEAD: Kernel = {
   name: "sparsegpt",

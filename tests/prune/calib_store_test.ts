@@ -12,7 +12,7 @@ import {
 } from "../../mod.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
 import { type PruneOptionsInput, resolvePruneOptions } from "../../src/options.ts";
-import { addInPlace } from "../../src/kernels/elementwise.ts";
+import { addScaled } from "../../src/kernels/add_scaled.ts";
 import { withTiny } from "./_tiny.ts";
 
 Deno.test("CalibStore: a pass, swap and read back give the same values resident and spilled", async () => {
@@ -32,7 +32,7 @@ Deno.test("CalibStore: a pass, swap and read back give the same values resident 
       for (let layer = 0; layer < 2; layer++) {
         await store.each("double", { writes: ["out"] }, (b, c) => {
           b.copy(c.hidden.buffer, 0, c.out.buffer, 0, c.tokens * d * 4);
-          addInPlace(b, { x: c.hidden, y: c.out, n: c.tokens * d });
+          addScaled(b, { out: c.out, x: c.hidden, count: c.tokens * d });
         });
         store.swap();
       }

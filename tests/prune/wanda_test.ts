@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
-import { countZeros } from "../../src/prune/mask.ts";
+import { countZeros } from "../_zeros.ts";
 import { ColumnNormAccumulator } from "../../src/prune/stats.ts";
 import type { SparsityPattern } from "../../src/prune/types.ts";
 import { wandaPrune } from "../../src/prune/wanda.ts";
