@@ -43,7 +43,9 @@ export function composeKernel(fileName: string, read: (name: string) => string):
       if (inc) {
         if (!isSnippet(inc[1])) {
           throw new Error(
-            `kernels/${name} includes "${inc[1]}": only snippets (names starting with _) may be included`,
+            `kernels/${name} includes "${
+              inc[1]
+            }": only snippets (names starting with _) may be included`,
           );
         }
         return expand(inc[1], name).replace(/\n$/, "");

@@ -11,7 +11,11 @@ Deno.test("generated kernel modules match kernels/*.wgsl (run `deno task gen:ker
   for await (const e of Deno.readDir(new URL("kernels/", root))) {
     if (!e.isFile || !e.name.endsWith(".wgsl") || isSnippet(e.name)) continue;
     const gen = await Deno.readTextFile(new URL(`src/kernels/${e.name}.ts`, root));
-    assert.equal(gen, generatedModule(e.name, composeKernel(e.name, read)), `src/kernels/${e.name}.ts is stale`);
+    assert.equal(
+      gen,
+      generatedModule(e.name, composeKernel(e.name, read)),
+      `src/kernels/${e.name}.ts is stale`,
+    );
     count++;
   }
   assert.ok(count > 0, "no kernels found");
@@ -34,7 +38,10 @@ Deno.test("composeKernel expands #include and #const lines and rejects bad ones"
   assert.throws(() => composeKernel("twice.wgsl", rd), /_b\.wgsl.*already has/);
   assert.throws(() => composeKernel("plain.wgsl", rd), /only snippets/);
   assert.throws(() => composeKernel("unknown.wgsl", rd), /NO_SUCH_KEY.*constants\.ts/);
-  assert.throws(() => composeKernel("typo.wgsl", rd), /malformed directive "\/\/ #include _b\.wgsl"/);
+  assert.throws(
+    () => composeKernel("typo.wgsl", rd),
+    /malformed directive "\/\/ #include _b\.wgsl"/,
+  );
 });
 
 Deno.test("kernels/matmul.wgsl matches its generator (run scripts/gen_matmul.ts)", async () => {

@@ -10,11 +10,11 @@
 /** A scalar uniform field type (4 bytes each). */
 export type UniformType = "u32" | "i32" | "f32";
 
-/** Field names that are padding: they start with `_` and are written as 0. */
-type Padding = `_${string}`;
-
-/** The values {@linkcode UniformStruct.pack} takes: one number per field that is not padding. */
-export type UniformValues<F extends string> = Readonly<Record<Exclude<F, Padding>, number>>;
+/**
+ * The values {@linkcode UniformStruct.pack} takes: one number per field that is not padding
+ * (padding fields start with `_` and are written as 0).
+ */
+export type UniformValues<F extends string> = Readonly<Record<Exclude<F, `_${string}`>, number>>;
 
 /** One field of a {@linkcode UniformStruct}, in declaration order. */
 export interface UniformField {
@@ -48,10 +48,10 @@ export class UniformStruct<F extends string = string> {
   constructor(name: string, fields: readonly UniformField[]) {
     this.name = name;
     const all = [...fields];
-    for (let i = 0; all.length < Math.max(4, Math.ceil(all.length / 4) * 4); i++) {
-      let pad = `_p${i}`;
-      while (all.some((f) => f.name === pad)) pad = `_${pad}`;
-      all.push({ name: pad, type: "u32" });
+    const words = Math.max(4, Math.ceil(all.length / 4) * 4);
+    for (let i = 0; all.length < words; i++) {
+      const pad = `_p${i}`;
+      if (!all.some((f) => f.name === pad)) all.push({ name: pad, type: "u32" });
     }
     this.fields = all;
   }
@@ -96,7 +96,7 @@ export class UniformStruct<F extends string = string> {
 
 /**
  * Declares a uniform struct: fields in WGSL declaration order (object key order), padded at
- * the end to a multiple of 16 bytes with `_p0`, `_p1`, … Fields named `_…` are padding inside
+ * the end to a multiple of 16 bytes with `_p0`, `_p1`, … (numbers not taken yet). Fields named `_…` are padding inside
  * the struct (written as 0, not passed to {@linkcode UniformStruct.pack}).
  *
  * @example The layout of `struct Params { rows: u32, scale: f32, _p0: u32, lower: i32 }`

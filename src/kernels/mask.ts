@@ -7,8 +7,9 @@
  */
 
 import type { Batch, BufferWindow } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { MASK_WGSL } from "./mask.wgsl.ts";
 import {
   forEachRowBlock,
@@ -24,6 +25,20 @@ const MASK_TILE = 1024;
 
 /** Largest M that {@linkcode nmMask} supports. */
 export const MAX_NM_M = 64;
+
+const PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  cols: "u32",
+  ld: "u32",
+  offset: "u32",
+  colOff: "u32",
+  a: "u32",
+  b: "u32",
+  maskOff: "u32",
+});
+
+/** The uniform layouts of `kernels/mask.wgsl`. */
+export const MASK_UNIFORMS: readonly UniformStruct[] = [PARAMS];
 
 /** Where a mask goes: zeros written into the weight, or a separate 0/1 mask. */
 export interface MaskOutput {
@@ -73,7 +88,7 @@ function maskBlocks(
   maskOff: number,
   sel: GpuTensor | undefined,
   units: number,
-  params: (b: RowBlock, maskOff: number) => Uniforms,
+  params: (b: RowBlock, maskOff: number) => Uint32Array<ArrayBuffer>,
 ): void {
   const gpu = batch.gpu;
   const maskRows = (ra: number, rb: number) => (rb - ra) * g.cols;
@@ -82,7 +97,7 @@ function maskBlocks(
     const mask: BufferWindow = o.mask ? gpu.window(o.mask, lo, lo + maskRows(b.ra, b.rb)) : b.w;
     const u = params(b, o.mask ? lo - mask.base : 0);
     const groups = Math.ceil(((b.rb - b.ra) * units) / MASK_TILE);
-    batch.dispatch(kernel, [b.w, b.colVec, sel ?? b.w, mask], u.bytes(), [groups]);
+    batch.dispatch(kernel, [b.w, b.colVec, sel ?? b.w, mask], u, [groups]);
   }, o.mask ? maskRows : undefined);
 }
 
@@ -112,9 +127,16 @@ export function thresholdMask(batch: Batch, a: ThresholdMaskArgs): void {
   }
   const kernel = maskKernel("threshold", g, a.mask !== undefined);
   maskBlocks(batch, kernel, g, a, maskOff, a.sel, g.cols, (b, off) =>
-    new Uniforms()
-      .u32(b.rb - b.ra, g.cols, g.ld, b.offset)
-      .u32(b.colVecOffset, selIndex, 0, off));
+    PARAMS.pack({
+      rows: b.rb - b.ra,
+      cols: g.cols,
+      ld: g.ld,
+      offset: b.offset,
+      colOff: b.colVecOffset,
+      a: selIndex,
+      b: 0,
+      maskOff: off,
+    }));
 }
 
 /** Arguments of {@linkcode nmMask}. */
@@ -147,7 +169,14 @@ export function nmMask(batch: Batch, a: NMMaskArgs): void {
   }
   const kernel = maskKernel("nm", g, a.mask !== undefined);
   maskBlocks(batch, kernel, g, a, maskOff, undefined, g.cols / a.m, (b, off) =>
-    new Uniforms()
-      .u32(b.rb - b.ra, g.cols, g.ld, b.offset)
-      .u32(b.colVecOffset, a.n, a.m, off));
+    PARAMS.pack({
+      rows: b.rb - b.ra,
+      cols: g.cols,
+      ld: g.ld,
+      offset: b.offset,
+      colOff: b.colVecOffset,
+      a: a.n,
+      b: a.m,
+      maskOff: off,
+    }));
 }

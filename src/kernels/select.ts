@@ -21,10 +21,11 @@
  */
 
 import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { withTemps } from "../gpu/temps.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { SELECT_REGION_WGSL } from "./select_region.wgsl.ts";
 import { SELECT_SEGMENT_WGSL } from "./select_segment.wgsl.ts";
 
@@ -218,6 +219,34 @@ const REGION_WG = 256;
 const REGION_CHUNK = 4096; // elements per histogram workgroup, at least
 const REGION_MAX_GROUPS = 1024;
 
+const REGION_PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  cols: "u32",
+  ld: "u32",
+  offset: "u32",
+  k: "u32",
+  colOff: "u32",
+  round: "u32",
+  chunk: "u32",
+  ngroups: "u32",
+});
+const SEGMENT_PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  cols: "u32",
+  ld: "u32",
+  offset: "u32",
+  segStride: "u32",
+  nseg: "u32",
+  k: "u32",
+  colOff: "u32",
+  outOff: "u32",
+});
+
+/** The uniform layouts of `kernels/select_region.wgsl`. */
+export const SELECT_REGION_UNIFORMS: readonly UniformStruct[] = [REGION_PARAMS];
+/** The uniform layouts of `kernels/select_segment.wgsl`. */
+export const SELECT_SEGMENT_UNIFORMS: readonly UniformStruct[] = [SEGMENT_PARAMS];
+
 function regionKernel(entryPoint: "init" | "histogram" | "scan", mode: ScoreMode): Kernel {
   return {
     name: `select-region-${entryPoint}`,
@@ -262,13 +291,20 @@ function segmentDispatch(
   const segRows = perRow ? 1 : rows;
   const nseg = perRow ? rows : 1;
   const wg = segRows * g.cols <= 2048 ? 64 : 256;
-  const u = new Uniforms()
-    .u32(segRows, g.cols, g.ld, b.offset)
-    .u32(perRow ? g.ld : 0, nseg, k, b.colVecOffset)
-    .u32(perRow ? 2 * b.ra : 0);
+  const u = SEGMENT_PARAMS.pack({
+    rows: segRows,
+    cols: g.cols,
+    ld: g.ld,
+    offset: b.offset,
+    segStride: perRow ? g.ld : 0,
+    nseg,
+    k,
+    colOff: b.colVecOffset,
+    outOff: perRow ? 2 * b.ra : 0,
+  });
   // `out` is untouched unless output is 0 or `load`; the weight may stand in for it
   const kernel = segmentKernel(g.mode, output, wg, load);
-  batch.dispatch(kernel, [b.w, b.colVec, out ?? b.w], u.bytes(), [nseg]);
+  batch.dispatch(kernel, [b.w, b.colVec, out ?? b.w], u, [nseg]);
 }
 
 /**
@@ -281,11 +317,17 @@ function recordRegionSelect(batch: Batch, g: ResolvedRegion, k: number, out: Gpu
   const uni = (b: RowBlock, pass: number) => {
     const n = (b.rb - b.ra) * g.cols;
     const groups = Math.min(REGION_MAX_GROUPS, Math.ceil(n / REGION_CHUNK));
-    const u = new Uniforms()
-      .u32(b.rb - b.ra, g.cols, g.ld, b.offset)
-      .u32(k, b.colVecOffset, pass, Math.ceil(n / groups))
-      .u32(groups, 0, 0, 0)
-      .bytes();
+    const u = REGION_PARAMS.pack({
+      rows: b.rb - b.ra,
+      cols: g.cols,
+      ld: g.ld,
+      offset: b.offset,
+      k,
+      colOff: b.colVecOffset,
+      round: pass,
+      chunk: Math.ceil(n / groups),
+      ngroups: groups,
+    });
     return { u, groups };
   };
   // init and scan only use `out`; the first block's windows fill the other bindings

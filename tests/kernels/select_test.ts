@@ -99,7 +99,7 @@ Deno.test("selectKth scores Wanda (|w|·sqrt(s_j)) exactly", async () => {
     for (const [rows, cols] of SHAPES) {
       const n = rows * cols;
       const w = exactWeights(n, n);
-      const vec = exactColVec(cols + 5, mode, cols);
+      const vec = exactColVec(cols + 5, cols);
       const tw = gpu.upload(w, [rows, cols], "w");
       const tv = gpu.upload(vec, [cols + 5], "vec");
       const scores = scoresRef(w, rows, cols, mode, vec, cols, 0, 5);
@@ -198,7 +198,7 @@ Deno.test("selectKth over a region larger than the binding limit adds up the row
   const rows = 257, cols = 300, offset = 2 * C + 5; // a strided sub-region
   for (const mode of ["magnitude", "wanda"] as ScoreMode[]) {
     const w = mode === "magnitude" ? distinctWeights(R * C, 31) : exactWeights(R * C, 31);
-    const vec = exactColVec(cols + 5, mode, 7);
+    const vec = exactColVec(cols + 5, 7);
     const tw = gpu.upload(w, [R, C], "w");
     const tv = gpu.upload(vec, [cols + 5], "vec");
     const region = { w: tw, rows, cols, ld: C, offset, mode, colVec: tv, colVecOffset: 5 };

@@ -53,7 +53,7 @@ Deno.test("prunePerRow zeroes exactly floor(cols·s) smallest Wanda scores per r
   const gpu = await getGpu();
   for (const [rows, cols] of SHAPES) {
     const w = exactWeights(rows * cols, rows);
-    const s = exactColVec(cols, "wanda", cols);
+    const s = exactColVec(cols, cols);
     const tw = gpu.upload(w, [rows, cols], "w");
     const ts = gpu.upload(s, [cols], "s");
     const batch = gpu.batch("per-row");
@@ -73,7 +73,11 @@ Deno.test("prunePerRow zeroes exactly floor(cols·s) smallest Wanda scores per r
 
 Deno.test("pruneNM zeroes N of every M consecutive inputs, for each score mode", async () => {
   const gpu = await getGpu();
-  const cases: [number, number, ScoreMode][] = [[2, 4, "magnitude"], [4, 8, "wanda"], [1, 4, "wanda"], [
+  const cases: [number, number, ScoreMode][] = [[2, 4, "magnitude"], [4, 8, "wanda"], [
+    1,
+    4,
+    "wanda",
+  ], [
     5,
     16,
     "magnitude",
@@ -84,7 +88,7 @@ Deno.test("pruneNM zeroes N of every M consecutive inputs, for each score mode",
       const w = mode === "magnitude"
         ? distinctWeights(rows * cols, cols)
         : exactWeights(rows * cols, cols);
-      const v = exactColVec(cols, mode, rows);
+      const v = exactColVec(cols, rows);
       const tw = gpu.upload(w, [rows, cols], "w");
       const tv = gpu.upload(v, [cols], "v");
       const batch = gpu.batch("nm");
@@ -146,7 +150,7 @@ Deno.test("thresholdMask writes a 0/1 mask for a column block of a wider weight 
   const gpu = await getGpu();
   const R = 64, C = 100, B = 32, i1 = 40, s = 0.5;
   const w = exactWeights(R * C, 5);
-  const d = exactColVec(C, "wanda", 6);
+  const d = exactColVec(C, 6);
   const tw = gpu.upload(w, [R, C], "w");
   const td = gpu.upload(d, [C], "d");
   const sel = gpu.alloc([selectOutSize(1)], "sel", "u32");
@@ -214,8 +218,8 @@ Deno.test("masks of weights larger than the binding limit match the reference an
   const gpu = await getGpu();
   const rows = 257, cols = 300;
   const w = exactWeights(rows * cols, 41);
-  const s = exactColVec(cols, "wanda", 42);
-  const d = exactColVec(cols, "wanda", 43);
+  const s = exactColVec(cols, 42);
+  const d = exactColVec(cols, 43);
   const ts = gpu.upload(s, [cols], "s");
   const td = gpu.upload(d, [cols], "d");
   const scratch = gpu.alloc([selectOutSize(1)], "scratch", "u32");
@@ -275,7 +279,7 @@ Deno.test("thresholdMask and nmMask write 0/1 masks larger than the binding limi
   // a column block of a wide weight: 257 rows × 128 columns from column 40, ld 300
   const R = 257, C = 300, B = 128, i1 = 40, s = 0.5;
   const w = exactWeights(R * C, 51);
-  const d = exactColVec(C, "wanda", 52);
+  const d = exactColVec(C, 52);
   const tw = gpu.upload(w, [R, C], "w");
   const td = gpu.upload(d, [C], "d");
   const region = {

@@ -53,10 +53,10 @@ export function exactWeights(n: number, seed: number): Float32Array<ArrayBuffer>
 }
 
 /**
- * A per-column vector whose scores are exact in f32: for `wanda`, `s_j = (c/16)²` with integer
+ * A per-column vector whose Wanda scores are exact in f32: `s_j = (c/16)²` with integer
  * `c` in [1, 64) (so `sqrt(s_j) = c/16` exactly).
  */
-export function exactColVec(cols: number, mode: RefMode, seed: number): Float32Array<ArrayBuffer> {
+export function exactColVec(cols: number, seed: number): Float32Array<ArrayBuffer> {
   const r = rng(seed);
   return Float32Array.from({ length: cols }, () => {
     const c = 1 + Math.floor(r() * 63);
