@@ -34,6 +34,7 @@ export * from "./src/gpu/kernel.ts";
 export * from "./src/gpu/pool.ts";
 export * from "./src/gpu/split.ts";
 export * from "./src/gpu/tensor.ts";
+export * from "./src/gpu/uniforms.ts";
 export * from "./src/models/config.ts";
 export * from "./src/models/arch.ts";
 export * from "./src/models/weights.ts";

@@ -16,7 +16,7 @@ import type { GpuTensor } from "../src/gpu/tensor.ts";
 import { matmul } from "../src/kernels/matmul.ts";
 import { recordCholesky } from "../src/linalg/cholesky.ts";
 import { recordSpdInverse } from "../src/linalg/spd.ts";
-import { Temps } from "../src/linalg/temps.ts";
+import { Temps } from "../src/gpu/temps.ts";
 import { HessianAccumulator } from "../src/prune/hessian.ts";
 
 /** One benchmark measurement. */

@@ -36,7 +36,7 @@ import type { GpuTensor } from "../src/gpu/tensor.ts";
 import { matmul } from "../src/kernels/matmul.ts";
 import { recordCholesky } from "../src/linalg/cholesky.ts";
 import { recordLowerProduct } from "../src/linalg/lower_product.ts";
-import { Temps } from "../src/linalg/temps.ts";
+import { Temps } from "../src/gpu/temps.ts";
 import { recordSparseGptFactor, recordSpdInverse } from "../src/linalg/spd.ts";
 import { recordInvertLower } from "../src/linalg/triangular.ts";
 import { sparsegpt } from "../src/prune/sparsegpt.ts";

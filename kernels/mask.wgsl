@@ -1,9 +1,6 @@
 // Masks on a rows x cols region of a weight (first element w[offset], row stride ld; row =
 // output, column = input), with scores computed on the fly:
-//   MODE 0: |w|                              (magnitude)
-//   MODE 1: |w| * sqrt(colVec[colOff + c])   (Wanda)
-//   MODE 2: w^2 / colVec[colOff + c]^2       (SparseGPT)
-// Scores compare as their f32 bit patterns with the sign bit cleared (-0 reads as +0).
+//   scoreBits of _score.wgsl (MODE 0: |w|, magnitude; MODE 1: |w|·sqrt(colVec[colOff + c]), Wanda)
 //
 // threshold: prunes each element whose score <= the f32 whose bits are sel[a] (e.g. the value
 //            written by select_region or select_segment).
@@ -27,19 +24,7 @@ struct Params {
 override MODE: u32 = 0u;
 override WRITE_MASK: bool = false;
 
-fn scoreBits(idx: u32, c: u32) -> u32 {
-  let x = w[idx];
-  var s: f32;
-  if (MODE == 1u) {
-    s = abs(x) * sqrt(colVec[p.colOff + c]);
-  } else if (MODE == 2u) {
-    let d = colVec[p.colOff + c];
-    s = (x * x) / (d * d);
-  } else {
-    s = abs(x);
-  }
-  return bitcast<u32>(s) & 0x7fffffffu;
-}
+// #include "_score.wgsl"
 
 fn apply(r: u32, c: u32, idx: u32, pruned: bool) {
   if (WRITE_MASK) {

@@ -4,10 +4,7 @@
 //
 // The region's first element is w[offset], its row stride is ld, and its elements are numbered
 // row-major, e = r*cols + c. Scores are computed on the fly:
-//   MODE 0: |w|                              (magnitude)
-//   MODE 1: |w| * sqrt(colVec[colOff + c])   (Wanda)
-//   MODE 2: w^2 / colVec[colOff + c]^2       (SparseGPT block scores)
-// Non-negative f32 scores order like their u32 bit patterns (sign bit cleared: -0 reads as +0).
+//   scoreBits of _score.wgsl (MODE 0: |w|, magnitude; MODE 1: |w|·sqrt(colVec[colOff + c]), Wanda)
 //
 // out (u32 words) holds the state and the histogram:
 //   out[0] = digits found so far; after the last scan, the bits of the k-th smallest score v
@@ -32,19 +29,7 @@ override WG: u32 = 256u;
 
 var<workgroup> hist: array<atomic<u32>, 256>;
 
-fn scoreBits(idx: u32, c: u32) -> u32 {
-  let x = w[idx];
-  var s: f32;
-  if (MODE == 1u) {
-    s = abs(x) * sqrt(colVec[p.colOff + c]);
-  } else if (MODE == 2u) {
-    let d = colVec[p.colOff + c];
-    s = (x * x) / (d * d);
-  } else {
-    s = abs(x);
-  }
-  return bitcast<u32>(s) & 0x7fffffffu;
-}
+// #include "_score.wgsl"
 
 @compute @workgroup_size(256)
 fn init(@builtin(local_invocation_index) li: u32) {

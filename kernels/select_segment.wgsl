@@ -4,9 +4,7 @@
 // Segment s (s < nseg) is the rows x cols region whose first element is w[offset + s*segStride],
 // with row stride ld; its elements are numbered row-major, e = r*cols + c. The score of an
 // element is computed on the fly from the weight (and a per-column vector):
-//   MODE 0: |w|                              (magnitude)
-//   MODE 1: |w| * sqrt(colVec[colOff + c])   (Wanda, colVec = mean squared column norms)
-//   MODE 2: w^2 / colVec[colOff + c]^2       (SparseGPT, colVec = diag of the inverse factor)
+//   scoreBits of _score.wgsl (MODE 0: |w|, magnitude; MODE 1: |w|·sqrt(colVec[colOff + c]), Wanda)
 // Scores are non-negative, so their f32 bit patterns (sign bit cleared, so -0 reads as +0)
 // order like the values. Four passes over 8-bit digits (bits 31..24, 23..16, 15..8, 7..0) build
 // a workgroup histogram of the scores that share the digits found so far; invocation 0 walks the
@@ -55,19 +53,7 @@ struct State {
 var<workgroup> wgState: State;
 var<workgroup> ties: array<u32, WG>;
 
-fn scoreBits(idx: u32, c: u32) -> u32 {
-  let x = w[idx];
-  var s: f32;
-  if (MODE == 1u) {
-    s = abs(x) * sqrt(colVec[p.colOff + c]);
-  } else if (MODE == 2u) {
-    let d = colVec[p.colOff + c];
-    s = (x * x) / (d * d);
-  } else {
-    s = abs(x);
-  }
-  return bitcast<u32>(s) & 0x7fffffffu;
-}
+// #include "_score.wgsl"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -15,7 +15,7 @@
 //                 Err[r, j] = e,
 //                 loss[r] += Σ w²/U_jj²/2. Skipped (Err = 0) when the factor status failed.
 //   mark          the unstructured mask of a split sweep (see below), stored in Err.
-// sel layout (u32): [0] prefix, [1] remaining k, [2 ..] histogram (2048 bins).
+// sel layout (u32): [0] prefix, [1] remaining k, [2 ..] histogram (BINS = 2048 bins).
 //
 // Every kernel may work on a block of rows of W and on windows of W, U, Err and H (for matrices
 // larger than one storage binding): it reaches element (r, c) of its part through an offset and
@@ -28,8 +28,9 @@
 // sweep reads (`marked`) and overwrites with the errors when it reaches those columns.
 
 const FAIL_NONE: u32 = 0xffffffffu;
-const MAXB: u32 = 256u;
-const BINS: u32 = 2048u;
+// #const MAXB = SPARSEGPT_MAX_BLOCK
+// #const MAXM = SPARSEGPT_MAX_M
+// #const BINS = SPARSEGPT_SELECT_BINS
 
 fn score(w: f32, d: f32) -> f32 {
   return (w * w) / (d * d);
@@ -73,7 +74,7 @@ struct HistParams {
 @group(0) @binding(2) var<storage, read_write> hsel: array<atomic<u32>>;
 @group(0) @binding(3) var<uniform> hp: HistParams;
 
-var<workgroup> lh: array<atomic<u32>, 2048>;
+var<workgroup> lh: array<atomic<u32>, BINS>;
 
 @compute @workgroup_size(256)
 fn radix_hist(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -186,7 +187,7 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   for (var c = ja; c < count; c++) {
     row[c] = sw[rowBase + c];
   }
-  var mask: array<u32, 8>;
+  var mask: array<u32, MAXB / 32u>;
   if (!NM) {
     let thr = ssel[0];
     for (var c = ja; c < jb; c++) {
@@ -202,7 +203,7 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
   }
   var rl = 0.0;
-  var sc: array<f32, 32>;
+  var sc: array<f32, MAXM>;
   for (var j = ja; j < jb; j++) {
     let ub = swp.uOff + j * swp.ldu;
     if (NM && j % swp.m == 0u) {

@@ -9,15 +9,14 @@
 //        a·(s − m)² + g·(p − silu(s)·z)² by safeguarded Gauss-Newton steps from the current s.
 //   3 ReLU activation: out = relu(in1)
 //   4 GLU activation:  out = silu(in1) · in2   (in1 = gate pre-act s, in2 = up z)
-//   5 row bias: out[t, j] += scale · in1[j]  (cols = bias length)
 // A dispatch covers elements start .. start + count; each binding may be a window of its tensor,
 // reached through its offset (o0 for out, o1..o3 for the inputs; u32 arithmetic wraps, so an
 // offset may be "negative"): element e of a tensor is read at offset + e.
 
 struct Params {
-  count: u32, cols: u32, a: f32, g: f32,
-  scale: f32, steps: u32, start: u32, _p0: u32,
-  o0: u32, o1: u32, o2: u32, o3: u32,
+  count: u32, a: f32, g: f32, steps: u32,
+  start: u32, o0: u32, o1: u32, o2: u32,
+  o3: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
@@ -100,9 +99,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     out[u.o0 + e] = s;
   } else if (MODE == 3u) {
     out[u.o0 + e] = max(in1[u.o1 + e], 0.0);
-  } else if (MODE == 4u) {
-    out[u.o0 + e] = silu(in1[u.o1 + e]) * in2[u.o2 + e];
   } else {
-    out[u.o0 + e] = out[u.o0 + e] + u.scale * in1[u.o1 + e % u.cols];
+    out[u.o0 + e] = silu(in1[u.o1 + e]) * in2[u.o2 + e];
   }
 }

@@ -1,12 +1,76 @@
 /**
- * Turns every `kernels/*.wgsl` file into `src/kernels/<name>.wgsl.ts`, a TS string module
+ * Turns every `kernels/<name>.wgsl` file into `src/kernels/<name>.wgsl.ts`, a TS string module
  * (JSR rejects text imports). Run with `deno task gen:kernels`; `tests/kernels_sync_test.ts`
- * fails when the generated files are stale.
+ * fails when the generated files are stale, and `tests/kernels/compile_test.ts` builds every
+ * generated kernel on the device.
+ *
+ * Two directives, each a whole line of a `.wgsl` file (a WGSL comment, so editors still parse
+ * the file), are expanded while generating:
+ *
+ * - `// #include "_file.wgsl"` is replaced by the text of `kernels/_file.wgsl`. Files whose
+ *   name starts with `_` are snippets: they are only included, never generated on their own.
+ *   A snippet may include others; a file included twice into one kernel is an error.
+ * - `// #const NAME = KEY` is replaced by `const NAME: u32 = <v>u;`, where `v` is
+ *   `KERNEL_CONSTANTS[KEY]` of `src/kernels/constants.ts`: sizes that TS and WGSL share (e.g.
+ *   the SparseGPT block limit) are written once, in TS.
  *
  * @module
  */
 
-/** The generated module text for one WGSL file. */
+import { KERNEL_CONSTANTS } from "../src/kernels/constants.ts";
+
+const INCLUDE = /^\/\/ #include "([A-Za-z0-9_]+\.wgsl)"\s*$/;
+const CONST = /^\/\/ #const ([A-Za-z_][A-Za-z0-9_]*) = ([A-Z_][A-Z0-9_]*)\s*$/;
+
+/** Whether a file of `kernels/` is a snippet (only included, not generated on its own). */
+export function isSnippet(fileName: string): boolean {
+  return fileName.startsWith("_");
+}
+
+/**
+ * The WGSL text of `kernels/<fileName>` with its `#include` and `#const` lines expanded;
+ * `read(name)` returns the text of `kernels/<name>`.
+ */
+export function composeKernel(fileName: string, read: (name: string) => string): string {
+  const seen = new Set<string>();
+  const expand = (name: string, from: string): string => {
+    if (seen.has(name)) {
+      throw new Error(`kernels/${from} includes "${name}", which kernels/${fileName} already has`);
+    }
+    seen.add(name);
+    return read(name).split("\n").map((line) => {
+      const inc = INCLUDE.exec(line);
+      if (inc) {
+        if (!isSnippet(inc[1])) {
+          throw new Error(
+            `kernels/${name} includes "${
+              inc[1]
+            }": only snippets (names starting with _) may be included`,
+          );
+        }
+        return expand(inc[1], name).replace(/\n$/, "");
+      }
+      const c = CONST.exec(line);
+      if (c) {
+        const v = KERNEL_CONSTANTS[c[2]];
+        if (v === undefined) {
+          throw new Error(
+            `kernels/${name}: "#const ${c[1]} = ${c[2]}" names no entry of KERNEL_CONSTANTS ` +
+              `in src/kernels/constants.ts`,
+          );
+        }
+        return `const ${c[1]}: u32 = ${v}u;`;
+      }
+      if (/^\/\/ #(include|const)\b/.test(line)) {
+        throw new Error(`kernels/${name}: malformed directive "${line}"`);
+      }
+      return line;
+    }).join("\n");
+  };
+  return expand(fileName, fileName);
+}
+
+/** The generated module text for one WGSL file, given its composed source. */
 export function generatedModule(fileName: string, source: string): string {
   const base = fileName.replace(/\.wgsl$/, "");
   const constName = base.toUpperCase().replace(/[^A-Z0-9]/g, "_") + "_WGSL";
@@ -20,13 +84,13 @@ if (import.meta.main) {
   const root = new URL("../", import.meta.url);
   const names: string[] = [];
   for await (const e of Deno.readDir(new URL("kernels/", root))) {
-    if (e.isFile && e.name.endsWith(".wgsl")) names.push(e.name);
+    if (e.isFile && e.name.endsWith(".wgsl") && !isSnippet(e.name)) names.push(e.name);
   }
   names.sort();
+  const read = (name: string) => Deno.readTextFileSync(new URL(`kernels/${name}`, root));
   for (const name of names) {
-    const src = await Deno.readTextFile(new URL(`kernels/${name}`, root));
     const out = new URL(`src/kernels/${name}.ts`, root);
-    const text = generatedModule(name, src);
+    const text = generatedModule(name, composeKernel(name, read));
     let old = "";
     try {
       old = await Deno.readTextFile(out);

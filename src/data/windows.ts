@@ -4,13 +4,6 @@
  * @module
  */
 
-export {
-  meanNll,
-  PerplexityAccumulator,
-  perplexityFromNll,
-  perplexityFromWindowMeans,
-} from "./perplexity.ts";
-
 /**
  * Cuts a token stream into non-overlapping windows of `seqlen` tokens, as the
  * SparseGPT / Wanda perplexity evaluation does: window `i` is

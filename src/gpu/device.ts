@@ -1,340 +1,42 @@
 /**
  * The WebGPU runtime: one adapter and device with the adapter's full limits, a pipeline cache
- * keyed by kernel descriptors, a buffer pool, and batches that encode many dispatches into one
- * submit with a single uniform upload.
+ * keyed by kernel descriptors, a buffer pool, per-device cached objects, and batches
+ * (`batch.ts`) that encode many dispatches into one submit with a single uniform upload. The
+ * device is the one owner of GPU memory: pooled tensors, scratch `Temps` (`temps.ts`) lent by
+ * the pool, and the objects kept with {@linkcode Gpu.cached}, all released by {@linkcode Gpu.destroy}.
  *
  * @module
  */
 
+import { Batch } from "./batch.ts";
 import { GpuDeviceLostError, GpuKernelError, NoGpuAdapterError } from "./errors.ts";
-import { type BindingKind, type Kernel, kernelKey } from "./kernel.ts";
+import {
+  type BufferWindow,
+  describeDevice,
+  type GpuInfo,
+  type GpuOptions,
+  missingWgslFeatures,
+  STORAGE_USAGE,
+} from "./info.ts";
+import { type Kernel, kernelKey } from "./kernel.ts";
+import { buildPipeline, type CachedPipeline } from "./pipeline.ts";
 import { BufferPool } from "./pool.ts";
 import { type GpuDType, type GpuTensor, numel } from "./tensor.ts";
 
-/**
- * Options for {@linkcode Gpu.create}.
- *
- * @example Ask for the discrete GPU
- * ```ts
- * import { Gpu, type GpuOptions } from "@sparsellm/sparsellm";
- *
- * const options: GpuOptions = { powerPreference: "high-performance" };
- * const gpu = await Gpu.create(options);
- * ```
- */
-export interface GpuOptions {
-  /** Use this device instead of requesting one (the caller keeps ownership). */
-  device?: GPUDevice;
-  /** Adapter power preference. */
-  powerPreference?: GPUPowerPreference;
-  /**
-   * Largest binding in bytes the kernels may use (default and upper bound: the device's
-   * `maxStorageBufferBindingSize`). Larger tensors are bound in windows; a small value makes
-   * every kernel split its work as it would for a model whose matrices exceed the limit.
-   */
-  maxBindingBytes?: number;
-  /**
-   * Use the kernel variants tuned for CPU adapters such as lavapipe, whose workgroup runs as one
-   * SIMD group (default: when the adapter is a fallback adapter). Real GPUs get variants with more,
-   * lighter invocations; results are the same either way.
-   */
-  cpuKernels?: boolean;
-}
+export { Batch } from "./batch.ts";
+export {
+  type BufferWindow,
+  type GpuInfo,
+  type GpuOptions,
+  missingWgslFeatures,
+  REQUIRED_WGSL_FEATURES,
+  STORAGE_USAGE,
+} from "./info.ts";
 
-/**
- * A byte range of a buffer bound on its own: what {@linkcode Gpu.window} returns, for tensors
- * larger than one binding.
- *
- * @example Bind the rows 1000 to 2000 of a 4096-column matrix
- * ```ts
- * import { getGpu, type BufferWindow } from "@sparsellm/sparsellm";
- *
- * const gpu = await getGpu();
- * const w = gpu.alloc([4096, 4096], "w");
- * const win: BufferWindow = gpu.window(w, 1000 * 4096, 2000 * 4096);
- * console.log(win.base <= 1000 * 4096); // true: the kernel indexes element e as e − base
- * ```
- */
-export interface BufferWindow {
-  /** The buffer. */
-  readonly buffer: GPUBuffer;
-  /** First byte bound (a multiple of `minStorageBufferOffsetAlignment`). */
-  readonly byteOffset: number;
-  /** Bytes bound. */
-  readonly byteLength: number;
-  /** Element index of the first bound element: a kernel reads element e at e − base. */
-  readonly base: number;
-}
-
-/**
- * Facts about the adapter, for reports and benchmarks.
- *
- * @example Describe the adapter
- * ```ts
- * import { getGpu, type GpuInfo } from "@sparsellm/sparsellm";
- *
- * const info: GpuInfo = (await getGpu()).info;
- * console.log(info.description, info.isFallbackAdapter ? "(software)" : "", info.shaderF16);
- * ```
- */
-export interface GpuInfo {
-  /** Adapter description, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
-  description: string;
-  /** Vendor string or id. */
-  vendor: string;
-  /** True for software adapters such as lavapipe. */
-  isFallbackAdapter: boolean;
-  /** Whether `shader-f16` was enabled. */
-  shaderF16: boolean;
-  /** `maxStorageBufferBindingSize` of the device. */
-  maxStorageBufferBindingSize: number;
-  /** `maxBufferSize` of the device. */
-  maxBufferSize: number;
-}
-
-/**
- * Usage flags of storage tensors.
- *
- * @example Borrow a storage buffer from the pool
- * ```ts
- * import { getGpu, STORAGE_USAGE } from "@sparsellm/sparsellm";
- *
- * const gpu = await getGpu();
- * const buffer = gpu.pool.acquire(4096, STORAGE_USAGE, "scratch");
- * gpu.pool.release(buffer);
- * ```
- */
-export const STORAGE_USAGE: GPUBufferUsageFlags = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC
-
-interface Recorded {
-  kernel: Kernel;
-  pipeline: GPUComputePipeline;
-  layout: GPUBindGroupLayout;
-  buffers: (GPUBufferBinding | GPUTextureView)[];
-  uniform?: Uint32Array<ArrayBuffer>;
-  workgroups: [number, number, number];
-}
-
-type Step = { kind: "dispatch"; d: Recorded } | {
-  kind: "copy";
-  src: GPUBuffer;
-  srcOffset: number;
-  dst: GPUBuffer;
-  dstOffset: number;
-  size: number;
-} | {
-  kind: "texture-copy";
-  src: GPUTexelCopyBufferInfo;
-  dst: GPUTexelCopyTextureInfo;
-  size: number[];
-};
-
-/** WGSL language features the kernels need: matmul reads its operands from read-only storage textures. */
-export const REQUIRED_WGSL_FEATURES: readonly string[] = [
-  "readonly_and_readwrite_storage_textures",
-];
-
-/**
- * The entries of {@linkcode REQUIRED_WGSL_FEATURES} that `features` (a runtime's
- * `navigator.gpu.wgslLanguageFeatures`) lacks; all of them when it is undefined.
- *
- * @example What a runtime without language features lacks
- * ```ts
- * import { missingWgslFeatures } from "@sparsellm/sparsellm";
- *
- * console.log(missingWgslFeatures(new Set())); // ["readonly_and_readwrite_storage_textures"]
- * ```
- */
-export function missingWgslFeatures(features: ReadonlySet<string> | undefined): string[] {
-  return REQUIRED_WGSL_FEATURES.filter((f) => !features?.has(f));
-}
-
-/** Whether a binding kind takes a texture view (the others take buffers). */
-function isTextureKind(kind: BindingKind): boolean {
-  return kind === "texture" || kind === "storage-texture" || kind === "read-storage-texture";
-}
-
-/**
- * Records dispatches and copies, then encodes them into one command buffer.
- *
- * @example Copy a tensor on the GPU
- * ```ts
- * import { getGpu } from "@sparsellm/sparsellm";
- *
- * const gpu = await getGpu();
- * const a = gpu.upload(new Float32Array([1, 2, 3, 4]), [4], "a");
- * const b = gpu.alloc([4], "b");
- * gpu.batch("copy").copy(a.buffer, 0, b.buffer, 0, 16).submit();
- * console.log(await gpu.read(b)); // Float32Array(4) [1, 2, 3, 4]
- * gpu.free(a, b);
- * ```
- */
-export class Batch {
-  #gpu: Gpu;
-  #label: string;
-  #steps: Step[] = [];
-  #uniformBytes = 0;
-
-  /** Use {@linkcode Gpu.batch}. */
-  constructor(gpu: Gpu, label: string) {
-    this.#gpu = gpu;
-    this.#label = label;
-  }
-
-  /** The device this batch records for. */
-  get gpu(): Gpu {
-    return this.#gpu;
-  }
-
-  /** Number of recorded steps. */
-  get length(): number {
-    return this.#steps.length;
-  }
-
-  /**
-   * Records one dispatch. `buffers` follow the kernel's binding order (texture views for
-   * `texture`, `storage-texture` and `read-storage-texture` bindings), skipping the uniform
-   * binding, whose bytes are given in `uniforms`.
-   */
-  dispatch(
-    kernel: Kernel,
-    buffers: readonly (GPUBuffer | GpuTensor | BufferWindow | GPUTextureView)[],
-    uniforms: Uint32Array<ArrayBuffer> | undefined,
-    workgroups: readonly number[],
-  ): this {
-    const { pipeline, layout } = this.#gpu.pipeline(kernel);
-    const kinds = kernel.bindings.filter((b) => b !== "uniform");
-    if (buffers.length !== kinds.length) {
-      throw new GpuKernelError(
-        kernel.name,
-        `expected ${kinds.length} buffers, got ${buffers.length}`,
-      );
-    }
-    const limit = this.#gpu.bindingLimit;
-    const bufs = buffers.map((b, i): GPUBufferBinding | GPUTextureView => {
-      const kind = kinds[i];
-      const wantsView = isTextureKind(kind);
-      if (wantsView !== b instanceof GPUTextureView) {
-        throw new GpuKernelError(
-          kernel.name,
-          `resource ${i} (a ${kind} binding) must be a ${wantsView ? "texture view" : "buffer"}`,
-        );
-      }
-      if (b instanceof GPUTextureView) return b;
-      if ("byteOffset" in b) {
-        return { buffer: b.buffer, offset: b.byteOffset, size: b.byteLength };
-      }
-      const buffer = "buffer" in b ? b.buffer : b;
-      const bytes = "buffer" in b ? b.size * 4 : b.size;
-      if (bytes > limit) {
-        throw new GpuKernelError(
-          kernel.name,
-          `resource ${i} holds ${bytes} bytes, more than the binding limit ${limit}; ` +
-            `bind it in windows (Gpu.window) and split the work into row blocks`,
-        );
-      }
-      return { buffer, size: Math.min(buffer.size, limit) };
-    });
-    const wg = this.#gpu.foldWorkgroups(kernel.name, workgroups);
-    if (wg[0] * wg[1] * wg[2] === 0) return this;
-    if (uniforms) this.#uniformBytes += this.#gpu.uniformAlign(uniforms.byteLength);
-    this.#steps.push({
-      kind: "dispatch",
-      d: { kernel, pipeline, layout, buffers: bufs, uniform: uniforms, workgroups: wg },
-    });
-    if (this.#steps.length >= 8192) this.submit();
-    return this;
-  }
-
-  /** Records a buffer-to-buffer copy. */
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): this {
-    if (size > 0) this.#steps.push({ kind: "copy", src, srcOffset, dst, dstOffset, size });
-    return this;
-  }
-
-  /**
-   * Records a copy of `size[1]` rows of `size[0]` texels (16 bytes each) from `src.buffer` into
-   * layer `layer` of an `rgba32float` texture, at its top-left corner: row r comes from
-   * `src.offset + r·src.bytesPerRow` (16-byte aligned, a multiple of 256, as WebGPU requires).
-   */
-  copyToTexture(
-    src: GPUTexelCopyBufferInfo,
-    texture: GPUTexture,
-    layer: number,
-    size: number[],
-  ): this {
-    if (size[0] > 0 && size[1] > 0) {
-      this.#steps.push({
-        kind: "texture-copy",
-        src,
-        dst: { texture, origin: [0, 0, layer] },
-        size: [size[0], size[1], 1],
-      });
-    }
-    return this;
-  }
-
-  /** Encodes and submits everything recorded so far (without waiting). */
-  submit(): void {
-    if (this.#steps.length === 0) return;
-    this.#gpu.throwIfLost(`batch "${this.#label}"`);
-    const device = this.#gpu.device;
-    const steps = this.#steps;
-    this.#steps = [];
-    let arena: GPUBuffer | undefined;
-    const offsets: number[] = [];
-    if (this.#uniformBytes > 0) {
-      const bytes = new Uint8Array(this.#uniformBytes);
-      let off = 0;
-      for (const s of steps) {
-        if (s.kind === "dispatch" && s.d.uniform) {
-          offsets.push(off);
-          bytes.set(new Uint8Array(s.d.uniform.buffer), off);
-          off += this.#gpu.uniformAlign(s.d.uniform.byteLength);
-        } else offsets.push(-1);
-      }
-      arena = device.createBuffer({
-        size: bytes.byteLength,
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        label: `${this.#label}/uniforms`,
-      });
-      device.queue.writeBuffer(arena, 0, bytes);
-    }
-    this.#uniformBytes = 0;
-    const enc = device.createCommandEncoder({ label: this.#label });
-    let pass: GPUComputePassEncoder | undefined;
-    for (let i = 0; i < steps.length; i++) {
-      const s = steps[i];
-      if (s.kind !== "dispatch") {
-        pass?.end();
-        pass = undefined;
-        if (s.kind === "copy") {
-          enc.copyBufferToBuffer(s.src, s.srcOffset, s.dst, s.dstOffset, s.size);
-        } else enc.copyBufferToTexture(s.src, s.dst, s.size);
-        continue;
-      }
-      const d = s.d;
-      let bi = 0;
-      const entries: GPUBindGroupEntry[] = d.kernel.bindings.map((kind, binding) =>
-        kind === "uniform"
-          ? {
-            binding,
-            resource: { buffer: arena!, offset: offsets[i], size: d.uniform!.byteLength },
-          }
-          : isTextureKind(kind)
-          ? { binding, resource: d.buffers[bi++] as GPUTextureView }
-          : { binding, resource: d.buffers[bi++] as GPUBufferBinding }
-      );
-      const group = device.createBindGroup({ layout: d.layout, entries, label: d.kernel.name });
-      pass ??= enc.beginComputePass({ label: this.#label });
-      pass.setPipeline(d.pipeline);
-      pass.setBindGroup(0, group);
-      pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-    }
-    pass?.end();
-    device.queue.submit([enc.finish()]);
-    arena?.destroy();
-  }
+/** An object kept by {@linkcode Gpu.cached}, with what releases it. */
+interface CacheEntry {
+  value: unknown;
+  release?: (value: never) => void;
 }
 
 /**
@@ -360,7 +62,8 @@ export class Gpu {
   readonly cpuKernels: boolean;
   /** Scratch-buffer pool. */
   readonly pool: BufferPool;
-  #pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  #pipelines = new Map<string, CachedPipeline>();
+  #cache = new Map<string, CacheEntry>();
   #error: string | undefined;
   #lost: { reason: string; message: string } | undefined;
   #uniformAlign: number;
@@ -421,7 +124,7 @@ export class Gpu {
     if (opts.device) {
       return new Gpu(
         opts.device,
-        describe(undefined, opts.device),
+        describeDevice(undefined, opts.device),
         opts.maxBindingBytes,
         opts.cpuKernels,
       );
@@ -452,7 +155,7 @@ export class Gpu {
         maxTextureArrayLayers: l.maxTextureArrayLayers,
       },
     });
-    return new Gpu(device, describe(adapter, device), opts.maxBindingBytes, opts.cpuKernels);
+    return new Gpu(device, describeDevice(adapter, device), opts.maxBindingBytes, opts.cpuKernels);
   }
 
   /**
@@ -518,52 +221,40 @@ export class Gpu {
   pipeline(kernel: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
     const key = kernelKey(kernel);
     let p = this.#pipelines.get(key);
-    if (p) return p;
-    const layout = this.device.createBindGroupLayout({
-      label: kernel.name,
-      entries: kernel.bindings.map((kind, binding): GPUBindGroupLayoutEntry =>
-        kind === "texture"
-          ? {
-            binding,
-            visibility: GPUShaderStage.COMPUTE,
-            texture: { sampleType: "unfilterable-float", viewDimension: "2d-array" },
-          }
-          : kind === "storage-texture" || kind === "read-storage-texture"
-          ? {
-            binding,
-            visibility: GPUShaderStage.COMPUTE,
-            storageTexture: {
-              access: kind === "storage-texture" ? "write-only" : "read-only",
-              format: "rgba32float",
-              viewDimension: "2d-array",
-            },
-          }
-          : {
-            binding,
-            visibility: GPUShaderStage.COMPUTE,
-            buffer: {
-              type: kind === "uniform"
-                ? "uniform"
-                : kind === "read"
-                ? "read-only-storage"
-                : "storage",
-            },
-          }
-      ),
-    });
-    const module = this.device.createShaderModule({ code: kernel.source, label: kernel.name });
-    const pipeline = this.device.createComputePipeline({
-      label: key,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: kernel.name }),
-      compute: {
-        module,
-        entryPoint: kernel.entryPoint ?? "main",
-        ...(kernel.constants ? { constants: { ...kernel.constants } } : {}),
-      },
-    });
-    p = { pipeline, layout };
-    this.#pipelines.set(key, p);
+    if (!p) this.#pipelines.set(key, p = buildPipeline(this.device, kernel, key));
     return p;
+  }
+
+  /**
+   * The object kept for this device under `key`, made by `create` on first use: per-device
+   * tables and scratch that live as long as the device (or until {@linkcode Gpu.uncache}).
+   * `release`, given with the call that creates it, frees it (e.g. destroys its buffers) when
+   * it is dropped or the device is destroyed.
+   *
+   * @example A per-device table
+   * ```ts
+   * import { getGpu } from "@sparsellm/sparsellm";
+   *
+   * const gpu = await getGpu();
+   * const names = gpu.cached("example/names", () => new Map<string, number>());
+   * console.log(names === gpu.cached("example/names", () => new Map())); // true
+   * gpu.uncache("example/names");
+   * ```
+   */
+  cached<T>(key: string, create: () => T, release?: (value: T) => void): T {
+    const have = this.#cache.get(key);
+    if (have) return have.value as T;
+    const value = create();
+    this.#cache.set(key, { value, release: release as ((value: never) => void) | undefined });
+    return value;
+  }
+
+  /** Drops the object cached under `key`, releasing it; nothing happens when there is none. */
+  uncache(key: string): void {
+    const e = this.#cache.get(key);
+    if (!e) return;
+    this.#cache.delete(key);
+    e.release?.(e.value as never);
   }
 
   /** Number of pipelines built so far. */
@@ -702,24 +393,12 @@ export class Gpu {
     }
   }
 
-  /** Releases pooled buffers and destroys the device. */
+  /** Releases the cached objects and the pooled buffers, and destroys the device. */
   destroy(): void {
+    for (const key of [...this.#cache.keys()]) this.uncache(key);
     this.pool.trim();
     this.device.destroy();
   }
-}
-
-function describe(adapter: GPUAdapter | undefined, device: GPUDevice): GpuInfo {
-  // a device passed in brings its adapter's info where the runtime offers GPUDevice.adapterInfo
-  const info = adapter?.info ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  return {
-    description: info?.description || "unknown",
-    vendor: info?.vendor || "unknown",
-    isFallbackAdapter: info?.isFallbackAdapter ?? false,
-    shaderF16: device.features.has("shader-f16"),
-    maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize,
-    maxBufferSize: device.limits.maxBufferSize,
-  };
 }
 
 let shared: Promise<Gpu> | undefined;

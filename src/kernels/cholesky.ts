@@ -7,8 +7,9 @@
  */
 
 import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { CHOLESKY_WGSL } from "./cholesky.wgsl.ts";
 import { recordCopyBlock } from "./linalg_util.ts";
 
@@ -17,6 +18,17 @@ export const CHOLESKY_MAX_PANEL: number = 64;
 
 /** Elements of the diagonal-block inverse written by {@linkcode recordFactorDiag} (64×64). */
 export const CHOLESKY_DKK_SIZE: number = 64 * 64;
+
+const PARAMS = uniformStruct("Params", {
+  ld: "u32",
+  k: "u32",
+  b: "u32",
+  statusOff: "u32",
+  aOff: "u32",
+});
+
+/** The uniform layouts of `kernels/cholesky.wgsl`. */
+export const CHOLESKY_UNIFORMS: readonly UniformStruct[] = [PARAMS];
 
 const FACTOR_DIAG: Kernel = {
   name: "cholesky",
@@ -64,8 +76,8 @@ export function recordFactorDiag(
   // the kernel reads entry (r, c) of the block at aOff + (k + r)·ld + k + c of the binding
   const factor = (t: GpuTensor | BufferWindow, blockAt: number, ld: number) => {
     const aOff = blockAt - p.k * ld - p.k;
-    const u = new Uniforms().u32(ld, p.k, p.b, statusIndex - st.base, aOff, 0, 0, 0);
-    batch.dispatch(FACTOR_DIAG, [t, d, st], u.bytes(), [1]);
+    const u = PARAMS.pack({ ld, k: p.k, b: p.b, statusOff: statusIndex - st.base, aOff });
+    batch.dispatch(FACTOR_DIAG, [t, d, st], u, [1]);
   };
   const first = p.k * p.ld + p.k, span = (p.b - 1) * p.ld + p.b;
   if (span <= gpu.windowElements) {

@@ -6,9 +6,10 @@
  */
 
 import type { Batch, BufferWindow } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { COLNORM_WGSL } from "./colnorm.wgsl.ts";
 
 /** Most slabs a {@linkcode colNormUpdate} splits the rows into; size `partial` as this × cols. */
@@ -34,6 +35,24 @@ export interface ColNormUpdateArgs {
   /** Divisor of the new column sums of squares. */
   denom: number;
 }
+
+const PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  cols: "u32",
+  slabRows: "u32",
+  nslab: "u32",
+  xOff: "u32",
+  scale: "f32",
+  denom: "f32",
+  ld: "u32",
+  pOff: "u32",
+  sOff: "u32",
+  slab0: "u32",
+  slabs: "u32",
+});
+
+/** The uniform layouts of `kernels/colnorm.wgsl`. */
+export const COLNORM_UNIFORMS: readonly UniformStruct[] = [PARAMS];
 
 function kernel(entryPoint: "partialSums" | "update"): Kernel {
   return {
@@ -83,11 +102,20 @@ export function colNormUpdate(batch: Batch, a: ColNormUpdateArgs): void {
     const s = gpu.window(a.s, ja, jb);
     const blocks = Math.ceil((jb - ja) / 64);
     const params = (x: { base: number }, first: number, sa: number, sb: number) =>
-      new Uniforms()
-        .u32(a.rows, jb - ja, slabRows, nslab)
-        .u32(first - x.base).f32(a.scale, a.denom).u32(a.cols)
-        .u32(ja * nslab - partial.base, ja - s.base, sa, sb - sa)
-        .bytes();
+      PARAMS.pack({
+        rows: a.rows,
+        cols: jb - ja,
+        slabRows,
+        nslab,
+        xOff: first - x.base,
+        scale: a.scale,
+        denom: a.denom,
+        ld: a.cols,
+        pOff: ja * nslab - partial.base,
+        sOff: ja - s.base,
+        slab0: sa,
+        slabs: sb - sa,
+      });
     let x!: BufferWindow; // the update binds the last window but does not read it
     forEachFitting(gpu, 0, nslab, (sa, sb) => xSpan(ja, jb, sa, sb), (sa, sb) => {
       const first = xOff + sa * slabRows * a.cols + ja;

@@ -8,15 +8,86 @@
  */
 
 import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import { fittingRanges, forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { LINALG_UTIL_WGSL } from "./linalg_util.wgsl.ts";
 
 /** Status word meaning "no failure" (the status buffers hold the first failing column otherwise). */
 export const FAIL_NONE: number = 0xffffffff;
 
 const WG = 256;
+
+const FILL_PARAMS = uniformStruct("FillParams", {
+  off: "u32",
+  ld: "u32",
+  rows: "u32",
+  cols: "u32",
+  offBits: "u32",
+  diagBits: "u32",
+  r0: "u32",
+});
+const TRI_PARAMS = uniformStruct("TriParams", {
+  n: "u32",
+  ld: "u32",
+  dstOff: "u32",
+  srcOff: "u32",
+  mode: "u32",
+  r0: "u32",
+  rows: "u32",
+  c0: "u32",
+  cols: "u32",
+});
+const REV_PARAMS = uniformStruct("RevParams", {
+  n: "u32",
+  symLower: "u32",
+  srcOff: "u32",
+  dstOff: "u32",
+  r0: "u32",
+  rows: "u32",
+});
+const COPY_PARAMS = uniformStruct("CopyParams", {
+  count: "u32",
+  ld: "u32",
+  off: "u32",
+  vecOff: "u32",
+  r0: "u32",
+  toMatrix: "u32",
+});
+const DIAG_PARAMS = uniformStruct("DiagParams", {
+  n: "u32",
+  ld: "u32",
+  off: "u32",
+  statsOff: "u32",
+  c: "f32",
+  percent: "f32",
+  fixZero: "u32",
+});
+const FIN_PARAMS = uniformStruct("FinParams", {
+  rows: "u32",
+  cols: "u32",
+  ld: "u32",
+  off: "u32",
+  statusOff: "u32",
+  r0: "u32",
+});
+const ZERO_PARAMS = uniformStruct("ZeroParams", {
+  count: "u32",
+  off: "u32",
+  statusOff: "u32",
+});
+
+/** The uniform layouts of `kernels/linalg_util.wgsl`. */
+export const LINALG_UTIL_UNIFORMS: readonly UniformStruct[] = [
+  FILL_PARAMS,
+  TRI_PARAMS,
+  REV_PARAMS,
+  COPY_PARAMS,
+  DIAG_PARAMS,
+  FIN_PARAMS,
+  ZERO_PARAMS,
+];
 
 function utilKernel(entryPoint: string, bindings: Kernel["bindings"]): Kernel {
   return { name: "linalg_util", source: LINALG_UTIL_WGSL, entryPoint, bindings };
@@ -79,17 +150,16 @@ export function recordFill(
   if (rows * cols === 0) return;
   for (const rb of rowBlocks(batch.gpu, rows, cols, ld)) {
     const w = tile(batch.gpu, t, offset, ld, rb, [0, cols]);
-    const u = new Uniforms().u32(
-      offset - w.base,
+    const u = FILL_PARAMS.pack({
+      off: offset - w.base,
       ld,
-      rb[1] - rb[0],
+      rows: rb[1] - rb[0],
       cols,
-      bits ? off : f32Bits(off),
-      bits ? diag : f32Bits(diag),
-      rb[0],
-      0,
-    );
-    batch.dispatch(FILL, [w], u.bytes(), [Math.ceil(((rb[1] - rb[0]) * cols) / WG)]);
+      offBits: bits ? off : f32Bits(off),
+      diagBits: bits ? diag : f32Bits(diag),
+      r0: rb[0],
+    });
+    batch.dispatch(FILL, [w], u, [Math.ceil(((rb[1] - rb[0]) * cols) / WG)]);
   }
 }
 
@@ -146,18 +216,18 @@ export function recordTriFix(
   const dispatch = (I: [number, number], J: [number, number]) => {
     const dst = tile(gpu, a, offset, ld, I, J);
     const src = m === 0 ? dst : tile(gpu, a, offset, ld, J, I);
-    const u = new Uniforms().u32(
+    const u = TRI_PARAMS.pack({
       n,
       ld,
-      offset - dst.base,
-      offset - src.base,
-      m,
-      I[0],
-      I[1] - I[0],
-      J[0],
-      J[1] - J[0],
-    );
-    batch.dispatch(TRI, [dst, src], u.bytes(), [Math.ceil(((I[1] - I[0]) * (J[1] - J[0])) / WG)]);
+      dstOff: offset - dst.base,
+      srcOff: offset - src.base,
+      mode: m,
+      r0: I[0],
+      rows: I[1] - I[0],
+      c0: J[0],
+      cols: J[1] - J[0],
+    });
+    batch.dispatch(TRI, [dst, src], u, [Math.ceil(((I[1] - I[0]) * (J[1] - J[0])) / WG)]);
   };
   const blocks = rowBlocks(gpu, n, n, ld);
   for (const I of blocks) {
@@ -192,8 +262,15 @@ export function recordReverse(
     // rows [a, b) of dst come from rows [n − b, n − a) of src
     const d = gpu.window(dst, a * n, b * n);
     const s = gpu.window(src, (n - b) * n, (n - a) * n);
-    const u = new Uniforms().u32(n, sym ? 1 : 0, -s.base, -d.base, a, b - a, 0, 0);
-    batch.dispatch(REVERSE, [s, d], u.bytes(), [Math.ceil(((b - a) * n) / WG)]);
+    const u = REV_PARAMS.pack({
+      n,
+      symLower: sym ? 1 : 0,
+      srcOff: -s.base,
+      dstOff: -d.base,
+      r0: a,
+      rows: b - a,
+    });
+    batch.dispatch(REVERSE, [s, d], u, [Math.ceil(((b - a) * n) / WG)]);
   }
   if (symLower && !sym) recordTriFix(batch, dst, n, "mirror-upper");
 }
@@ -232,11 +309,16 @@ export function recordAddDiag(
   const ld = opts.ld ?? n, offset = opts.offset ?? 0, statsIndex = opts.statsIndex ?? 0;
   const s = gpu.window(stats, statsIndex, statsIndex + 2);
   const addDiag = (t: BufferWindow, tld: number, toff: number) => {
-    const u = new Uniforms()
-      .u32(n, tld, toff, statsIndex - s.base)
-      .f32(opts.c ?? 0, opts.percent ?? 0)
-      .u32(opts.fixZero ? 1 : 0, 0);
-    batch.dispatch(ADD_DIAG, [t, s], u.bytes(), [1]);
+    const u = DIAG_PARAMS.pack({
+      n,
+      ld: tld,
+      off: toff,
+      statsOff: statsIndex - s.base,
+      c: opts.c ?? 0,
+      percent: opts.percent ?? 0,
+      fixZero: opts.fixZero ? 1 : 0,
+    });
+    batch.dispatch(ADD_DIAG, [t, s], u, [1]);
   };
   const span = (r0: number, r1: number) => (r1 - 1 - r0) * (ld + 1) + 1;
   if (span(0, n) <= gpu.windowElements) {
@@ -249,8 +331,15 @@ export function recordAddDiag(
   const copy = (toMatrix: boolean) => {
     forEachFitting(gpu, 0, n, span, (r0, r1) => {
       const w = gpu.window(a, offset + r0 * (ld + 1), offset + (r1 - 1) * (ld + 1) + 1);
-      const u = new Uniforms().u32(r1 - r0, ld, offset - w.base, 0, r0, toMatrix ? 1 : 0, 0, 0);
-      batch.dispatch(DIAG_COPY, [w, v], u.bytes(), [Math.ceil((r1 - r0) / WG)]);
+      const u = COPY_PARAMS.pack({
+        count: r1 - r0,
+        ld,
+        off: offset - w.base,
+        vecOff: 0,
+        r0,
+        toMatrix: toMatrix ? 1 : 0,
+      });
+      batch.dispatch(DIAG_COPY, [w, v], u, [Math.ceil((r1 - r0) / WG)]);
     });
   };
   copy(false);
@@ -273,17 +362,15 @@ export function recordCheckFinite(
   const st = batch.gpu.window(status, index, index + 1);
   for (const rb of rowBlocks(batch.gpu, rows, cols, ld)) {
     const w = tile(batch.gpu, a, offset, ld, rb, [0, cols]);
-    const u = new Uniforms().u32(
-      rb[1] - rb[0],
+    const u = FIN_PARAMS.pack({
+      rows: rb[1] - rb[0],
       cols,
       ld,
-      offset - w.base,
-      index - st.base,
-      rb[0],
-      0,
-      0,
-    );
-    batch.dispatch(CHECK_FINITE, [w, st], u.bytes(), [Math.ceil(((rb[1] - rb[0]) * cols) / WG)]);
+      off: offset - w.base,
+      statusOff: index - st.base,
+      r0: rb[0],
+    });
+    batch.dispatch(CHECK_FINITE, [w, st], u, [Math.ceil(((rb[1] - rb[0]) * cols) / WG)]);
   }
 }
 
@@ -300,7 +387,11 @@ export function recordZeroIfFailed(
   const st = gpu.window(status, index, index + 1);
   forEachFitting(gpu, 0, count, (i0, i1) => i1 - i0, (i0, i1) => {
     const w = gpu.window(a, offset + i0, offset + i1);
-    const u = new Uniforms().u32(i1 - i0, offset + i0 - w.base, index - st.base, 0);
-    batch.dispatch(ZERO_IF_FAILED, [w, st], u.bytes(), [Math.ceil((i1 - i0) / WG)]);
+    const u = ZERO_PARAMS.pack({
+      count: i1 - i0,
+      off: offset + i0 - w.base,
+      statusOff: index - st.base,
+    });
+    batch.dispatch(ZERO_IF_FAILED, [w, st], u, [Math.ceil((i1 - i0) / WG)]);
   });
 }

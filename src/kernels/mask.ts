@@ -1,17 +1,16 @@
 /**
- * Typed wrappers for the mask kernels (`kernels/mask.wgsl`, `kernels/mask_count.wgsl`): prune
- * a weight region by a threshold or by an N:M pattern, and count zeros per row or group.
- * Regions larger than one storage binding are worked on in row blocks bound as windows, with
- * the matching rows of the mask or counts.
+ * Typed wrappers for the mask kernels (`kernels/mask.wgsl`): prune a weight region by a threshold
+ * or by an N:M pattern. Regions larger than one storage binding are worked on in row blocks bound
+ * as windows, with the matching rows of the mask.
  *
  * @module
  */
 
 import type { Batch, BufferWindow } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { MASK_WGSL } from "./mask.wgsl.ts";
-import { MASK_COUNT_WGSL } from "./mask_count.wgsl.ts";
 import {
   forEachRowBlock,
   type ResolvedRegion,
@@ -26,6 +25,20 @@ const MASK_TILE = 1024;
 
 /** Largest M that {@linkcode nmMask} supports. */
 export const MAX_NM_M = 64;
+
+const PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  cols: "u32",
+  ld: "u32",
+  offset: "u32",
+  colOff: "u32",
+  a: "u32",
+  b: "u32",
+  maskOff: "u32",
+});
+
+/** The uniform layouts of `kernels/mask.wgsl`. */
+export const MASK_UNIFORMS: readonly UniformStruct[] = [PARAMS];
 
 /** Where a mask goes: zeros written into the weight, or a separate 0/1 mask. */
 export interface MaskOutput {
@@ -75,7 +88,7 @@ function maskBlocks(
   maskOff: number,
   sel: GpuTensor | undefined,
   units: number,
-  params: (b: RowBlock, maskOff: number) => Uniforms,
+  params: (b: RowBlock, maskOff: number) => Uint32Array<ArrayBuffer>,
 ): void {
   const gpu = batch.gpu;
   const maskRows = (ra: number, rb: number) => (rb - ra) * g.cols;
@@ -84,7 +97,7 @@ function maskBlocks(
     const mask: BufferWindow = o.mask ? gpu.window(o.mask, lo, lo + maskRows(b.ra, b.rb)) : b.w;
     const u = params(b, o.mask ? lo - mask.base : 0);
     const groups = Math.ceil(((b.rb - b.ra) * units) / MASK_TILE);
-    batch.dispatch(kernel, [b.w, b.colVec, sel ?? b.w, mask], u.bytes(), [groups]);
+    batch.dispatch(kernel, [b.w, b.colVec, sel ?? b.w, mask], u, [groups]);
   }, o.mask ? maskRows : undefined);
 }
 
@@ -100,7 +113,7 @@ export interface ThresholdMaskArgs extends ScoredRegion, MaskOutput {
  * Records the threshold rule: every entry of the region whose score is ≤ the threshold in
  * `sel[selIndex]` is pruned (zeroed in place, or marked in `mask`). With a threshold from
  * `selectKth` at `k = floor(numel·s)` this is the reference magnitude rule
- * `|W| ≤ sort(|W|)[k]` and SparseGPT's block rule.
+ * `|W| ≤ sort(|W|)[k]`.
  */
 export function thresholdMask(batch: Batch, a: ThresholdMaskArgs): void {
   const what = "apply a threshold mask";
@@ -114,9 +127,16 @@ export function thresholdMask(batch: Batch, a: ThresholdMaskArgs): void {
   }
   const kernel = maskKernel("threshold", g, a.mask !== undefined);
   maskBlocks(batch, kernel, g, a, maskOff, a.sel, g.cols, (b, off) =>
-    new Uniforms()
-      .u32(b.rb - b.ra, g.cols, g.ld, b.offset)
-      .u32(b.colVecOffset, selIndex, 0, off));
+    PARAMS.pack({
+      rows: b.rb - b.ra,
+      cols: g.cols,
+      ld: g.ld,
+      offset: b.offset,
+      colOff: b.colVecOffset,
+      a: selIndex,
+      b: 0,
+      maskOff: off,
+    }));
 }
 
 /** Arguments of {@linkcode nmMask}. */
@@ -149,68 +169,14 @@ export function nmMask(batch: Batch, a: NMMaskArgs): void {
   }
   const kernel = maskKernel("nm", g, a.mask !== undefined);
   maskBlocks(batch, kernel, g, a, maskOff, undefined, g.cols / a.m, (b, off) =>
-    new Uniforms()
-      .u32(b.rb - b.ra, g.cols, g.ld, b.offset)
-      .u32(b.colVecOffset, a.n, a.m, off));
-}
-
-/** Arguments of {@linkcode zeroCounts}. */
-export interface ZeroCountArgs {
-  /** The weight (f32). */
-  w: GpuTensor;
-  /** Rows of the region. */
-  rows: number;
-  /** Columns of the region. */
-  cols: number;
-  /** Row stride (default `cols`). */
-  ld?: number;
-  /** Element offset of the first entry (default 0). */
-  offset?: number;
-  /** Columns per count (default `cols`: one count per row); the last group may be shorter. */
-  group?: number;
-  /** Receives `rows × ceil(cols/group)` u32 counts, row-major. */
-  out: GpuTensor;
-  /** Element offset into `out` (default 0). */
-  outOffset?: number;
-}
-
-const COUNT_KERNEL: Kernel = {
-  name: "mask-count",
-  source: MASK_COUNT_WGSL,
-  bindings: ["read", "storage", "uniform"],
-};
-
-/** Groups per row of a {@linkcode zeroCounts} call. */
-export function zeroCountGroups(cols: number, group: number = cols): number {
-  return Math.ceil(cols / group);
-}
-
-/**
- * Records a count of the zeros (`+0` and `-0`) of a region per row, or per group of `group`
- * consecutive columns of each row: `out[outOffset + r*groups + g]`.
- */
-export function zeroCounts(batch: Batch, a: ZeroCountArgs): void {
-  const what = "count zeros";
-  const group = a.group ?? a.cols;
-  if (!Number.isInteger(group) || group < 1) {
-    throw new RangeError(`Cannot ${what}: group must be an integer >= 1, got ${group}`);
-  }
-  const g = resolveRegion(what, { w: a.w, rows: a.rows, cols: a.cols, ld: a.ld, offset: a.offset });
-  const groups = zeroCountGroups(g.cols, group);
-  const outOff = a.outOffset ?? 0;
-  if (!Number.isInteger(outOff) || outOff < 0 || outOff + g.rows * groups > a.out.size) {
-    throw new RangeError(
-      `Cannot ${what}: out has ${a.out.size} elements, ${g.rows * groups} counts are needed ` +
-        `from offset ${outOff}`,
-    );
-  }
-  const gpu = batch.gpu;
-  const outRows = (ra: number, rb: number) => (rb - ra) * groups;
-  forEachRowBlock(gpu, g, (b) => {
-    const lo = outOff + b.ra * groups;
-    const out = gpu.window(a.out, lo, lo + outRows(b.ra, b.rb));
-    const rows = b.rb - b.ra;
-    const u = new Uniforms().u32(rows, g.cols, g.ld, b.offset).u32(group, groups, lo - out.base, 0);
-    batch.dispatch(COUNT_KERNEL, [b.w, out], u.bytes(), [Math.ceil((rows * groups) / 64)]);
-  }, outRows);
+    PARAMS.pack({
+      rows: b.rb - b.ra,
+      cols: g.cols,
+      ld: g.ld,
+      offset: b.offset,
+      colOff: b.colVecOffset,
+      a: a.n,
+      b: a.m,
+      maskOff: off,
+    }));
 }

@@ -4,13 +4,16 @@
  * @module
  */
 
-import { type Batch, type Gpu, STORAGE_USAGE } from "../gpu/device.ts";
+import { type Batch, STORAGE_USAGE } from "../gpu/device.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import { forEachFitting } from "../gpu/split.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { MATMUL_WGSL } from "./matmul.wgsl.ts";
-import { MATMUL_PACK_WGSL } from "./matmul_pack.wgsl.ts";
 import { MATMUL_EPILOGUE_WGSL } from "./matmul_epilogue.wgsl.ts";
+import { fillOperand, matmulCopies, withDefaults } from "./matmul_operands.ts";
+
+export { matmulCopies } from "./matmul_operands.ts";
 
 /** Arguments of {@linkcode matmul}: `C = alpha·op(A)·op(B) + beta·C (+ bias)`, all row-major. */
 export interface MatmulArgs {
@@ -84,6 +87,41 @@ const WG_N_NARROW = 64;
 /** Largest staging block: bigger blocks gain nothing and cost memory. */
 const STAGE_LIMIT = 64 * 2 ** 20;
 
+const PRODUCT_PARAMS = uniformStruct("Params", {
+  K4: "u32",
+  nPad4: "u32",
+  mPad: "u32",
+  lower: "i32",
+  ldc4: "u32",
+  offC4: "u32",
+  strideC4: "u32",
+  rows: "u32",
+  N4: "u32",
+  alpha: "f32",
+  beta: "f32",
+});
+
+const EPILOGUE_PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  N: "u32",
+  ldc: "u32",
+  offC: "u32",
+  strideC: "u32",
+  mPad: "u32",
+  nPad: "u32",
+  count: "u32",
+  alpha: "f32",
+  beta: "f32",
+  offBias: "u32",
+  offS: "u32",
+  lower: "i32",
+});
+
+/** The uniform layouts of `kernels/matmul.wgsl`. */
+export const MATMUL_UNIFORMS: readonly UniformStruct[] = [PRODUCT_PARAMS];
+/** The uniform layouts of `kernels/matmul_epilogue.wgsl`. */
+export const MATMUL_EPILOGUE_UNIFORMS: readonly UniformStruct[] = [EPILOGUE_PARAMS];
+
 /** The matmul kernel descriptor (one pipeline for every shape and layout). */
 export const MATMUL_KERNEL: Kernel = {
   name: "matmul",
@@ -113,33 +151,6 @@ function productKernel(
 }
 const PRODUCT_KERNELS: Kernel[] = [];
 
-/**
- * Whether `rows` rows of `texels` texels (4 elements each) of `count` operands can be copied into
- * a texture as they lie in `t`, starting at element `off` with row stride `ld` and batch stride
- * `stride`: WebGPU copies need 16-byte-aligned rows, row strides that are multiples of 256 bytes
- * and a buffer that allows copies; the last row read must end inside the buffer.
- */
-function copyable(
-  t: GpuTensor,
-  off: number,
-  ld: number,
-  stride: number,
-  count: number,
-  rows: number,
-  texels: number,
-): boolean {
-  if ((4 * ld) % 256 !== 0 || off % 4 !== 0 || (count > 1 && stride % 4 !== 0)) return false;
-  if ((t.buffer.usage & GPUBufferUsage.COPY_SRC) === 0) return false;
-  return 4 * (off + (count - 1) * stride + (rows - 1) * ld + 4 * texels) <= t.buffer.size;
-}
-
-/** The pack kernel: rows of a stored matrix into texture rows, four elements a texel. */
-const PACK_KERNEL: Kernel = {
-  name: "matmul-pack",
-  source: MATMUL_PACK_WGSL,
-  bindings: ["read", "storage-texture", "uniform"],
-};
-
 function epilogueKernel(hasBias: boolean): Kernel {
   return {
     name: "matmul-epilogue",
@@ -147,140 +158,6 @@ function epilogueKernel(hasBias: boolean): Kernel {
     bindings: ["read", "storage", "read", "uniform"],
     constants: { HAS_BIAS: +hasBias },
   };
-}
-
-/** A stored matrix (rows × cols, row stride ld) and the texture it is copied or packed into. */
-interface Operand {
-  src: GpuTensor;
-  tex: GPUTexture;
-  view: GPUTextureView;
-  rows: number;
-  cols: number;
-  ld: number;
-}
-
-/** The arguments with their defaults filled in (dense leading dimensions, no offsets, one product). */
-function withDefaults(x: MatmulArgs) {
-  const transA = x.transA ?? false, transB = x.transB ?? false;
-  return {
-    ...x,
-    count: x.count ?? 1,
-    transA,
-    transB,
-    lda: x.lda ?? (transA ? x.M : x.K),
-    ldb: x.ldb ?? (transB ? x.K : x.N),
-    ldc: x.ldc ?? x.N,
-    offA: x.offA ?? 0,
-    offB: x.offB ?? 0,
-    offC: x.offC ?? 0,
-    strideA: x.strideA ?? 0,
-    strideB: x.strideB ?? 0,
-    strideC: x.strideC ?? 0,
-  };
-}
-
-/**
- * Which operands of a product {@linkcode matmul} copies into its textures as they lie in memory
- * instead of packing them with a kernel (a copy costs a tenth of the pack kernel on lavapipe; the
- * textures hold rows of the stored matrices either way):
- * those whose rows start 16-byte aligned, with row strides that are multiples of 256 bytes (64
- * elements), in buffers that allow copies, when K is a multiple of 4 (the textures then need no
- * zero padding). `matmul` evaluates this for each piece after its splits along K, N and layers.
- */
-export function matmulCopies(gpu: Gpu, args: MatmulArgs): { a: boolean; b: boolean } {
-  const x = withDefaults(args), K4 = Math.ceil(x.K / 4);
-  const { count, transA, transB, lda, ldb, offA, offB, strideA, strideB } = x;
-  if (x.K % 4 !== 0) return { a: false, b: false };
-  return {
-    a: transA
-      ? copyable(x.a, offA, lda, strideA, count, x.K, Math.ceil(x.M / 4))
-      : copyable(x.a, offA, lda, strideA, count, x.M, K4),
-    b: transB
-      ? x.N <= gpu.device.limits.maxTextureDimension2D &&
-        copyable(x.b, offB, ldb, strideB, count, x.N, K4)
-      : copyable(x.b, offB, ldb, strideB, count, x.K, Math.ceil(x.N / 4)),
-  };
-}
-
-/**
- * Fills the operand's texture with rows [r0, r0 + h) of the stored X[z] of `count` products
- * (texture rows 0 .. h, zero past `rows` and `cols`). With `copy` (see {@linkcode matmulCopies})
- * the rows are copied as they lie, one copy per product; otherwise the pack kernel writes them,
- * in pieces whose elements fit one binding: by layers, then by rows, then by texel columns.
- */
-function fillOperand(
-  batch: Batch,
-  o: Operand,
-  at: { off: number; stride: number; count: number; r0: number; h: number },
-  copy: boolean,
-): void {
-  if (copy) {
-    const rows = Math.min(o.rows, at.r0 + at.h) - at.r0;
-    for (let z = 0; z < at.count; z++) {
-      const offset = 4 * (at.off + z * at.stride + at.r0 * o.ld);
-      batch.copyToTexture({ buffer: o.src.buffer, offset, bytesPerRow: 4 * o.ld }, o.tex, z, [
-        Math.ceil(o.cols / 4),
-        rows,
-      ]);
-    }
-    return;
-  }
-  const gpu = batch.gpu;
-  const w4 = Math.ceil(o.cols / 4);
-  const rEnd = Math.min(o.rows, at.r0 + at.h);
-  // first and one-past-last element read for layers [za, zb), op rows [ra, rb), texel cols [ca, cb)
-  const range = (za: number, zb: number, ra: number, rb: number, ca: number, cb: number) => {
-    rb = Math.min(rb, rEnd);
-    cb = Math.min(4 * cb, o.cols);
-    ca = 4 * ca;
-    if (rb <= ra || cb <= ca) return [0, 0];
-    const first = at.off + za * at.stride + ra * o.ld + ca;
-    const last = at.off + (zb - 1) * at.stride + (rb - 1) * o.ld + cb;
-    return [first, last];
-  };
-  const span = (...r: [number, number, number, number, number, number]) => {
-    const [lo, hi] = range(...r);
-    return hi - lo;
-  };
-  const r1 = at.r0 + at.h;
-  const piece = (za: number, zb: number, ra: number, rb: number, ca: number, cb: number) => {
-    const [lo, hi] = range(za, zb, ra, rb, ca, cb);
-    const win = gpu.window(
-      o.src,
-      Math.min(lo, o.src.size - 1),
-      Math.max(hi, Math.min(lo, o.src.size - 1) + 1),
-    );
-    batch.dispatch(
-      PACK_KERNEL,
-      [win, o.view],
-      new Uniforms()
-        .u32(o.rows, o.cols, o.ld, at.off + za * at.stride - win.base)
-        .u32(ra, cb - ca, rb - ra, at.stride)
-        .u32(za, ca, ra - at.r0)
-        .bytes(),
-      [Math.ceil((cb - ca) / 64), rb - ra, zb - za],
-    );
-  };
-  // the outer levels leave a single layer (row, texel column) that does not fit to the inner ones
-  const outer = (n: number, sp: number) => (n === 1 ? 0 : sp);
-  forEachFitting(
-    gpu,
-    0,
-    at.count,
-    (za, zb) => outer(zb - za, span(za, zb, at.r0, r1, 0, w4)),
-    (za, zb) => {
-      forEachFitting(
-        gpu,
-        at.r0,
-        r1,
-        (ra, rb) => outer(rb - ra, span(za, zb, ra, rb, 0, w4)),
-        (ra, rb) =>
-          forEachFitting(gpu, 0, w4, (ca, cb) => span(za, zb, ra, rb, ca, cb), (ca, cb) => {
-            piece(za, zb, ra, rb, ca, cb);
-          }),
-      );
-    },
-  );
 }
 
 /**
@@ -430,11 +307,19 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
       batch.dispatch(
         productKernel(narrow, true, transA, transB, gpu.cpuKernels),
         [taView, tbView, c],
-        new Uniforms()
-          .u32(K4, nPad / 4, mBlock).i32(lowerM0)
-          .u32(ldc / 4, (first - c.base) / 4, strideC / 4, m1 - m0, x.N / 4)
-          .f32(x.alpha ?? 1, x.beta ?? 0)
-          .bytes(),
+        PRODUCT_PARAMS.pack({
+          K4,
+          nPad4: nPad / 4,
+          mPad: mBlock,
+          lower: lowerM0,
+          ldc4: ldc / 4,
+          offC4: (first - c.base) / 4,
+          strideC4: strideC / 4,
+          rows: m1 - m0,
+          N4: x.N / 4,
+          alpha: x.alpha ?? 1,
+          beta: x.beta ?? 0,
+        }),
         grid,
       );
       continue;
@@ -442,7 +327,20 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
     batch.dispatch(
       productKernel(narrow, false, transA, transB, gpu.cpuKernels),
       [taView, tbView, stage],
-      new Uniforms().u32(K4, nPad / 4, mBlock).i32(lowerM0).u32(0, 0, 0, 0, 0, 0, 0, 0).bytes(),
+      // the kernel writes the stage: C's fields are unused
+      PRODUCT_PARAMS.pack({
+        K4,
+        nPad4: nPad / 4,
+        mPad: mBlock,
+        lower: lowerM0,
+        ldc4: 0,
+        offC4: 0,
+        strideC4: 0,
+        rows: 0,
+        N4: 0,
+        alpha: 0,
+        beta: 0,
+      }),
       grid,
     );
     // C rows m0 .. m1 of every product, in windows of C that fit one binding
@@ -459,16 +357,25 @@ export function matmul(batch: Batch, x: MatmulArgs): void {
         forEachFitting(gpu, m0, m1, (ma, mb) => cSpan(za, zb, ma, mb), (ma, mb) => {
           const first = offC + za * strideC + ma * ldc;
           const c = gpu.window(x.c, first, first + cSpan(za, zb, ma, mb));
-          const e = new Uniforms()
-            .u32(mb - ma, x.N, ldc, first - c.base)
-            .u32(strideC, mBlock, nPad, zb - za)
-            .f32(x.alpha ?? 1, x.beta ?? 0)
-            .u32(bias ? offBias - bias.base : 0, (za * mBlock + ma - m0) * nPad)
-            .i32(clampLower(lower + ma));
+          const e = EPILOGUE_PARAMS.pack({
+            rows: mb - ma,
+            N: x.N,
+            ldc,
+            offC: first - c.base,
+            strideC,
+            mPad: mBlock,
+            nPad,
+            count: zb - za,
+            alpha: x.alpha ?? 1,
+            beta: x.beta ?? 0,
+            offBias: bias ? offBias - bias.base : 0,
+            offS: (za * mBlock + ma - m0) * nPad,
+            lower: clampLower(lower + ma),
+          });
           batch.dispatch(
             epilogueKernel(x.bias !== undefined),
             [stage, c, bias ?? stage],
-            e.bytes(),
+            e,
             [Math.ceil(x.N / 256), mb - ma, zb - za],
           );
         });

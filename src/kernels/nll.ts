@@ -6,11 +6,26 @@
  */
 
 import type { Batch } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { NLL_WGSL } from "./nll.wgsl.ts";
 
 const WG = 64;
+
+const PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  rowStart: "u32",
+  seqlen: "u32",
+  ldl: "u32",
+  offL: "u32",
+  vocStart: "u32",
+  vocCount: "u32",
+  first: "u32",
+});
+
+/** The uniform layouts of `kernels/nll.wgsl`. */
+export const NLL_UNIFORMS: readonly UniformStruct[] = [PARAMS];
 
 /** Arguments of {@linkcode nllUpdate}. */
 export interface NllArgs {
@@ -56,13 +71,20 @@ export function nllKernel(): Kernel {
  * `argmax` hold the final values.
  */
 export function nllUpdate(batch: Batch, a: NllArgs): void {
-  const u = new Uniforms()
-    .u32(a.rows, a.rowStart, a.seqlen, a.ldl ?? a.vocCount)
-    .u32(a.offL ?? 0, a.vocStart, a.vocCount, a.vocStart === 0 ? 1 : 0);
+  const u = PARAMS.pack({
+    rows: a.rows,
+    rowStart: a.rowStart,
+    seqlen: a.seqlen,
+    ldl: a.ldl ?? a.vocCount,
+    offL: a.offL ?? 0,
+    vocStart: a.vocStart,
+    vocCount: a.vocCount,
+    first: a.vocStart === 0 ? 1 : 0,
+  });
   batch.dispatch(
     nllKernel(),
     [a.logits, a.ids, a.state, a.nll, a.argmax],
-    u.bytes(),
+    u,
     [Math.ceil(a.rows / WG)],
   );
 }

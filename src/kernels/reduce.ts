@@ -6,12 +6,27 @@
  */
 
 import type { Batch, Gpu } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { REDUCE_WGSL } from "./reduce.wgsl.ts";
 
 const GROUPS = 64;
+
+const PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  cols: "u32",
+  ldx: "u32",
+  ldy: "u32",
+  offX: "u32",
+  offY: "u32",
+  outOff: "u32",
+  accumulate: "u32",
+});
+
+/** The uniform layouts of `kernels/reduce.wgsl`. */
+export const REDUCE_UNIFORMS: readonly UniformStruct[] = [PARAMS];
 
 /** What {@linkcode recordSumSq} adds up: `sq` Σx², `diff` Σ(x−y)² and Σy², `dot` Σx·y and Σy². */
 export type SumMode = "sq" | "diff" | "dot";
@@ -57,17 +72,17 @@ export function recordSumSq(
   forEachFitting(gpu, 0, rows, span, (ra, rb) => {
     const wx = gpu.window(x.t, offX + ra * ldx, offX + (rb - 1) * ldx + cols);
     const wy = y ? gpu.window(y.t, offY + ra * ldy, offY + (rb - 1) * ldy + cols) : wx;
-    const u = new Uniforms().u32(
-      rb - ra,
+    const u = PARAMS.pack({
+      rows: rb - ra,
       cols,
       ldx,
       ldy,
-      offX + ra * ldx - wx.base,
-      y ? offY + ra * ldy - wy.base : 0,
-      slot * SUMSQ_PARTIALS,
-      ra > 0 ? 1 : 0,
-    );
-    batch.dispatch(reduceKernel(mode), [wx, wy, partial], u.bytes(), [GROUPS]);
+      offX: offX + ra * ldx - wx.base,
+      offY: y ? offY + ra * ldy - wy.base : 0,
+      outOff: slot * SUMSQ_PARTIALS,
+      accumulate: ra > 0 ? 1 : 0,
+    });
+    batch.dispatch(reduceKernel(mode), [wx, wy, partial], u, [GROUPS]);
   });
 }
 

@@ -21,10 +21,11 @@
  */
 
 import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
-import { withTemps } from "../linalg/temps.ts";
+import { withTemps } from "../gpu/temps.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { SELECT_REGION_WGSL } from "./select_region.wgsl.ts";
 import { SELECT_SEGMENT_WGSL } from "./select_segment.wgsl.ts";
 
@@ -32,18 +33,15 @@ import { SELECT_SEGMENT_WGSL } from "./select_segment.wgsl.ts";
  * How a score is computed from weight `w` in column `c` of a region:
  * - `magnitude`: `|w|`
  * - `wanda`: `|w|·sqrt(colVec[c])`, colVec = mean squared input-column norms (Wanda's `s_j`)
- * - `sparsegpt`: `w² / colVec[c]²`, colVec = the diagonal of SparseGPT's inverse-Hessian factor
- *   for the region's columns
  *
  * Column `c` reads `colVec[colVecOffset + c]`.
  */
-export type ScoreMode = "magnitude" | "wanda" | "sparsegpt";
+export type ScoreMode = "magnitude" | "wanda";
 
 /** The `MODE` override value of each {@linkcode ScoreMode}. */
 export const SCORE_MODE_ID: Readonly<Record<ScoreMode, number>> = {
   magnitude: 0,
   wanda: 1,
-  sparsegpt: 2,
 };
 
 /** A `rows × cols` region of a row-major weight, and how to score its entries. */
@@ -60,7 +58,7 @@ export interface ScoredRegion {
   offset?: number;
   /** Score function (default `magnitude`). */
   mode?: ScoreMode;
-  /** Per-column vector for `wanda` and `sparsegpt` scores (required by those modes). */
+  /** Per-column vector of `wanda` scores (required by that mode). */
   colVec?: GpuTensor;
   /** Element offset into `colVec` of the region's first column (default 0). */
   colVecOffset?: number;
@@ -108,7 +106,7 @@ export function resolveRegion(what: string, r: ScoredRegion): ResolvedRegion {
   const mode = r.mode ?? "magnitude";
   if (!Object.hasOwn(SCORE_MODE_ID, mode)) {
     throw new RangeError(
-      `Cannot ${what}: unknown score mode "${mode}" (expected magnitude, wanda or sparsegpt)`,
+      `Cannot ${what}: unknown score mode "${mode}" (expected magnitude or wanda)`,
     );
   }
   if (r.w.dtype !== "f32") {
@@ -221,6 +219,34 @@ const REGION_WG = 256;
 const REGION_CHUNK = 4096; // elements per histogram workgroup, at least
 const REGION_MAX_GROUPS = 1024;
 
+const REGION_PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  cols: "u32",
+  ld: "u32",
+  offset: "u32",
+  k: "u32",
+  colOff: "u32",
+  round: "u32",
+  chunk: "u32",
+  ngroups: "u32",
+});
+const SEGMENT_PARAMS = uniformStruct("Params", {
+  rows: "u32",
+  cols: "u32",
+  ld: "u32",
+  offset: "u32",
+  segStride: "u32",
+  nseg: "u32",
+  k: "u32",
+  colOff: "u32",
+  outOff: "u32",
+});
+
+/** The uniform layouts of `kernels/select_region.wgsl`. */
+export const SELECT_REGION_UNIFORMS: readonly UniformStruct[] = [REGION_PARAMS];
+/** The uniform layouts of `kernels/select_segment.wgsl`. */
+export const SELECT_SEGMENT_UNIFORMS: readonly UniformStruct[] = [SEGMENT_PARAMS];
+
 function regionKernel(entryPoint: "init" | "histogram" | "scan", mode: ScoreMode): Kernel {
   return {
     name: `select-region-${entryPoint}`,
@@ -265,13 +291,20 @@ function segmentDispatch(
   const segRows = perRow ? 1 : rows;
   const nseg = perRow ? rows : 1;
   const wg = segRows * g.cols <= 2048 ? 64 : 256;
-  const u = new Uniforms()
-    .u32(segRows, g.cols, g.ld, b.offset)
-    .u32(perRow ? g.ld : 0, nseg, k, b.colVecOffset)
-    .u32(perRow ? 2 * b.ra : 0);
+  const u = SEGMENT_PARAMS.pack({
+    rows: segRows,
+    cols: g.cols,
+    ld: g.ld,
+    offset: b.offset,
+    segStride: perRow ? g.ld : 0,
+    nseg,
+    k,
+    colOff: b.colVecOffset,
+    outOff: perRow ? 2 * b.ra : 0,
+  });
   // `out` is untouched unless output is 0 or `load`; the weight may stand in for it
   const kernel = segmentKernel(g.mode, output, wg, load);
-  batch.dispatch(kernel, [b.w, b.colVec, out ?? b.w], u.bytes(), [nseg]);
+  batch.dispatch(kernel, [b.w, b.colVec, out ?? b.w], u, [nseg]);
 }
 
 /**
@@ -284,11 +317,17 @@ function recordRegionSelect(batch: Batch, g: ResolvedRegion, k: number, out: Gpu
   const uni = (b: RowBlock, pass: number) => {
     const n = (b.rb - b.ra) * g.cols;
     const groups = Math.min(REGION_MAX_GROUPS, Math.ceil(n / REGION_CHUNK));
-    const u = new Uniforms()
-      .u32(b.rb - b.ra, g.cols, g.ld, b.offset)
-      .u32(k, b.colVecOffset, pass, Math.ceil(n / groups))
-      .u32(groups, 0, 0, 0)
-      .bytes();
+    const u = REGION_PARAMS.pack({
+      rows: b.rb - b.ra,
+      cols: g.cols,
+      ld: g.ld,
+      offset: b.offset,
+      k,
+      colOff: b.colVecOffset,
+      round: pass,
+      chunk: Math.ceil(n / groups),
+      ngroups: groups,
+    });
     return { u, groups };
   };
   // init and scan only use `out`; the first block's windows fill the other bindings
@@ -314,16 +353,14 @@ function recordRegionSelect(batch: Batch, g: ResolvedRegion, k: number, out: Gpu
  * workgroup per row. Scores equal as f32 bit patterns are ties (`-0` equals `+0`). A region
  * larger than one binding takes a histogram (region mode) or a dispatch (per row) per row block.
  *
- * For SparseGPT's adaptive block mask (score `W1²/diag(U1)²` over the `rows × B` block starting
- * at column `i1` of a `rows × cols` weight whose `diag(U)` is in `d`):
+ * For the magnitude threshold of a column block (`rows × B` from column `i1` of a
+ * `rows × cols` weight), as a 0/1 mask:
  *
  * ```ts ignore
  * selectKth(batch, {
- *   w: W, rows, cols: B, ld: cols, offset: i1, mode: "sparsegpt",
- *   colVec: d, colVecOffset: i1, k: Math.floor(rows * B * sparsity), out: sel, // sel: 258 u32
+ *   w: W, rows, cols: B, ld: cols, offset: i1, k: Math.floor(rows * B * sparsity), out: sel, // 258 u32
  * });
- * thresholdMask(batch, { w: W, rows, cols: B, ld: cols, offset: i1, mode: "sparsegpt",
- *   colVec: d, colVecOffset: i1, sel, mask }); // mask[r*B + c] = score <= thr
+ * thresholdMask(batch, { w: W, rows, cols: B, ld: cols, offset: i1, sel, mask }); // score <= thr
  * ```
  *
  * Throws a `RangeError` when `k` is not below the number of candidates, `out` is too small, or

@@ -12,17 +12,69 @@
  */
 
 import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import { fittingRanges, forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
+import { SPARSEGPT_SELECT_BINS } from "./constants.ts";
 import { SPARSEGPT_WGSL } from "./sparsegpt.wgsl.ts";
 
-/** Largest block (columns swept per dispatch) the sweep kernel supports. */
-export const SPARSEGPT_MAX_BLOCK: number = 256;
-/** Largest M of an N:M pattern the sweep kernel supports. */
-export const SPARSEGPT_MAX_M: number = 32;
+export { SPARSEGPT_MAX_BLOCK, SPARSEGPT_MAX_M } from "./constants.ts";
+
 /** u32 words of the radix-select state tensor: prefix, remaining k, 2048 histogram bins. */
-export const SPARSEGPT_SELECT_WORDS: number = 2 + 2048;
+export const SPARSEGPT_SELECT_WORDS: number = 2 + SPARSEGPT_SELECT_BINS;
+
+const DEAD_PARAMS = uniformStruct("DeadParams", {
+  rows: "u32",
+  cols: "u32",
+  ldw: "u32",
+  wOff: "u32",
+  ldh: "u32",
+  hOff: "u32",
+});
+const HIST_PARAMS = uniformStruct("HistParams", {
+  rows: "u32",
+  count: "u32",
+  ldw: "u32",
+  ldu: "u32",
+  wOff: "u32",
+  uOff: "u32",
+  shift: "u32",
+  width: "u32",
+  usePrefix: "u32",
+  perWg: "u32",
+});
+const SEL_PARAMS = uniformStruct("SelParams", {
+  shift: "u32",
+  width: "u32",
+  first: "u32",
+  k0: "u32",
+});
+const SWEEP_PARAMS = uniformStruct("SweepParams", {
+  rows: "u32",
+  count: "u32",
+  ldw: "u32",
+  ldu: "u32",
+  ldErr: "u32",
+  n: "u32",
+  m: "u32",
+  statusOff: "u32",
+  wOff: "u32",
+  uOff: "u32",
+  errOff: "u32",
+  lossOff: "u32",
+  ja: "u32",
+  jb: "u32",
+  marked: "u32",
+});
+
+/** The uniform layouts of `kernels/sparsegpt.wgsl`. */
+export const SPARSEGPT_UNIFORMS: readonly UniformStruct[] = [
+  DEAD_PARAMS,
+  HIST_PARAMS,
+  SEL_PARAMS,
+  SWEEP_PARAMS,
+];
 
 const DEAD: Kernel = {
   name: "sparsegpt",
@@ -80,10 +132,15 @@ export function recordDeadColumns(
     forEachFitting(gpu, 0, rows, wSpan, (ra, rb) => {
       const lo = ra * cols + ca;
       const wWin = gpu.window(w, lo, lo + wSpan(ra, rb));
-      const u = new Uniforms()
-        .u32(rb - ra, cb - ca, cols, lo - wWin.base)
-        .u32(cols, ca * (cols + 1) - hWin.base, 0, 0);
-      batch.dispatch(DEAD, [wWin, hWin], u.bytes(), [Math.ceil(((rb - ra) * (cb - ca)) / 256)]);
+      const u = DEAD_PARAMS.pack({
+        rows: rb - ra,
+        cols: cb - ca,
+        ldw: cols,
+        wOff: lo - wWin.base,
+        ldh: cols,
+        hOff: ca * (cols + 1) - hWin.base,
+      });
+      batch.dispatch(DEAD, [wWin, hWin], u, [Math.ceil(((rb - ra) * (cb - ca)) / 256)]);
     });
   });
 }
@@ -184,15 +241,23 @@ export function recordBlockThreshold(
         const wWin = wRows(gpu, w, blk, ra, rb);
         const numel = (rb - ra) * (jb - ja);
         const perWg = Math.max(4096, Math.ceil(numel / 64));
-        const hu = new Uniforms()
-          .u32(rb - ra, jb - ja, blk.cols, blk.cols)
-          .u32(ra * blk.cols + blk.i1 + ja - wWin.base, uOff, shift, width)
-          .u32(pass > 0 ? 1 : 0, perWg, 0, 0);
-        batch.dispatch(HIST, [wWin, uWin, sel], hu.bytes(), [Math.ceil(numel / perWg)]);
+        const hu = HIST_PARAMS.pack({
+          rows: rb - ra,
+          count: jb - ja,
+          ldw: blk.cols,
+          ldu: blk.cols,
+          wOff: ra * blk.cols + blk.i1 + ja - wWin.base,
+          uOff,
+          shift,
+          width,
+          usePrefix: pass > 0 ? 1 : 0,
+          perWg,
+        });
+        batch.dispatch(HIST, [wWin, uWin, sel], hu, [Math.ceil(numel / perWg)]);
       }
     }
-    const su = new Uniforms().u32(shift, width, pass === 0 ? 1 : 0, k);
-    batch.dispatch(SELECT, [sel], su.bytes(), [1]);
+    const su = SEL_PARAMS.pack({ shift, width, first: pass === 0 ? 1 : 0, k0: k });
+    batch.dispatch(SELECT, [sel], su, [1]);
   });
 }
 
@@ -242,16 +307,27 @@ export function recordSweep(
         const wWin = wRows(gpu, w, blk, ra, rb);
         const errLo = ra * bufs.ldErr + errOffset;
         const errWin = gpu.window(bufs.err, errLo, (rb - 1) * bufs.ldErr + errOffset + blk.count);
-        const uni = new Uniforms()
-          .u32(rb - ra, blk.count, blk.cols, blk.cols)
-          .u32(bufs.ldErr, nm?.n ?? 0, nm?.m ?? 1, bufs.statusIndex)
-          .u32(ra * blk.cols + blk.i1 - wWin.base, blk.i1 * (blk.cols + 1) - uWin.base)
-          .u32(errLo - errWin.base, ra)
-          .u32(ja, jb, marked ? 1 : 0, 0);
+        const uni = SWEEP_PARAMS.pack({
+          rows: rb - ra,
+          count: blk.count,
+          ldw: blk.cols,
+          ldu: blk.cols,
+          ldErr: bufs.ldErr,
+          n: nm?.n ?? 0,
+          m: nm?.m ?? 1,
+          statusOff: bufs.statusIndex,
+          wOff: ra * blk.cols + blk.i1 - wWin.base,
+          uOff: blk.i1 * (blk.cols + 1) - uWin.base,
+          errOff: errLo - errWin.base,
+          lossOff: ra,
+          ja,
+          jb,
+          marked: marked ? 1 : 0,
+        });
         batch.dispatch(
           kernel,
           [wWin, uWin, bufs.sel, errWin, bufs.loss, bufs.status],
-          uni.bytes(),
+          uni,
           [Math.ceil((rb - ra) / groupSize)],
         );
       }

@@ -6,14 +6,28 @@
  */
 
 import type { Batch } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { recordCopyBlock } from "./linalg_util.ts";
 import { TRIINV_WGSL } from "./triinv.wgsl.ts";
 
 /** Largest diagonal block the kernel inverts. */
 export const TRIINV_MAX_BLOCK: number = 64;
+
+const PARAMS = uniformStruct("Params", {
+  n: "u32",
+  ld: "u32",
+  off: "u32",
+  bs: "u32",
+  bi0: "u32",
+  bi1: "u32",
+  dOff: "u32",
+});
+
+/** The uniform layouts of `kernels/triinv.wgsl`. */
+export const TRIINV_UNIFORMS: readonly UniformStruct[] = [PARAMS];
 
 const TRIINV: Kernel = {
   name: "triinv",
@@ -50,8 +64,8 @@ export function recordInvertDiagBlocks(
       const region = { rows: s, cols: s, ld, offset: offset + r0 * ld + r0 };
       recordCopyBlock(batch, l, region, blk, { ld: bs });
       // the block on its own: a matrix of order s with leading dimension bs
-      const u = new Uniforms().u32(s, bs, 0, bs, 0, 1, 0, 0);
-      batch.dispatch(TRIINV, [blk, inv], u.bytes(), [1]);
+      const u = PARAMS.pack({ n: s, ld: bs, off: 0, bs, bi0: 0, bi1: 1, dOff: 0 });
+      batch.dispatch(TRIINV, [blk, inv], u, [1]);
       batch.copy(inv.buffer, 0, dinv.buffer, 4 * r0 * bs, 4 * ((s - 1) * bs + s));
     }
     gpu.free(blk, inv);
@@ -69,7 +83,15 @@ export function recordInvertDiagBlocks(
   forEachFitting(gpu, 0, Math.ceil(n / bs), span, (b0, b1) => {
     const lw = gpu.window(l, ...lRange(b0, b1));
     const dw = gpu.window(dinv, b0 * bs * bs, b1 * bs * bs);
-    const u = new Uniforms().u32(n, ld, offset - lw.base, bs, b0, b1, -dw.base, 0);
-    batch.dispatch(TRIINV, [lw, dw], u.bytes(), [b1 - b0]);
+    const u = PARAMS.pack({
+      n,
+      ld,
+      off: offset - lw.base,
+      bs,
+      bi0: b0,
+      bi1: b1,
+      dOff: -dw.base,
+    });
+    batch.dispatch(TRIINV, [lw, dw], u, [b1 - b0]);
   });
 }

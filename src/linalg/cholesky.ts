@@ -20,7 +20,8 @@ import type { GpuTensor } from "../gpu/tensor.ts";
 import { CHOLESKY_DKK_SIZE, CHOLESKY_MAX_PANEL, recordFactorDiag } from "../kernels/cholesky.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { FAIL_NONE, recordResetStatus, recordTriFix } from "../kernels/linalg_util.ts";
-import { squareOrder, Temps, withTemps } from "./temps.ts";
+import { Temps, withTemps } from "../gpu/temps.ts";
+import { squareOrder } from "./square.ts";
 
 /** Options of {@linkcode recordCholesky}. */
 export interface CholeskyOptions {

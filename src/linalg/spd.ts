@@ -16,7 +16,8 @@ import {
 } from "../kernels/linalg_util.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { recordCholesky } from "./cholesky.ts";
-import { squareOrder, Temps, withTemps } from "./temps.ts";
+import { Temps, withTemps } from "../gpu/temps.ts";
+import { squareOrder } from "./square.ts";
 import { recordInvertLower } from "./triangular.ts";
 
 /**

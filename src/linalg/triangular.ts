@@ -12,7 +12,8 @@ import type { GpuTensor } from "../gpu/tensor.ts";
 import { recordFill, recordTriFix } from "../kernels/linalg_util.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { recordInvertDiagBlocks, TRIINV_MAX_BLOCK } from "../kernels/triinv.ts";
-import { squareOrder, type Temps, withTemps } from "./temps.ts";
+import { type Temps, withTemps } from "../gpu/temps.ts";
+import { squareOrder } from "./square.ts";
 
 /** Options of {@linkcode recordSolveLower}. */
 export interface SolveOptions {

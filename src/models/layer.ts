@@ -239,7 +239,10 @@ export async function loadLayerWeights(
   }
 }
 
-const modes = new WeakMap<Gpu, AttentionMode>();
+/** The attention mode chosen for a device, kept by {@linkcode Gpu.cached}. */
+function modeOf(gpu: Gpu): { mode?: AttentionMode } {
+  return gpu.cached("models/attention-mode", () => ({}));
+}
 
 /**
  * Chooses the attention implementation {@linkcode runLayer} uses on a device; `undefined`
@@ -256,8 +259,7 @@ const modes = new WeakMap<Gpu, AttentionMode>();
  * ```
  */
 export function setAttentionMode(gpu: Gpu, mode: AttentionMode | undefined): void {
-  if (mode === undefined) modes.delete(gpu);
-  else modes.set(gpu, mode);
+  modeOf(gpu).mode = mode;
 }
 
 /**
@@ -271,7 +273,7 @@ export function setAttentionMode(gpu: Gpu, mode: AttentionMode | undefined): voi
  * ```
  */
 export function attentionMode(gpu: Gpu): AttentionMode {
-  return modes.get(gpu) ?? (gpu.info.isFallbackAdapter ? "matmul" : "fused");
+  return modeOf(gpu).mode ?? (gpu.info.isFallbackAdapter ? "matmul" : "fused");
 }
 
 /** Score scratch budget of the matmul attention mode, in floats (32 MiB). */

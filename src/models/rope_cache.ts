@@ -16,8 +16,6 @@ export interface RopeTable {
   rows: number;
 }
 
-const cache = new WeakMap<Gpu, Map<string, RopeTable>>();
-
 /**
  * The rotary table for `theta` and `headDim` covering at least `positions` positions. Tables
  * are kept for the device's lifetime (a grown table replaces the old one, which stays alive
@@ -29,8 +27,7 @@ export function ropeTableFor(
   headDim: number,
   positions: number,
 ): RopeTable {
-  let m = cache.get(gpu);
-  if (!m) cache.set(gpu, m = new Map());
+  const m = gpu.cached("models/rope-tables", () => new Map<string, RopeTable>());
   const key = `${theta}:${headDim}`;
   const have = m.get(key);
   if (have && have.rows >= positions) return have;

@@ -69,13 +69,9 @@ export class Scratch {
   }
 }
 
-const perGpu = new WeakMap<Gpu, Scratch>();
-
-/** The scratch space of a device, created on first use. */
+/** The scratch space of a device, created on first use (kept by {@linkcode Gpu.cached}). */
 export function scratch(gpu: Gpu): Scratch {
-  let s = perGpu.get(gpu);
-  if (!s) perGpu.set(gpu, s = new Scratch(gpu));
-  return s;
+  return gpu.cached("models/scratch", () => new Scratch(gpu), (s) => s.destroy());
 }
 
 /**
@@ -83,5 +79,5 @@ export function scratch(gpu: Gpu): Scratch {
  * all work that used them has finished.
  */
 export function releaseScratch(gpu: Gpu): void {
-  perGpu.get(gpu)?.destroy();
+  gpu.uncache("models/scratch");
 }

@@ -1,19 +1,18 @@
 /**
  * Pruning masks applied in place to a GPU weight `[rows, cols]` (row = output, column = input),
- * with the reference tools' semantics, and zero counting to verify them. Every function here
- * records into a {@linkcode Batch} and returns at once; submit the batch and read back (once)
- * to see the result. Weights larger than one storage binding are worked on in row blocks, with
+ * with the reference tools' semantics. Every function here records into a {@linkcode Batch} and
+ * returns at once; submit the batch and read back (once) to see the result. Weights larger than one storage binding are worked on in row blocks, with
  * the same result.
  *
  * @module
  */
 
-import type { Batch, Gpu } from "../gpu/device.ts";
+import type { Batch } from "../gpu/device.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
-import { nmMask, thresholdMask, zeroCountGroups, zeroCounts } from "../kernels/mask.ts";
+import { nmMask, thresholdMask } from "../kernels/mask.ts";
 import { type ScoreMode, segmentPrune, selectKth, selectOutSize } from "../kernels/select.ts";
 
-/** How entries are scored (see `ScoreMode`); `colVec` is required by `wanda` and `sparsegpt`. */
+/** How entries are scored (see `ScoreMode`); `colVec` is required by `wanda`. */
 export interface ScoreOptions {
   /** Score function (default `magnitude`). */
   mode?: ScoreMode;
@@ -114,56 +113,4 @@ export function pruneNM(
   options: ScoreOptions = {},
 ): void {
   nmMask(batch, { w, rows, cols, n, m, mode: options.mode, colVec: options.colVec });
-}
-
-/** Options of {@linkcode countZeros}. */
-export interface CountZerosOptions {
-  /** Rows (default: the product of all but the last dimension of `w.shape`). */
-  rows?: number;
-  /** Columns (default: the last dimension of `w.shape`). */
-  cols?: number;
-  /** Columns per count (default `cols`: one count per row). */
-  group?: number;
-}
-
-/** Zero counts read back from the GPU. */
-export interface ZeroCounts {
-  /** Zeros in the whole matrix. */
-  total: number;
-  /** Rows counted. */
-  rows: number;
-  /** Counts per row. */
-  groups: number;
-  /** Columns per count (the last group of a row may be shorter). */
-  group: number;
-  /** `rows × groups` counts, row-major. */
-  counts: Uint32Array<ArrayBuffer>;
-}
-
-/**
- * Counts the zeros of a GPU weight per row (or per group of `group` columns) with one dispatch
- * and one readback. Submits its own batch: call it after the pruning batch was submitted.
- */
-export async function countZeros(
-  gpu: Gpu,
-  w: GpuTensor,
-  options: CountZerosOptions = {},
-): Promise<ZeroCounts> {
-  const shape = w.shape;
-  const cols = options.cols ?? (shape.length > 0 ? shape[shape.length - 1] : w.size);
-  const rows = options.rows ?? (cols > 0 ? Math.floor(w.size / cols) : 0);
-  const group = options.group ?? cols;
-  const groups = zeroCountGroups(cols, group);
-  const out = gpu.alloc([rows, groups], "count-zeros", "u32");
-  try {
-    const batch = gpu.batch("count-zeros");
-    zeroCounts(batch, { w, rows, cols, group, out });
-    batch.submit();
-    const counts = await gpu.readU32(out);
-    let total = 0;
-    for (const c of counts) total += c;
-    return { total, rows, groups, group, counts };
-  } finally {
-    gpu.free(out);
-  }
 }

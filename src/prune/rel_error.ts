@@ -9,7 +9,7 @@ import type { Gpu } from "../gpu/device.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { matmul } from "../kernels/matmul.ts";
 import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../kernels/reduce.ts";
-import { AuxMode, auxOp } from "../kernels/auxiliary.ts";
+import { addScaled } from "../kernels/add_scaled.ts";
 
 /** `tr((W−Ŵ) H (W−Ŵ)ᵀ) / tr(W H Wᵀ)`: the relative output error on the calibration inputs. */
 export async function relativeError(
@@ -29,7 +29,7 @@ export async function relativeError(
     matmul(b, { a: dense, b: h, c: prod, M: rows, N: cols, K: cols });
     recordSumSq(b, rows, cols, { t: prod }, { t: dense }, partial, "dot", 0);
     b.copy(dense.buffer, 0, diff.buffer, 0, n * 4);
-    auxOp(b, AuxMode.rowBias, { out: diff, inputs: [pruned], count: n, cols: n, scale: -1 });
+    addScaled(b, { out: diff, x: pruned, count: n, scale: -1 });
     matmul(b, { a: diff, b: h, c: prod, M: rows, N: cols, K: cols });
     recordSumSq(b, rows, cols, { t: prod }, { t: diff }, partial, "dot", 1);
     b.submit();

@@ -30,7 +30,7 @@ import {
   SPARSEGPT_SELECT_WORDS,
 } from "../kernels/sparsegpt.ts";
 import { recordSparseGptFactor } from "../linalg/spd.ts";
-import { Temps } from "../linalg/temps.ts";
+import { Temps } from "../gpu/temps.ts";
 import type { SparsityPattern } from "./types.ts";
 import { pruneEach, type PruneMethod } from "./method.ts";
 import { type MatrixSolver, solveOnCopy } from "./solver.ts";

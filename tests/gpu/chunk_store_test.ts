@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { ChunkStore } from "../../src/gpu/chunk_store.ts";
-import { addInPlace } from "../../src/kernels/elementwise.ts";
+import { addScaled } from "../../src/kernels/add_scaled.ts";
 
 const sizes = [{ nseq: 2, tokens: 6 }, { nseq: 1, tokens: 3 }, { nseq: 2, tokens: 6 }];
 const d = 8;
@@ -23,7 +23,7 @@ Deno.test("ChunkStore: a pass, swap and read back give the same values resident 
       for (let layer = 0; layer < 2; layer++) {
         await store.each("double", { reads: ["hidden"], writes: ["out"] }, (b, c) => {
           b.copy(c.hidden.buffer, 0, c.out.buffer, 0, c.tokens * d * 4);
-          addInPlace(b, { x: c.hidden, y: c.out, n: c.tokens * d });
+          addScaled(b, { out: c.out, x: c.hidden, count: c.tokens * d });
         });
         store.swap("hidden", "out");
       }
@@ -56,7 +56,7 @@ Deno.test("ChunkStore: given tensors stay the caller's and are used resident and
         // y = x + x in every chunk, read back through the store.
         await store.each("add", { reads: [], writes: ["y"] }, (b, c) => {
           b.copy(c.x.buffer, 0, c.y.buffer, 0, c.tokens * d * 4);
-          addInPlace(b, { x: c.x, y: c.y, n: c.tokens * d });
+          addScaled(b, { out: c.y, x: c.x, count: c.tokens * d });
         });
         const ys = await store.readAll("y");
         ys.forEach((y, i) => assert.deepEqual([...y], [...inputs[i]].map((v) => 2 * v)));

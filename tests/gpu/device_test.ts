@@ -172,3 +172,21 @@ Deno.test("missingWgslFeatures names what a runtime lacks; this one has everythi
   const gpu = navigator.gpu as GPU & { wgslLanguageFeatures: ReadonlySet<string> };
   assert.deepEqual(missingWgslFeatures(gpu.wgslLanguageFeatures), []);
 });
+
+Deno.test("Gpu.cached keeps one object per key until uncache or destroy releases it", async () => {
+  const own = await Gpu.create();
+  const released: string[] = [];
+  let made = 0;
+  const make = () => ({ n: ++made });
+  const a = own.cached("t/a", make, () => released.push("a"));
+  assert.equal(own.cached("t/a", make, () => released.push("never")), a);
+  assert.equal(made, 1);
+  const b = own.cached("t/b", make, (v) => released.push(`b${v.n}`));
+  own.uncache("t/a");
+  own.uncache("t/missing");
+  assert.deepEqual(released, ["a"]);
+  assert.notEqual(own.cached("t/a", make), a); // made again, now without a release
+  assert.equal(made, 3);
+  own.destroy();
+  assert.deepEqual(released, ["a", `b${b.n}`]);
+});

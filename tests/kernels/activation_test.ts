@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { activation } from "../../src/kernels/activation.ts";
-import { addInPlace } from "../../src/kernels/elementwise.ts";
 import { maxAbsDiff, randomF32, reluRef, siluMulRef, siluRef } from "../reference/model_ref.ts";
 
 const n = 1000;
@@ -45,20 +44,4 @@ Deno.test("activation() honours offsets and refuses silu-mul without b", async (
     /second input/,
   );
   gpu.free(ta, to);
-});
-
-Deno.test("addInPlace() adds alpha·x to y in place at offsets", async () => {
-  const gpu = await getGpu();
-  const x = randomF32(n, 4), y = randomF32(n, 5);
-  const tx = gpu.upload(x, [n], "x"), ty = gpu.upload(y, [n], "y");
-  const batch = gpu.batch("ew");
-  addInPlace(batch, { x: tx, y: ty, n, alpha: 0.5 });
-  addInPlace(batch, { x: tx, y: ty, n: n - 10, offX: 0, offY: 10 });
-  batch.submit();
-  const out = await gpu.read(ty);
-  for (let i = 0; i < n; i++) {
-    const e = y[i] + 0.5 * x[i] + (i >= 10 ? x[i - 10] : 0);
-    assert.ok(Math.abs(out[i] - e) < 1e-6);
-  }
-  gpu.free(tx, ty);
 });

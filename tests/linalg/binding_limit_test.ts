@@ -10,7 +10,7 @@ import { getGpu, type Gpu } from "../../src/gpu/device.ts";
 import { FAIL_NONE } from "../../src/kernels/linalg_util.ts";
 import { choleskyFactor, recordCholesky } from "../../src/linalg/cholesky.ts";
 import { recordSparseGptFactor, spdInverse } from "../../src/linalg/spd.ts";
-import { Temps } from "../../src/linalg/temps.ts";
+import { Temps } from "../../src/gpu/temps.ts";
 import { recordInvertLower, recordSolveLower } from "../../src/linalg/triangular.ts";
 import {
   cholesky64,

@@ -7,7 +7,7 @@ import {
   recordSparseGptFactor,
   spdInverse,
 } from "../../src/linalg/spd.ts";
-import { Temps } from "../../src/linalg/temps.ts";
+import { Temps } from "../../src/gpu/temps.ts";
 import { FAIL_NONE } from "../../src/kernels/linalg_util.ts";
 import {
   correlatedActivations,

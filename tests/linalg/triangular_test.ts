@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { recordInvertLower, recordSolveLower } from "../../src/linalg/triangular.ts";
-import { Temps } from "../../src/linalg/temps.ts";
+import { Temps } from "../../src/gpu/temps.ts";
 import {
   cholesky64,
   invLower64,

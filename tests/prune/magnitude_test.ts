@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { selectOutSize } from "../../src/kernels/select.ts";
 import { magnitudePrune } from "../../src/prune/magnitude.ts";
-import { countZeros } from "../../src/prune/mask.ts";
+import { countZeros } from "../_zeros.ts";
 import { parseNM, type SparsityPattern } from "../../src/prune/types.ts";
 import { withBindingLimit } from "../_binding_limit.ts";
 import {

@@ -3,7 +3,8 @@ import { type Batch, getGpu } from "../../src/gpu/device.ts";
 import type { GpuTensor } from "../../src/gpu/tensor.ts";
 import { nmMask, thresholdMask } from "../../src/kernels/mask.ts";
 import { type ScoreMode, selectKth, selectOutSize } from "../../src/kernels/select.ts";
-import { countZeros, pruneByThreshold, pruneNM, prunePerRow } from "../../src/prune/mask.ts";
+import { pruneByThreshold, pruneNM, prunePerRow } from "../../src/prune/mask.ts";
+import { countZeros } from "../_zeros.ts";
 import { withBindingLimit } from "../_binding_limit.ts";
 import {
   distinctWeights,
@@ -15,7 +16,6 @@ import {
   scoresRef,
   thresholdMaskRef,
   zeroMask,
-  zerosPerRow,
 } from "../reference/mask_ref.ts";
 
 const SHAPES: [number, number][] = [[7, 13], [64, 100], [257, 300], [280, 260]];
@@ -53,7 +53,7 @@ Deno.test("prunePerRow zeroes exactly floor(cols·s) smallest Wanda scores per r
   const gpu = await getGpu();
   for (const [rows, cols] of SHAPES) {
     const w = exactWeights(rows * cols, rows);
-    const s = exactColVec(cols, "wanda", cols);
+    const s = exactColVec(cols, cols);
     const tw = gpu.upload(w, [rows, cols], "w");
     const ts = gpu.upload(s, [cols], "s");
     const batch = gpu.batch("per-row");
@@ -76,15 +76,19 @@ Deno.test("pruneNM zeroes N of every M consecutive inputs, for each score mode",
   const cases: [number, number, ScoreMode][] = [[2, 4, "magnitude"], [4, 8, "wanda"], [
     1,
     4,
-    "sparsegpt",
-  ], [5, 16, "magnitude"]];
+    "wanda",
+  ], [
+    5,
+    16,
+    "magnitude",
+  ]];
   for (const [n, m, mode] of cases) {
     for (const [rows, cols0] of SHAPES) {
       const cols = cols0 - (cols0 % m) || m;
       const w = mode === "magnitude"
         ? distinctWeights(rows * cols, cols)
         : exactWeights(rows * cols, cols);
-      const v = exactColVec(cols, mode, rows);
+      const v = exactColVec(cols, rows);
       const tw = gpu.upload(w, [rows, cols], "w");
       const tv = gpu.upload(v, [cols], "v");
       const batch = gpu.batch("nm");
@@ -142,11 +146,11 @@ Deno.test("masks break ties by the lower column; the threshold rule prunes all t
   gpu.free(per, nm, thr);
 });
 
-Deno.test("thresholdMask writes a 0/1 mask for a SparseGPT block without touching W", async () => {
+Deno.test("thresholdMask writes a 0/1 mask for a column block of a wider weight without touching W", async () => {
   const gpu = await getGpu();
   const R = 64, C = 100, B = 32, i1 = 40, s = 0.5;
   const w = exactWeights(R * C, 5);
-  const d = exactColVec(C, "sparsegpt", 6);
+  const d = exactColVec(C, 6);
   const tw = gpu.upload(w, [R, C], "w");
   const td = gpu.upload(d, [C], "d");
   const sel = gpu.alloc([selectOutSize(1)], "sel", "u32");
@@ -157,15 +161,15 @@ Deno.test("thresholdMask writes a 0/1 mask for a SparseGPT block without touchin
     cols: B,
     ld: C,
     offset: i1,
-    mode: "sparsegpt" as const,
+    mode: "wanda" as const,
     colVec: td,
     colVecOffset: i1,
   };
-  const batch = gpu.batch("sparsegpt-block");
+  const batch = gpu.batch("column-block");
   selectKth(batch, { ...region, k: Math.floor(R * B * s), out: sel });
   thresholdMask(batch, { ...region, sel, mask, maskOffset: 3 });
   batch.submit();
-  const want = thresholdMaskRef(scoresRef(w, R, B, "sparsegpt", d, C, i1, i1), s);
+  const want = thresholdMaskRef(scoresRef(w, R, B, "wanda", d, C, i1, i1), s);
   const got = await gpu.readU32(mask);
   assertMask(got.subarray(3), want, "block mask");
   assert.deepEqual(await gpu.read(tw), w);
@@ -185,27 +189,6 @@ Deno.test("nmMask writes a 0/1 mask for a column group at an offset", async () =
   assertMask(await gpu.readU32(mask), want, "nm mask");
   assert.deepEqual(await gpu.read(tw), w);
   gpu.free(tw, mask);
-});
-
-Deno.test("countZeros counts per row and per column group, short last group included", async () => {
-  const gpu = await getGpu();
-  const rows = 9, cols = 13;
-  const w = distinctWeights(rows * cols, 4);
-  for (let i = 0; i < w.length; i += 3) w[i] = i % 2 ? 0 : -0;
-  const tw = gpu.upload(w, [rows, cols], "w");
-  const perRow = await countZeros(gpu, tw);
-  assert.deepEqual([...perRow.counts], zerosPerRow(w, rows, cols));
-  assert.equal(perRow.total, Math.ceil(w.length / 3));
-  const grouped = await countZeros(gpu, tw, { group: 5 });
-  assert.equal(grouped.groups, 3);
-  for (let r = 0; r < rows; r++) {
-    for (let g = 0; g < 3; g++) {
-      let want = 0;
-      for (let c = 5 * g; c < Math.min(cols, 5 * g + 5); c++) if (w[r * cols + c] === 0) want++;
-      assert.equal(grouped.counts[r * 3 + g], want, `row ${r} group ${g}`);
-    }
-  }
-  gpu.free(tw);
 });
 
 Deno.test("mask functions reject bad patterns and sparsities, naming the value", async () => {
@@ -235,8 +218,8 @@ Deno.test("masks of weights larger than the binding limit match the reference an
   const gpu = await getGpu();
   const rows = 257, cols = 300;
   const w = exactWeights(rows * cols, 41);
-  const s = exactColVec(cols, "wanda", 42);
-  const d = exactColVec(cols, "sparsegpt", 43);
+  const s = exactColVec(cols, 42);
+  const d = exactColVec(cols, 43);
   const ts = gpu.upload(s, [cols], "s");
   const td = gpu.upload(d, [cols], "d");
   const scratch = gpu.alloc([selectOutSize(1)], "scratch", "u32");
@@ -247,9 +230,9 @@ Deno.test("masks of weights larger than the binding limit match the reference an
       thresholdMaskRef(scoresRef(w, rows, cols), 0.6),
     ],
     [
-      "threshold with scratch, SparseGPT scores",
-      (b, t) => pruneByThreshold(b, t, rows, cols, 0.3, { mode: "sparsegpt", colVec: td, scratch }),
-      thresholdMaskRef(scoresRef(w, rows, cols, "sparsegpt", d), 0.3),
+      "threshold with scratch, Wanda scores",
+      (b, t) => pruneByThreshold(b, t, rows, cols, 0.3, { mode: "wanda", colVec: td, scratch }),
+      thresholdMaskRef(scoresRef(w, rows, cols, "wanda", d), 0.3),
     ],
     [
       "per row, Wanda scores",
@@ -293,10 +276,10 @@ Deno.test("masks of weights larger than the binding limit match the reference an
 
 Deno.test("thresholdMask and nmMask write 0/1 masks larger than the binding limit", async () => {
   const gpu = await getGpu();
-  // a SparseGPT block of a wide weight: 257 rows × 128 columns from column 40, ld 300
+  // a column block of a wide weight: 257 rows × 128 columns from column 40, ld 300
   const R = 257, C = 300, B = 128, i1 = 40, s = 0.5;
   const w = exactWeights(R * C, 51);
-  const d = exactColVec(C, "sparsegpt", 52);
+  const d = exactColVec(C, 52);
   const tw = gpu.upload(w, [R, C], "w");
   const td = gpu.upload(d, [C], "d");
   const region = {
@@ -305,7 +288,7 @@ Deno.test("thresholdMask and nmMask write 0/1 masks larger than the binding limi
     cols: B,
     ld: C,
     offset: i1,
-    mode: "sparsegpt" as const,
+    mode: "wanda" as const,
     colVec: td,
     colVecOffset: i1,
   };
@@ -319,7 +302,7 @@ Deno.test("thresholdMask and nmMask write 0/1 masks larger than the binding limi
     nmMask(batch, { ...region, n: 2, m: 4, mask: nm, maskOffset: 5 });
     batch.submit();
   });
-  const scores = scoresRef(w, R, B, "sparsegpt", d, C, i1, i1);
+  const scores = scoresRef(w, R, B, "wanda", d, C, i1, i1);
   assertMask((await gpu.readU32(mask)).subarray(3), thresholdMaskRef(scores, s), "threshold");
   assertMask((await gpu.readU32(nm)).subarray(5), nmMaskRef(scores, R, B, 2, 4), "2:4");
   assert.deepEqual(await gpu.read(tw), w);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
-import { countZeros } from "../../src/prune/mask.ts";
+import { countZeros } from "../_zeros.ts";
 import { ColumnNormAccumulator } from "../../src/prune/stats.ts";
 import type { SparsityPattern } from "../../src/prune/types.ts";
 import { wandaPrune } from "../../src/prune/wanda.ts";
@@ -26,7 +26,7 @@ Deno.test("wandaPrune unstructured: exactly floor(cols·s) smallest |W|·sqrt(s_
     for (const sparsity of [0.5, 0.7]) {
       // scores exact in f32, so the float64 reference decides every comparison the same way
       const w = exactWeights(rows * cols, rows * cols);
-      const s = exactColVec(cols, "wanda", rows);
+      const s = exactColVec(cols, rows);
       const tw = gpu.upload(w, [rows, cols], "w");
       const ts = gpu.upload(s, [cols], "colSq");
       const batch = gpu.batch("wanda");
@@ -47,7 +47,7 @@ Deno.test("wandaPrune N:M (2:4, 4:8) keeps M−N of each group by |W|·sqrt(s_j)
   for (const [rows, cols] of [[7, 16], [64, 96], [257, 304]]) {
     for (const [n, m] of [[2, 4], [4, 8]]) {
       const w = exactWeights(rows * cols, cols + n);
-      const s = exactColVec(cols, "wanda", rows + m);
+      const s = exactColVec(cols, rows + m);
       const tw = gpu.upload(w, [rows, cols], "w");
       const ts = gpu.upload(s, [cols], "colSq");
       const batch = gpu.batch("wanda-nm");
@@ -103,7 +103,7 @@ Deno.test("wandaPrune of a weight larger than the binding limit: same result, in
   const gpu = await getGpu();
   const rows = 257, cols = 304;
   const w = exactWeights(rows * cols, 71);
-  const s = exactColVec(cols, "wanda", 72);
+  const s = exactColVec(cols, 72);
   const scores = scoresRef(w, rows, cols, "wanda", s);
   const ts = gpu.upload(s, [cols], "colSq");
   const cases: [SparsityPattern, Uint8Array][] = [

@@ -7,7 +7,7 @@
  */
 
 /** Score functions, as in `src/kernels/select.ts`. */
-export type RefMode = "magnitude" | "wanda" | "sparsegpt";
+export type RefMode = "magnitude" | "wanda";
 
 /** A small deterministic PRNG (mulberry32) returning floats in [0, 1). */
 export function rng(seed: number): () => number {
@@ -53,14 +53,12 @@ export function exactWeights(n: number, seed: number): Float32Array<ArrayBuffer>
 }
 
 /**
- * A per-column vector whose scores are exact in f32: for `wanda`, `s_j = (c/16)²` with integer
- * `c` in [1, 64) (so `sqrt(s_j) = c/16` exactly); for `sparsegpt`, `d_j = 2^e` with `e` in
- * [-3, 3] (so dividing by `d_j²` is exact).
+ * A per-column vector whose Wanda scores are exact in f32: `s_j = (c/16)²` with integer
+ * `c` in [1, 64) (so `sqrt(s_j) = c/16` exactly).
  */
-export function exactColVec(cols: number, mode: RefMode, seed: number): Float32Array<ArrayBuffer> {
+export function exactColVec(cols: number, seed: number): Float32Array<ArrayBuffer> {
   const r = rng(seed);
   return Float32Array.from({ length: cols }, () => {
-    if (mode === "sparsegpt") return 2 ** (Math.floor(r() * 7) - 3);
     const c = 1 + Math.floor(r() * 63);
     return (c / 16) ** 2;
   });
@@ -83,7 +81,6 @@ export function scoresRef(
       const x = w[offset + r * ld + c];
       let v = Math.abs(x);
       if (mode === "wanda") v = Math.abs(x) * Math.sqrt(colVec![colVecOffset + c]);
-      else if (mode === "sparsegpt") v = (x * x) / (colVec![colVecOffset + c] ** 2);
       s[r * cols + c] = v;
     }
   }
@@ -174,15 +171,6 @@ export function nmMaskRef(
 /** The mask a pruned weight shows: 1 where the value is zero. */
 export function zeroMask(w: ArrayLike<number>): Uint8Array {
   return Uint8Array.from({ length: w.length }, (_, i) => (w[i] === 0 ? 1 : 0));
-}
-
-/** Zeros per row. */
-export function zerosPerRow(w: ArrayLike<number>, rows: number, cols: number): number[] {
-  const out = new Array<number>(rows).fill(0);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) if (w[r * cols + c] === 0) out[r]++;
-  }
-  return out;
 }
 
 /** First index where two masks differ, or -1. */

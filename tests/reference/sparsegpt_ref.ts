@@ -1,7 +1,8 @@
 /**
- * Float64 CPU reference of SparseGPT's `fasterprune` (IST-DASLab/sparsegpt), written from the
- * algorithm description in docs/algorithms.md §2, plus magnitude pruning and the layer output
- * error used by the tests.
+ * Float64 CPU reference of SparseGPT's `fasterprune` (IST-DASLab/sparsegpt, `sparsegpt.py`),
+ * written from Algorithm 1 of Frantar & Alistarh, "SparseGPT: Massive Language Models Can Be
+ * Accurately Pruned in One-Shot" (ICML 2023), plus magnitude pruning and the layer output error
+ * used by the tests.
  *
  * @module
  */

@@ -16,7 +16,7 @@
 import type { Batch, Gpu } from "../../gpu/device.ts";
 import type { GpuTensor } from "../../gpu/tensor.ts";
 import { matmul } from "../../kernels/matmul.ts";
-import { AuxMode, auxOp } from "../../kernels/auxiliary.ts";
+import { addScaled } from "../../kernels/add_scaled.ts";
 import { FAIL_NONE } from "../../kernels/linalg_util.ts";
 import { recordAddMeanDiag, recordSpdInverse } from "../../linalg/spd.ts";
 
@@ -179,12 +179,6 @@ export function recordRidgeSolve(
   rows: number,
   cols: number,
 ): void {
-  auxOp(b, AuxMode.rowBias, {
-    out: c,
-    inputs: [anchor],
-    count: rows * cols,
-    cols: rows * cols,
-    scale: lambda,
-  });
+  addScaled(b, { out: c, x: anchor, count: rows * cols, scale: lambda });
   matmul(b, { a: c, b: hInv, c: out, M: rows, N: cols, K: cols });
 }

@@ -13,6 +13,7 @@
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { GpuTensor } from "../../gpu/tensor.ts";
+import { addScaled } from "../../kernels/add_scaled.ts";
 import { AuxMode, auxOp } from "../../kernels/auxiliary.ts";
 import { matmul } from "../../kernels/matmul.ts";
 import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../../kernels/reduce.ts";
@@ -199,13 +200,7 @@ export async function refitFirstLinears(
       let tgt = glu && li === 0 ? c.s! : c.z;
       if (l.bias) {
         copy(b, tgt, ws.q, c.tokens * f);
-        auxOp(b, AuxMode.rowBias, {
-          out: ws.q,
-          inputs: [l.bias],
-          count: c.tokens * f,
-          cols: f,
-          scale: -1,
-        });
+        addScaled(b, { out: ws.q, x: l.bias, count: c.tokens * f, period: f, scale: -1 });
         tgt = ws.q;
       }
       recordNormalRhs(b, tgt, c.x, ws.rhsUp, f, d, c.tokens, nseq, ci > 0);
@@ -291,13 +286,7 @@ async function gramOutputError(
   const { d, f } = pr;
   const b = gpu.batch("sparsellm/gram-error");
   matmul(b, { a: pr.down.weight, b: ws.hp, c: ws.rhsDown, M: d, N: f, K: f });
-  auxOp(b, AuxMode.rowBias, {
-    out: ws.rhsDown,
-    inputs: [ws.keptTA],
-    count: d * f,
-    cols: d * f,
-    scale: -2,
-  });
+  addScaled(b, { out: ws.rhsDown, x: ws.keptTA, count: d * f, scale: -2 });
   recordSumSq(b, d, f, { t: pr.down.weight }, { t: ws.rhsDown }, ws.partial, "dot", 0);
   b.submit();
   const [dot] = finishSumSq(await gpu.read(ws.partial, 0, SUMSQ_PARTIALS));

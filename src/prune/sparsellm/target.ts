@@ -10,7 +10,7 @@
 
 import type { Batch } from "../../gpu/device.ts";
 import { type GpuTensor, view } from "../../gpu/tensor.ts";
-import { AuxMode, auxOp } from "../../kernels/auxiliary.ts";
+import { addScaled } from "../../kernels/add_scaled.ts";
 import { runLayer } from "../../models/layer.ts";
 import { HessianAccumulator } from "../hessian.ts";
 import type { LayerJob } from "../method.ts";
@@ -71,21 +71,9 @@ export async function prunedAttentionTarget(
       });
       const target = gpu.alloc([n, d], "ffn/target");
       b.copy(c.out.buffer, 0, target.buffer, 0, n * d * 4);
-      auxOp(b, AuxMode.rowBias, {
-        out: target,
-        inputs: [res],
-        count: n * d,
-        cols: n * d,
-        scale: -1,
-      });
+      addScaled(b, { out: target, x: res, count: n * d, scale: -1 });
       if (downBias) {
-        auxOp(b, AuxMode.rowBias, {
-          out: target,
-          inputs: [downBias],
-          count: n * d,
-          cols: d,
-          scale: -1,
-        });
+        addScaled(b, { out: target, x: downBias, count: n * d, period: d, scale: -1 });
       }
       targets.push(target);
     });

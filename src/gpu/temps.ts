@@ -1,11 +1,11 @@
 /**
- * Scratch tensors of batch-recording functions.
+ * Scratch tensors of batch-recording functions, lent by the device's pool.
  *
  * @module
  */
 
-import type { Gpu } from "../gpu/device.ts";
-import type { GpuTensor } from "../gpu/tensor.ts";
+import type { Gpu } from "./device.ts";
+import type { GpuTensor } from "./tensor.ts";
 
 /**
  * Scratch tensors taken from the GPU's pool by recording functions. Call {@linkcode Temps.free}
@@ -55,15 +55,4 @@ export function withTemps<T>(gpu: Gpu, temps: Temps | undefined, body: (t: Temps
   } finally {
     own.free();
   }
-}
-
-/** The order of a square matrix tensor, checked. */
-export function squareOrder(t: GpuTensor, what: string): number {
-  const n = t.shape[0];
-  if (t.shape.length !== 2 || t.shape[1] !== n || n < 1) {
-    throw new TypeError(
-      `Cannot use ${what} of shape [${t.shape.join(", ")}]: expected a square matrix [n, n]`,
-    );
-  }
-  return n;
 }
