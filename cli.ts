@@ -21,13 +21,13 @@ import {
   resolvePruneOptions,
 } from "./src/options.ts";
 import type { MethodName } from "./src/prune/types.ts";
-import { ProgressReporter } from "./src/report/progress.ts";
-import { formatTable } from "./src/report/table.ts";
-import { formatNumber } from "./src/report/format_number.ts";
-import { inspectCheckpoint } from "./src/io/inspect.ts";
-import { evaluateCheckpoint } from "./src/io/evaluate.ts";
-import { pruneCheckpoint } from "./src/io/prune_checkpoint.ts";
-import { runSweep } from "./src/io/sweep.ts";
+import { ProgressReporter } from "./src/app/report/progress.ts";
+import { formatTable } from "./src/app/report/table.ts";
+import { formatNumber } from "./src/app/report/format_number.ts";
+import { inspectCheckpoint } from "./src/app/inspect.ts";
+import { evaluateCheckpoint } from "./src/app/evaluate.ts";
+import { pruneCheckpoint } from "./src/app/prune_checkpoint.ts";
+import { runSweep } from "./src/app/sweep.ts";
 import type { ProgressEvent } from "./src/prune/report.ts";
 
 /** A usage error: exit code 2. */

@@ -5,7 +5,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CheckpointError, pruneCheckpoint, type PruneReport, ResumeState } from "../../io.ts";
+import { CheckpointError, pruneCheckpoint, type PruneReport } from "../../io.ts";
+import { ResumeState } from "../../src/app/resume_state.ts";
 import { type PruneOptionsInput, resolvePruneOptions } from "../../src/options.ts";
 import {
   hashTree,

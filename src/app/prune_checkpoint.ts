@@ -14,17 +14,18 @@ import { lastPrunedLayer, prunePipeline } from "../prune/pipeline.ts";
 import type { LayerReport, ProgressEvent } from "../prune/report.ts";
 import { targetSparsity } from "../prune/types.ts";
 import type { FfnReport } from "../prune/sparsellm.ts";
-import { layerChartSvg } from "../report/charts.ts";
-import { AtomicOutputDir } from "./atomic_dir.ts";
-import { CheckpointReader, CheckpointWriter } from "./checkpoint.ts";
-import { encodeFromF32 } from "./dtype.ts";
+import { layerChartSvg } from "./report/charts.ts";
+import { AtomicOutputDir } from "../io/atomic_dir.ts";
+import { CheckpointReader } from "../io/checkpoint.ts";
+import { CheckpointWriter } from "../io/checkpoint_writer.ts";
+import { encodeFromF32 } from "../io/dtype.ts";
 import type { WeightSource } from "../models/weights.ts";
 import { perplexityOf, textWindows } from "./evaluate.ts";
-import { assertFinite } from "./finite.ts";
-import { defaultSeqlen, loadTokenizer, openModel } from "./model_files.ts";
-import { copyNonWeightFiles } from "./non_weight_files.ts";
-import { readCalibrationDocs } from "./text.ts";
-import { CheckpointError } from "./errors.ts";
+import { assertFinite } from "../io/finite.ts";
+import { defaultSeqlen, loadTokenizer, openModel } from "../io/model_files.ts";
+import { copyNonWeightFiles } from "../io/non_weight_files.ts";
+import { readCalibrationDocs } from "../io/text.ts";
+import { CheckpointError } from "../io/errors.ts";
 import { ResumeState, type ResumeStateData, type StateTensor } from "./resume_state.ts";
 
 /**
