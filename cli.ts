@@ -7,6 +7,10 @@
  * deno run -A cli.ts inspect --model DIR
  * ```
  *
+ * The pruning flags, their help and their mapping to library options come from the option table
+ * (`PRUNE_OPTIONS` in src/options.ts); library errors name options by their library key, which
+ * the CLI replaces by the flag.
+ *
  * Exit codes: 0 ok, 1 failure, 2 usage error, 3 no WebGPU adapter.
  *
  * @module
@@ -16,11 +20,13 @@ import { parseArgs } from "node:util";
 import { NoGpuAdapterError } from "./src/gpu/errors.ts";
 import {
   OptionError,
+  type OptionSpec,
   parseLayerRange,
+  PRUNE_OPTIONS,
   type PruneOptionsInput,
   resolvePruneOptions,
 } from "./src/options.ts";
-import type { MethodName } from "./src/prune/types.ts";
+import { METHOD_NAMES, type MethodName } from "./src/prune/types.ts";
 import { ProgressReporter } from "./src/app/report/progress.ts";
 import { formatTable } from "./src/app/report/table.ts";
 import { formatNumber } from "./src/app/report/format_number.ts";
@@ -39,90 +45,261 @@ export class UsageError extends Error {
   }
 }
 
-const HELP: Record<string, string> = {
-  main: `sparsellm — prune OPT and LLaMA checkpoints on WebGPU
+/** A command-line flag. */
+interface Flag {
+  /** The flag without `--`. */
+  flag: string;
+  /** The placeholder of its value; a flag without one is a switch. */
+  arg?: string;
+  /** Help text. */
+  help: string;
+  /** The library option or argument it sets, as library errors name it. */
+  key?: string;
+}
+
+const HELP_COLUMN = 21;
+const HELP_WIDTH = 100;
+
+/** The pruning options of the option table as flags, in the table's order. */
+const PRUNE_FLAGS: Flag[] = (Object.entries(PRUNE_OPTIONS) as [string, OptionSpec][]).map((
+  [key, s],
+) => {
+  const def = s.defaultHelp !== undefined && Object.hasOwn(PRUNE_OPTIONS, s.defaultHelp)
+    ? `--${(PRUNE_OPTIONS as Record<string, OptionSpec>)[s.defaultHelp].flag}`
+    : s.defaultHelp ?? s.default;
+  const help = s.help.replace("{values}", (s.values ?? []).join(" | ")) +
+    (def !== undefined ? ` (default: ${def})` : "");
+  return { flag: s.flag, arg: s.arg, help, key };
+});
+
+const MODEL: Flag = {
+  flag: "model",
+  arg: "DIR",
+  key: "model",
+  help: "Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)",
+};
+const CALIB: Flag = {
+  flag: "calib",
+  arg: "FILE",
+  key: "calib",
+  help: 'calibration text (.txt) or JSONL with a "text" field (not used by magnitude)',
+};
+const OUT: Flag = {
+  flag: "out",
+  arg: "DIR",
+  key: "out",
+  help: "output folder (must not exist or be empty, unless --force)",
+};
+const EVAL: Flag = {
+  flag: "eval",
+  arg: "FILE",
+  key: "evalText",
+  help: "evaluate dense and pruned perplexity on this text file",
+};
+const MAX_WINDOWS: Flag = {
+  flag: "max-windows",
+  arg: "N",
+  key: "maxWindows",
+  help: "evaluate at most N windows of the --eval text",
+};
+const FORCE: Flag = {
+  flag: "force",
+  key: "force",
+  help: "replace a non-empty --out folder (and discard an interrupted run's state)",
+};
+const RESUME: Flag = {
+  flag: "resume",
+  key: "resume",
+  help: "continue an interrupted run from its last finished layer (the state is saved after " +
+    "every layer in .<out>.resume beside --out; the result is byte-identical to an " +
+    "uninterrupted run)",
+};
+const JSON_OUT: Flag = { flag: "json", help: "print the result as one JSON object on stdout" };
+const QUIET: Flag = { flag: "quiet", help: "no progress on stderr" };
+const VERBOSE: Flag = { flag: "verbose", help: "stack traces on errors" };
+
+/** A subcommand: its help and flags. */
+interface Command {
+  /** One line for the main help. */
+  summary: string;
+  /** The usage line(s). */
+  usage: string;
+  /** A paragraph between usage and options. */
+  about?: string;
+  /** Its flags, in help order. */
+  flags: Flag[];
+  /** Example command lines. */
+  examples: string[];
+}
+
+const COMMANDS: Record<string, Command> = {
+  prune: {
+    summary: "prune a checkpoint folder into a new folder (magnitude, wanda, sparsegpt, sparsellm)",
+    usage:
+      `Usage: deno run -A cli.ts prune --model DIR --method METHOD (--sparsity S | --pattern N:M)
+                                --calib FILE --out DIR [options]`,
+    flags: [
+      MODEL,
+      CALIB,
+      OUT,
+      EVAL,
+      MAX_WINDOWS,
+      ...PRUNE_FLAGS,
+      FORCE,
+      RESUME,
+      { ...JSON_OUT, help: "print the report summary as one JSON object on stdout" },
+      QUIET,
+      VERBOSE,
+    ],
+    examples: [
+      "deno run -A cli.ts prune --model opt-125m --method sparsegpt --sparsity 0.5 --calib c4.txt --out opt-50",
+      "deno run -A cli.ts prune --model llama --method wanda --pattern 2:4 --calib c4.jsonl --out llama-24",
+    ],
+  },
+  eval: {
+    summary: "perplexity of a checkpoint on a text file",
+    usage:
+      "Usage: deno run -A cli.ts eval --model DIR --text FILE [--seqlen N] [--max-windows N] [--json]",
+    flags: [
+      { ...MODEL, help: "checkpoint folder" },
+      {
+        flag: "text",
+        arg: "FILE",
+        key: "text",
+        help: "evaluation text, read whole, cut into non-overlapping windows",
+      },
+      {
+        flag: "seqlen",
+        arg: "N",
+        key: "seqlen",
+        help: "window length (default: the model's max positions, at most 2048)",
+      },
+      { ...MAX_WINDOWS, help: "evaluate only the first N windows" },
+      {
+        ...JSON_OUT,
+        help: 'print {"perplexity", "windows", "seqlen", "tokens", "seconds"} on stdout',
+      },
+      QUIET,
+      VERBOSE,
+    ],
+    examples: [
+      "deno run -A cli.ts eval --model testdata/models/opt-small --text testdata/kjv/test.txt --seqlen 256",
+    ],
+  },
+  inspect: {
+    summary: "architecture, sizes, dtypes and prunable matrices of a checkpoint",
+    usage: "Usage: deno run -A cli.ts inspect --model DIR [--json]",
+    about: "Prints architecture, layer count, hidden and FFN sizes, parameter count, dtypes and " +
+      "which\nmatrices are prunable.",
+    flags: [{ ...MODEL, help: "checkpoint folder" }, JSON_OUT, VERBOSE],
+    examples: ["deno run -A cli.ts inspect --model testdata/models/opt-small"],
+  },
+  bench: {
+    summary: "sweep methods x sparsities on a model and write a table and a chart",
+    usage: `Usage: deno run -A cli.ts bench --model DIR --calib FILE --eval FILE --out DIR
+                                [--methods a,b] [--sparsities 0.5,0.7,2:4] [options]`,
+    about: "Prunes the model with every method at every sparsity, evaluates each, and writes\n" +
+      "bench.json, bench.md and bench.svg (perplexity versus sparsity per method) into --out.",
+    flags: [
+      MODEL,
+      CALIB,
+      { ...EVAL, help: "evaluation text" },
+      { ...OUT, help: "output folder for the tables, the chart and the per-run reports" },
+      {
+        flag: "methods",
+        arg: "LIST",
+        help: `methods to compare (default: ${METHOD_NAMES.join(",")})`,
+      },
+      {
+        flag: "sparsities",
+        arg: "LIST",
+        help: "sparsities and patterns (default: 0.5,0.7,0.8,0.9,3:4)",
+      },
+      MAX_WINDOWS,
+      ...PRUNE_FLAGS.filter((f) => !["method", "sparsity", "pattern"].includes(f.key!)),
+      { ...FORCE, help: "replace earlier results in --out" },
+      JSON_OUT,
+      QUIET,
+      VERBOSE,
+    ],
+    examples: [
+      "deno run -A cli.ts bench --model testdata/models/opt-small --calib testdata/kjv/train.txt \\\n" +
+      "    --eval testdata/kjv/test.txt --seqlen 256 --nsamples 32 --max-windows 32 --out out/bench",
+    ],
+  },
+};
+
+/** Wraps `text` into lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
+}
+
+/** The help of one flag: `  --flag ARG` padded to the help column, the text wrapped. */
+function flagHelp(f: Flag): string {
+  const name = `  --${f.flag}${f.arg ? " " + f.arg : ""}`;
+  const text = wrap(f.help, HELP_WIDTH - HELP_COLUMN);
+  const pad = " ".repeat(HELP_COLUMN);
+  const first = name.length < HELP_COLUMN - 1
+    ? name.padEnd(HELP_COLUMN) + text[0]
+    : `${name}\n${pad}${text[0]}`;
+  return [first, ...text.slice(1).map((l) => pad + l)].join("\n");
+}
+
+function commandHelp(c: Command): string {
+  return [
+    c.usage,
+    ...(c.about ? ["", c.about] : []),
+    "",
+    "Options:",
+    ...c.flags.map(flagHelp),
+    "",
+    c.examples.length > 1 ? "Examples:" : "Example:",
+    ...c.examples.map((e) => `  ${e}`),
+  ].join("\n");
+}
+
+const MAIN_HELP = `sparsellm — prune OPT and LLaMA checkpoints on WebGPU
 
 Usage: deno run -A cli.ts <command> [options]
 
 Commands:
-  prune     prune a checkpoint folder into a new folder (magnitude, wanda, sparsegpt, sparsellm)
-  eval      perplexity of a checkpoint on a text file
-  inspect   architecture, sizes, dtypes and prunable matrices of a checkpoint
-  bench     sweep methods x sparsities on a model and write a table and a chart
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`).join("\n")}
 
 Run "deno run -A cli.ts <command> --help" for the options of a command.
-Exit codes: 0 ok, 1 failure, 2 usage error, 3 no WebGPU adapter.`,
-  prune: `Usage: deno run -A cli.ts prune --model DIR --method METHOD (--sparsity S | --pattern N:M)
-                                --calib FILE --out DIR [options]
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 no WebGPU adapter.`;
 
-Options:
-  --model DIR        Hugging Face checkpoint folder (config.json, *.safetensors, tokenizer.json)
-  --method NAME      magnitude | wanda | sparsegpt | sparsellm
-  --sparsity S       unstructured sparsity in [0, 1)
-  --pattern N:M      N zeros in every M consecutive input weights (2:4, 4:8, 3:4)
-  --calib FILE       calibration text (.txt) or JSONL with a "text" field (not used by magnitude)
-  --out DIR          output folder (must not exist or be empty, unless --force)
-  --eval FILE        evaluate dense and pruned perplexity on this text file
-  --nsamples N       calibration windows (default: 128)
-  --seqlen N         tokens per window (default: the model's max positions, at most 2048)
-  --seed N           calibration sampling seed (default: 0)
-  --blocksize N      SparseGPT block size (default: 128)
-  --percdamp F       Hessian damping, fraction of mean(diag(H)) (default: 0.01)
-  --layers A-B       prune only decoder layers A..B (default: all)
-  --iters N          SparseLLM outer iterations (default: 4)
-  --alpha F --beta F --gamma F --growth F
-                     SparseLLM penalties (defaults: 1, 1, 1, growth 2; see README)
-  --refit-damp F     SparseLLM least-squares refits' pull towards the dense weights, fraction of
-                     mean(diag(H)) (default: --percdamp)
-  --ffn-input MODE   SparseLLM FFN calibration: dense (the dense layer's FFN inputs and outputs,
-                     as the reference does; default) or pruned (inputs from the pruned attention,
-                     target also compensates its error)
-  --gpu-memory SIZE  GPU budget for data that grows with the calibration set (e.g. 512MiB,
-                     4GiB): calibration hidden states above half of it and SparseLLM's auxiliary
-                     variables above it stay in host memory (default: the adapter's maxBufferSize)
-  --max-windows N    evaluate at most N windows of the --eval text
-  --force            replace a non-empty --out folder (and discard an interrupted run's state)
-  --resume           continue an interrupted run from its last finished layer (the state is
-                     saved after every layer in .<out>.resume beside --out; the result is
-                     byte-identical to an uninterrupted run)
-  --json             print the report summary as one JSON object on stdout
-  --quiet            no progress on stderr
-  --verbose          stack traces on errors
+/** Library key -> flag, for every flag that sets a library option or argument. */
+const FLAG_OF: Map<string, string> = new Map(
+  Object.values(COMMANDS).flatMap((c) => c.flags).filter((f) => f.key).map((f) => [f.key!, f.flag]),
+);
 
-Examples:
-  deno run -A cli.ts prune --model opt-125m --method sparsegpt --sparsity 0.5 --calib c4.txt --out opt-50
-  deno run -A cli.ts prune --model llama --method wanda --pattern 2:4 --calib c4.jsonl --out llama-24`,
-  eval:
-    `Usage: deno run -A cli.ts eval --model DIR --text FILE [--seqlen N] [--max-windows N] [--json]
-
-Options:
-  --model DIR        checkpoint folder
-  --text FILE        evaluation text, read whole, cut into non-overlapping windows
-  --seqlen N         window length (default: the model's max positions, at most 2048)
-  --max-windows N    evaluate only the first N windows
-  --json             print {"perplexity", "windows", "seqlen", "tokens", "seconds"} on stdout
-
-Example:
-  deno run -A cli.ts eval --model testdata/models/opt-small --text testdata/kjv/test.txt --seqlen 256`,
-  inspect: `Usage: deno run -A cli.ts inspect --model DIR [--json]
-
-Prints architecture, layer count, hidden and FFN sizes, parameter count, dtypes and which
-matrices are prunable.
-
-Example:
-  deno run -A cli.ts inspect --model testdata/models/opt-small`,
-  bench: `Usage: deno run -A cli.ts bench --model DIR --calib FILE --eval FILE --out DIR
-                                [--methods a,b] [--sparsities 0.5,0.7,2:4] [options]
-
-Prunes the model with every method at every sparsity, evaluates each, and writes
-bench.json, bench.md and bench.svg (perplexity versus sparsity per method) into --out.
-
-Options: --nsamples --seqlen --seed --max-windows --iters as for prune; --json.
-
-Example:
-  deno run -A cli.ts bench --model testdata/models/opt-small --calib testdata/kjv/train.txt \\
-    --eval testdata/kjv/test.txt --seqlen 256 --nsamples 32 --max-windows 32 --out out/bench`,
-};
+/**
+ * A library error's message in the CLI's words: an {@linkcode OptionError}'s leading key and the
+ * related options it names become flags (`refitDamp must be positive` → `--refit-damp must be
+ * positive`), and boolean arguments written `key: true` become switches (`resume: true` →
+ * `--resume`).
+ */
+function inFlagWords(e: unknown, message: string): string {
+  let msg = message;
+  if (e instanceof OptionError) {
+    const flag = FLAG_OF.get(e.option);
+    if (flag && msg.startsWith(e.option)) msg = `--${flag}${msg.slice(e.option.length)}`;
+    for (const key of e.related) {
+      const f = FLAG_OF.get(key);
+      if (f) msg = msg.replace(new RegExp(`(?<![\\w-])${key}\\b`), `--${f}`);
+    }
+  }
+  for (const [key, flag] of FLAG_OF) msg = msg.replaceAll(`${key}: true`, `--${flag}`);
+  return msg;
+}
 
 function num(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -148,71 +325,19 @@ function need(name: string, v: string | undefined): string {
 
 type Values = Record<string, string | boolean | undefined>;
 
-const COMMON = {
-  help: { type: "boolean", short: "h" },
-  json: { type: "boolean" },
-  quiet: { type: "boolean" },
-  verbose: { type: "boolean" },
-  model: { type: "string" },
-} as const;
-
-const PRUNE_OPTS = {
-  ...COMMON,
-  method: { type: "string" },
-  sparsity: { type: "string" },
-  pattern: { type: "string" },
-  calib: { type: "string" },
-  out: { type: "string" },
-  eval: { type: "string" },
-  nsamples: { type: "string" },
-  seqlen: { type: "string" },
-  seed: { type: "string" },
-  blocksize: { type: "string" },
-  percdamp: { type: "string" },
-  layers: { type: "string" },
-  iters: { type: "string" },
-  alpha: { type: "string" },
-  beta: { type: "string" },
-  gamma: { type: "string" },
-  growth: { type: "string" },
-  "refit-damp": { type: "string" },
-  "ffn-input": { type: "string" },
-  "gpu-memory": { type: "string" },
-  "max-windows": { type: "string" },
-  force: { type: "boolean" },
-  resume: { type: "boolean" },
-  methods: { type: "string" },
-  sparsities: { type: "string" },
-} as const;
-
+/** The pruning options given as flags, read as the option table says. */
 function pruneOptionsFrom(v: Values): PruneOptionsInput {
-  const o: PruneOptionsInput = { method: need("method", v.method as string) as MethodName };
-  const set = <K extends keyof PruneOptionsInput>(k: K, x: PruneOptionsInput[K] | undefined) => {
-    if (x !== undefined) o[k] = x;
-  };
-  set("sparsity", num("sparsity", v.sparsity as string));
-  set("pattern", v.pattern as string | undefined);
-  set("nsamples", num("nsamples", v.nsamples as string));
-  set("seqlen", num("seqlen", v.seqlen as string));
-  set("seed", num("seed", v.seed as string));
-  set("blocksize", num("blocksize", v.blocksize as string));
-  set("percdamp", num("percdamp", v.percdamp as string));
-  set("iters", num("iters", v.iters as string));
-  set("alpha", num("alpha", v.alpha as string));
-  set("beta", num("beta", v.beta as string));
-  set("gamma", num("gamma", v.gamma as string));
-  set("growth", num("growth", v.growth as string));
-  set("refitDamp", num("refit-damp", v["refit-damp"] as string));
-  if (v["ffn-input"] !== undefined) o.ffnInput = v["ffn-input"] as "pruned" | "dense";
-  if (v["gpu-memory"] !== undefined) o.gpuMemory = v["gpu-memory"] as string;
-  if (typeof v.layers === "string") {
-    try {
-      o.layers = parseLayerRange(v.layers);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+  const o: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(PRUNE_OPTIONS) as [string, OptionSpec][]) {
+    const text = v[s.flag];
+    if (typeof text !== "string") continue;
+    o[key] = s.kind === "int" || s.kind === "number"
+      ? num(s.flag, text)
+      : s.kind === "range"
+      ? parseLayerRange(text)
+      : text;
   }
-  return o;
+  return o as PruneOptionsInput;
 }
 
 function progressPrinter(quiet: boolean): (e: ProgressEvent) => void {
@@ -272,13 +397,7 @@ async function cmdEval(v: Values): Promise<void> {
 }
 
 async function cmdPrune(v: Values): Promise<void> {
-  const input = pruneOptionsFrom(v);
-  let options;
-  try {
-    options = resolvePruneOptions(input);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const options = resolvePruneOptions(pruneOptionsFrom(v));
   using interrupt = interruptSignal();
   const report = await pruneCheckpoint({
     model: need("model", v.model as string),
@@ -322,12 +441,11 @@ async function cmdPrune(v: Values): Promise<void> {
 }
 
 async function cmdBench(v: Values): Promise<void> {
-  const methods = ((v.methods as string | undefined) ?? "magnitude,wanda,sparsegpt,sparsellm")
+  const methods = ((v.methods as string | undefined) ?? METHOD_NAMES.join(","))
     .split(",").map((s) => s.trim()) as MethodName[];
   const sparsities = ((v.sparsities as string | undefined) ?? "0.5,0.7,0.8,0.9,3:4").split(",")
     .map((s) => s.trim());
-  const base = pruneOptionsFrom({ ...v, method: "magnitude", sparsity: "0.5" });
-  delete base.sparsity;
+  const { method: _, ...base } = pruneOptionsFrom(v);
   const r = await runSweep({
     model: need("model", v.model as string),
     calib: need("calib", v.calib as string),
@@ -384,27 +502,19 @@ export async function main(args: string[]): Promise<number> {
   const verbose = args.includes("--verbose");
   try {
     if (cmd === undefined || cmd === "-h" || cmd === "--help" || cmd === "help") {
-      out(HELP.main);
+      out(MAIN_HELP);
       return cmd === undefined ? 2 : 0;
     }
-    if (!(cmd in HELP) || cmd === "main") throw new UsageError(`Unknown command "${cmd}"`);
-    const options = cmd === "eval"
-      ? {
-        ...COMMON,
-        text: { type: "string" },
-        seqlen: { type: "string" },
-        "max-windows": { type: "string" },
-      } as const
-      : cmd === "inspect"
-      ? COMMON
-      : PRUNE_OPTS;
+    const command = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+    if (!command) throw new UsageError(`Unknown command "${cmd}"`);
     let values: Values;
     try {
       values = parseArgs({
         args: args.slice(1),
-        options: options as Parameters<typeof parseArgs>[0] extends infer P
-          ? P extends { options?: infer O } ? O : never
-          : never,
+        options: Object.fromEntries([
+          ["help", { type: "boolean", short: "h" }],
+          ...command.flags.map((f) => [f.flag, { type: f.arg ? "string" : "boolean" }]),
+        ]),
         strict: true,
         allowPositionals: false,
       }).values as Values;
@@ -412,7 +522,7 @@ export async function main(args: string[]): Promise<number> {
       throw new UsageError((e as Error).message);
     }
     if (values.help) {
-      out(HELP[cmd]);
+      out(commandHelp(command));
       return 0;
     }
     if (cmd === "inspect") await cmdInspect(values);
@@ -422,12 +532,11 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     const err = e as Error;
-    const msg = verbose && err.stack ? err.stack : err.message;
+    const msg = inFlagWords(e, verbose && err.stack ? err.stack : err.message);
     console.error(`error: ${msg.replaceAll("\n", " ")}`);
     if (e instanceof UsageError || e instanceof OptionError) {
-      console.error(
-        `Run "deno run -A cli.ts ${cmd && cmd in HELP ? cmd + " " : ""}--help" for usage.`,
-      );
+      const known = cmd !== undefined && Object.hasOwn(COMMANDS, cmd);
+      console.error(`Run "deno run -A cli.ts ${known ? cmd + " " : ""}--help" for usage.`);
       return 2;
     }
     if (e instanceof NoGpuAdapterError) return 3;

@@ -1,6 +1,14 @@
 /**
- * Pruning options: defaults of the reference tools, validated with zod, with messages that
- * name the option and the offending value.
+ * Pruning options. Every option is written once, in {@linkcode PRUNE_OPTIONS}: its kind,
+ * bounds and default, its CLI flag and help text. Everything else is derived from that table: the
+ * zod schema that validates input and builds the resolved object, the types
+ * {@linkcode PruneOptionsInput} and {@linkcode PruneOptions}, the messages of
+ * {@linkcode OptionError}, and the CLI's flags, help and flag-to-option mapping. Adding an option
+ * is one entry in the table.
+ *
+ * The table is a literal (`as const`) rather than a table of zod schemas typed with
+ * `z.input`/`z.output`: JSR wants an explicit type for everything a public type refers to, and
+ * a zod schema's type can only be inferred, while a literal's type is the literal itself.
  *
  * @module
  */
@@ -10,33 +18,245 @@ import { SPARSELLM_DEFAULTS } from "./prune/sparsellm.ts";
 import type { ModelConfig } from "./models/config.ts";
 import { SPARSEGPT_MAX_M } from "./kernels/sparsegpt.ts";
 import { MAX_NM_M } from "./kernels/mask.ts";
-import { type MethodName, parseNM, type SparsityPattern } from "./prune/types.ts";
+import { METHOD_NAMES, parseNM, type SparsityPattern } from "./prune/types.ts";
+import { OptionError } from "./option_error.ts";
+
+export { OptionError } from "./option_error.ts";
 
 /**
- * A bad option value (the CLI maps it to exit code 2). The message names the option.
+ * How one option is read, checked and documented (an entry of {@linkcode PRUNE_OPTIONS}).
  *
- * @example Report a bad option value
+ * @example An integer option with a default
  * ```ts
- * import { OptionError, resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import type { OptionSpec } from "@sparsellm/sparsellm";
  *
- * try {
- *   resolvePruneOptions({ method: "wanda", sparsity: 1.5 });
- * } catch (e) {
- *   if (!(e instanceof OptionError)) throw e;
- *   console.error(e.message); // --sparsity must be in [0, 1)
- * }
+ * const nsamples: OptionSpec = {
+ *   kind: "int",
+ *   min: 1,
+ *   default: 128,
+ *   flag: "nsamples",
+ *   arg: "N",
+ *   help: "calibration windows",
+ * };
  * ```
  */
-export class OptionError extends RangeError {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "OptionError";
-  }
+export interface OptionSpec {
+  /**
+   * The value: `int` or `number` (with the bounds below), `choice` (one of `values`), `text`,
+   * `range` (an inclusive `[start, end]` of integers >= 0, on the command line `A-B` or `N`),
+   * `size` (bytes as a number, or text such as `"512MiB"`; resolved to a number).
+   */
+  readonly kind: "int" | "number" | "choice" | "text" | "range" | "size";
+  /** The allowed values of a `choice`. */
+  readonly values?: readonly string[];
+  /** Smallest allowed value (inclusive). */
+  readonly min?: number;
+  /** Values must be greater than this. */
+  readonly gt?: number;
+  /** Values must be less than this. */
+  readonly lt?: number;
+  /** The value when the option is not given (the option is then always set when resolved). */
+  readonly default?: number | string;
+  /** The option must be given. */
+  readonly required?: boolean;
+  /** The CLI flag, without the leading `--`. */
+  readonly flag: string;
+  /** The placeholder of the value in the CLI help (`N`, `F`, `N:M`…). */
+  readonly arg: string;
+  /** The CLI help text; `{values}` stands for the values of a `choice`. */
+  readonly help: string;
+  /** The CLI help's description of the default when it is not a plain value (an option key stands for that option's value). */
+  readonly defaultHelp?: string;
 }
 
 /**
- * Options accepted by the pruner (all optional except `method` and a sparsity or pattern).
+ * Every pruning option, once: the key is the library name (`resolvePruneOptions({ refitDamp })`),
+ * the entry says what values it takes, its default, its CLI flag (`--refit-damp`) and help. The
+ * CLI builds its `prune` flags, help text and mapping from this table.
+ *
+ * @example The CLI flag and default of an option
+ * ```ts
+ * import { PRUNE_OPTIONS } from "@sparsellm/sparsellm";
+ *
+ * const { flag, default: d } = PRUNE_OPTIONS.nsamples;
+ * console.log(`--${flag} (default: ${d})`); // --nsamples (default: 128)
+ * ```
+ */
+export const PRUNE_OPTIONS = {
+  method: {
+    kind: "choice",
+    values: METHOD_NAMES,
+    required: true,
+    flag: "method",
+    arg: "NAME",
+    help: "{values}",
+  },
+  sparsity: {
+    kind: "number",
+    min: 0,
+    lt: 1,
+    flag: "sparsity",
+    arg: "S",
+    help: "unstructured sparsity in [0, 1)",
+  },
+  pattern: {
+    kind: "text",
+    flag: "pattern",
+    arg: "N:M",
+    help: "N zeros in every M consecutive input weights (2:4, 4:8, 3:4)",
+  },
+  nsamples: {
+    kind: "int",
+    min: 1,
+    default: 128,
+    flag: "nsamples",
+    arg: "N",
+    help: "calibration windows",
+  },
+  seqlen: {
+    kind: "int",
+    min: 1,
+    flag: "seqlen",
+    arg: "N",
+    help: "tokens per window",
+    defaultHelp: "the model's max positions, at most 2048",
+  },
+  seed: {
+    kind: "int",
+    min: 0,
+    default: 0,
+    flag: "seed",
+    arg: "N",
+    help: "calibration sampling seed",
+  },
+  blocksize: {
+    kind: "int",
+    min: 1,
+    default: 128,
+    flag: "blocksize",
+    arg: "N",
+    help: "SparseGPT block size",
+  },
+  percdamp: {
+    kind: "number",
+    min: 0,
+    default: 0.01,
+    flag: "percdamp",
+    arg: "F",
+    help: "Hessian damping, fraction of mean(diag(H))",
+  },
+  layers: {
+    kind: "range",
+    flag: "layers",
+    arg: "A-B",
+    help: "prune only decoder layers A..B",
+    defaultHelp: "all",
+  },
+  iters: {
+    kind: "int",
+    min: 0,
+    default: SPARSELLM_DEFAULTS.iters,
+    flag: "iters",
+    arg: "N",
+    help: "SparseLLM outer iterations",
+  },
+  alpha: {
+    kind: "number",
+    gt: 0,
+    default: SPARSELLM_DEFAULTS.alpha,
+    flag: "alpha",
+    arg: "F",
+    help: "SparseLLM penalty on the linear constraints",
+  },
+  beta: {
+    kind: "number",
+    gt: 0,
+    default: SPARSELLM_DEFAULTS.beta,
+    flag: "beta",
+    arg: "F",
+    help: "SparseLLM weight of the output term",
+  },
+  gamma: {
+    kind: "number",
+    gt: 0,
+    default: SPARSELLM_DEFAULTS.gamma,
+    flag: "gamma",
+    arg: "F",
+    help: "SparseLLM penalty on the activation constraint",
+  },
+  growth: {
+    kind: "number",
+    min: 1,
+    default: SPARSELLM_DEFAULTS.growth,
+    flag: "growth",
+    arg: "F",
+    help: "SparseLLM penalty growth factor per iteration",
+  },
+  refitDamp: {
+    kind: "number",
+    gt: 0,
+    flag: "refit-damp",
+    arg: "F",
+    help: "SparseLLM least-squares refits' pull towards the dense weights, fraction of " +
+      "mean(diag(H))",
+    defaultHelp: "percdamp",
+  },
+  ffnInput: {
+    kind: "choice",
+    values: ["pruned", "dense"],
+    default: "dense",
+    flag: "ffn-input",
+    arg: "MODE",
+    help: "SparseLLM FFN calibration: dense (the dense layer's FFN inputs and outputs, as the " +
+      "reference does) or pruned (inputs from the pruned attention, target also compensates its " +
+      "error; better at 80 % on opt-small, worse at 70 % and 90 %, see BENCHMARKS.md)",
+  },
+  gpuMemory: {
+    kind: "size",
+    flag: "gpu-memory",
+    arg: "SIZE",
+    help: "GPU budget for data that grows with the calibration set (e.g. 512MiB, 4GiB): " +
+      "calibration hidden states above half of it and SparseLLM's auxiliary variables above it " +
+      "stay in host memory, with the same results",
+    defaultHelp: "the adapter's maxBufferSize",
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+/**
+ * The type of the value an option takes as input: `number` for `int` and `number`, the union of
+ * the values of a `choice`, `string` for `text`, `[start, end]` for `range`, and
+ * `number | string` for `size`.
+ *
+ * @example The input type of the method option
+ * ```ts
+ * import type { OptionInputValue, PRUNE_OPTIONS } from "@sparsellm/sparsellm";
+ *
+ * const m: OptionInputValue<typeof PRUNE_OPTIONS.method> = "wanda";
+ * ```
+ */
+export type OptionInputValue<S extends OptionSpec> = S["kind"] extends "int" | "number" ? number
+  : S["kind"] extends "choice" ? NonNullable<S["values"]>[number]
+  : S["kind"] extends "text" ? string
+  : S["kind"] extends "range" ? [number, number]
+  : number | string;
+
+/**
+ * The type of an option's resolved value: as {@linkcode OptionInputValue}, except that a `size`
+ * resolves to a number of bytes.
+ *
+ * @example The resolved type of the GPU budget
+ * ```ts
+ * import type { OptionValue, PRUNE_OPTIONS } from "@sparsellm/sparsellm";
+ *
+ * const bytes: OptionValue<typeof PRUNE_OPTIONS.gpuMemory> = 512 * 2 ** 20;
+ * ```
+ */
+export type OptionValue<S extends OptionSpec> = S["kind"] extends "size" ? number
+  : OptionInputValue<S>;
+
+/**
+ * Options accepted by the pruner: one field per entry of {@linkcode PRUNE_OPTIONS} (see there
+ * for what each means), all optional except `method`; give a `sparsity` or a `pattern`.
  *
  * @example SparseLLM at 2:4 on 64 windows of 256 tokens
  * ```ts
@@ -52,55 +272,25 @@ export class OptionError extends RangeError {
  * const pruner = new SparseLLMPruner(input);
  * ```
  */
-export interface PruneOptionsInput {
-  /** Pruning method. */
-  method: MethodName;
-  /** Unstructured sparsity in [0, 1). */
-  sparsity?: number;
-  /** N:M pattern such as `"2:4"` (N zeros in every M consecutive input weights). */
-  pattern?: string;
-  /** Calibration windows (default 128). */
-  nsamples?: number;
-  /** Tokens per calibration window (default: the model's maximum, at most 2048). */
-  seqlen?: number;
-  /** Random seed for calibration sampling (default 0). */
-  seed?: number;
-  /** SparseGPT block size (default 128). */
-  blocksize?: number;
-  /** Hessian damping as a fraction of mean(diag(H)) (default 0.01). */
-  percdamp?: number;
-  /** Inclusive range of decoder layers to prune, e.g. `[0, 1]` (default all). */
-  layers?: [number, number];
-  /** SparseLLM outer iterations (default 4). */
-  iters?: number;
-  /** SparseLLM penalty on the linear constraints. */
-  alpha?: number;
-  /** SparseLLM weight of the output term. */
-  beta?: number;
-  /** SparseLLM penalty on the activation constraint. */
-  gamma?: number;
-  /** SparseLLM penalty growth factor per iteration. */
-  growth?: number;
-  /** SparseLLM refits' damping towards the dense weights (default: `percdamp`). */
-  refitDamp?: number;
-  /**
-   * SparseLLM: which FFN input to calibrate on. `dense` (default): the dense layer's FFN inputs
-   * and outputs, as the reference code does; `pruned`: the inputs the pruned attention
-   * produces, with a target that also compensates the attention's error (better at 80 % on
-   * opt-small, worse at 70 % and 90 %; see BENCHMARKS.md).
-   */
-  ffnInput?: "pruned" | "dense";
-  /**
-   * GPU memory budget for data that grows with the calibration set, in bytes or as text such as
-   * `"512MiB"`, `"4GiB"`: the calibration hidden states (both copies) when they exceed half of it,
-   * and SparseLLM's auxiliary variables when they exceed it, are kept in host memory and moved in
-   * chunks (same results). Default: the adapter's `maxBufferSize`.
-   */
-  gpuMemory?: number | string;
-}
+export type PruneOptionsInput =
+  & {
+    -readonly [
+      K in keyof typeof PRUNE_OPTIONS as (typeof PRUNE_OPTIONS)[K] extends { required: true } ? K
+        : never
+    ]: OptionInputValue<(typeof PRUNE_OPTIONS)[K]>;
+  }
+  & {
+    -readonly [
+      K in keyof typeof PRUNE_OPTIONS as (typeof PRUNE_OPTIONS)[K] extends { required: true }
+        ? never
+        : K
+    ]?: OptionInputValue<(typeof PRUNE_OPTIONS)[K]>;
+  };
 
 /**
- * Options after validation and defaults.
+ * Options after validation and defaults: every option of {@linkcode PRUNE_OPTIONS} with a
+ * default (or required) is set, the others are optional; `sparsity` and `pattern` are resolved
+ * into one {@linkcode SparsityPattern}, and `gpuMemory` into bytes.
  *
  * @example Options with their defaults filled in
  * ```ts
@@ -110,81 +300,113 @@ export interface PruneOptionsInput {
  * console.log(options.nsamples, options.blocksize, targetSparsity(options.pattern)); // 128 128 0.5
  * ```
  */
-export interface PruneOptions {
-  /** Pruning method. */
-  method: MethodName;
-  /** What to zero. */
-  pattern: SparsityPattern;
-  /** Calibration windows. */
-  nsamples: number;
-  /** Tokens per window (undefined: the model's maximum, at most 2048). */
-  seqlen?: number;
-  /** Sampling seed. */
-  seed: number;
-  /** SparseGPT block size. */
-  blocksize: number;
-  /** Damping fraction. */
-  percdamp: number;
-  /** Inclusive layer range (undefined: all layers). */
-  layers?: [number, number];
-  /** SparseLLM iterations. */
-  iters: number;
-  /** SparseLLM α. */
-  alpha: number;
-  /** SparseLLM β. */
-  beta: number;
-  /** SparseLLM γ. */
-  gamma: number;
-  /** SparseLLM penalty growth. */
-  growth: number;
-  /** SparseLLM refit damping (undefined: `percdamp`). */
-  refitDamp?: number;
-  /** SparseLLM FFN calibration input. */
-  ffnInput: "pruned" | "dense";
-  /** GPU memory budget in bytes (undefined: the adapter's `maxBufferSize`). */
-  gpuMemory?: number;
+export type PruneOptions =
+  & {
+    -readonly [
+      K in keyof typeof PRUNE_OPTIONS as K extends "sparsity" | "pattern" ? never
+        : (typeof PRUNE_OPTIONS)[K] extends { required: true } | { default: unknown } ? K
+        : never
+    ]: OptionValue<(typeof PRUNE_OPTIONS)[K]>;
+  }
+  & {
+    -readonly [
+      K in keyof typeof PRUNE_OPTIONS as K extends "sparsity" | "pattern" ? never
+        : (typeof PRUNE_OPTIONS)[K] extends { required: true } | { default: unknown } ? never
+        : K
+    ]?: OptionValue<(typeof PRUNE_OPTIONS)[K]>;
+  }
+  & {
+    /** What to zero: from `sparsity` or `pattern`. */
+    pattern: SparsityPattern;
+  };
+
+const SPECS: Readonly<Record<string, OptionSpec>> = PRUNE_OPTIONS;
+
+/** The value in a message: strings quoted, numbers and arrays as JSON. */
+function show(value: unknown): string {
+  return value === undefined ? "nothing" : JSON.stringify(value) ?? String(value);
 }
 
-const positiveInt = (name: string) =>
-  z.number({ error: `--${name} must be a number` }).int(`--${name} must be an integer`).positive(
-    `--${name} must be positive`,
-  );
-const positive = (name: string) =>
-  z.number({ error: `--${name} must be a number` }).positive(`--${name} must be positive`);
+/** What a valid value of an option is, for messages: `a positive integer`, `in [0, 1)`… */
+function requirement(s: OptionSpec): string {
+  switch (s.kind) {
+    case "choice":
+      return `one of ${s.values!.join(", ")}`;
+    case "text":
+      return "text";
+    case "range":
+      return "[start, end] with integers 0 <= start <= end";
+    case "size":
+      return "a size such as 512MiB, 4GiB or 2000000000";
+  }
+  const what = s.kind === "int" ? "an integer" : "a number";
+  if (s.min !== undefined && s.lt !== undefined) return `in [${s.min}, ${s.lt})`;
+  if (s.kind === "int" && s.min === 1) return "a positive integer";
+  if (s.gt === 0 && s.lt === undefined) return "positive";
+  const bounds = [
+    s.min !== undefined ? `>= ${s.min}` : "",
+    s.gt !== undefined ? `> ${s.gt}` : "",
+    s.lt !== undefined ? `< ${s.lt}` : "",
+  ].filter(Boolean).join(" and ");
+  return bounds ? `${what} ${bounds}` : what;
+}
 
-const schema = z.object({
-  method: z.enum(["magnitude", "wanda", "sparsegpt", "sparsellm"], {
-    error: (iss) =>
-      `--method must be one of magnitude, wanda, sparsegpt, sparsellm (got ${
-        JSON.stringify(iss.input)
-      })`,
-  }),
-  sparsity: z.number({ error: "--sparsity must be a number" }).min(
-    0,
-    "--sparsity must be in [0, 1)",
-  )
-    .lt(1, "--sparsity must be in [0, 1)").optional(),
-  pattern: z.string().optional(),
-  nsamples: positiveInt("nsamples").default(128),
-  seqlen: positiveInt("seqlen").optional(),
-  seed: z.number().int("--seed must be an integer").min(0, "--seed must be >= 0").default(0),
-  blocksize: positiveInt("blocksize").default(128),
-  percdamp: z.number().min(0, "--percdamp must be >= 0").default(0.01),
-  layers: z.tuple([z.number().int().min(0), z.number().int().min(0)]).optional(),
-  iters: z.number().int("--iters must be an integer").min(0, "--iters must be >= 0").default(
-    SPARSELLM_DEFAULTS.iters,
-  ),
-  alpha: positive("alpha").default(SPARSELLM_DEFAULTS.alpha),
-  beta: positive("beta").default(SPARSELLM_DEFAULTS.beta),
-  gamma: positive("gamma").default(SPARSELLM_DEFAULTS.gamma),
-  growth: z.number().min(1, "--growth must be >= 1").default(SPARSELLM_DEFAULTS.growth),
-  refitDamp: z.number({ error: "--refit-damp must be a number" }).positive(
-    "--refit-damp must be positive",
-  ).optional(),
-  ffnInput: z.enum(["pruned", "dense"], { error: "--ffn-input must be pruned or dense" }).default(
-    "dense",
-  ),
-  gpuMemory: z.union([z.number(), z.string()]).optional(),
+/** The zod schema of one option's input value, with its default. */
+function fieldSchema(s: OptionSpec): z.ZodType {
+  let schema: z.ZodType;
+  if (s.kind === "int" || s.kind === "number") {
+    let n = s.kind === "int" ? z.number().int() : z.number();
+    if (s.min !== undefined) n = n.min(s.min);
+    if (s.gt !== undefined) n = n.gt(s.gt);
+    if (s.lt !== undefined) n = n.lt(s.lt);
+    schema = n;
+  } else if (s.kind === "choice") schema = z.enum(s.values as [string, ...string[]]);
+  else if (s.kind === "text") schema = z.string();
+  else if (s.kind === "range") {
+    schema = z.tuple([z.number().int().min(0), z.number().int().min(0)]).refine(([a, b]) => a <= b);
+  } else schema = z.union([z.number(), z.string()]);
+  if (s.default !== undefined) return schema.default(s.default as never);
+  return s.required ? schema : schema.optional();
+}
+
+/** The input schema: one field per option, defaults applied, unknown keys dropped. */
+const INPUT_SCHEMA = z.object(
+  Object.fromEntries(Object.entries(SPECS).map(([key, s]) => [key, fieldSchema(s)])),
+);
+
+/**
+ * The whole schema: validates the input against {@linkcode PRUNE_OPTIONS} and transforms it into
+ * the resolved options (cross-option checks throw {@linkcode OptionError} from the transform).
+ */
+const SCHEMA = INPUT_SCHEMA.transform((o): PruneOptions => {
+  const input = o as PruneOptionsInput & Record<string, unknown>;
+  if ((input.sparsity === undefined) === (input.pattern === undefined)) {
+    throw new OptionError(
+      "sparsity",
+      "sparsity or pattern: give exactly one (e.g. 0.5 or 2:4)",
+      ["pattern"],
+    );
+  }
+  const pattern: SparsityPattern = input.pattern !== undefined
+    ? parseNM(input.pattern)
+    : { kind: "unstructured", sparsity: input.sparsity! };
+  // In the table's order, with the pattern where sparsity and pattern are.
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(SPECS)) {
+    const value = input[key];
+    if (key === "sparsity") out.pattern = pattern;
+    if (key === "sparsity" || key === "pattern" || value === undefined) continue;
+    out[key] = spec.kind === "size" ? parseByteSize(value as number | string, key) : value;
+  }
+  const r = out as PruneOptions;
+  if (pattern.kind === "nm" && r.blocksize % pattern.m !== 0) {
+    throw new OptionError(
+      "blocksize",
+      `blocksize ${r.blocksize} must be a multiple of M = ${pattern.m} for pattern ${input.pattern}`,
+      ["pattern"],
+    );
+  }
+  return r;
 });
 
 const UNITS: Record<string, number> = {
@@ -207,15 +429,20 @@ const UNITS: Record<string, number> = {
 /**
  * Parses a byte size such as `"512MiB"`, `"4GiB"`, `"2e9"` or `1073741824`.
  *
- * @example Parse --gpu-memory values
+ * @example Parse gpuMemory values
  * ```ts
  * import { parseByteSize } from "@sparsellm/sparsellm";
  *
  * parseByteSize("512MiB"); // 536870912
  * parseByteSize("1.5GB"); // 1500000000
  * ```
+ *
+ * @param value The size.
+ * @param option The option it belongs to, named in errors (default `gpuMemory`).
+ * @returns The size in bytes, rounded down.
+ * @throws {OptionError} When the text is not a size or the size is not positive.
  */
-export function parseByteSize(value: number | string, flag = "--gpu-memory"): number {
+export function parseByteSize(value: number | string, option = "gpuMemory"): number {
   let bytes: number;
   if (typeof value === "number") bytes = value;
   else {
@@ -223,19 +450,20 @@ export function parseByteSize(value: number | string, flag = "--gpu-memory"): nu
     const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
     if (!m || unit === undefined) {
       throw new OptionError(
-        `Invalid ${flag} "${value}": expected a size such as 512MiB, 4GiB or 2000000000`,
+        option,
+        `${option} must be a size such as 512MiB, 4GiB or 2000000000 (got ${show(value)})`,
       );
     }
     bytes = Number(m[1]) * unit;
   }
   if (!Number.isFinite(bytes) || bytes <= 0) {
-    throw new OptionError(`Invalid ${flag} ${JSON.stringify(value)}: it must be positive`);
+    throw new OptionError(option, `${option} must be positive (got ${show(value)})`);
   }
   return Math.floor(bytes);
 }
 
 /**
- * Validates pruning options and fills in defaults. Throws `RangeError` naming the option.
+ * Validates pruning options and fills in defaults.
  *
  * @example Validate command-line style options
  * ```ts
@@ -244,68 +472,54 @@ export function parseByteSize(value: number | string, flag = "--gpu-memory"): nu
  * const options = resolvePruneOptions({ method: "wanda", pattern: "2:4", layers: [0, 11] });
  * console.log(options.pattern); // { kind: "nm", n: 2, m: 4 }
  * ```
+ *
+ * @param input The options as given.
+ * @returns The options with defaults, the pattern parsed and sizes in bytes.
+ * @throws {OptionError} Naming the first bad option (by its key) and its value.
  */
 export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
-  const r = schema.safeParse(input);
-  if (!r.success) throw new OptionError(r.error.issues.map((i) => i.message).join("; "));
-  const o = r.data;
-  if ((o.sparsity === undefined) === (o.pattern === undefined)) {
-    throw new OptionError("Give exactly one of --sparsity (e.g. 0.5) or --pattern (e.g. 2:4)");
+  const r = SCHEMA.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const key = String(issue.path[0]);
+  const spec = SPECS[key];
+  const value = (input as Record<string, unknown>)[key];
+  if (value === undefined && spec.required) {
+    throw new OptionError(key, `${key} is required: ${requirement(spec)}`);
   }
-  const pattern: SparsityPattern = o.pattern !== undefined
-    ? parseNM(o.pattern)
-    : { kind: "unstructured", sparsity: o.sparsity! };
-  if (pattern.kind === "nm" && o.blocksize % pattern.m !== 0) {
-    throw new OptionError(
-      `--blocksize ${o.blocksize} must be a multiple of M = ${pattern.m} for --pattern ${o.pattern}`,
-    );
-  }
-  if (o.layers && o.layers[0] > o.layers[1]) {
-    throw new OptionError(`--layers ${o.layers[0]}-${o.layers[1]} is empty: start > end`);
-  }
-  const out: PruneOptions = {
-    method: o.method,
-    pattern,
-    nsamples: o.nsamples,
-    seed: o.seed,
-    blocksize: o.blocksize,
-    percdamp: o.percdamp,
-    iters: o.iters,
-    alpha: o.alpha,
-    beta: o.beta,
-    gamma: o.gamma,
-    growth: o.growth,
-    ffnInput: o.ffnInput,
-  };
-  if (o.seqlen !== undefined) out.seqlen = o.seqlen;
-  if (o.layers) out.layers = [o.layers[0], o.layers[1]];
-  if (o.gpuMemory !== undefined) out.gpuMemory = parseByteSize(o.gpuMemory);
-  if (o.refitDamp !== undefined) out.refitDamp = o.refitDamp;
-  return out;
+  throw new OptionError(key, `${key} must be ${requirement(spec)} (got ${show(value)})`);
 }
 
 /**
- * Parses `--layers` text: `"3"`, `"0-11"`.
+ * Parses a layer range written as text: `"3"`, `"0-11"`.
  *
- * @example Parse a --layers value
+ * @example Parse a layer range
  * ```ts
  * import { parseLayerRange } from "@sparsellm/sparsellm";
  *
  * parseLayerRange("0-11"); // [0, 11]
  * parseLayerRange("3"); // [3, 3]
  * ```
+ *
+ * @param text The range.
+ * @returns The inclusive range.
+ * @throws {OptionError} When the text is not a range or the range is empty.
  */
 export function parseLayerRange(text: string): [number, number] {
   const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
-  if (!m) throw new OptionError(`Invalid --layers "${text}": expected N or A-B, e.g. 0-11`);
+  if (!m) {
+    throw new OptionError("layers", `layers must be N or A-B, e.g. 0-11 (got ${show(text)})`);
+  }
   const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
-  if (a > b) throw new OptionError(`Invalid --layers "${text}": start ${a} > end ${b}`);
+  if (a > b) {
+    throw new OptionError("layers", `layers ${text.trim()} is empty: start ${a} > end ${b}`);
+  }
   return [a, b];
 }
 
 /**
- * Checks options against a model: `--layers` within the layer count, `--pattern` M dividing the
- * input width of every prunable matrix and within the kernels' limits, `--seqlen` within the
+ * Checks options against a model: `layers` within the layer count, the pattern's M dividing the
+ * input width of every prunable matrix and within the kernels' limits, `seqlen` within the
  * learned positions of OPT models.
  *
  * @example Check options against a model before pruning
@@ -317,24 +531,34 @@ export function parseLayerRange(text: string): [number, number] {
  * const options = resolvePruneOptions({ method: "sparsegpt", pattern: "2:4", layers: [0, 1] });
  * validateForModel(options, config, 256); // throws OptionError when they do not fit
  * ```
+ *
+ * @param o The resolved options.
+ * @param config The model.
+ * @param seqlen The calibration window length that will be used.
+ * @throws {OptionError} Naming the option that does not fit.
  */
 export function validateForModel(o: PruneOptions, config: ModelConfig, seqlen: number): void {
   if (o.layers && o.layers[1] >= config.numLayers) {
     throw new OptionError(
-      `--layers ${o.layers[0]}-${o.layers[1]} is out of range: the model has ${config.numLayers} ` +
+      "layers",
+      `layers ${o.layers[0]}-${o.layers[1]} is out of range: the model has ${config.numLayers} ` +
         `layers (0-${config.numLayers - 1})`,
     );
   }
   if (config.modelType === "opt" && seqlen > config.maxPositions) {
     throw new OptionError(
-      `--seqlen ${seqlen} exceeds the model's ${config.maxPositions} learned positions`,
+      "seqlen",
+      `seqlen ${seqlen} exceeds the model's ${config.maxPositions} learned positions`,
     );
   }
   if (o.pattern.kind === "nm") {
     const { n, m } = o.pattern;
     const maxM = o.method === "sparsegpt" || o.method === "sparsellm" ? SPARSEGPT_MAX_M : MAX_NM_M;
     if (m > maxM) {
-      throw new OptionError(`--pattern ${n}:${m}: M must be at most ${maxM} for ${o.method}`);
+      throw new OptionError(
+        "pattern",
+        `pattern ${n}:${m}: M must be at most ${maxM} for ${o.method}`,
+      );
     }
     const widths = new Set([
       config.hiddenSize,
@@ -344,7 +568,9 @@ export function validateForModel(o: PruneOptions, config: ModelConfig, seqlen: n
     for (const w of widths) {
       if (w % m !== 0) {
         throw new OptionError(
-          `--pattern ${n}:${m} does not fit: a prunable matrix has ${w} inputs, not a multiple of ${m}`,
+          "pattern",
+          `pattern ${n}:${m} does not fit: a prunable matrix has ${w} inputs, not a multiple ` +
+            `of ${m}`,
         );
       }
     }

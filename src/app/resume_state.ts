@@ -149,8 +149,8 @@ export class ResumeState {
     const diff = describeDifference(data.fingerprint ?? {}, fingerprint);
     if (diff) {
       throw new CheckpointError(
-        `The saved state "${file}" belongs to a different run (${diff}); run with --force ` +
-          `instead of --resume to start over`,
+        `The saved state "${file}" belongs to a different run (${diff}); use force: true ` +
+          `instead of resume: true to start over`,
       );
     }
     return data;

@@ -71,7 +71,10 @@ Deno.test("prune --resume after an in-process interruption gives byte-identical 
     const fullReport = await prune(full, { evalText: join(ROOT, TEST_TXT), maxWindows: 2 });
     const out = join(tmp, "out");
     const err = await interruptAfter(out, 0, { evalText: join(ROOT, TEST_TXT), maxWindows: 2 });
-    assert.match(err.message, /^stop \(layers 0-0 are saved in ".*\.out\.resume": run the same/);
+    assert.match(
+      err.message,
+      /^stop \(layers 0-0 are saved in ".*\.out\.resume": prune again with resume: true/,
+    );
     // Nothing under the final name, no temporary folder; only the state.
     assert.deepEqual(await outputLeftovers(out), [".out.resume"]);
     const state = new ResumeState(out);
