@@ -53,7 +53,7 @@ Deno.test("cli: --help of every command exits 0 and documents the real defaults"
   assert.match(documented("seqlen"), /max positions, at most 2048/);
   const penalties = ["alpha", "beta", "gamma", "growth"].map((f) => Number(documented(f)));
   assert.deepEqual(penalties, [d.alpha, d.beta, d.gamma, d.growth]);
-  assert.match(prune.stdout, /--ffn-input MODE (?:(?!\n  --)[^])*\(default: dense\)/);
+  assert.match(prune.stdout, /--ffn-input MODE (?:(?!\n {2}--)[^])*\(default: dense\)/);
   assert.equal(d.ffnInput, "dense");
   for (const flag of ["--model", "--method", "--sparsity", "--pattern", "--calib", "--out"]) {
     assert.ok(prune.stdout.includes(flag), `prune --help lists ${flag}`);
