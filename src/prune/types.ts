@@ -4,7 +4,7 @@
  * @module
  */
 
-import { OptionError } from "../option_error.ts";
+import { OptionError } from "../options/error.ts";
 
 /**
  * Which weights a method zeroes: a fraction per comparison group, or N zeros in every M.
