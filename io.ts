@@ -7,6 +7,10 @@
  * byte range at a time; writers lay the file out up front and write each
  * tensor at its offset.
  *
+ * It also holds the file-level use cases built on those formats: {@linkcode pruneCheckpoint}
+ * (a checkpoint folder in, a pruned folder out), {@linkcode evaluateCheckpoint} (perplexity on a
+ * text file) and {@linkcode inspectCheckpoint} (what a folder holds).
+ *
  * All problems caused by the input throw {@linkcode CheckpointError}.
  *
  * @example Copying a checkpoint tensor by tensor
@@ -32,13 +36,12 @@ export * from "./src/io/safetensors.ts";
 export * from "./src/io/safetensors_file.ts";
 export * from "./src/io/safetensors_writer.ts";
 export * from "./src/io/checkpoint.ts";
+export * from "./src/io/checkpoint_writer.ts";
 export * from "./src/io/non_weight_files.ts";
 export * from "./src/io/atomic_dir.ts";
 export * from "./src/io/text.ts";
 export * from "./src/io/finite.ts";
 export * from "./src/io/model_files.ts";
-export * from "./src/io/inspect.ts";
-export * from "./src/io/evaluate.ts";
-export * from "./src/io/prune_checkpoint.ts";
-export * from "./src/io/resume_state.ts";
-export * from "./src/io/sweep.ts";
+export * from "./src/app/inspect.ts";
+export * from "./src/app/evaluate.ts";
+export * from "./src/app/prune_checkpoint.ts";

@@ -22,7 +22,7 @@
  */
 
 export * from "./src/pruner.ts";
-export * from "./src/options.ts";
+export * from "./src/prune/options.ts";
 export * from "./src/prune/types.ts";
 export * from "./src/prune/pipeline.ts";
 export * from "./src/prune/report.ts";

@@ -20,9 +20,9 @@
 import { parseArgs } from "node:util";
 import { getGpu } from "../src/gpu/device.ts";
 import { matmul } from "../src/kernels/matmul.ts";
-import { parseLayerRange, resolvePruneOptions } from "../src/options.ts";
-import { pruneCheckpoint } from "../src/io/prune_checkpoint.ts";
-import { formatMarkdownTable } from "../src/report/table.ts";
+import { parseLayerRange, resolvePruneOptions } from "../src/prune/options.ts";
+import { pruneCheckpoint } from "../src/app/prune_checkpoint.ts";
+import { formatMarkdownTable } from "../src/app/report/table.ts";
 import { runLinalgBench } from "./linalg_bench.ts";
 import { runForwardBench } from "./forward_bench.ts";
 

@@ -18,9 +18,9 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { CheckpointWriter } from "../src/io/checkpoint.ts";
+import { CheckpointWriter } from "../src/io/checkpoint_writer.ts";
 import { encodeFromF32 } from "../src/io/dtype.ts";
-import { formatMarkdownTable } from "../src/report/table.ts";
+import { formatMarkdownTable } from "../src/app/report/table.ts";
 
 const args = parseArgs({
   args: Deno.args,

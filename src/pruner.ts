@@ -13,7 +13,7 @@ import {
   type PruneOptionsInput,
   resolvePruneOptions,
   validateForModel,
-} from "./options.ts";
+} from "./prune/options.ts";
 import { prunePipeline } from "./prune/pipeline.ts";
 import type { LayerReport, ProgressEvent, PrunedTensors } from "./prune/report.ts";
 

@@ -77,7 +77,7 @@ export class GpuDeviceLostError extends Error {
     super(
       `The GPU device was lost during ${where} (reason: ${reason}${
         message ? `; ${message}` : ""
-      }); the work cannot continue on it — run the command again (prune --resume continues ` +
+      }); the work cannot continue on it — run it again (pruning with resume: true continues ` +
         `from the last finished layer)`,
     );
     this.name = "GpuDeviceLostError";

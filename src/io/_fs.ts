@@ -46,6 +46,15 @@ export function isNotFound(e: unknown): boolean {
   return e instanceof Deno.errors.NotFound;
 }
 
+/** Removes a file or folder (recursively); does nothing when it does not exist. */
+export async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path, { recursive: true });
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+}
+
 /**
  * Says what is wrong with a path when a file system call failed because of
  * the path itself: missing, a folder where a file is expected, a file where a

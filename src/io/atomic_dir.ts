@@ -7,7 +7,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { CheckpointError } from "./errors.ts";
-import { isInsideDir, isNotFound } from "./_fs.ts";
+import { isInsideDir, isNotFound, removeIfExists } from "./_fs.ts";
 
 /**
  * Options of {@linkcode AtomicOutputDir.prepare}.
@@ -121,7 +121,9 @@ export class AtomicOutputDir {
       throw new CheckpointError(`Output path "${out}" exists and is not a folder`);
     }
     if (info && !options.force && !(await isEmptyDir(path))) {
-      throw new CheckpointError(`Output folder "${out}" is not empty; use force to replace it`);
+      throw new CheckpointError(
+        `Output folder "${out}" is not empty; use force: true to replace it`,
+      );
     }
     // Remember which parent folders we create, so that abort() can remove them again.
     const createdParents: string[] = [];
@@ -159,7 +161,7 @@ export class AtomicOutputDir {
       await Deno.rename(this.tmpPath, this.path);
     } else if (!this.#force) {
       throw new CheckpointError(
-        `Output folder "${this.path}" is not empty; use force to replace it`,
+        `Output folder "${this.path}" is not empty; use force: true to replace it`,
       );
     } else {
       const backup = join(dirname(this.path), `.${basename(this.path)}.old-${randomTag()}`);
@@ -203,9 +205,7 @@ export class AtomicOutputDir {
   async abort(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
-    await Deno.remove(this.tmpPath, { recursive: true }).catch((e) => {
-      if (!isNotFound(e)) throw e;
-    });
+    await removeIfExists(this.tmpPath);
     // Parent folders created by prepare(), innermost first, if still empty.
     for (const p of this.#createdParents) {
       try {

@@ -13,7 +13,7 @@ import type { ChunkStore } from "../gpu/chunk_store.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import type { ActivationTap, Architecture, LinearSpec } from "../models/arch.ts";
 import type { LayerWeights } from "../models/layer.ts";
-import type { PruneOptions } from "../options.ts";
+import type { PruneOptions } from "./options.ts";
 import type { MatrixReport } from "./report.ts";
 import type { FfnReport } from "./sparsellm/types.ts";
 import type { MatrixSolver } from "./solver.ts";

@@ -15,7 +15,7 @@ import type { ModelConfig } from "../models/config.ts";
 import { type LayerWeights, loadLayerWeights, runLayer } from "../models/layer.ts";
 import { CausalLM } from "../models/model.ts";
 import type { WeightSource } from "../models/weights.ts";
-import type { PruneOptions } from "../options.ts";
+import type { PruneOptions } from "./options.ts";
 import { collectLayerStats } from "./layer_stats.ts";
 import type { CalibrationStore, LayerJob, LayerStats, PruneMethod } from "./method.ts";
 import { methodFor, solverFor } from "./methods.ts";

@@ -8,7 +8,7 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import { type GpuTensor, view } from "../gpu/tensor.ts";
-import type { PruneOptions } from "../options.ts";
+import type { PruneOptions } from "./options.ts";
 
 /** What a solver reads of the options. */
 export type SolverOptions = Pick<PruneOptions, "pattern" | "blocksize" | "percdamp">;

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { OptionError } from "./option_error.ts";
+
 /**
  * Which weights a method zeroes: a fraction per comparison group, or N zeros in every M.
  *
@@ -21,6 +23,18 @@ export type SparsityPattern =
   | { readonly kind: "nm"; readonly n: number; readonly m: number };
 
 /**
+ * The names of the pruning methods this library implements (the option table's `method` values).
+ *
+ * @example List the methods
+ * ```ts
+ * import { METHOD_NAMES } from "@sparsellm/sparsellm";
+ *
+ * console.log(METHOD_NAMES.join(", ")); // magnitude, wanda, sparsegpt, sparsellm
+ * ```
+ */
+export const METHOD_NAMES = ["magnitude", "wanda", "sparsegpt", "sparsellm"] as const;
+
+/**
  * The pruning methods this library implements.
  *
  * @example Options for every method
@@ -31,7 +45,7 @@ export type SparsityPattern =
  * const options = methods.map((method) => resolvePruneOptions({ method, sparsity: 0.5 }));
  * ```
  */
-export type MethodName = "magnitude" | "wanda" | "sparsegpt" | "sparsellm";
+export type MethodName = typeof METHOD_NAMES[number];
 
 /**
  * Parses `"2:4"`-style patterns (N zeros in every M consecutive input weights).
@@ -41,15 +55,17 @@ export type MethodName = "magnitude" | "wanda" | "sparsegpt" | "sparsellm";
  * import { parseNM } from "@sparsellm/sparsellm";
  *
  * parseNM("2:4"); // { kind: "nm", n: 2, m: 4 }
- * parseNM("4:2"); // throws RangeError: need 0 < N < M
+ * parseNM("4:2"); // throws OptionError: pattern must be N:M with integers 0 < N < M …
  * ```
  */
 export function parseNM(text: string): SparsityPattern {
   const m = /^(\d+):(\d+)$/.exec(text.trim());
-  if (!m) throw new RangeError(`Invalid --pattern "${text}": expected two integers like "2:4"`);
-  const n = Number(m[1]), mm = Number(m[2]);
-  if (mm < 1 || n < 1 || n >= mm) {
-    throw new RangeError(`Invalid --pattern "${text}": need 0 < N < M`);
+  const n = Number(m?.[1]), mm = Number(m?.[2]);
+  if (!m || mm < 1 || n < 1 || n >= mm) {
+    throw new OptionError(
+      "pattern",
+      `pattern must be N:M with integers 0 < N < M, e.g. 2:4 (got ${JSON.stringify(text)})`,
+    );
   }
   return { kind: "nm", n, m: mm };
 }

@@ -18,12 +18,8 @@ import { isAbsolute, join, relative, sep } from "node:path";
 import { CheckpointError } from "../../src/io/errors.ts";
 import { decodeToF32 } from "../../src/io/dtype.ts";
 import { MAX_HEADER_SIZE, parseSafetensorsHeader } from "../../src/io/safetensors.ts";
-import {
-  CheckpointReader,
-  CheckpointWriter,
-  INDEX_FILE,
-  SINGLE_FILE,
-} from "../../src/io/checkpoint.ts";
+import { CheckpointReader, INDEX_FILE, SINGLE_FILE } from "../../src/io/checkpoint.ts";
+import { CheckpointWriter } from "../../src/io/checkpoint_writer.ts";
 
 // ---------------------------------------------------------------------------
 // PRNG

@@ -68,7 +68,7 @@ Deno.test("AtomicOutputDir refuses a non-empty output without force and replaces
     await Deno.writeTextFile(join(target, "old.txt"), "old");
     await rejects(
       AtomicOutputDir.prepare(target, model),
-      /Output folder ".*out" is not empty; use force to replace it/,
+      /Output folder ".*out" is not empty; use force: true to replace it/,
     );
     await Deno.writeTextFile(join(dir, "file"), "");
     await rejects(

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { getGpu, type PipelineResult, type PrunedTensors, prunePipeline } from "../../mod.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
-import { type PruneOptionsInput, resolvePruneOptions } from "../../src/options.ts";
+import { type PruneOptionsInput, resolvePruneOptions } from "../../src/prune/options.ts";
 import { withTiny } from "./_tiny.ts";
 
 async function pruneTiny(

@@ -3,21 +3,25 @@
 
 import assert from "node:assert/strict";
 import { type ProgressEvent, SparseLLMPruner } from "../../mod.ts";
-import { resolvePruneOptions } from "../../src/options.ts";
+import { resolvePruneOptions } from "../../src/prune/options.ts";
 import { withTiny } from "./_tiny.ts";
 
 const NAMES_PER_LAYER = ["q_proj", "k_proj", "v_proj", "out_proj"].map((r) => `self_attn.${r}`)
   .concat(["fc1", "fc2"]);
 
 Deno.test("SparseLLMPruner validates options with messages naming the option", () => {
-  assert.throws(() => new SparseLLMPruner({ method: "sparsegpt", sparsity: 1.5 }), /--sparsity/);
+  assert.throws(() => new SparseLLMPruner({ method: "sparsegpt", sparsity: 1.5 }), {
+    option: "sparsity",
+    message: "sparsity must be in [0, 1) (got 1.5)",
+  });
   assert.throws(
     () => new SparseLLMPruner({ method: "sparsegpt", sparsity: 0.5, pattern: "2:4" }),
-    /--sparsity.*--pattern/,
+    { option: "sparsity", related: ["pattern"], message: /^sparsity or pattern: give exactly one/ },
   );
   assert.throws(() => new SparseLLMPruner({ method: "wanda", pattern: "2:4", blocksize: 130 }), {
     name: "OptionError",
-    message: /--blocksize 130/,
+    option: "blocksize",
+    message: /^blocksize 130 must be a multiple of M = 4 for pattern 2:4/,
   });
   const p = new SparseLLMPruner({ method: "sparsellm", sparsity: 0.5, seqlen: 64 });
   assert.deepEqual(

@@ -5,8 +5,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CheckpointError, pruneCheckpoint, type PruneReport, ResumeState } from "../../io.ts";
-import { type PruneOptionsInput, resolvePruneOptions } from "../../src/options.ts";
+import { CheckpointError, pruneCheckpoint, type PruneReport } from "../../io.ts";
+import { ResumeState } from "../../src/app/resume_state.ts";
+import { type PruneOptionsInput, resolvePruneOptions } from "../../src/prune/options.ts";
 import {
   hashTree,
   OPT_TINY,
@@ -70,7 +71,10 @@ Deno.test("prune --resume after an in-process interruption gives byte-identical 
     const fullReport = await prune(full, { evalText: join(ROOT, TEST_TXT), maxWindows: 2 });
     const out = join(tmp, "out");
     const err = await interruptAfter(out, 0, { evalText: join(ROOT, TEST_TXT), maxWindows: 2 });
-    assert.match(err.message, /^stop \(layers 0-0 are saved in ".*\.out\.resume": run the same/);
+    assert.match(
+      err.message,
+      /^stop \(layers 0-0 are saved in ".*\.out\.resume": prune again with resume: true/,
+    );
     // Nothing under the final name, no temporary folder; only the state.
     assert.deepEqual(await outputLeftovers(out), [".out.resume"]);
     const state = new ResumeState(out);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LayerReport } from "../prune/report.ts";
+import type { LayerReport } from "../../prune/report.ts";
 import { barChartSvg, lineChartSvg, type LineSeries } from "./svg.ts";
 
 function stack(svgs: string[], width: number, heights: number[]): string {

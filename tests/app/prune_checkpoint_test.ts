@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointReader, pruneCheckpoint, type PruneReport } from "../../io.ts";
-import { type PruneOptionsInput, resolvePruneOptions } from "../../src/options.ts";
+import { type PruneOptionsInput, resolvePruneOptions } from "../../src/prune/options.ts";
 import type { ProgressEvent } from "../../src/prune/report.ts";
-import { byTag, parseXml, textOf } from "../report/_xml_check.ts";
+import { byTag, parseXml, textOf } from "./report/_xml_check.ts";
 import {
   hashTree,
   OPT_TINY,

@@ -1,5 +1,5 @@
 import { strictEqual, throws } from "node:assert/strict";
-import { formatNumber } from "../../src/report/format_number.ts";
+import { formatNumber } from "../../../src/app/report/format_number.ts";
 
 Deno.test("formatNumber: fixed significance with readable notation", () => {
   const cases: [number, string][] = [

@@ -1,5 +1,5 @@
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { barChartSvg, DEFAULT_COLORS, lineChartSvg } from "../../src/report/svg.ts";
+import { barChartSvg, DEFAULT_COLORS, lineChartSvg } from "../../../src/app/report/svg.ts";
 import { byTag, findAll, parseXml, textOf, type XmlElement } from "./_xml_check.ts";
 
 const N = (e: XmlElement, attr: string): number => Number(e.attrs[attr]);

@@ -1,5 +1,5 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
-import { formatDuration, ProgressReporter } from "../../src/report/progress.ts";
+import { formatDuration, ProgressReporter } from "../../../src/app/report/progress.ts";
 
 function fakeClock(): { now: () => number; set: (ms: number) => void } {
   let t = 0;

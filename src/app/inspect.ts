@@ -5,7 +5,7 @@
  */
 
 import { architectureForSource, prunableLinears, validateWeights } from "../models/arch.ts";
-import { openModel } from "./model_files.ts";
+import { openModel } from "../io/model_files.ts";
 
 /**
  * What {@linkcode inspectCheckpoint} reports.

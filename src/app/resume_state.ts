@@ -11,17 +11,17 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import type { LayerReport } from "../prune/report.ts";
-import { CheckpointError } from "./errors.ts";
-import { isNotFound } from "./_fs.ts";
-import { SafetensorsFile } from "./safetensors_file.ts";
-import { SafetensorsWriter } from "./safetensors_writer.ts";
+import { CheckpointError } from "../io/errors.ts";
+import { isNotFound, removeIfExists } from "../io/_fs.ts";
+import { SafetensorsFile } from "../io/safetensors_file.ts";
+import { SafetensorsWriter } from "../io/safetensors_writer.ts";
 
 /**
  * One pruned tensor as it will be written to the output checkpoint.
  *
  * @example List the tensors saved for layer 0
  * ```ts
- * import { ResumeState, type StateTensor } from "@sparsellm/sparsellm/io";
+ * import { ResumeState, type StateTensor } from "./resume_state.ts";
  *
  * const state = new ResumeState("out/pruned");
  * const tensors: StateTensor[] = await state.readLayer(0);
@@ -44,7 +44,7 @@ export interface StateTensor {
  *
  * @example Where an interrupted run stopped
  * ```ts
- * import { ResumeState, type ResumeStateData } from "@sparsellm/sparsellm/io";
+ * import { ResumeState, type ResumeStateData } from "./resume_state.ts";
  *
  * declare const fingerprint: Record<string, unknown>;
  * const state = new ResumeState("out/pruned");
@@ -76,21 +76,13 @@ export interface ResumeStateData {
  *
  * @example Read the saved inputs of layer 3
  * ```ts
- * import { type HiddenChunks, ResumeState } from "@sparsellm/sparsellm/io";
+ * import { type HiddenChunks, ResumeState } from "./resume_state.ts";
  *
  * const hidden: HiddenChunks = await new ResumeState("out/pruned").readHidden(3);
  * console.log(hidden.length, hidden[0]?.length);
  * ```
  */
 export type HiddenChunks = Float32Array[];
-
-async function removeIfExists(path: string): Promise<void> {
-  try {
-    await Deno.remove(path, { recursive: true });
-  } catch (e) {
-    if (!isNotFound(e)) throw e;
-  }
-}
 
 function describeDifference(a: Record<string, unknown>, b: Record<string, unknown>): string {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
@@ -104,7 +96,7 @@ function describeDifference(a: Record<string, unknown>, b: Record<string, unknow
  *
  * @example Saving and loading the state after a layer
  * ```ts ignore
- * import { ResumeState } from "@sparsellm/sparsellm/io";
+ * import { ResumeState } from "./resume_state.ts";
  *
  * const state = new ResumeState("out/pruned");
  * await state.saveLayer(0, tensors, report, hidden, { version: 1, fingerprint, nextLayer: 1, layers: [report], pruneSeconds: 3 });
@@ -157,8 +149,8 @@ export class ResumeState {
     const diff = describeDifference(data.fingerprint ?? {}, fingerprint);
     if (diff) {
       throw new CheckpointError(
-        `The saved state "${file}" belongs to a different run (${diff}); run with --force ` +
-          `instead of --resume to start over`,
+        `The saved state "${file}" belongs to a different run (${diff}); use force: true ` +
+          `instead of resume: true to start over`,
       );
     }
     return data;

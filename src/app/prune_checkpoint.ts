@@ -9,22 +9,23 @@
 import { join, resolve } from "node:path";
 import { sampleCalibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { type PruneOptions, validateForModel } from "../options.ts";
+import { OptionError, type PruneOptions, validateForModel } from "../prune/options.ts";
 import { lastPrunedLayer, prunePipeline } from "../prune/pipeline.ts";
 import type { LayerReport, ProgressEvent } from "../prune/report.ts";
 import { targetSparsity } from "../prune/types.ts";
 import type { FfnReport } from "../prune/sparsellm/types.ts";
-import { layerChartSvg } from "../report/charts.ts";
-import { AtomicOutputDir } from "./atomic_dir.ts";
-import { CheckpointReader, CheckpointWriter } from "./checkpoint.ts";
-import { encodeFromF32 } from "./dtype.ts";
+import { layerChartSvg } from "./report/charts.ts";
+import { AtomicOutputDir } from "../io/atomic_dir.ts";
+import { CheckpointReader } from "../io/checkpoint.ts";
+import { CheckpointWriter } from "../io/checkpoint_writer.ts";
+import { encodeFromF32 } from "../io/dtype.ts";
 import type { WeightSource } from "../models/weights.ts";
 import { perplexityOf, textWindows } from "./evaluate.ts";
-import { assertFinite } from "./finite.ts";
-import { defaultSeqlen, loadTokenizer, openModel } from "./model_files.ts";
-import { copyNonWeightFiles } from "./non_weight_files.ts";
-import { readCalibrationDocs } from "./text.ts";
-import { CheckpointError } from "./errors.ts";
+import { assertFinite } from "../io/finite.ts";
+import { defaultSeqlen, loadTokenizer, openModel } from "../io/model_files.ts";
+import { copyNonWeightFiles } from "../io/non_weight_files.ts";
+import { readCalibrationDocs } from "../io/text.ts";
+import { CheckpointError } from "../io/errors.ts";
 import { ResumeState, type ResumeStateData, type StateTensor } from "./resume_state.ts";
 
 /**
@@ -98,11 +99,11 @@ export interface PruneSummary {
   target_sparsity: number;
   /** Achieved fraction of zeros over the pruned matrices. */
   sparsity: number;
-  /** Dense perplexity (with `--eval`). */
+  /** Dense perplexity (with `evalText`). */
   dense_perplexity?: number;
-  /** Pruned perplexity (with `--eval`). */
+  /** Pruned perplexity (with `evalText`). */
   pruned_perplexity?: number;
-  /** Evaluation windows and length (with `--eval`). */
+  /** Evaluation windows (with `evalText`). */
   eval_windows?: number;
   /** Window length used for evaluation. */
   eval_seqlen?: number;
@@ -120,7 +121,7 @@ export interface PruneSummary {
   largest_gpu_buffer_bytes: number;
   /** Peak bytes of GPU buffers in use in any layer (bytes). */
   peak_gpu_layer_bytes: number;
-  /** Whether the calibration hidden states were kept in host memory (`--gpu-memory`). */
+  /** Whether the calibration hidden states were kept in host memory (the `gpuMemory` option). */
   calibration_on_host: boolean;
   /** Output folder. */
   out: string;
@@ -196,13 +197,13 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
         throw new RangeError(`Calibration file "${args.calib}": ${(e as Error).message}`);
       }
     } else if (o.method !== "magnitude") {
-      throw new RangeError(`--calib is required for --method ${o.method}`);
+      throw new OptionError("calib", `calib is required for method ${o.method}`, ["method"]);
     }
     const evalWins = args.evalText
       ? await textWindows(args.model, args.evalText, seqlen, args.maxWindows)
       : undefined;
     const gpu = args.gpu ?? await getGpu();
-    // An interrupted run's state: continue it (--resume), discard it (--force) or refuse.
+    // An interrupted run's state: continue it (resume), discard it (force) or refuse.
     const fingerprint = await runFingerprint(args, reader, calibration, seqlen, gpu);
     let saved: ResumeStateData | undefined;
     if (await state.exists()) {
@@ -213,8 +214,8 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       } else if (args.force) await state.remove();
       else {
         throw new CheckpointError(
-          `An interrupted run left its state in "${state.path}": run the same command with ` +
-            `--resume to continue it, or with --force to start over`,
+          `An interrupted run left its state in "${state.path}": prune again with resume: true ` +
+            `to continue it, or with force: true to start over`,
         );
       }
     }
@@ -365,8 +366,8 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       stateLayers = 0;
     }
     if (stateLayers > 0 && e instanceof Error) {
-      e.message += ` (layers 0-${stateLayers - 1} are saved in "${state.path}": run the same ` +
-        `command with --resume to continue)`;
+      e.message += ` (layers 0-${stateLayers - 1} are saved in "${state.path}": prune again ` +
+        `with resume: true to continue)`;
     }
     throw e;
   } finally {
@@ -398,7 +399,7 @@ function overallSparsity(layers: LayerReport[]): number {
   return total ? zeros / total : 0;
 }
 
-/** What must not change between an interrupted run and its `--resume`. */
+/** What must not change between an interrupted run and its resumption. */
 async function runFingerprint(
   args: PruneCheckpointArgs,
   reader: CheckpointReader,

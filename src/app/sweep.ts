@@ -7,11 +7,11 @@
 
 import { join } from "node:path";
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { type PruneOptionsInput, resolvePruneOptions } from "../options.ts";
+import { type PruneOptionsInput, resolvePruneOptions } from "../prune/options.ts";
 import type { ProgressEvent } from "../prune/report.ts";
 import type { MethodName } from "../prune/types.ts";
-import { sweepChartSvg } from "../report/charts.ts";
-import { formatMarkdownTable } from "../report/table.ts";
+import { sweepChartSvg } from "./report/charts.ts";
+import { formatMarkdownTable } from "./report/table.ts";
 import { evaluateCheckpoint } from "./evaluate.ts";
 import { pruneCheckpoint } from "./prune_checkpoint.ts";
 
@@ -20,7 +20,7 @@ import { pruneCheckpoint } from "./prune_checkpoint.ts";
  *
  * @example Four methods at three settings
  * ```ts
- * import { runSweep, type SweepArgs } from "@sparsellm/sparsellm/io";
+ * import { runSweep, type SweepArgs } from "./sweep.ts";
  *
  * const args: SweepArgs = {
  *   model: "testdata/models/opt-tiny",
@@ -66,7 +66,7 @@ export interface SweepArgs {
  *
  * @example The best cell of a sweep
  * ```ts
- * import type { SweepResult, SweepRow } from "@sparsellm/sparsellm/io";
+ * import type { SweepResult, SweepRow } from "./sweep.ts";
  *
  * declare const result: SweepResult;
  * const best: SweepRow = result.rows.reduce((a, b) => (b.perplexity < a.perplexity ? b : a));
@@ -91,7 +91,7 @@ export interface SweepRow {
  *
  * @example Print the sweep table
  * ```ts
- * import { runSweep, type SweepArgs, type SweepResult } from "@sparsellm/sparsellm/io";
+ * import { runSweep, type SweepArgs, type SweepResult } from "./sweep.ts";
  *
  * declare const args: SweepArgs;
  * const result: SweepResult = await runSweep(args);
@@ -112,7 +112,7 @@ export interface SweepResult {
  *
  * @example Compare SparseGPT and SparseLLM at 70 %
  * ```ts
- * import { runSweep } from "@sparsellm/sparsellm/io";
+ * import { runSweep } from "./sweep.ts";
  *
  * const { markdown } = await runSweep({
  *   model: "testdata/models/opt-tiny",

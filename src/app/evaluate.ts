@@ -11,8 +11,8 @@ import type { ModelConfig } from "../models/config.ts";
 import { CausalLM } from "../models/model.ts";
 import type { WeightSource } from "../models/weights.ts";
 import type { ProgressEvent } from "../prune/report.ts";
-import { defaultSeqlen, loadTokenizer, openModel } from "./model_files.ts";
-import { readTextFile } from "./text.ts";
+import { defaultSeqlen, loadTokenizer, openModel } from "../io/model_files.ts";
+import { readTextFile } from "../io/text.ts";
 
 /**
  * Arguments of {@linkcode evaluateCheckpoint}.

@@ -1,5 +1,5 @@
 import { strictEqual, throws } from "node:assert/strict";
-import { formatMarkdownTable, formatTable } from "../../src/report/table.ts";
+import { formatMarkdownTable, formatTable } from "../../../src/app/report/table.ts";
 
 const headers = ["method", "sparsity", "ppl", "note"];
 const rows: (string | number)[][] = [
