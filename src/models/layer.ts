@@ -19,6 +19,7 @@ import {
   layerName,
   type LinearRole,
   type NormSpec,
+  projectionRows,
 } from "./arch.ts";
 import { scratch } from "./scratch.ts";
 import { ropeTableFor } from "./rope_cache.ts";
@@ -92,8 +93,11 @@ export interface LayerWeights {
   readonly bytes: number;
   /** A linear layer by role (throws for a role the family lacks). */
   linear(role: LinearRole): LinearWeights;
-  /** The norm before attention (`attn`) or before the feed-forward block (`ffn`). */
-  norm(which: "attn" | "ffn"): NormWeights;
+  /**
+   * The norm before attention (`attn`) or before the feed-forward block (`ffn`), or Qwen3's
+   * per-head query / key norm (`q` / `k`; throws when the family has none).
+   */
+  norm(which: "attn" | "ffn" | "q" | "k"): NormWeights;
   /**
    * Returns the tensors to the GPU pool. Call it after the batches that use them were
    * submitted.
@@ -197,6 +201,12 @@ export async function loadLayerWeights(
     all.push(attnNorm.weight, ...(attnNorm.bias ? [attnNorm.bias] : []));
     const ffnNorm = await loadNorm(gpu, source, arch.ffnNorm, layer, d);
     all.push(ffnNorm.weight, ...(ffnNorm.bias ? [ffnNorm.bias] : []));
+    let qNorm: NormWeights | undefined, kNorm: NormWeights | undefined;
+    if (arch.qkNorm) {
+      qNorm = await loadNorm(gpu, source, arch.qkNorm.q, layer, arch.headDim);
+      kNorm = await loadNorm(gpu, source, arch.qkNorm.k, layer, arch.headDim);
+      all.push(qNorm.weight, kNorm.weight);
+    }
     const linears = new Map<LinearRole, LinearWeights>();
     for (const l of arch.linears) {
       const weight = await uploadTensor(gpu, source, layerName(l.weight, layer), [l.rows, l.cols]);
@@ -224,8 +234,14 @@ export async function loadLayerWeights(
         }
         return lw;
       },
-      norm(which: "attn" | "ffn"): NormWeights {
-        return which === "attn" ? attnNorm : ffnNorm;
+      norm(which: "attn" | "ffn" | "q" | "k"): NormWeights {
+        if (which === "attn") return attnNorm;
+        if (which === "ffn") return ffnNorm;
+        const n = which === "q" ? qNorm : kNorm;
+        if (!n) {
+          throw new RangeError(`A ${arch.config.modelType} decoder layer has no ${which}_norm`);
+        }
+        return n;
       },
       release(): void {
         if (released) return;
@@ -284,18 +300,36 @@ function linearInto(
   out: GpuTensor,
   rows: number,
   accumulate: boolean,
+  part?: { start: number; rows: number },
 ): void {
+  const start = part?.start ?? 0;
   matmul(batch, {
     a: x,
     b: lw.weight,
     c: out,
     M: rows,
-    N: lw.rows,
+    N: part?.rows ?? lw.rows,
     K: lw.cols,
     transB: true,
-    ...(lw.bias ? { bias: lw.bias } : {}),
+    ...(start ? { offB: start * lw.cols } : {}),
+    ...(lw.bias ? { bias: lw.bias, ...(start ? { offBias: start } : {}) } : {}),
     ...(accumulate ? { beta: 1 } : {}),
   });
+}
+
+/** `out = x · Wᵀ (+ b)` for the rows of the projection `role` (its own linear or a fused block). */
+function projectInto(
+  batch: Batch,
+  arch: Architecture,
+  weights: LayerWeights,
+  role: LinearRole,
+  x: GpuTensor,
+  out: GpuTensor,
+  rows: number,
+): void {
+  const p = projectionRows(arch, role);
+  const lw = weights.linear(p.linear.role);
+  linearInto(batch, x, lw, out, rows, false, p.linear.parts ? p : undefined);
 }
 
 /**
@@ -358,12 +392,6 @@ export function runLayer(
         `the rows must be a whole number of sequences`,
     );
   }
-  if (arch.slidingWindow !== null && seqlen > arch.slidingWindow) {
-    throw new RangeError(
-      `Sequences of ${seqlen} tokens exceed the sliding attention window of ${arch.slidingWindow}, ` +
-        `which is not supported`,
-    );
-  }
   const nseq = T / seqlen;
   const H = arch.numHeads, KV = arch.numKvHeads, hd = arch.headDim, F = arch.ffnSize;
   const ws = scratch(gpu);
@@ -380,17 +408,36 @@ export function runLayer(
       rows: T,
       cols: d,
       eps: arch.normEps,
+      ...(arch.normWeightOffset ? { weightOffset: arch.normWeightOffset } : {}),
     });
 
   // attention block
   normInto(weights.norm("attn"), hidden);
   tap("attn_in", xn, d);
-  const q = ws.get("q", T, H * hd), k = ws.get("k", T, KV * hd), v = ws.get("v", T, KV * hd);
-  linearInto(batch, xn, weights.linear("q"), q, T, false);
-  linearInto(batch, xn, weights.linear("k"), k, T, false);
-  linearInto(batch, xn, weights.linear("v"), v, T, false);
+  let q = ws.get("q", T, H * hd), k = ws.get("k", T, KV * hd);
+  const v = ws.get("v", T, KV * hd);
+  projectInto(batch, arch, weights, "q", xn, q, T);
+  projectInto(batch, arch, weights, "k", xn, k, T);
+  projectInto(batch, arch, weights, "v", xn, v, T);
+  if (arch.qkNorm) {
+    // Qwen3: RMSNorm over each head's headDim values (rows of [T·heads, headDim]), before RoPE.
+    const qn = ws.get("q_normed", T, H * hd), kn = ws.get("k_normed", T, KV * hd);
+    for (const [src, dst, heads, which] of [[q, qn, H, "q"], [k, kn, KV, "k"]] as const) {
+      norm(batch, {
+        kind: "rmsnorm",
+        x: src,
+        y: dst,
+        weight: weights.norm(which).weight,
+        rows: T * heads,
+        cols: hd,
+        eps: arch.normEps,
+      });
+    }
+    q = qn;
+    k = kn;
+  }
   if (arch.positions.kind === "rope") {
-    const table = ropeTableFor(gpu, arch.positions.theta, hd, seqlen);
+    const table = ropeTableFor(gpu, arch.positions.theta, hd, seqlen, arch.positions.scaling);
     rope(batch, {
       x: q,
       table: table.tensor,
@@ -426,6 +473,7 @@ export function runLayer(
     kvHeads: KV,
     headDim: hd,
     scale: arch.attnScale,
+    ...(arch.slidingWindow !== null ? { window: arch.slidingWindow } : {}),
   });
   tap("attn_out", ao, H * hd);
   if (out.buffer !== hidden.buffer) batch.copy(hidden.buffer, 0, out.buffer, 0, T * d * 4);
@@ -442,9 +490,10 @@ export function runLayer(
     activation(batch, { kind: "relu", a: h1, out: act, n: T * F });
   } else {
     const g = ws.get("ff1", T, F), u = ws.get("ff2", T, F);
-    linearInto(batch, xn, weights.linear("gate"), g, T, false);
-    linearInto(batch, xn, weights.linear("up"), u, T, false);
-    activation(batch, { kind: "silu-mul", a: g, b: u, out: act, n: T * F });
+    projectInto(batch, arch, weights, "gate", xn, g, T);
+    projectInto(batch, arch, weights, "up", xn, u, T);
+    const kind = arch.activation === "gelu-tanh-glu" ? "gelu-tanh-mul" : "silu-mul";
+    activation(batch, { kind, a: g, b: u, out: act, n: T * F });
   }
   tap("ffn_act", act, F);
   const outRole = arch.ffnRoles[arch.ffnRoles.length - 1];

@@ -1,0 +1,162 @@
+// The model families of today's checkpoints (Llama 3 rope scaling, Mistral sliding windows,
+// Gemma, Phi-3 fused projections, Qwen2 / Qwen3) against independent float64 references:
+// testdata/models/arch/*/reference.json (transcribed from transformers' modeling code, see its
+// README) and, for other sequence lengths, tests/reference/model_ref.ts.
+
+import assert from "node:assert/strict";
+import { getGpu } from "../../src/gpu/device.ts";
+import { CheckpointReader } from "../../src/io/checkpoint.ts";
+import { architectureForSource } from "../../src/models/arch.ts";
+import { parseModelConfig } from "../../src/models/config.ts";
+import { setAttentionMode } from "../../src/models/layer.ts";
+import { CausalLM } from "../../src/models/model.ts";
+import { modelRef } from "../reference/model_ref.ts";
+import { qwen3Reference, qwen3Tensors, safetensorsBytes } from "./_qwen3_fixture.ts";
+import { testIds, windowsOf } from "./_fixtures.ts";
+
+const ARCH = new URL("../../testdata/models/arch/", import.meta.url);
+const FIXTURES = [
+  "qwen2-tiny",
+  "qwen2-tiny-bf16",
+  "mistral-tiny",
+  "llama3-tiny",
+  "gemma-tiny",
+  "phi3-tiny",
+  "qwen3-tiny",
+];
+
+interface Reference {
+  sequences: {
+    token_ids: number[];
+    next_token_nll: number[];
+    argmax: number[];
+    top1_top2_logit_gap: number[];
+  }[];
+  test_ppl_seqlen64_first8: number;
+}
+
+async function open(name: string) {
+  const dir = new URL(`${name}/`, ARCH).pathname;
+  const reader = await CheckpointReader.open(dir);
+  const config = parseModelConfig(reader.config, `${dir}config.json`);
+  const reference: Reference = JSON.parse(
+    await Deno.readTextFile(new URL(`${name}/reference.json`, ARCH)),
+  );
+  return { reader, config, reference };
+}
+
+for (const name of FIXTURES) {
+  Deno.test(`${name}: per-position NLL of both reference sequences within 1e-4, argmax equal where the top-two gap is >= 1e-3`, async () => {
+    const { reader, config, reference } = await open(name);
+    const gpu = await getGpu();
+    const model = await CausalLM.load(gpu, reader, config);
+    try {
+      for (const mode of ["fused", "matmul"] as const) {
+        setAttentionMode(gpu, mode);
+        const ids = new Int32Array(128);
+        reference.sequences.forEach((s, i) => ids.set(s.token_ids, i * 64));
+        const r = await model.forward(ids, 2, 64);
+        reference.sequences.forEach((s, q) => {
+          for (let t = 0; t < 63; t++) {
+            const e = Math.abs(r.nll[q * 63 + t] - s.next_token_nll[t]);
+            assert.ok(e < 1e-4, `${mode}: sequence ${q} position ${t}: NLL differs by ${e}`);
+          }
+          for (let t = 0; t < 64; t++) {
+            if (s.top1_top2_logit_gap[t] < 1e-3) continue;
+            assert.equal(r.argmax[q * 64 + t], s.argmax[t], `${mode}: argmax at ${q}/${t}`);
+          }
+        });
+      }
+    } finally {
+      setAttentionMode(gpu, undefined);
+      model.release();
+      reader.close();
+    }
+  });
+
+  Deno.test(`${name}: perplexity of the first 8 test windows of 64 tokens within 1e-4 relative of the reference`, async () => {
+    const { reader, config, reference } = await open(name);
+    const model = await CausalLM.load(await getGpu(), reader, config);
+    try {
+      const wins = windowsOf(await testIds(), 64, 8);
+      const ids = new Int32Array(8 * 64);
+      wins.forEach((w, i) => ids.set(w, i * 64));
+      const r = await model.forward(ids, 8, 64);
+      let s = 0;
+      for (const v of r.nll) s += v;
+      const ppl = Math.exp(s / r.nll.length);
+      const rel = Math.abs(ppl / reference.test_ppl_seqlen64_first8 - 1);
+      assert.ok(rel < 1e-4, `ppl ${ppl} vs ${reference.test_ppl_seqlen64_first8}: ${rel}`);
+    } finally {
+      model.release();
+      reader.close();
+    }
+  });
+}
+
+Deno.test("model_ref.ts (float64) reproduces the transformers-transcribed reference.json of the five shared fixtures to 1e-9", async () => {
+  for (const name of FIXTURES.filter((n) => n !== "qwen3-tiny")) {
+    const { reader, config, reference } = await open(name);
+    try {
+      const arch = architectureForSource(config, reader);
+      const s = reference.sequences[0];
+      const r = await modelRef(arch, reader, Int32Array.from(s.token_ids), 1, 64);
+      for (let t = 0; t < 63; t++) {
+        const e = Math.abs(r.nll[t] - s.next_token_nll[t]);
+        assert.ok(e < 1e-9, `${name} position ${t}: ${e}`);
+      }
+      assert.deepEqual([...r.argmax], s.argmax, name);
+    } finally {
+      reader.close();
+    }
+  }
+});
+
+// Sequence lengths other than 64 (and windows shorter or longer than them), both attention
+// modes, against the float64 reference: sliding windows hit at any length, rope scaling at
+// positions past original_max_position_embeddings, fused projections and q/k norms.
+for (
+  const [name, seqlen, nseq] of [
+    ["mistral-tiny", 100, 2],
+    ["mistral-tiny", 33, 3],
+    ["mistral-tiny", 20, 2],
+    ["llama3-tiny", 150, 1],
+    ["gemma-tiny", 48, 2],
+    ["phi3-tiny", 80, 2],
+    ["qwen3-tiny", 96, 2],
+  ] as const
+) {
+  Deno.test(`${name}: ${nseq} windows of ${seqlen} tokens agree with the float64 reference to 1e-4`, async () => {
+    const { reader, config } = await open(name);
+    const gpu = await getGpu();
+    const model = await CausalLM.load(gpu, reader, config);
+    try {
+      const all = await testIds();
+      const ids = all.slice(5000, 5000 + nseq * seqlen);
+      const ref = await modelRef(architectureForSource(config, reader), reader, ids, nseq, seqlen);
+      for (const mode of ["fused", "matmul"] as const) {
+        setAttentionMode(gpu, mode);
+        const r = await model.forward(ids, nseq, seqlen);
+        let worst = 0;
+        for (let i = 0; i < ref.nll.length; i++) {
+          worst = Math.max(worst, Math.abs(r.nll[i] - ref.nll[i]));
+        }
+        assert.ok(worst < 1e-4, `${mode}: NLL differs by ${worst}`);
+      }
+    } finally {
+      setAttentionMode(gpu, undefined);
+      model.release();
+      reader.close();
+    }
+  });
+}
+
+Deno.test("qwen3-tiny is the fixture tests/models/_qwen3_fixture.ts builds (weights and float64 reference)", async () => {
+  const dir = new URL("qwen3-tiny/", ARCH);
+  const bytes = await Deno.readFile(new URL("model.safetensors", dir));
+  assert.deepEqual(bytes, safetensorsBytes(qwen3Tensors()));
+  const text = await Deno.readFile(new URL("../../testdata/kjv/test.txt", import.meta.url));
+  const stored = JSON.parse(await Deno.readTextFile(new URL("reference.json", dir)));
+  const built = JSON.parse(JSON.stringify(await qwen3Reference(text)));
+  assert.deepEqual(built, stored);
+});
