@@ -25,6 +25,7 @@ import { ProgressReporter } from "./src/report/progress.ts";
 import { formatTable } from "./src/report/table.ts";
 import { formatNumber } from "./src/report/format_number.ts";
 import { inspectCheckpoint } from "./src/io/inspect.ts";
+import { architectureLines } from "./src/models/arch.ts";
 import { evaluateCheckpoint } from "./src/io/evaluate.ts";
 import { pruneCheckpoint } from "./src/io/prune_checkpoint.ts";
 import { runSweep } from "./src/io/sweep.ts";
@@ -253,6 +254,7 @@ async function cmdInspect(v: Values): Promise<void> {
       r.prunableParameters.toLocaleString("en-US")
     } weights: ${r.prunableRoles.join(", ")} in each layer`,
   );
+  for (const line of architectureLines(r.description)) out(line);
 }
 
 async function cmdEval(v: Values): Promise<void> {

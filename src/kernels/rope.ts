@@ -20,20 +20,8 @@ const WG = 64;
  * than `original / high_freq_factor`, divided by `factor` when longer than
  * `original / low_freq_factor`, else blended `(1 - s)·f / factor + s·f` with
  * `s = (original / wavelength - low) / (high - low)`.
- *
- * @example Llama 3's scaled frequencies
- * ```ts
- * import { ropeInverseFrequencies } from "@sparsellm/sparsellm";
- *
- * const f = ropeInverseFrequencies(32, 500000, {
- *   type: "llama3",
- *   factor: 8,
- *   lowFreqFactor: 1,
- *   highFreqFactor: 4,
- *   originalMaxPositions: 64,
- * });
- * console.log(f[0], f[3]); // 1 (kept) 0.0106746... (divided by 8)
- * ```
+ * For Llama 3 (`factor` 8, low / high 1 / 4, original 64, head_dim 32, base 500000) the first
+ * two frequencies are kept, the third blended and the rest divided by 8.
  */
 export function ropeInverseFrequencies(
   headDim: number,

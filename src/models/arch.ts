@@ -791,3 +791,29 @@ export function describeArchitecture(arch: Architecture): ArchitectureDescriptio
     })),
   };
 }
+
+/**
+ * The lines `inspect` prints for an {@linkcode ArchitectureDescription}: the family with its
+ * features, then one line per prunable matrix (shape, and the row blocks of fused ones).
+ *
+ * @example Print a description
+ * ```ts
+ * import { architectureLines, type Architecture, describeArchitecture } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * for (const line of architectureLines(describeArchitecture(arch))) console.log(line);
+ * // family       llama (model_type phi3): grouped-query attention (4 heads, 2 kv heads), ...
+ * // matrix       model.layers.{i}.self_attn.qkv_proj.weight 128x64 (fused: q 0..63 | ...)
+ * ```
+ */
+export function architectureLines(d: ArchitectureDescription): string[] {
+  const out = [`family       ${d.family} (model_type ${d.modelType}): ${d.features.join(", ")}`];
+  for (const m of d.matrices) {
+    const name = m.name.replace(/\.0\./, ".{i}.");
+    out.push(
+      `matrix       ${m.role.padEnd(8)} ${name} ${m.rows}x${m.cols}` +
+        (m.parts ? ` (fused, pruned whole: ${m.parts})` : ""),
+    );
+  }
+  return out;
+}

@@ -225,6 +225,17 @@ export async function loadLayerWeights(
       bytes,
       linear(role: LinearRole): LinearWeights {
         const lw = linears.get(role);
+        const fused = lw
+          ? undefined
+          : arch.linears.find((l) => l.parts?.some((p) => p.role === role));
+        if (fused) {
+          const p = fused.parts!.find((x) => x.role === role)!;
+          throw new RangeError(
+            `The "${role}" projection of this ${arch.config.modelType} model is rows ` +
+              `${p.start}..${p.start + p.rows - 1} of the fused "${fused.role}" matrix ` +
+              `(${layerName(fused.weight, layer)}); this step needs it as a matrix of its own`,
+          );
+        }
         if (!lw) {
           throw new RangeError(
             `A ${arch.family} decoder layer has no "${role}" linear layer (it has ${
