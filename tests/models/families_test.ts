@@ -10,7 +10,9 @@ import { architectureForSource } from "../../src/models/arch.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
 import { setAttentionMode } from "../../src/models/layer.ts";
 import { CausalLM } from "../../src/models/model.ts";
+import { ropeInverseFrequencies } from "../../src/kernels/rope.ts";
 import { modelRef } from "../reference/model_ref.ts";
+import { LLAMA_GQA_JSON, randomModel } from "./_random.ts";
 import { qwen3Reference, qwen3Tensors, safetensorsBytes } from "./_qwen3_fixture.ts";
 import { testIds, windowsOf } from "./_fixtures.ts";
 
@@ -159,4 +161,97 @@ Deno.test("qwen3-tiny is the fixture tests/models/_qwen3_fixture.ts builds (weig
   const stored = JSON.parse(await Deno.readTextFile(new URL("reference.json", dir)));
   const built = JSON.parse(JSON.stringify(await qwen3Reference(text)));
   assert.deepEqual(built, stored);
+});
+
+Deno.test("ropeInverseFrequencies() matches llama3-tiny's reference inv_freq (llama3 scaling) to f32 precision", async () => {
+  const ref = JSON.parse(await Deno.readTextFile(new URL("llama3-tiny/reference.json", ARCH)));
+  const config = parseModelConfig(
+    JSON.parse(await Deno.readTextFile(new URL("llama3-tiny/config.json", ARCH))),
+    "llama3-tiny/config.json",
+  );
+  const f = ropeInverseFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
+  const want: number[] = ref.rope.inv_freq_llama3;
+  assert.equal(f.length, want.length);
+  for (let i = 0; i < f.length; i++) {
+    assert.ok(Math.abs(f[i] / want[i] - 1) < 3e-7, `frequency ${i}: ${f[i]} vs ${want[i]}`);
+  }
+  // linear scaling divides every frequency by the factor
+  const lin = ropeInverseFrequencies(32, 500000, { type: "linear", factor: 4 });
+  const base = ropeInverseFrequencies(32, 500000);
+  for (let i = 0; i < 16; i++) assert.ok(Math.abs(lin[i] * 4 / base[i] - 1) < 3e-7);
+});
+
+// Variants without a shared fixture: random models against the float64 reference.
+for (
+  const [label, json, seqlen] of [
+    ["llama, rope_scaling linear (factor 4)", {
+      ...LLAMA_GQA_JSON,
+      head_dim: 16,
+      rope_scaling: { rope_type: "linear", factor: 4 },
+    }, 40],
+    ["phi3 with a sliding_window of 12", {
+      model_type: "phi3",
+      vocab_size: 48,
+      hidden_size: 32,
+      intermediate_size: 48,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      sliding_window: 12,
+      max_position_embeddings: 64,
+    }, 30],
+    ["gemma with 2 kv heads and head_dim 16", {
+      model_type: "gemma",
+      vocab_size: 48,
+      hidden_size: 40,
+      intermediate_size: 64,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 16,
+      hidden_activation: "gelu_pytorch_tanh",
+    }, 24],
+  ] as const
+) {
+  Deno.test(`random ${label}: forward (resident and streamed) within 1e-4 of the float64 reference`, async () => {
+    const m = randomModel(json as Record<string, unknown>, 5);
+    const gpu = await getGpu();
+    const ids = Int32Array.from({ length: 2 * seqlen }, (_, i) => (i * 7 + 3) % 48);
+    const ref = await modelRef(m.arch, m.source, ids, 2, seqlen);
+    for (const residentBytes of [undefined, 0]) {
+      const model = await CausalLM.load(
+        gpu,
+        m.source,
+        m.config,
+        residentBytes === undefined ? {} : { residentBytes },
+      );
+      try {
+        const r = await model.forward(ids, 2, seqlen);
+        let worst = 0;
+        for (let i = 0; i < ref.nll.length; i++) {
+          worst = Math.max(worst, Math.abs(r.nll[i] - ref.nll[i]));
+        }
+        assert.ok(worst < 1e-4, `NLL differs by ${worst}`);
+      } finally {
+        model.release();
+      }
+    }
+  });
+}
+
+Deno.test("qwen3-tiny streamed one layer at a time (q/k norms loaded per layer) gives the resident NLLs", async () => {
+  const { reader, config, reference } = await open("qwen3-tiny");
+  const gpu = await getGpu();
+  const ids = Int32Array.from(reference.sequences[1].token_ids);
+  try {
+    const a = await CausalLM.load(gpu, reader, config);
+    const b = await CausalLM.load(gpu, reader, config, { residentBytes: 0 });
+    assert.equal(b.resident, false);
+    const [ra, rb] = [await a.forward(ids, 1, 64), await b.forward(ids, 1, 64)];
+    a.release();
+    b.release();
+    assert.deepEqual([...rb.nll], [...ra.nll]);
+  } finally {
+    reader.close();
+  }
 });
