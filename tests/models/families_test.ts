@@ -8,7 +8,7 @@ import { getGpu } from "../../src/gpu/device.ts";
 import { CheckpointReader } from "../../src/io/checkpoint.ts";
 import { architectureForSource } from "../../src/models/arch.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
-import { setAttentionMode } from "../../src/models/layer.ts";
+import { loadLayerWeights, setAttentionMode, splitProjection } from "../../src/models/layer.ts";
 import { CausalLM } from "../../src/models/model.ts";
 import { ropeInverseFrequencies } from "../../src/kernels/rope.ts";
 import { modelRef } from "../reference/model_ref.ts";
@@ -252,6 +252,43 @@ Deno.test("qwen3-tiny streamed one layer at a time (q/k norms loaded per layer) 
     b.release();
     assert.deepEqual([...rb.nll], [...ra.nll]);
   } finally {
+    reader.close();
+  }
+});
+
+Deno.test("splitProjection() copies Phi-3's gate and up halves of gate_up_proj out and writes them back", async () => {
+  const { reader, config } = await open("phi3-tiny");
+  const gpu = await getGpu();
+  const arch = architectureForSource(config, reader);
+  const w = await loadLayerWeights(gpu, arch, reader, 1);
+  try {
+    const fused = await reader.readF32("model.layers.1.mlp.gate_up_proj.weight");
+    const F = arch.ffnSize, d = arch.hiddenSize;
+    const b = gpu.batch("split");
+    const gate = splitProjection(gpu, b, arch, w, "gate");
+    const up = splitProjection(gpu, b, arch, w, "up");
+    const k = splitProjection(gpu, b, arch, w, "k");
+    const o = splitProjection(gpu, b, arch, w, "o");
+    b.submit();
+    assert.deepEqual([gate.copied, up.copied, k.copied, o.copied], [true, true, true, false]);
+    assert.deepEqual([up.linear.rows, up.linear.cols], [F, d]);
+    assert.deepEqual(await gpu.read(gate.linear.weight), fused.slice(0, F * d));
+    assert.deepEqual(await gpu.read(up.linear.weight), fused.slice(F * d));
+    const qkv = await reader.readF32("model.layers.1.self_attn.qkv_proj.weight");
+    const qd = arch.numHeads * arch.headDim, kvd = arch.numKvHeads * arch.headDim;
+    assert.deepEqual(await gpu.read(k.linear.weight), qkv.slice(qd * d, (qd + kvd) * d));
+    assert.equal(o.linear, w.linear("o"));
+    // prune the up copy to zeros and write it back: the gate rows stay, the up rows become 0
+    gpu.device.queue.writeBuffer(up.linear.weight.buffer, 0, new Float32Array(F * d));
+    const back = gpu.batch("write back");
+    up.writeBack(back);
+    back.submit();
+    const after = await gpu.read(w.linear("gate_up").weight);
+    assert.deepEqual(after.slice(0, F * d), fused.slice(0, F * d));
+    assert.ok(after.slice(F * d).every((v) => v === 0));
+    for (const s of [gate, up, k, o]) s.release();
+  } finally {
+    w.release();
     reader.close();
   }
 });
