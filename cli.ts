@@ -39,6 +39,7 @@ import { inspectCheckpoint } from "./src/app/inspect.ts";
 import { evaluateCheckpoint } from "./src/app/evaluate.ts";
 import { pruneCheckpoint } from "./src/app/prune_checkpoint.ts";
 import { runSweep } from "./src/app/sweep.ts";
+import { architectureLines } from "./src/models/arch.ts";
 import type { ProgressEvent } from "./src/prune/report.ts";
 
 export { UsageError } from "./src/app/cli_flags.ts";
@@ -81,6 +82,7 @@ async function cmdInspect(v: Values): Promise<void> {
       r.prunableParameters.toLocaleString("en-US")
     } weights: ${r.prunableRoles.join(", ")} in each layer`,
   );
+  for (const line of architectureLines(r.description)) out(line);
 }
 
 async function cmdEval(v: Values): Promise<void> {

@@ -6,6 +6,8 @@
 // Rows: token t = s*seqlen + i of sequence s. q row t starts at offQ + t*ldq, query head h at
 // + h*headDim; key/value head kh = h / (heads / kvHeads) at offK + t*ldk + kh*headDim (same for
 // v). Output head h of row t goes to offO + t*ldo + h*headDim.
+// With window > 0 (sliding-window attention, Mistral), query i attends keys
+// max(0, i + 1 - window) .. i only: the `window` most recent positions including itself.
 // headDim must be a multiple of 4 and at most 4 * MAX_VEC4 (the wrapper checks).
 // Linear index = (wid.x + wid.y * nwg.x) * WG + li; consecutive invocations are consecutive
 // queries of one head, so a workgroup reads the same key and value rows.
@@ -14,7 +16,7 @@ struct Params {
   nseq: u32, seqlen: u32, heads: u32, kvHeads: u32,
   headDim: u32, ldq: u32, ldk: u32, ldv: u32,
   ldo: u32, offQ: u32, offK: u32, offV: u32,
-  offO: u32, scale: f32, _pad0: u32, _pad1: u32,
+  offO: u32, scale: f32, window: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
@@ -58,7 +60,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   var m = -3.0e38;
   var l = 0.0;
-  for (var j = 0u; j <= i; j++) {
+  var j0 = 0u;
+  if (p.window > 0u && i + 1u > p.window) {
+    j0 = i + 1u - p.window;
+  }
+  for (var j = j0; j <= i; j++) {
     let kb = p.offK + (t0 + j) * p.ldk + kh * p.headDim;
     var d = vec4<f32>(0.0);
     for (var c = 0u; c < nv; c++) {

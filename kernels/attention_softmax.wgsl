@@ -2,10 +2,12 @@
 // at a time): rows of `count` square score matrices of side n, row i of matrix z at
 // off + (z*n + i)*n. For j <= i: s[j] = exp(s[j] - max) / sum over j' <= i of exp(s[j'] - max);
 // for j > i: s[j] = 0. The scale was applied by the score matmul. f32 throughout.
+// With window > 0 (sliding window), only keys j0 = max(0, i + 1 - window) .. i take part; keys
+// before j0 get 0 as well.
 // One invocation per row; linear index = (wid.x + wid.y * nwg.x) * WG + li.
 
 struct Params {
-  rows: u32, n: u32, off: u32, _pad: u32,
+  rows: u32, n: u32, off: u32, window: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> s: array<f32>;
@@ -22,18 +24,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let i = r % p.n;
   let base = p.off + r * p.n;
-  var m = s[base];
-  for (var j = 1u; j <= i; j++) {
+  var j0 = 0u;
+  if (p.window > 0u && i + 1u > p.window) {
+    j0 = i + 1u - p.window;
+  }
+  for (var j = 0u; j < j0; j++) {
+    s[base + j] = 0.0;
+  }
+  var m = s[base + j0];
+  for (var j = j0 + 1u; j <= i; j++) {
     m = max(m, s[base + j]);
   }
   var l = 0.0;
-  for (var j = 0u; j <= i; j++) {
+  for (var j = j0; j <= i; j++) {
     let e = exp(s[base + j] - m);
     s[base + j] = e;
     l += e;
   }
   let inv = 1.0 / l;
-  for (var j = 0u; j <= i; j++) {
+  for (var j = j0; j <= i; j++) {
     s[base + j] *= inv;
   }
   for (var j = i + 1u; j < p.n; j++) {

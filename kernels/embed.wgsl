@@ -1,13 +1,14 @@
 // Embedding gather for one block of vocabulary rows (large tables are split into blocks that
 // each fit one binding): for every token row r whose id lies in [idStart, idStart + idCount),
-//   out[r, c] = tok[(id - idStart) * cols + c] (+ pos[(r % seqlen + posOffset) * cols + c - posBase])
+//   out[r, c] = tok[(id - idStart) * cols + c] * scale (+ pos[(r % seqlen + posOffset) * cols + c - posBase])
+// (scale: Gemma's sqrt(hidden) rounded to f32; 1 otherwise, which changes nothing)
 // where the positions binding is a window that starts at element posBase.
 // Rows whose id lies outside the block are left untouched; the wrapper dispatches every block.
 // One invocation per (row, column); linear index = (wid.x + wid.y * nwg.x) * WG + li.
 
 struct Params {
   rows: u32, cols: u32, seqlen: u32, posOffset: u32,
-  idStart: u32, idCount: u32, posBase: u32, _pad1: u32,
+  idStart: u32, idCount: u32, posBase: u32, scale: f32,
 }
 
 @group(0) @binding(0) var<storage, read> ids: array<i32>;
@@ -32,7 +33,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (id >= p.idCount) {
     return;
   }
-  var e = tok[id * p.cols + c];
+  var e = tok[id * p.cols + c] * p.scale;
   if (HAS_POS) {
     e += pos[(r % p.seqlen + p.posOffset) * p.cols + c - p.posBase];
   }

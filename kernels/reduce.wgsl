@@ -55,8 +55,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
   }
   if (li == 0u) {
-    let keep = f32(u.accumulate);
-    partial[u.outOff + 2u * w] = keep * partial[u.outOff + 2u * w] + s0[0];
-    partial[u.outOff + 2u * w + 1u] = keep * partial[u.outOff + 2u * w + 1u] + s1[0];
+    // Without accumulate the old contents are never read (a pooled buffer may hold NaN).
+    var p0 = s0[0];
+    var p1 = s1[0];
+    if (u.accumulate != 0u) {
+      p0 += partial[u.outOff + 2u * w];
+      p1 += partial[u.outOff + 2u * w + 1u];
+    }
+    partial[u.outOff + 2u * w] = p0;
+    partial[u.outOff + 2u * w + 1u] = p1;
   }
 }

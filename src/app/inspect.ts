@@ -4,7 +4,13 @@
  * @module
  */
 
-import { architectureForSource, prunableLinears, validateWeights } from "../models/arch.ts";
+import {
+  type ArchitectureDescription,
+  architectureForSource,
+  describeArchitecture,
+  prunableLinears,
+  validateWeights,
+} from "../models/arch.ts";
 import { openModel } from "../io/model_files.ts";
 
 /**
@@ -52,6 +58,8 @@ export interface InspectResult {
   prunableRoles: string[];
   /** Weights in prunable matrices. */
   prunableParameters: number;
+  /** Family, features in use (GQA / MQA, window, rope, fused, tied...) and prunable matrices. */
+  description: ArchitectureDescription;
 }
 
 /**
@@ -109,6 +117,7 @@ export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
       prunable,
       prunableRoles: roles,
       prunableParameters,
+      description: describeArchitecture(arch),
     };
   } finally {
     reader.close();

@@ -1,6 +1,6 @@
 /**
- * Typed wrapper for the feed-forward activations (`kernels/activation.wgsl`): ReLU, SiLU and
- * the SwiGLU product `silu(gate) · up`.
+ * Typed wrapper for the feed-forward activations (`kernels/activation.wgsl`): ReLU, SiLU, the
+ * SwiGLU product `silu(gate) · up` and the GeGLU product `gelu_tanh(gate) · up`.
  *
  * @module
  */
@@ -12,18 +12,26 @@ import { ACTIVATION_WGSL } from "./activation.wgsl.ts";
 
 const WG = 64;
 
-/** Activation functions: `relu(a)`, `silu(a)`, or `silu(a) · b` (SwiGLU). */
-export type ActivationKind = "relu" | "silu" | "silu-mul";
+/**
+ * Activation functions: `relu(a)`, `silu(a)`, `silu(a) · b` (SwiGLU) or `gelu_tanh(a) · b`
+ * (GeGLU with the tanh approximation of GELU, Gemma).
+ */
+export type ActivationKind = "relu" | "silu" | "silu-mul" | "gelu-tanh-mul";
 
-const CODES: Record<ActivationKind, number> = { relu: 0, "silu-mul": 1, silu: 2 };
+const CODES: Record<ActivationKind, number> = {
+  relu: 0,
+  "silu-mul": 1,
+  silu: 2,
+  "gelu-tanh-mul": 3,
+};
 
 /** Arguments of {@linkcode activation}: `out[e] = act(a[e]) (· b[e])` for `n` elements. */
 export interface ActivationArgs {
   /** Which activation. */
   kind: ActivationKind;
-  /** Input (gate for `silu-mul`). */
+  /** Input (the gate for the gated kinds). */
   a: GpuTensor;
-  /** Second input of `silu-mul` (the up projection). */
+  /** Second input of the gated kinds (the up projection). */
   b?: GpuTensor;
   /** Output (must not share a buffer with the inputs). */
   out: GpuTensor;
@@ -49,8 +57,10 @@ export function activationKernel(kind: ActivationKind): Kernel {
 
 /** Records an elementwise activation into a batch. */
 export function activation(batch: Batch, x: ActivationArgs): void {
-  if (x.kind === "silu-mul" && !x.b) {
-    throw new TypeError('The "silu-mul" activation needs a second input b (the up projection)');
+  if ((x.kind === "silu-mul" || x.kind === "gelu-tanh-mul") && !x.b) {
+    throw new TypeError(
+      `The "${x.kind}" activation needs a second input b (the up projection)`,
+    );
   }
   const u = new Uniforms().u32(x.n, x.offA ?? 0, x.offB ?? 0, x.offOut ?? 0);
   batch.dispatch(

@@ -45,6 +45,11 @@ export interface AttentionArgs {
   headDim: number;
   /** Score scale, usually `headDim^-0.5`. */
   scale: number;
+  /**
+   * Sliding window: query `i` attends keys `max(0, i + 1 - window) .. i` (the `window` most
+   * recent positions, itself included). 0 or absent: full causal attention.
+   */
+  window?: number;
   /** Row stride of q (default `heads · headDim`). */
   ldq?: number;
   /** Row stride of k (default `kvHeads · headDim`). */
@@ -103,7 +108,17 @@ export function attentionSoftmaxKernel(): Kernel {
   };
 }
 
-/** Records causal attention over `nseq` independent sequences into a batch. */
+function windowOf(a: AttentionArgs): number {
+  const w = a.window ?? 0;
+  if (!Number.isInteger(w) || w < 0) {
+    throw new RangeError(
+      `Cannot run attention with sliding window ${w}: it must be a whole number >= 0`,
+    );
+  }
+  return w;
+}
+
+/** Records causal (optionally sliding-window) attention over `nseq` independent sequences. */
 export function attention(batch: Batch, a: AttentionArgs): void {
   if (a.headDim % 4 !== 0 || a.headDim < 4 || a.headDim > MAX_HEAD_DIM) {
     throw new RangeError(
@@ -126,7 +141,7 @@ export function attention(batch: Batch, a: AttentionArgs): void {
     .u32(a.nseq, a.seqlen, a.heads, a.kvHeads)
     .u32(a.headDim, a.ldq ?? qd, a.ldk ?? kvd, a.ldv ?? kvd)
     .u32(a.ldo ?? qd, a.offQ ?? 0, a.offK ?? 0, a.offV ?? 0)
-    .u32(a.offO ?? 0).f32(a.scale).u32(0, 0);
+    .u32(a.offO ?? 0).f32(a.scale).u32(windowOf(a), 0);
   batch.dispatch(
     attentionKernel(),
     [a.q, a.k, a.v, a.out],
@@ -177,7 +192,7 @@ function attentionByMatmul(
       batch.dispatch(
         attentionSoftmaxKernel(),
         [a.scores],
-        new Uniforms().u32(count * n, n, 0, 0).bytes(),
+        new Uniforms().u32(count * n, n, 0, windowOf(a)).bytes(),
         [Math.ceil((count * n) / WG)],
       );
       matmul(batch, {

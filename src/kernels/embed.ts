@@ -33,6 +33,8 @@ export interface EmbedArgs {
   cols: number;
   /** Tokens per sequence (positions restart at each sequence). */
   seqlen: number;
+  /** Factor on the token rows (Gemma: f32 `sqrt(hidden)`; default 1). */
+  scale?: number;
 }
 
 /** The embedding kernel descriptor. */
@@ -55,7 +57,7 @@ export function embed(batch: Batch, a: EmbedArgs): void {
     : undefined;
   const u = new Uniforms()
     .u32(a.rows, a.cols, a.seqlen, posOffset)
-    .u32(a.idStart ?? 0, idCount, pos?.base ?? 0, 0);
+    .u32(a.idStart ?? 0, idCount, pos?.base ?? 0).f32(a.scale ?? 1);
   batch.dispatch(
     embedKernel(a.positions !== undefined),
     [a.ids, a.table, pos ?? a.table, a.out],

@@ -14,7 +14,7 @@ const WG = 64;
 /** Normalisation kinds: LayerNorm (mean and variance) or RMSNorm (root mean square). */
 export type NormKind = "layernorm" | "rmsnorm";
 
-/** Arguments of {@linkcode norm}: `y[r] = norm(x[r]) * weight (+ bias)` for `rows` rows. */
+/** Arguments of {@linkcode norm}: `y[r] = norm(x[r]) * (weight + weightOffset) (+ bias)` for `rows` rows. */
 export interface NormArgs {
   /** Which normalisation. */
   kind: NormKind;
@@ -32,6 +32,8 @@ export interface NormArgs {
   cols: number;
   /** Epsilon added to the variance (or mean square). */
   eps: number;
+  /** Added to each weight before it scales (Gemma's `x·(1 + w)`: 1; default 0). */
+  weightOffset?: number;
   /** Row stride of `x` in elements (default `cols`). */
   ldx?: number;
   /** Row stride of `y` in elements (default `cols`). */
@@ -56,7 +58,7 @@ export function normKernel(kind: NormKind, hasBias: boolean): Kernel {
 export function norm(batch: Batch, a: NormArgs): void {
   const u = new Uniforms()
     .u32(a.rows, a.cols, a.ldx ?? a.cols, a.ldy ?? a.cols, a.offX ?? 0, a.offY ?? 0)
-    .f32(a.eps).u32(0);
+    .f32(a.eps, a.weightOffset ?? 0);
   batch.dispatch(
     normKernel(a.kind, a.bias !== undefined),
     [a.x, a.weight, a.bias ?? a.weight, a.y],

@@ -1,12 +1,13 @@
 /**
  * Architectures as data: tensor names, norm kind, activation, position scheme, biases and the
- * linear layers of a decoder layer, for the OPT and LLaMA families (Mistral and Qwen2 are
- * LLaMA-like). One layer runner ({@linkcode ./layer.ts}) reads these descriptions.
+ * linear layers of a decoder layer, for the OPT and LLaMA families (Mistral, Qwen2, Qwen3,
+ * Gemma and Phi-3 are LLaMA-like; Phi-3's fused `qkv_proj` / `gate_up_proj` are one linear each,
+ * whose output rows the layer runner splits). One layer runner ({@linkcode ./layer.ts}) reads these descriptions.
  *
  * @module
  */
 
-import type { ModelConfig } from "./config.ts";
+import type { ModelConfig, RopeScaling } from "./config.ts";
 import type { WeightInfo } from "./weights.ts";
 
 /**
@@ -22,7 +23,41 @@ import type { WeightInfo } from "./weights.ts";
  * // { weight: "model.decoder.layers.0.fc1.weight", bias: "model.decoder.layers.0.fc1.bias" }
  * ```
  */
-export type LinearRole = "q" | "k" | "v" | "o" | "fc1" | "fc2" | "gate" | "up" | "down";
+export type LinearRole =
+  | "q"
+  | "k"
+  | "v"
+  | "o"
+  | "fc1"
+  | "fc2"
+  | "gate"
+  | "up"
+  | "down"
+  | "qkv"
+  | "gate_up";
+
+/**
+ * A block of output rows of a fused linear layer that plays one role: Phi-3's `qkv_proj` has
+ * parts q | k | v, its `gate_up_proj` gate | up. Rows `start .. start + rows - 1` of the weight
+ * (and of the bias, when there is one).
+ *
+ * @example Find the up half of a fused gate_up_proj
+ * ```ts
+ * import { type Architecture, linearSpec, type LinearPart } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture; // a Phi-3 checkpoint
+ * const up: LinearPart = linearSpec(arch, "gate_up").parts!.find((p) => p.role === "up")!;
+ * console.log(up.start, up.rows); // ffnSize ffnSize
+ * ```
+ */
+export interface LinearPart {
+  /** The role the rows play. */
+  readonly role: "q" | "k" | "v" | "gate" | "up";
+  /** First row. */
+  readonly start: number;
+  /** Number of rows. */
+  readonly rows: number;
+}
 
 /**
  * Activations a decoder layer exposes: the inputs of its linear layers.
@@ -62,6 +97,11 @@ export interface LinearSpec {
   readonly cols: number;
   /** The activation that feeds it. */
   readonly input: ActivationTap;
+  /**
+   * For a fused linear (Phi-3's `qkv` and `gate_up`): the row blocks and the roles they play,
+   * in row order. The matrix is still pruned as one (one tensor, one input Hessian).
+   */
+  readonly parts?: readonly LinearPart[];
 }
 
 /**
@@ -109,6 +149,8 @@ export type PositionSpec =
     readonly kind: "rope";
     /** RoPE base. */
     readonly theta: number;
+    /** Frequency scaling. */
+    readonly scaling: RopeScaling;
   };
 
 /**
@@ -151,8 +193,14 @@ export interface Architecture {
   readonly norm: "layernorm" | "rmsnorm";
   /** Norm epsilon. */
   readonly normEps: number;
-  /** Feed-forward activation: `relu(fc1)` or `silu(gate) · up`. */
-  readonly activation: "relu" | "silu-glu";
+  /** Feed-forward activation: `relu(fc1)`, `silu(gate) · up` or `gelu_tanh(gate) · up` (Gemma). */
+  readonly activation: "relu" | "silu-glu" | "gelu-tanh-glu";
+  /** Added to the norm weights before they scale (Gemma's RMSNorm `x·(1 + w)`: 1; else 0). */
+  readonly normWeightOffset: number;
+  /** Factor on the token embeddings (Gemma: f32 `sqrt(hidden)`; else 1). */
+  readonly embedScale: number;
+  /** Per-head RMSNorms of queries and keys before RoPE (Qwen3), weights `[headDim]`, or `null`. */
+  readonly qkNorm: { readonly q: NormSpec; readonly k: NormSpec } | null;
   /** Position scheme. */
   readonly positions: PositionSpec;
   /** Attention score scale (`headDim^-0.5`; OPT applies it to q after q_proj, same value). */
@@ -218,7 +266,13 @@ function llamaNames(p: string) {
       gate: `${l}mlp.gate_proj`,
       up: `${l}mlp.up_proj`,
       down: `${l}mlp.down_proj`,
+      qkv: `${l}self_attn.qkv_proj`,
+      gate_up: `${l}mlp.gate_up_proj`,
     } as Partial<Record<LinearRole, string>>,
+    qkNorm: {
+      q: { weight: `${l}self_attn.q_norm.weight` },
+      k: { weight: `${l}self_attn.k_norm.weight` },
+    },
   };
 }
 
@@ -276,6 +330,7 @@ export function architectureFor(config: ModelConfig, tensorNames: readonly strin
     cols: number,
     input: ActivationTap,
     bias: boolean,
+    parts?: LinearPart[],
   ): LinearSpec => {
     const base = n.linear[role]!;
     return {
@@ -285,21 +340,41 @@ export function architectureFor(config: ModelConfig, tensorNames: readonly strin
       rows,
       cols,
       input,
+      ...(parts ? { parts } : {}),
     };
   };
-  const attn = [
-    lin("q", qd, d, "attn_in", attnBias),
-    lin("k", kvd, d, "attn_in", attnBias),
-    lin("v", kvd, d, "attn_in", attnBias),
-    lin("o", d, qd, "attn_out", oBias),
-  ];
+  const fused = config.fusedProjections;
+  const attn = fused
+    ? [
+      lin("qkv", qd + 2 * kvd, d, "attn_in", attnBias, [
+        { role: "q", start: 0, rows: qd },
+        { role: "k", start: qd, rows: kvd },
+        { role: "v", start: qd + kvd, rows: kvd },
+      ]),
+      lin("o", d, qd, "attn_out", oBias),
+    ]
+    : [
+      lin("q", qd, d, "attn_in", attnBias),
+      lin("k", kvd, d, "attn_in", attnBias),
+      lin("v", kvd, d, "attn_in", attnBias),
+      lin("o", d, qd, "attn_out", oBias),
+    ];
   const ffn = family === "opt"
     ? [lin("fc1", f, d, "ffn_in", mlpBias), lin("fc2", d, f, "ffn_act", mlpBias)]
+    : fused
+    ? [
+      lin("gate_up", 2 * f, d, "ffn_in", mlpBias, [
+        { role: "gate", start: 0, rows: f },
+        { role: "up", start: f, rows: f },
+      ]),
+      lin("down", d, f, "ffn_act", mlpBias),
+    ]
     : [
       lin("gate", f, d, "ffn_in", mlpBias),
       lin("up", f, d, "ffn_in", mlpBias),
       lin("down", d, f, "ffn_act", mlpBias),
     ];
+  const ln = family === "llama" ? llamaNames(prefix) : undefined;
   const optN = family === "opt" ? optNames(prefix) : undefined;
   return {
     family,
@@ -314,10 +389,17 @@ export function architectureFor(config: ModelConfig, tensorNames: readonly strin
     numLayers: config.numLayers,
     norm: family === "opt" ? "layernorm" : "rmsnorm",
     normEps: config.normEps,
-    activation: family === "opt" ? "relu" : "silu-glu",
+    activation: family === "opt"
+      ? "relu"
+      : config.hiddenAct === "gelu_tanh"
+      ? "gelu-tanh-glu"
+      : "silu-glu",
+    normWeightOffset: config.normWeightOffset,
+    embedScale: config.embedScale,
+    qkNorm: ln && config.qkNorm ? ln.qkNorm : null,
     positions: optN
       ? { kind: "learned", tensor: optN.positions, offset: 2, rows: config.maxPositions + 2 }
-      : { kind: "rope", theta: config.ropeTheta },
+      : { kind: "rope", theta: config.ropeTheta, scaling: config.ropeScaling },
     attnScale: 1 / Math.sqrt(hd),
     embedTokens: n.embed,
     lmHead: tied ? n.embed : LM_HEAD,
@@ -454,6 +536,9 @@ export function layerTensorNames(arch: Architecture, layer: number): string[] {
     out.push(layerName(nrm.weight, layer));
     if (nrm.bias) out.push(layerName(nrm.bias, layer));
   }
+  if (arch.qkNorm) {
+    out.push(layerName(arch.qkNorm.q.weight, layer), layerName(arch.qkNorm.k.weight, layer));
+  }
   for (const l of arch.linears) {
     out.push(layerName(l.weight, layer));
     if (l.bias) out.push(layerName(l.bias, layer));
@@ -499,6 +584,10 @@ export function expectedShapes(arch: Architecture): Map<string, number[]> {
     for (const nrm of [arch.attnNorm, arch.ffnNorm]) {
       m.set(layerName(nrm.weight, i), [d]);
       if (nrm.bias) m.set(layerName(nrm.bias, i), [d]);
+    }
+    if (arch.qkNorm) {
+      m.set(layerName(arch.qkNorm.q.weight, i), [arch.headDim]);
+      m.set(layerName(arch.qkNorm.k.weight, i), [arch.headDim]);
     }
     for (const l of arch.linears) {
       m.set(layerName(l.weight, i), [l.rows, l.cols]);
@@ -571,4 +660,160 @@ export function validateWeights(
   source: { has(name: string): boolean; info(name: string): WeightInfo },
 ): void {
   for (const [name, shape] of expectedShapes(arch)) checkTensor(source, name, shape);
+}
+
+/**
+ * Where the rows of one projection live: its own linear (`start` 0, all rows) or a block of a
+ * fused linear (Phi-3's q, k, v in `qkv`, gate and up in `gate_up`).
+ *
+ * @example Locate the key projection in a fused qkv_proj
+ * ```ts
+ * import { type Architecture, projectionRows } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture; // a Phi-3 checkpoint
+ * const k = projectionRows(arch, "k");
+ * console.log(k.linear.role, k.start, k.rows); // qkv numHeads·headDim numKvHeads·headDim
+ * ```
+ *
+ * @throws {RangeError} When no linear of the family plays the role.
+ */
+export function projectionRows(
+  arch: Architecture,
+  role: LinearRole,
+): { linear: LinearSpec; start: number; rows: number } {
+  for (const l of arch.linears) {
+    if (l.role === role) return { linear: l, start: 0, rows: l.rows };
+    const p = l.parts?.find((x) => x.role === role);
+    if (p) return { linear: l, start: p.start, rows: p.rows };
+  }
+  return { linear: spec(arch, role), start: 0, rows: 0 };
+}
+
+/**
+ * A human-readable description of an architecture: the family, the config features in use and
+ * the prunable matrices of one decoder layer.
+ *
+ * @example Print what `inspect` shows about a checkpoint's family
+ * ```ts
+ * import { type ArchitectureDescription, describeArchitecture } from "@sparsellm/sparsellm";
+ * import type { Architecture } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * const d: ArchitectureDescription = describeArchitecture(arch);
+ * console.log(d.family, d.features.join(", "));
+ * for (const m of d.matrices) console.log(m.name, `${m.rows}x${m.cols}`, m.parts ?? "");
+ * ```
+ */
+export interface ArchitectureDescription {
+  /** The config's `model_type`. */
+  modelType: string;
+  /** Forward-pass family: `opt` or `llama` (LLaMA-like). */
+  family: string;
+  /** Features in use, one short phrase each (attention kind, window, rope, norm, fused, tied...). */
+  features: string[];
+  /** The prunable matrices of decoder layer 0 (the same in every layer), in forward order. */
+  matrices: {
+    role: LinearRole;
+    name: string;
+    rows: number;
+    cols: number;
+    /** Fused matrices: the row blocks, e.g. `q 0..63 | k 64..95 | v 96..127`. */
+    parts?: string;
+  }[];
+}
+
+/**
+ * Describes an architecture for `inspect`: family, features (GQA / MQA, sliding window, RoPE
+ * type and scaling, norm kind, activation, fused projections, tied embeddings, q/k norms) and the
+ * prunable matrices with their shapes.
+ */
+export function describeArchitecture(arch: Architecture): ArchitectureDescription {
+  const c = arch.config, f: string[] = [];
+  if (arch.numKvHeads === arch.numHeads) f.push(`multi-head attention (${arch.numHeads} heads)`);
+  else if (arch.numKvHeads === 1) {
+    f.push(`multi-query attention (${arch.numHeads} heads, 1 kv head)`);
+  } else f.push(`grouped-query attention (${arch.numHeads} heads, ${arch.numKvHeads} kv heads)`);
+  if (arch.headDim * arch.numHeads !== arch.hiddenSize) {
+    f.push(
+      `head_dim ${arch.headDim} (heads x head_dim ${
+        arch.numHeads * arch.headDim
+      } != hidden ${arch.hiddenSize})`,
+    );
+  }
+  if (arch.slidingWindow !== null) f.push(`sliding window ${arch.slidingWindow}`);
+  const p = arch.positions;
+  if (p.kind === "learned") f.push(`learned positions (${p.rows - p.offset})`);
+  else {
+    const s = p.scaling;
+    const scaling = s.type === "default"
+      ? "default"
+      : s.type === "linear"
+      ? `linear, factor ${s.factor}`
+      : `llama3, factor ${s.factor}, low/high freq factor ${s.lowFreqFactor}/${s.highFreqFactor}, ` +
+        `original context ${s.originalMaxPositions}`;
+    f.push(`rope (theta ${p.theta}, ${scaling})`);
+  }
+  f.push(
+    arch.norm === "layernorm"
+      ? "layernorm"
+      : arch.normWeightOffset !== 0
+      ? `rmsnorm x*(${arch.normWeightOffset}+w)`
+      : "rmsnorm",
+  );
+  if (arch.qkNorm) f.push("q/k rmsnorm per head");
+  f.push(
+    arch.activation === "relu"
+      ? "relu"
+      : arch.activation === "silu-glu"
+      ? "silu gated (SwiGLU)"
+      : "gelu-tanh gated (GeGLU)",
+  );
+  if (arch.embedScale !== 1) f.push(`embeddings x ${arch.embedScale}`);
+  const fusedRoles = arch.linears.filter((l) => l.parts).map((l) => l.role);
+  if (fusedRoles.length) f.push(`fused ${fusedRoles.join(", ")}`);
+  const biased = arch.linears.filter((l) => l.bias).map((l) => l.role);
+  if (biased.length) f.push(`biases on ${biased.join(", ")}`);
+  f.push(arch.tiedHead ? "tied embeddings" : "untied lm_head");
+  return {
+    modelType: c.modelType,
+    family: arch.family,
+    features: f,
+    matrices: arch.linears.map((l) => ({
+      role: l.role,
+      name: layerName(l.weight, 0),
+      rows: l.rows,
+      cols: l.cols,
+      ...(l.parts
+        ? {
+          parts: l.parts.map((x) => `${x.role} ${x.start}..${x.start + x.rows - 1}`).join(" | "),
+        }
+        : {}),
+    })),
+  };
+}
+
+/**
+ * The lines `inspect` prints for an {@linkcode ArchitectureDescription}: the family with its
+ * features, then one line per prunable matrix (shape, and the row blocks of fused ones).
+ *
+ * @example Print a description
+ * ```ts
+ * import { architectureLines, type Architecture, describeArchitecture } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture;
+ * for (const line of architectureLines(describeArchitecture(arch))) console.log(line);
+ * // family       llama (model_type phi3): grouped-query attention (4 heads, 2 kv heads), ...
+ * // matrix       model.layers.{i}.self_attn.qkv_proj.weight 128x64 (fused: q 0..63 | ...)
+ * ```
+ */
+export function architectureLines(d: ArchitectureDescription): string[] {
+  const out = [`family       ${d.family} (model_type ${d.modelType}): ${d.features.join(", ")}`];
+  for (const m of d.matrices) {
+    const name = m.name.replace(/\.0\./, ".{i}.");
+    out.push(
+      `matrix       ${m.role.padEnd(8)} ${name} ${m.rows}x${m.cols}` +
+        (m.parts ? ` (fused, pruned whole: ${m.parts})` : ""),
+    );
+  }
+  return out;
 }

@@ -19,6 +19,7 @@ import {
   layerName,
   type LinearRole,
   type NormSpec,
+  projectionRows,
 } from "./arch.ts";
 import { scratch } from "./scratch.ts";
 import { ropeTableFor } from "./rope_cache.ts";
@@ -92,8 +93,11 @@ export interface LayerWeights {
   readonly bytes: number;
   /** A linear layer by role (throws for a role the family lacks). */
   linear(role: LinearRole): LinearWeights;
-  /** The norm before attention (`attn`) or before the feed-forward block (`ffn`). */
-  norm(which: "attn" | "ffn"): NormWeights;
+  /**
+   * The norm before attention (`attn`) or before the feed-forward block (`ffn`), or Qwen3's
+   * per-head query / key norm (`q` / `k`; throws when the family has none).
+   */
+  norm(which: "attn" | "ffn" | "q" | "k"): NormWeights;
   /**
    * Returns the tensors to the GPU pool. Call it after the batches that use them were
    * submitted.
@@ -197,6 +201,12 @@ export async function loadLayerWeights(
     all.push(attnNorm.weight, ...(attnNorm.bias ? [attnNorm.bias] : []));
     const ffnNorm = await loadNorm(gpu, source, arch.ffnNorm, layer, d);
     all.push(ffnNorm.weight, ...(ffnNorm.bias ? [ffnNorm.bias] : []));
+    let qNorm: NormWeights | undefined, kNorm: NormWeights | undefined;
+    if (arch.qkNorm) {
+      qNorm = await loadNorm(gpu, source, arch.qkNorm.q, layer, arch.headDim);
+      kNorm = await loadNorm(gpu, source, arch.qkNorm.k, layer, arch.headDim);
+      all.push(qNorm.weight, kNorm.weight);
+    }
     const linears = new Map<LinearRole, LinearWeights>();
     for (const l of arch.linears) {
       const weight = await uploadTensor(gpu, source, layerName(l.weight, layer), [l.rows, l.cols]);
@@ -215,6 +225,17 @@ export async function loadLayerWeights(
       bytes,
       linear(role: LinearRole): LinearWeights {
         const lw = linears.get(role);
+        const fused = lw
+          ? undefined
+          : arch.linears.find((l) => l.parts?.some((p) => p.role === role));
+        if (fused) {
+          const p = fused.parts!.find((x) => x.role === role)!;
+          throw new RangeError(
+            `The "${role}" projection of this ${arch.config.modelType} model is rows ` +
+              `${p.start}..${p.start + p.rows - 1} of the fused "${fused.role}" matrix ` +
+              `(${layerName(fused.weight, layer)}); this step needs it as a matrix of its own`,
+          );
+        }
         if (!lw) {
           throw new RangeError(
             `A ${arch.family} decoder layer has no "${role}" linear layer (it has ${
@@ -224,8 +245,14 @@ export async function loadLayerWeights(
         }
         return lw;
       },
-      norm(which: "attn" | "ffn"): NormWeights {
-        return which === "attn" ? attnNorm : ffnNorm;
+      norm(which: "attn" | "ffn" | "q" | "k"): NormWeights {
+        if (which === "attn") return attnNorm;
+        if (which === "ffn") return ffnNorm;
+        const n = which === "q" ? qNorm : kNorm;
+        if (!n) {
+          throw new RangeError(`A ${arch.config.modelType} decoder layer has no ${which}_norm`);
+        }
+        return n;
       },
       release(): void {
         if (released) return;
@@ -286,18 +313,36 @@ function linearInto(
   out: GpuTensor,
   rows: number,
   accumulate: boolean,
+  part?: { start: number; rows: number },
 ): void {
+  const start = part?.start ?? 0;
   matmul(batch, {
     a: x,
     b: lw.weight,
     c: out,
     M: rows,
-    N: lw.rows,
+    N: part?.rows ?? lw.rows,
     K: lw.cols,
     transB: true,
-    ...(lw.bias ? { bias: lw.bias } : {}),
+    ...(start ? { offB: start * lw.cols } : {}),
+    ...(lw.bias ? { bias: lw.bias, ...(start ? { offBias: start } : {}) } : {}),
     ...(accumulate ? { beta: 1 } : {}),
   });
+}
+
+/** `out = x · Wᵀ (+ b)` for the rows of the projection `role` (its own linear or a fused block). */
+function projectInto(
+  batch: Batch,
+  arch: Architecture,
+  weights: LayerWeights,
+  role: LinearRole,
+  x: GpuTensor,
+  out: GpuTensor,
+  rows: number,
+): void {
+  const p = projectionRows(arch, role);
+  const lw = weights.linear(p.linear.role);
+  linearInto(batch, x, lw, out, rows, false, p.linear.parts ? p : undefined);
 }
 
 /**
@@ -360,12 +405,6 @@ export function runLayer(
         `the rows must be a whole number of sequences`,
     );
   }
-  if (arch.slidingWindow !== null && seqlen > arch.slidingWindow) {
-    throw new RangeError(
-      `Sequences of ${seqlen} tokens exceed the sliding attention window of ${arch.slidingWindow}, ` +
-        `which is not supported`,
-    );
-  }
   const nseq = T / seqlen;
   const H = arch.numHeads, KV = arch.numKvHeads, hd = arch.headDim, F = arch.ffnSize;
   const ws = scratch(gpu);
@@ -382,17 +421,36 @@ export function runLayer(
       rows: T,
       cols: d,
       eps: arch.normEps,
+      ...(arch.normWeightOffset ? { weightOffset: arch.normWeightOffset } : {}),
     });
 
   // attention block
   normInto(weights.norm("attn"), hidden);
   tap("attn_in", xn, d);
-  const q = ws.get("q", T, H * hd), k = ws.get("k", T, KV * hd), v = ws.get("v", T, KV * hd);
-  linearInto(batch, xn, weights.linear("q"), q, T, false);
-  linearInto(batch, xn, weights.linear("k"), k, T, false);
-  linearInto(batch, xn, weights.linear("v"), v, T, false);
+  let q = ws.get("q", T, H * hd), k = ws.get("k", T, KV * hd);
+  const v = ws.get("v", T, KV * hd);
+  projectInto(batch, arch, weights, "q", xn, q, T);
+  projectInto(batch, arch, weights, "k", xn, k, T);
+  projectInto(batch, arch, weights, "v", xn, v, T);
+  if (arch.qkNorm) {
+    // Qwen3: RMSNorm over each head's headDim values (rows of [T·heads, headDim]), before RoPE.
+    const qn = ws.get("q_normed", T, H * hd), kn = ws.get("k_normed", T, KV * hd);
+    for (const [src, dst, heads, which] of [[q, qn, H, "q"], [k, kn, KV, "k"]] as const) {
+      norm(batch, {
+        kind: "rmsnorm",
+        x: src,
+        y: dst,
+        weight: weights.norm(which).weight,
+        rows: T * heads,
+        cols: hd,
+        eps: arch.normEps,
+      });
+    }
+    q = qn;
+    k = kn;
+  }
   if (arch.positions.kind === "rope") {
-    const table = ropeTableFor(gpu, arch.positions.theta, hd, seqlen);
+    const table = ropeTableFor(gpu, arch.positions.theta, hd, seqlen, arch.positions.scaling);
     rope(batch, {
       x: q,
       table: table.tensor,
@@ -428,6 +486,7 @@ export function runLayer(
     kvHeads: KV,
     headDim: hd,
     scale: arch.attnScale,
+    ...(arch.slidingWindow !== null ? { window: arch.slidingWindow } : {}),
   });
   tap("attn_out", ao, H * hd);
   if (out.buffer !== hidden.buffer) batch.copy(hidden.buffer, 0, out.buffer, 0, T * d * 4);
@@ -444,11 +503,89 @@ export function runLayer(
     activation(batch, { kind: "relu", a: h1, out: act, n: T * F });
   } else {
     const g = ws.get("ff1", T, F), u = ws.get("ff2", T, F);
-    linearInto(batch, xn, weights.linear("gate"), g, T, false);
-    linearInto(batch, xn, weights.linear("up"), u, T, false);
-    activation(batch, { kind: "silu-mul", a: g, b: u, out: act, n: T * F });
+    projectInto(batch, arch, weights, "gate", xn, g, T);
+    projectInto(batch, arch, weights, "up", xn, u, T);
+    const kind = arch.activation === "gelu-tanh-glu" ? "gelu-tanh-mul" : "silu-mul";
+    activation(batch, { kind, a: g, b: u, out: act, n: T * F });
   }
   tap("ffn_act", act, F);
   const outRole = arch.ffnRoles[arch.ffnRoles.length - 1];
   linearInto(batch, act, weights.linear(outRole), out, T, true);
+}
+
+/**
+ * A projection as a matrix of its own, for steps that need it alone (SparseLLM's joint
+ * feed-forward step takes gate and up separately). For a fused linear (Phi-3's `gate_up_proj`,
+ * `qkv_proj`) its rows are copied into new tensors and {@linkcode SplitProjection.writeBack}
+ * records their copy back into the fused matrix; otherwise `linear` is the layer's own and both
+ * methods do nothing.
+ *
+ * @example Prune the up half of Phi-3's gate_up_proj on its own
+ * ```ts
+ * import { getGpu, splitProjection } from "@sparsellm/sparsellm";
+ * import type { Architecture, LayerWeights } from "@sparsellm/sparsellm";
+ *
+ * declare const arch: Architecture, weights: LayerWeights;
+ * const gpu = await getGpu();
+ * const b = gpu.batch("split");
+ * const up = splitProjection(gpu, b, arch, weights, "up");
+ * b.submit();
+ * // ... prune up.linear.weight ([ffnSize, hidden]) ...
+ * const back = gpu.batch("write back");
+ * up.writeBack(back);
+ * back.submit();
+ * up.release();
+ * ```
+ */
+export interface SplitProjection {
+  /** The projection's weight `[rows, cols]` (and bias). */
+  linear: LinearWeights;
+  /** Whether `linear` is a copy of rows of a fused matrix. */
+  copied: boolean;
+  /** Records the copy of `linear` back into its rows of the fused matrix (no-op when not copied). */
+  writeBack(batch: Batch): void;
+  /** Frees the copies (after the batches that use them were submitted). */
+  release(): void;
+}
+
+/**
+ * The projection `role` of a layer as its own matrix: the layer's linear, or a copy of its rows
+ * of a fused linear (see {@linkcode SplitProjection}). The copy is recorded into `batch`.
+ */
+export function splitProjection(
+  gpu: Gpu,
+  batch: Batch,
+  arch: Architecture,
+  weights: LayerWeights,
+  role: LinearRole,
+): SplitProjection {
+  const p = projectionRows(arch, role);
+  const fused = weights.linear(p.linear.role);
+  if (!p.linear.parts) {
+    return { linear: fused, copied: false, writeBack() {}, release() {} };
+  }
+  const cols = fused.cols;
+  const weight = gpu.alloc([p.rows, cols], `${role}/split`);
+  batch.copy(fused.weight.buffer, p.start * cols * 4, weight.buffer, 0, p.rows * cols * 4);
+  const linear: LinearWeights = { weight, rows: p.rows, cols };
+  if (fused.bias) {
+    linear.bias = gpu.alloc([p.rows], `${role}/split-bias`);
+    batch.copy(fused.bias.buffer, p.start * 4, linear.bias.buffer, 0, p.rows * 4);
+  }
+  let released = false;
+  return {
+    linear,
+    copied: true,
+    writeBack(b: Batch): void {
+      b.copy(weight.buffer, 0, fused.weight.buffer, p.start * cols * 4, p.rows * cols * 4);
+      if (linear.bias && fused.bias) {
+        b.copy(linear.bias.buffer, 0, fused.bias.buffer, p.start * 4, p.rows * 4);
+      }
+    },
+    release(): void {
+      if (released) return;
+      released = true;
+      gpu.free(weight, linear.bias);
+    },
+  };
 }

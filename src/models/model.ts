@@ -318,8 +318,8 @@ export class CausalLM {
   }
 
   /**
-   * Records the embedding of `nseq` sequences of `seqlen` tokens: tokens (+ learned positions
-   * at offset 2 for OPT, restarting at each sequence). The ids are uploaded now; their buffer
+   * Records the embedding of `nseq` sequences of `seqlen` tokens: tokens (times Gemma's
+   * `sqrt(hidden)`; + learned positions at offset 2 for OPT, restarting at each sequence). The ids are uploaded now; their buffer
    * is returned to the pool by {@linkcode CausalLM.releaseInputs}, to be called after the
    * batch was submitted.
    *
@@ -350,6 +350,7 @@ export class CausalLM {
         rows: T,
         cols: d,
         seqlen,
+        ...(a.embedScale !== 1 ? { scale: a.embedScale } : {}),
       });
     }
     return out;
@@ -386,6 +387,7 @@ export class CausalLM {
       rows: T,
       cols: d,
       eps: a.normEps,
+      ...(a.normWeightOffset ? { weightOffset: a.normWeightOffset } : {}),
     });
     const idsT = this.#uploadIds(ids);
     const state = ws.get("nll_state", T, 3);

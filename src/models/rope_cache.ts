@@ -7,6 +7,7 @@
 import type { Gpu } from "../gpu/device.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { ropeTable } from "../kernels/rope.ts";
+import type { RopeScaling } from "./config.ts";
 
 /** An uploaded table and the positions it covers. */
 export interface RopeTable {
@@ -17,7 +18,8 @@ export interface RopeTable {
 }
 
 /**
- * The rotary table for `theta` and `headDim` covering at least `positions` positions. Tables
+ * The rotary table for `theta`, `headDim` and a frequency scaling covering at least `positions`
+ * positions. Tables
  * are kept for the device's lifetime (a grown table replaces the old one, which stays alive
  * for work already recorded).
  */
@@ -26,12 +28,13 @@ export function ropeTableFor(
   theta: number,
   headDim: number,
   positions: number,
+  scaling: RopeScaling = { type: "default" },
 ): RopeTable {
   const m = gpu.cached("models/rope-tables", () => new Map<string, RopeTable>());
-  const key = `${theta}:${headDim}`;
+  const key = `${theta}:${headDim}:${JSON.stringify(scaling)}`;
   const have = m.get(key);
   if (have && have.rows >= positions) return have;
-  const data = ropeTable(positions, headDim, theta);
+  const data = ropeTable(positions, headDim, theta, scaling);
   const buffer = gpu.device.createBuffer({
     size: Math.ceil(data.byteLength / 256) * 256,
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,

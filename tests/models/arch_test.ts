@@ -56,7 +56,7 @@ Deno.test("architectureFor() describes the LLaMA fixture (untied head, no biases
   assert.equal(a.family, "llama");
   assert.equal(a.norm, "rmsnorm");
   assert.equal(a.activation, "silu-glu");
-  assert.deepEqual(a.positions, { kind: "rope", theta: 10000 });
+  assert.deepEqual(a.positions, { kind: "rope", theta: 10000, scaling: { type: "default" } });
   assert.equal(a.tiedHead, false);
   assert.equal(a.lmHead, "lm_head.weight");
   assert.deepEqual(prunableLinears(a), ["q", "k", "v", "o", "gate", "up", "down"]);

@@ -1,7 +1,13 @@
-// Float64 CPU reference of the decoder forward pass (Hugging Face OPT / LLaMA semantics), for
-// tests only. Matrices are row-major Float64Arrays; weights may be Float32Arrays.
+// Float64 CPU reference of the decoder forward pass (Hugging Face OPT / LLaMA semantics, and the
+// LLaMA-like Mistral / Qwen2 / Qwen3 / Gemma / Phi-3 variants), for tests only. Matrices are
+// row-major Float64Arrays; weights may be Float32Arrays. Every variant is written here from the
+// transformers modeling code's semantics (not from src/): llama3 rope frequencies per frequency as
+// in Meta's `apply_scaling`, sliding windows as "the W most recent keys", Gemma's `(1 + w)` norm,
+// sqrt(hidden) embedding scale and tanh-GELU, Phi-3's fused rows q | k | v and gate | up, Qwen3's
+// per-head q/k RMSNorm before RoPE.
 
 import { type Architecture, layerName, type LinearRole } from "../../src/models/arch.ts";
+import type { RopeScaling } from "../../src/models/config.ts";
 import type { WeightSource } from "../../src/models/weights.ts";
 
 type Vec = ArrayLike<number>;
@@ -36,6 +42,7 @@ export function normRef(
   w: Vec,
   b: Vec | undefined,
   eps: number,
+  wOffset = 0,
 ): Float64Array {
   const y = new Float64Array(rows * cols);
   for (let r = 0; r < rows; r++) {
@@ -48,10 +55,36 @@ export function normRef(
     for (let c = 0; c < cols; c++) ss += (x[r * cols + c] - mean) ** 2;
     const inv = 1 / Math.sqrt(ss / cols + eps);
     for (let c = 0; c < cols; c++) {
-      y[r * cols + c] = (x[r * cols + c] - mean) * inv * w[c] + (b ? b[c] : 0);
+      y[r * cols + c] = (x[r * cols + c] - mean) * inv * (w[c] + wOffset) + (b ? b[c] : 0);
     }
   }
   return y;
+}
+
+/**
+ * Inverse RoPE frequencies in float64: theta^(-2i/d), then `linear` (divided by factor) or
+ * `llama3` scaling, one frequency at a time as Meta's `apply_scaling` loop does it.
+ */
+export function ropeFreqsRef(hd: number, theta: number, scaling?: RopeScaling): Float64Array {
+  const out = new Float64Array(hd / 2);
+  for (let i = 0; i < hd / 2; i++) {
+    const f = 1 / Math.pow(theta, (2 * i) / hd);
+    if (!scaling || scaling.type === "default") out[i] = f;
+    else if (scaling.type === "linear") out[i] = f / scaling.factor;
+    else {
+      const lowWavelen = scaling.originalMaxPositions / scaling.lowFreqFactor;
+      const highWavelen = scaling.originalMaxPositions / scaling.highFreqFactor;
+      const wavelen = 2 * Math.PI / f;
+      if (wavelen < highWavelen) out[i] = f;
+      else if (wavelen > lowWavelen) out[i] = f / scaling.factor;
+      else {
+        const smooth = (scaling.originalMaxPositions / wavelen - scaling.lowFreqFactor) /
+          (scaling.highFreqFactor - scaling.lowFreqFactor);
+        out[i] = (1 - smooth) * f / scaling.factor + smooth * f;
+      }
+    }
+  }
+  return out;
 }
 
 /** Rotary embedding (rotate_half) of every head of every row, positions t % seqlen. */
@@ -62,14 +95,16 @@ export function ropeRef(
   heads: number,
   hd: number,
   theta: number,
+  scaling?: RopeScaling,
 ): Float64Array {
   const y = Float64Array.from(x as ArrayLike<number>);
   const half = hd / 2, ld = heads * hd;
+  const freqs = ropeFreqsRef(hd, theta, scaling);
   for (let t = 0; t < rows; t++) {
     const pos = t % seqlen;
     for (let h = 0; h < heads; h++) {
       for (let i = 0; i < half; i++) {
-        const ang = pos / Math.pow(theta, (2 * i) / hd);
+        const ang = pos * freqs[i];
         const c = Math.cos(ang), s = Math.sin(ang);
         const b = t * ld + h * hd;
         const x1 = x[b + i], x2 = x[b + i + half];
@@ -81,7 +116,10 @@ export function ropeRef(
   return y;
 }
 
-/** Causal attention with grouped kv heads; q [T, H·hd], k/v [T, KV·hd] → [T, H·hd]. */
+/**
+ * Causal attention with grouped kv heads; q [T, H·hd], k/v [T, KV·hd] → [T, H·hd]. With a
+ * sliding `window`, query i sees only the `window` most recent keys (itself included).
+ */
 export function attentionRef(
   q: Vec,
   k: Vec,
@@ -92,6 +130,7 @@ export function attentionRef(
   kvHeads: number,
   hd: number,
   scale: number,
+  window: number | null = null,
 ): Float64Array {
   const out = new Float64Array(nseq * seqlen * heads * hd);
   const qd = heads * hd, kvd = kvHeads * hd, group = heads / kvHeads;
@@ -102,7 +141,8 @@ export function attentionRef(
       for (let i = 0; i < seqlen; i++) {
         const qb = (s * seqlen + i) * qd + h * hd;
         let m = -Infinity;
-        for (let j = 0; j <= i; j++) {
+        const j0 = window === null ? 0 : Math.max(0, i - window + 1);
+        for (let j = j0; j <= i; j++) {
           const kb = (s * seqlen + j) * kvd + kh * hd;
           let d = 0;
           for (let c = 0; c < hd; c++) d += q[qb + c] * k[kb + c];
@@ -110,9 +150,9 @@ export function attentionRef(
           m = Math.max(m, sc[j]);
         }
         let l = 0;
-        for (let j = 0; j <= i; j++) l += sc[j] = Math.exp(sc[j] - m);
+        for (let j = j0; j <= i; j++) l += sc[j] = Math.exp(sc[j] - m);
         const ob = (s * seqlen + i) * qd + h * hd;
-        for (let j = 0; j <= i; j++) {
+        for (let j = j0; j <= i; j++) {
           const vb = (s * seqlen + j) * kvd + kh * hd, p = sc[j] / l;
           for (let c = 0; c < hd; c++) out[ob + c] += p * v[vb + c];
         }
@@ -132,6 +172,16 @@ export function siluRef(x: Vec): Float64Array {
   return Float64Array.from(x as ArrayLike<number>, (v) => v / (1 + Math.exp(-v)));
 }
 
+/** gelu with the tanh approximation (`gelu_pytorch_tanh`) of g, times u. */
+export function geluTanhMulRef(g: Vec, u: Vec): Float64Array {
+  const out = new Float64Array(g.length);
+  for (let i = 0; i < g.length; i++) {
+    const x = g[i];
+    out[i] = 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))) * u[i];
+  }
+  return out;
+}
+
 /** silu(g) · u. */
 export function siluMulRef(g: Vec, u: Vec): Float64Array {
   const s = siluRef(g);
@@ -144,6 +194,20 @@ export interface RefLayerWeights {
   linear: Map<LinearRole, { w: Float32Array; b?: Float32Array }>;
   attnNorm: { w: Float32Array; b?: Float32Array };
   ffnNorm: { w: Float32Array; b?: Float32Array };
+  /** Qwen3's per-head query / key norms. */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
+}
+
+/** Rows `start .. start + rows - 1` of a `[*, cols]` weight (and bias). */
+function sliceRows(
+  l: { w: Float32Array; b?: Float32Array },
+  cols: number,
+  start: number,
+  rows: number,
+): { w: Float32Array; b?: Float32Array } {
+  const w = l.w.slice(start * cols, (start + rows) * cols);
+  return l.b ? { w, b: l.b.slice(start, start + rows) } : { w };
 }
 
 /** Reads one layer's weights. */
@@ -155,13 +219,34 @@ export async function readRefLayer(
   const linear = new Map<LinearRole, { w: Float32Array; b?: Float32Array }>();
   for (const l of arch.linears) {
     const w = await source.readF32(layerName(l.weight, layer));
-    linear.set(l.role, l.bias ? { w, b: await source.readF32(layerName(l.bias, layer)) } : { w });
+    const lw = l.bias ? { w, b: await source.readF32(layerName(l.bias, layer)) } : { w };
+    linear.set(l.role, lw);
+    // Phi-3: qkv_proj rows q | k | v (query_pos = heads·head_dim), gate_up_proj rows gate | up
+    // (chunk(2)), as Phi3Attention.forward / Phi3MLP.forward split them.
+    const qd = arch.numHeads * arch.headDim, kvd = arch.numKvHeads * arch.headDim;
+    if (l.role === "qkv") {
+      linear.set("q", sliceRows(lw, l.cols, 0, qd));
+      linear.set("k", sliceRows(lw, l.cols, qd, kvd));
+      linear.set("v", sliceRows(lw, l.cols, qd + kvd, kvd));
+    } else if (l.role === "gate_up") {
+      linear.set("gate", sliceRows(lw, l.cols, 0, l.rows / 2));
+      linear.set("up", sliceRows(lw, l.cols, l.rows / 2, l.rows / 2));
+    }
   }
   const nrm = async (spec: { weight: string; bias?: string }) => {
     const w = await source.readF32(layerName(spec.weight, layer));
     return spec.bias ? { w, b: await source.readF32(layerName(spec.bias, layer)) } : { w };
   };
-  return { linear, attnNorm: await nrm(arch.attnNorm), ffnNorm: await nrm(arch.ffnNorm) };
+  const out: RefLayerWeights = {
+    linear,
+    attnNorm: await nrm(arch.attnNorm),
+    ffnNorm: await nrm(arch.ffnNorm),
+  };
+  if (arch.qkNorm) {
+    out.qNorm = await source.readF32(layerName(arch.qkNorm.q.weight, layer));
+    out.kNorm = await source.readF32(layerName(arch.qkNorm.k.weight, layer));
+  }
+  return out;
 }
 
 /** Output and intermediate activations of one decoder layer. */
@@ -186,21 +271,40 @@ export function decoderLayerRef(
     const l = w.linear.get(role)!;
     return linearRef(x, T, cols, l.w, l.w.length / cols, l.b);
   };
-  const attnIn = normRef(arch.norm, hidden, T, d, w.attnNorm.w, w.attnNorm.b, arch.normEps);
+  const off = arch.normWeightOffset;
+  const attnIn = normRef(arch.norm, hidden, T, d, w.attnNorm.w, w.attnNorm.b, arch.normEps, off);
   let q = lin("q", attnIn, d), k = lin("k", attnIn, d);
   const v = lin("v", attnIn, d);
-  if (arch.positions.kind === "rope") {
-    q = ropeRef(q, T, seqlen, H, hd, arch.positions.theta);
-    k = ropeRef(k, T, seqlen, KV, hd, arch.positions.theta);
+  if (w.qNorm && w.kNorm) {
+    // Qwen3Attention: q_norm / k_norm over each head's head_dim values, before RoPE.
+    q = normRef("rmsnorm", q, T * H, hd, w.qNorm, undefined, arch.normEps);
+    k = normRef("rmsnorm", k, T * KV, hd, w.kNorm, undefined, arch.normEps);
   }
-  const attnOut = attentionRef(q, k, v, nseq, seqlen, H, KV, hd, arch.attnScale);
+  if (arch.positions.kind === "rope") {
+    q = ropeRef(q, T, seqlen, H, hd, arch.positions.theta, arch.positions.scaling);
+    k = ropeRef(k, T, seqlen, KV, hd, arch.positions.theta, arch.positions.scaling);
+  }
+  const attnOut = attentionRef(
+    q,
+    k,
+    v,
+    nseq,
+    seqlen,
+    H,
+    KV,
+    hd,
+    1 / Math.sqrt(hd),
+    arch.slidingWindow,
+  );
   const o = lin("o", attnOut, H * hd);
   const mid = new Float64Array(T * d);
   for (let i = 0; i < mid.length; i++) mid[i] = hidden[i] + o[i];
-  const ffnIn = normRef(arch.norm, mid, T, d, w.ffnNorm.w, w.ffnNorm.b, arch.normEps);
+  const ffnIn = normRef(arch.norm, mid, T, d, w.ffnNorm.w, w.ffnNorm.b, arch.normEps, off);
   let act: Float64Array;
   if (arch.activation === "relu") act = reluRef(lin("fc1", ffnIn, d));
-  else act = siluMulRef(lin("gate", ffnIn, d), lin("up", ffnIn, d));
+  else if (arch.activation === "gelu-tanh-glu") {
+    act = geluTanhMulRef(lin("gate", ffnIn, d), lin("up", ffnIn, d));
+  } else act = siluMulRef(lin("gate", ffnIn, d), lin("up", ffnIn, d));
   const down = lin(arch.ffnRoles[arch.ffnRoles.length - 1], act, F);
   const out = new Float64Array(T * d);
   for (let i = 0; i < out.length; i++) out[i] = mid[i] + down[i];
@@ -211,14 +315,17 @@ export function decoderLayerRef(
   };
 }
 
-/** Next-token NLLs (seqlen - 1 per sequence) and argmax (seqlen per sequence) of a whole model. */
+/**
+ * Next-token NLLs (seqlen - 1 per sequence), argmax (seqlen per sequence) and logits
+ * (`[T, vocab]`) of a whole model.
+ */
 export async function modelRef(
   arch: Architecture,
   source: WeightSource,
   ids: Int32Array,
   nseq: number,
   seqlen: number,
-): Promise<{ nll: Float64Array; argmax: Int32Array }> {
+): Promise<{ nll: Float64Array; argmax: Int32Array; logits: Float64Array }> {
   const T = nseq * seqlen, d = arch.hiddenSize, V = arch.vocabSize;
   const emb = await source.readF32(arch.embedTokens);
   let h: Float64Array = new Float64Array(T * d);
@@ -226,9 +333,11 @@ export async function modelRef(
     ? await source.readF32(arch.positions.tensor)
     : undefined;
   const off = arch.positions.kind === "learned" ? arch.positions.offset : 0;
+  // Gemma scales the embeddings by sqrt(hidden) (float64 here, as the arch fixtures' reference).
+  const scale = arch.embedScale !== 1 ? Math.sqrt(d) : 1;
   for (let t = 0; t < T; t++) {
     for (let c = 0; c < d; c++) {
-      h[t * d + c] = emb[ids[t] * d + c] + (pos ? pos[(t % seqlen + off) * d + c] : 0);
+      h[t * d + c] = emb[ids[t] * d + c] * scale + (pos ? pos[(t % seqlen + off) * d + c] : 0);
     }
   }
   for (let l = 0; l < arch.numLayers; l++) {
@@ -236,7 +345,7 @@ export async function modelRef(
   }
   const fw = await source.readF32(arch.finalNorm.weight);
   const fb = arch.finalNorm.bias ? await source.readF32(arch.finalNorm.bias) : undefined;
-  const xn = normRef(arch.norm, h, T, d, fw, fb, arch.normEps);
+  const xn = normRef(arch.norm, h, T, d, fw, fb, arch.normEps, arch.normWeightOffset);
   const head = await source.readF32(arch.lmHead);
   const logits = linearRef(xn, T, d, head, V);
   const nll = new Float64Array(nseq * (seqlen - 1));
@@ -257,7 +366,7 @@ export async function modelRef(
       nll[s * (seqlen - 1) + i] = m + Math.log(z) - logits[t * V + ids[t + 1]];
     }
   }
-  return { nll, argmax };
+  return { nll, argmax, logits };
 }
 
 /** Deterministic pseudo-random numbers in [-scale, scale). */
