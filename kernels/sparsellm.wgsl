@@ -9,6 +9,8 @@
 //        a·(s − m)² + g·(p − silu(s)·z)² by safeguarded Gauss-Newton steps from the current s.
 //   3 ReLU activation: out = relu(in1)
 //   4 GLU activation:  out = silu(in1) · in2   (in1 = gate pre-act s, in2 = up z)
+// GATE picks the gate function of modes 1, 2 and 4: 0 silu (LLaMA), 1 tanh-approximated GELU
+// (Gemma's GeGLU): gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 // A dispatch covers elements start .. start + count; each binding may be a window of its tensor,
 // reached through its offset (o0 for out, o1..o3 for the inputs; u32 arithmetic wraps, so an
 // offset may be "negative"): element e of a tensor is read at offset + e.
@@ -26,6 +28,7 @@ struct Params {
 @group(0) @binding(4) var<uniform> u: Params;
 
 override MODE: u32 = 0u;
+override GATE: u32 = 0u;
 
 fn sigmoid(x: f32) -> f32 {
   return 1.0 / (1.0 + exp(-x));
@@ -35,8 +38,33 @@ fn silu(x: f32) -> f32 {
   return x * sigmoid(x);
 }
 
+fn gelu_tanh(x: f32) -> f32 {
+  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  let t = 1.0 - 2.0 / (exp(2.0 * u) + 1.0);
+  return 0.5 * x * (1.0 + t);
+}
+
+fn gate(x: f32) -> f32 {
+  if (GATE == 1u) {
+    return gelu_tanh(x);
+  }
+  return silu(x);
+}
+
+// d gate / dx
+fn gate_deriv(x: f32) -> f32 {
+  if (GATE == 1u) {
+    let c = 0.7978845608028654;
+    let u = c * (x + 0.044715 * x * x * x);
+    let t = 1.0 - 2.0 / (exp(2.0 * u) + 1.0);
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * x * x);
+  }
+  let sg = sigmoid(x);
+  return sg * (1.0 + x * (1.0 - sg));
+}
+
 fn glu_obj(s: f32, m: f32, p: f32, z: f32) -> f32 {
-  let r = p - silu(s) * z;
+  let r = p - gate(s) * z;
   return u.a * (s - m) * (s - m) + u.g * r * r;
 }
 
@@ -59,7 +87,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   } else if (MODE == 1u) {
     let m = in1[u.o1 + e];
     let p = in2[u.o2 + e];
-    let sg = silu(in3[u.o3 + e]);
+    let sg = gate(in3[u.o3 + e]);
     out[u.o0 + e] = (u.a * m + u.g * sg * p) / (u.a + u.g * sg * sg);
   } else if (MODE == 2u) {
     let m = in1[u.o1 + e];
@@ -74,9 +102,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       f = fm;
     }
     for (var k = 0u; k < u.steps; k++) {
-      let sg = sigmoid(s);
-      let ds = sg * (1.0 + s * (1.0 - sg)); // silu'(s)
-      let r = p - s * sg * z;
+      let ds = gate_deriv(s);
+      let r = p - gate(s) * z;
       let grad = 2.0 * u.a * (s - m) - 2.0 * u.g * r * z * ds;
       let hess = 2.0 * u.a + 2.0 * u.g * z * z * ds * ds;
       var step = grad / hess;
@@ -100,6 +127,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   } else if (MODE == 3u) {
     out[u.o0 + e] = max(in1[u.o1 + e], 0.0);
   } else {
-    out[u.o0 + e] = silu(in1[u.o1 + e]) * in2[u.o2 + e];
+    out[u.o0 + e] = gate(in1[u.o1 + e]) * in2[u.o2 + e];
   }
 }

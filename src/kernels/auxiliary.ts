@@ -41,14 +41,17 @@ const PARAMS = uniformStruct("Params", {
 /** The uniform layouts of `kernels/sparsellm.wgsl`. */
 export const SPARSELLM_UNIFORMS: readonly UniformStruct[] = [PARAMS];
 
-function auxKernel(mode: AuxModeValue): Kernel {
+function auxKernel(mode: AuxModeValue, gate: AuxGate): Kernel {
   return {
     name: "sparsellm-aux",
     source: SPARSELLM_WGSL,
     bindings: ["storage", "read", "read", "read", "uniform"],
-    constants: { MODE: mode },
+    constants: { MODE: mode, GATE: gate === "gelu-tanh" ? 1 : 0 },
   };
 }
+
+/** The gate function of the GLU modes: SiLU (LLaMA) or tanh-approximated GELU (Gemma). */
+export type AuxGate = "silu" | "gelu-tanh";
 
 /** Parameters of {@linkcode auxOp}. */
 export interface AuxArgs {
@@ -64,6 +67,8 @@ export interface AuxArgs {
   gamma?: number;
   /** Gauss-Newton steps (s-update). */
   steps?: number;
+  /** Gate function of the GLU modes (default `silu`). */
+  gate?: AuxGate;
 }
 
 /**
@@ -87,6 +92,6 @@ export function auxOp(batch: Batch, mode: AuxModeValue, x: AuxArgs): void {
       o2: -windows[2].base,
       o3: -windows[3].base,
     });
-    batch.dispatch(auxKernel(mode), windows, u, [Math.ceil((b - a) / 256)]);
+    batch.dispatch(auxKernel(mode, x.gate ?? "silu"), windows, u, [Math.ceil((b - a) / 256)]);
   });
 }

@@ -40,6 +40,8 @@ for (
     ["mistral-tiny", "sparsegpt", ["--pattern", "2:4"], "2:4"],
     ["qwen3-tiny", "sparsegpt", ["--sparsity", "0.5"], "unstructured"],
     ["qwen3-tiny", "sparsellm", ["--sparsity", "0.5", "--iters", "2"], "unstructured"],
+    ["phi3-tiny", "sparsellm", ["--sparsity", "0.5", "--iters", "2"], "unstructured"],
+    ["gemma-tiny", "sparsellm", ["--pattern", "2:4", "--iters", "2"], "2:4"],
     ["qwen2-tiny-bf16", "sparsegpt", ["--sparsity", "0.5"], "unstructured"],
   ] as const
 ) {

@@ -90,7 +90,7 @@ export function preActivations(
   linear(b, x, pr.up.weight, pr.up.bias, upOut, n, pr.d, pr.f);
 }
 
-/** Records φ: relu(z) or silu(s)·z. */
+/** Records φ: relu(z) or gate(s)·z. */
 export function activation(
   b: Batch,
   pr: FfnProblem,
@@ -100,7 +100,9 @@ export function activation(
   out: GpuTensor,
 ): void {
   const count = n * pr.f;
-  if (pr.kind === "glu") auxOp(b, AuxMode.glu, { out, inputs: [s!, z], count });
+  if (pr.kind === "glu") {
+    auxOp(b, AuxMode.glu, { out, inputs: [s!, z], count, gate: pr.gateFn ?? "silu" });
+  }
   else auxOp(b, AuxMode.relu, { out, inputs: [z], count });
 }
 

@@ -7,7 +7,8 @@
  */
 
 import { SPARSEGPT_MAX_M } from "../../kernels/sparsegpt.ts";
-import type { LinearRole } from "../../models/arch.ts";
+import { type LinearRole, projectionRows } from "../../models/arch.ts";
+import { type SplitProjection, splitProjection } from "../../models/layer.ts";
 import { type LayerJob, matrixReport, pruneEach, type PruneMethod } from "../method.ts";
 import { solveOnCopy } from "../solver.ts";
 import { sparsellmFfn } from "./ffn.ts";
@@ -36,19 +37,19 @@ export const sparsellm: PruneMethod = {
     const t0 = performance.now();
     const ffn = await pruneFfn(job);
     const seconds = (performance.now() - t0) / 1000;
-    const roles = ffnChain(job);
+    const down = projectionRows(job.arch, ffnChain(job).down).linear.role;
     for (const role of job.arch.ffnRoles) {
       const m = matrixReport(job, job.arch.linears.find((s) => s.role === role)!);
       m.seconds = seconds / job.arch.ffnRoles.length;
       m.damping = ffn.maxDamping;
-      if (role === roles.down) m.relError = ffn.downRelError;
+      if (role === down) m.relError = ffn.downRelError;
       matrices.push(m);
     }
     return { matrices, ffn };
   },
 };
 
-/** The FFN's linears by their place in the chain. */
+/** The FFN's projections by their place in the chain (fused or not in the checkpoint). */
 function ffnChain(job: LayerJob): { up: LinearRole; gate?: LinearRole; down: LinearRole } {
   return job.arch.activation === "relu"
     ? { up: "fc1", down: "fc2" }
@@ -58,23 +59,31 @@ function ffnChain(job: LayerJob): { up: LinearRole; gate?: LinearRole; down: Lin
 async function pruneFfn(job: LayerJob): Promise<FfnReport> {
   const { gpu, arch, options: o } = job;
   const roles = ffnChain(job);
-  const lin = (r: LinearRole): FfnLinear => {
-    const l = job.weights.linear(r);
-    return l.bias ? { weight: l.weight, bias: l.bias } : { weight: l.weight };
-  };
-  const target: FfnTarget = o.ffnInput === "pruned"
-    ? await prunedAttentionTarget(job, job.weights.linear(roles.down).bias)
-    : denseTarget(job);
+  // Fused projections (Phi-3's gate_up_proj) are pruned as their halves, on copies.
+  const b = gpu.batch("ffn/split");
+  const split = (r: LinearRole) => splitProjection(gpu, b, arch, job.weights, r);
+  const up = split(roles.up);
+  const gate = roles.gate ? split(roles.gate) : undefined;
+  const down = split(roles.down);
+  b.submit();
+  const lin = (p: SplitProjection): FfnLinear =>
+    p.linear.bias ? { weight: p.linear.weight, bias: p.linear.bias } : { weight: p.linear.weight };
+  const parts = [up, ...(gate ? [gate] : []), down];
+  let target: FfnTarget | undefined;
   try {
-    return await sparsellmFfn(gpu, {
+    target = o.ffnInput === "pruned"
+      ? await prunedAttentionTarget(job, down.linear.bias)
+      : denseTarget(job);
+    const report = await sparsellmFfn(gpu, {
       kind: arch.activation === "relu" ? "relu" : "glu",
+      gateFn: arch.activation === "gelu-tanh-glu" ? "gelu-tanh" : "silu",
       chunks: target.chunks,
       nseq: job.nseq,
       d: arch.hiddenSize,
       f: arch.ffnSize,
-      up: lin(roles.up),
-      ...(roles.gate ? { gate: lin(roles.gate) } : {}),
-      down: lin(roles.down),
+      up: lin(up),
+      ...(gate ? { gate: lin(gate) } : {}),
+      down: lin(down),
       hx: target.hx,
     }, {
       pattern: o.pattern,
@@ -91,7 +100,13 @@ async function pruneFfn(job: LayerJob): Promise<FfnReport> {
       solver: job.solver,
       onIterate: (it) => job.progress(`ffn iterate ${it.iter}`),
     });
+    const wb = gpu.batch("ffn/write-back");
+    for (const p of parts) p.writeBack(wb);
+    wb.submit();
+    return report;
   } finally {
-    target.free();
+    target?.free();
+    await gpu.sync();
+    for (const p of parts) p.release();
   }
 }

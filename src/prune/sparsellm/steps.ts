@@ -137,6 +137,7 @@ export async function updateAuxiliaries(
         count,
         alpha: w.alphaRel,
         gamma: 1,
+        gate: pr.gateFn ?? "silu",
       });
       recordSumSq(b, n, f, { t: c.z }, { t: c.pre }, ws.partial, "diff", 2);
       auxOp(b, AuxMode.sGlu, {
@@ -146,6 +147,7 @@ export async function updateAuxiliaries(
         alpha: w.alphaRel,
         gamma: 1,
         steps: 8,
+        gate: pr.gateFn ?? "silu",
       });
       recordSumSq(b, n, f, { t: c.s! }, { t: c.preGate! }, ws.partial, "diff", 3);
     } else {

@@ -6,6 +6,7 @@
  */
 
 import type { GpuTensor } from "../../gpu/tensor.ts";
+import type { AuxGate } from "../../kernels/auxiliary.ts";
 import type { MatrixSolver } from "../solver.ts";
 import type { SparsityPattern } from "../types.ts";
 
@@ -79,8 +80,10 @@ export interface FfnChunk {
  * ```
  */
 export interface FfnProblem {
-  /** `relu` (OPT: fc1 → ReLU → fc2) or `glu` (LLaMA: silu(gate)·up → down). */
+  /** `relu` (OPT: fc1 → ReLU → fc2) or `glu` (LLaMA: gate(gate_proj)·up → down). */
   kind: "relu" | "glu";
+  /** The GLU's gate function: `silu` (LLaMA, default) or `gelu-tanh` (Gemma's GeGLU). */
+  gateFn?: AuxGate;
   /** Calibration input in chunks of tokens. */
   chunks: FfnChunk[];
   /** Number of calibration sequences (the Hessian normalisation). */

@@ -17,10 +17,13 @@ function rand(n: number, seed: number, scale = 1): Float32Array {
 }
 
 const silu = (x: number) => x / (1 + Math.exp(-x));
+const gelu = (x: number) =>
+  0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+type Kind = "relu" | "glu" | "geglu";
 
 /** float64 real output error ‖T − W2·φ(W1·x + b1)‖² / ‖T‖² with T the dense output. */
 function outputError64(
-  kind: "relu" | "glu",
+  kind: Kind,
   x: Float32Array,
   n: number,
   d: number,
@@ -35,9 +38,9 @@ function outputError64(
       let u = b1 ? b1[j] : 0, g = 0;
       for (let k = 0; k < d; k++) {
         u += w[0][j * d + k] * x[t * d + k];
-        if (kind === "glu") g += w[2][j * d + k] * x[t * d + k];
+        if (kind !== "relu") g += w[2][j * d + k] * x[t * d + k];
       }
-      act[j] = kind === "relu" ? Math.max(u, 0) : silu(g) * u;
+      act[j] = kind === "relu" ? Math.max(u, 0) : (kind === "glu" ? silu(g) : gelu(g)) * u;
     }
     for (let i = 0; i < d; i++) {
       let s = 0;
@@ -59,7 +62,7 @@ function outputError64(
 }
 
 async function run(
-  kind: "relu" | "glu",
+  kind: Kind,
   pattern: SparsityPattern,
   iters: number,
   { chunks = 1, auxMemory }: { chunks?: number; auxMemory?: number } = {},
@@ -77,7 +80,7 @@ async function run(
     ...(b1 ? { bias: gpu.upload(b1, [f], "b1") } : {}),
   };
   const down = { weight: gpu.upload(w2, [d, f], "down") };
-  const gate = kind === "glu" ? { weight: gpu.upload(wg, [f, d], "gate") } : undefined;
+  const gate = kind !== "relu" ? { weight: gpu.upload(wg, [f, d], "gate") } : undefined;
   const hx = gpu.alloc([d, d], "hx");
   const b = gpu.batch("hx");
   matmul(b, { a: tx, b: tx, c: hx, M: d, N: d, K: n, transA: true, alpha: 2 / nseq });
@@ -90,7 +93,8 @@ async function run(
     nseq: nseq / chunks,
   }));
   const problem: FfnProblem = {
-    kind,
+    kind: kind === "relu" ? "relu" : "glu",
+    ...(kind === "geglu" ? { gateFn: "gelu-tanh" as const } : {}),
     chunks: parts,
     nseq,
     d,
@@ -141,7 +145,7 @@ function checkSparsity(
   }
 }
 
-for (const kind of ["relu", "glu"] as const) {
+for (const kind of ["relu", "glu", "geglu"] as const) {
   for (
     const pattern of [
       { kind: "unstructured", sparsity: 0.8 } as const,
@@ -176,7 +180,7 @@ for (const kind of ["relu", "glu"] as const) {
       );
       checkSparsity(pruned[0], f, d, pattern, 32);
       checkSparsity(pruned[1], d, f, pattern, 32);
-      if (kind === "glu") checkSparsity(pruned[2], f, d, pattern, 32);
+      if (kind !== "relu") checkSparsity(pruned[2], f, d, pattern, 32);
       for (const w of pruned) for (const v of w) assert.ok(Number.isFinite(v));
     });
   }
