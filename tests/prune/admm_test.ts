@@ -61,7 +61,7 @@ Deno.test("admm64() converges to the masked least-squares solution for a fixed m
     L.W,
     L.rows,
     L.cols,
-    dampedObjective(L.H, L.cols, 0.1),
+    dampedObjective(L.H, L.cols, 0.01),
     ref.mask,
   );
   const err = relFro(ref.W, exact);
@@ -76,7 +76,7 @@ Deno.test("admm() converges to the float64 masked least-squares solution for a f
     maskSteps: 1,
   });
   const mask = zeroMask(w);
-  const exact = maskedLeastSquares64(L.W, L.rows, L.cols, dampedObjective(L.H, L.cols, 0.1), mask);
+  const exact = maskedLeastSquares64(L.W, L.rows, L.cols, dampedObjective(L.H, L.cols, 0.01), mask);
   const err = relFro(w, exact);
   assert.ok(err < 2e-3, `relative distance to the exact solution ${err}`);
   assert.ok(res.residual < 1e-3, `residual ${res.residual}`);
@@ -151,11 +151,11 @@ for (const { rows, cols, pattern, opts } of CASES) {
       assertExactPattern(ref.W, rows, cols, pattern, opts?.scope ?? "matrix");
       let same = 0;
       for (let i = 0; i < w.length; i++) if ((w[i] === 0 ? 1 : 0) === ref.mask[i]) same++;
-      assert.ok(same / w.length >= 0.99, `mask agreement ${same / w.length}`);
+      assert.ok(same / w.length >= 0.999, `mask agreement ${same / w.length}`);
       const werr = relFro(w, ref.W);
-      assert.ok(werr < 3e-2, `W relative error ${werr}`);
+      assert.ok(werr < 1e-3, `W relative error ${werr}`);
       assert.ok(
-        Math.abs(res.residual - ref.residual) < 0.1 * ref.residual + 1e-4,
+        Math.abs(res.residual - ref.residual) < 1e-2 * ref.residual,
         `residual ${res.residual} vs ${ref.residual}`,
       );
       // far better layer output than magnitude pruning
@@ -174,7 +174,7 @@ Deno.test("admm() zeroes dead inputs and gives the same result in windows past t
   const { w } = await runAdmm(L, pattern);
   for (const j of [0, 9, 131]) for (let r = 0; r < rows; r++) assert.equal(w[r * cols + j], 0);
   const ref = admm64(L.W, rows, cols, L.H, pattern);
-  assert.ok(relFro(w, ref.W) < 3e-2);
+  assert.ok(relFro(w, ref.W) < 1e-3);
   // 16 KiB bindings: every matrix of the pass (cols² = 69 KiB) is split into windows
   const split = await withBindingLimit(gpu, 16384, () => runAdmm(L, pattern));
   assert.ok(relFro(split.w, w) < 1e-5, `split result differs by ${relFro(split.w, w)}`);

@@ -91,7 +91,7 @@ export function admm64(
   opts: Admm64Options = {},
 ): Admm64Result {
   const T = opts.iterations ?? 20, P = opts.maskSteps ?? Math.min(15, T);
-  const rho = opts.rho ?? 1, delta = opts.percdamp ?? 0.1;
+  const rho = opts.rho ?? 0.3, delta = opts.percdamp ?? 0.01;
   const cubic = (opts.schedule ?? "cubic") === "cubic", scope = opts.scope ?? "matrix";
   const target = pattern.kind === "unstructured" ? pattern.sparsity : pattern.n / pattern.m;
   const d = Float64Array.from({ length: cols }, (_, j) => {
