@@ -5,10 +5,11 @@
  */
 
 import type { Batch, BufferWindow } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
-import { withTemps } from "../linalg/temps.ts";
+import { withTemps } from "../gpu/temps.ts";
 import { ADMM_WGSL } from "./admm.wgsl.ts";
 
 /**
@@ -60,6 +61,24 @@ export interface AdmmOpArgs {
   m?: number;
 }
 
+const PARAMS = uniformStruct("Params", {
+  count: "u32",
+  cols: "u32",
+  start: "u32",
+  shift: "f32",
+  n: "u32",
+  m: "u32",
+  _p0: "u32",
+  _p1: "u32",
+  o0: "u32",
+  o1: "u32",
+  o2: "u32",
+  o3: "u32",
+});
+
+/** The uniform layouts of `kernels/admm.wgsl`. */
+export const ADMM_UNIFORMS: readonly UniformStruct[] = [PARAMS];
+
 const KERNELS: Kernel[] = [];
 
 function kernel(mode: number): Kernel {
@@ -90,11 +109,19 @@ export function admmOp(batch: Batch, op: AdmmOpName, x: AdmmOpArgs): void {
     // steps with one output bind a scratch word as the second (writable bindings may not alias)
     const out1 = x.out1 ?? temps.alloc([1], "admm/unused");
     const send = (start: number, count: number, wins: BufferWindow[]) => {
-      const u = new Uniforms()
-        .u32(count, cols, start).f32(x.shift ?? 0)
-        .u32(x.n ?? 0, x.m ?? 1, 0, 0)
-        .u32(...wins.map((w) => -w.base >>> 0));
-      batch.dispatch(kernel(mode), wins, u.bytes(), [Math.ceil(count / 256)]);
+      const u = PARAMS.pack({
+        count,
+        cols,
+        start,
+        shift: x.shift ?? 0,
+        n: x.n ?? 0,
+        m: x.m ?? 1,
+        o0: -wins[0].base,
+        o1: -wins[1].base,
+        o2: -wins[2].base,
+        o3: -wins[3].base,
+      });
+      batch.dispatch(kernel(mode), wins, u, [Math.ceil(count / 256)]);
     };
     if (op === "diagonal") {
       const span = (a: number, b: number) => (b - a - 1) * (cols + 1) + 1;

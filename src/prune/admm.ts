@@ -41,9 +41,12 @@ import { thresholdMask } from "../kernels/mask.ts";
 import { selectKth, selectOutSize } from "../kernels/select.ts";
 import { recordDeadColumns } from "../kernels/sparsegpt.ts";
 import { recordSpdInverse } from "../linalg/spd.ts";
-import { Temps } from "../linalg/temps.ts";
+import { Temps } from "../gpu/temps.ts";
 import { pruneNM, prunePerRow } from "./mask.ts";
 import type { SparsityPattern } from "./types.ts";
+import { MAX_NM_M } from "../kernels/mask.ts";
+import { pruneEach, type PruneMethod } from "./method.ts";
+import type { MatrixSolver } from "./solver.ts";
 
 /** Options of {@linkcode admm}. */
 export interface AdmmOptions {
@@ -282,3 +285,34 @@ export async function admm(
     gpu.free(original);
   }
 }
+
+/** ADMM as a layer solver, with its iteration count and penalty. */
+export function admmSolver(settings: { iterations: number; rho: number }): MatrixSolver {
+  return {
+    name: "admm",
+    async solve(gpu, w, h, o) {
+      const r = await admm(gpu, undefined, w, h, o.pattern, {
+        iterations: settings.iterations,
+        rho: settings.rho,
+        percdamp: o.percdamp,
+      });
+      return r.percdamp;
+    },
+  };
+}
+
+/** ADMM as a pipeline method: every matrix pruned with its input's Hessian (kept unmodified). */
+export const admmMethod: PruneMethod = {
+  name: "admm",
+  needsCalibration: true,
+  maxM: MAX_NM_M,
+  stats: () => ({}),
+  async pruneLayer(job) {
+    const solver = admmSolver({ iterations: job.options.admmIters, rho: job.options.admmRho });
+    const matrices = await pruneEach(job, job.arch.linears, (spec) => {
+      const w = job.weights.linear(spec.role).weight;
+      return solver.solve(job.gpu, w, job.stats.hessians.get(spec.input)!, job.options);
+    });
+    return { matrices };
+  },
+};

@@ -4,7 +4,9 @@
  * @module
  */
 
+import { admmMethod, admmSolver } from "./admm.ts";
 import { magnitude } from "./magnitude.ts";
+import type { PruneOptions } from "./options.ts";
 import type { PruneMethod } from "./method.ts";
 import type { MatrixSolver } from "./solver.ts";
 import { sparsegptMethod, sparsegptSolver } from "./sparsegpt.ts";
@@ -16,6 +18,7 @@ const METHODS: Record<MethodName, PruneMethod> = {
   magnitude,
   wanda,
   sparsegpt: sparsegptMethod,
+  admm: admmMethod,
   sparsellm,
 };
 
@@ -27,6 +30,8 @@ export function methodFor(name: MethodName): PruneMethod {
 }
 
 /** The layer solver SparseLLM uses for these options. */
-export function solverFor(_options: unknown): MatrixSolver {
-  return sparsegptSolver;
+export function solverFor(o: PruneOptions): MatrixSolver {
+  return o.solver === "admm"
+    ? admmSolver({ iterations: o.admmIters, rho: o.admmRho })
+    : sparsegptSolver;
 }

@@ -200,6 +200,31 @@ export const PRUNE_OPTIONS = {
       "reference does) or pruned (inputs from the pruned attention, target also compensates its " +
       "error; better at 80 % on opt-small, worse at 70 % and 90 %, see BENCHMARKS.md)",
   },
+  solver: {
+    kind: "choice",
+    values: ["sparsegpt", "admm"],
+    default: "sparsegpt",
+    flag: "solver",
+    arg: "NAME",
+    help: "layer solver SparseLLM (re-)prunes each matrix with: {values}",
+  },
+  admmIters: {
+    kind: "int",
+    min: 1,
+    lt: 1001,
+    default: 20,
+    flag: "admm-iters",
+    arg: "N",
+    help: "ADMM iterations per matrix (the mask is reselected in the first min(15, N))",
+  },
+  admmRho: {
+    kind: "number",
+    gt: 0,
+    default: 0.3,
+    flag: "admm-rho",
+    arg: "F",
+    help: "ADMM penalty, relative to the normalised Hessian's unit diagonal",
+  },
   gpuMemory: {
     kind: "size",
     flag: "gpu-memory",

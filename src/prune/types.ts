@@ -29,10 +29,10 @@ export type SparsityPattern =
  * ```ts
  * import { METHOD_NAMES } from "@sparsellm/sparsellm";
  *
- * console.log(METHOD_NAMES.join(", ")); // magnitude, wanda, sparsegpt, sparsellm
+ * console.log(METHOD_NAMES.join(", ")); // magnitude, wanda, sparsegpt, admm, sparsellm
  * ```
  */
-export const METHOD_NAMES = ["magnitude", "wanda", "sparsegpt", "sparsellm"] as const;
+export const METHOD_NAMES = ["magnitude", "wanda", "sparsegpt", "admm", "sparsellm"] as const;
 
 /**
  * The pruning methods this library implements.

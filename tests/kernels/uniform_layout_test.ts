@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { composeKernel } from "../../scripts/gen_kernels.ts";
 import type { UniformStruct } from "../../src/gpu/uniforms.ts";
 import { ADD_SCALED_UNIFORMS } from "../../src/kernels/add_scaled.ts";
+import { ADMM_UNIFORMS } from "../../src/kernels/admm.ts";
 import { SPARSELLM_UNIFORMS } from "../../src/kernels/auxiliary.ts";
 import { CHOLESKY_UNIFORMS } from "../../src/kernels/cholesky.ts";
 import { COLNORM_UNIFORMS } from "../../src/kernels/colnorm.ts";
@@ -18,6 +19,7 @@ import { TRIINV_UNIFORMS } from "../../src/kernels/triinv.ts";
 /** The kernels whose uniforms are declared in TS, by file, with every uniform struct they bind. */
 const DECLARED: Record<string, readonly UniformStruct[]> = {
   "add_scaled.wgsl": ADD_SCALED_UNIFORMS,
+  "admm.wgsl": ADMM_UNIFORMS,
   "cholesky.wgsl": CHOLESKY_UNIFORMS,
   "colnorm.wgsl": COLNORM_UNIFORMS,
   "linalg_util.wgsl": LINALG_UTIL_UNIFORMS,

@@ -175,7 +175,7 @@ Deno.test("every option of the table has a distinct CLI flag, placeholder and he
   assert.deepEqual(PRUNE_OPTIONS.method.values, METHOD_NAMES);
 });
 
-// Compile-time: the derived types are exactly the hand-written ones of before the table.
+// Compile-time: the derived types are exactly these hand-written shapes.
 type Flat<T> = { [K in keyof T]: T[K] };
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true
   : false;
@@ -195,6 +195,9 @@ const resolvedShape: Equal<Flat<PruneOptions>, {
   growth: number;
   refitDamp?: number;
   ffnInput: "pruned" | "dense";
+  solver: "sparsegpt" | "admm";
+  admmIters: number;
+  admmRho: number;
   gpuMemory?: number;
 }> = true;
 const inputShape: Equal<Flat<PruneOptionsInput>, {
@@ -214,6 +217,9 @@ const inputShape: Equal<Flat<PruneOptionsInput>, {
   growth?: number;
   refitDamp?: number;
   ffnInput?: "pruned" | "dense";
+  solver?: "sparsegpt" | "admm";
+  admmIters?: number;
+  admmRho?: number;
   gpuMemory?: number | string;
 }> = true;
 
