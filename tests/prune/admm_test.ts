@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
+import { SparseLLMPruner } from "../../src/pruner.ts";
+import { withTiny } from "./_tiny.ts";
 import { admm, type AdmmOptions } from "../../src/prune/admm.ts";
 import type { SparsityPattern } from "../../src/prune/types.ts";
 import { withBindingLimit } from "../_binding_limit.ts";
@@ -189,4 +191,29 @@ Deno.test("admm() rejects a shape, pattern or schedule it cannot use, naming the
   );
   await assert.rejects(runAdmm(L, { kind: "unstructured", sparsity: 1 }), /sparsity 1/);
   await assert.rejects(runAdmm(L, { kind: "unstructured", sparsity: 0.5 }, { rho: 0 }), /rho 0/);
+});
+
+Deno.test("the admm method prunes opt-tiny through the pipeline to exact 3:4 and 80 %", async () => {
+  await withTiny(async (input) => {
+    for (const o of [{ pattern: "3:4" }, { sparsity: 0.8 }]) {
+      const pruned = await new SparseLLMPruner({ method: "admm", ...o }).prune({
+        ...input,
+        gpu: await getGpu(),
+      });
+      for (const [name, w] of pruned.tensors) {
+        const zeros = w.reduce((z, v) => z + (v === 0 ? 1 : 0), 0);
+        if (o.pattern) {
+          for (let g = 0; g < w.length; g += 4) {
+            assert.ok(
+              w.subarray(g, g + 4).filter((v) => v === 0).length >= 3,
+              `${name} group ${g}`,
+            );
+          }
+        } else assert.equal(zeros, Math.floor(0.8 * w.length), name);
+      }
+      for (const l of pruned.layers) {
+        for (const m of l.matrices) assert.ok(m.relError > 0 && m.relError < 1, `${m.name} error`);
+      }
+    }
+  });
 });

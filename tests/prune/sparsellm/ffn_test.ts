@@ -4,6 +4,8 @@ import { matmul } from "../../../src/kernels/matmul.ts";
 import { sparsellmFfn } from "../../../src/prune/sparsellm/ffn.ts";
 import { type FfnProblem, SPARSELLM_DEFAULTS } from "../../../src/prune/sparsellm/types.ts";
 import type { SparsityPattern } from "../../../src/prune/types.ts";
+import type { MatrixSolver } from "../../../src/prune/solver.ts";
+import { admmSolver } from "../../../src/prune/admm.ts";
 
 function rand(n: number, seed: number, scale = 1): Float32Array {
   let s = seed >>> 0;
@@ -65,7 +67,11 @@ async function run(
   kind: Kind,
   pattern: SparsityPattern,
   iters: number,
-  { chunks = 1, auxMemory }: { chunks?: number; auxMemory?: number } = {},
+  { chunks = 1, auxMemory, solver }: {
+    chunks?: number;
+    auxMemory?: number;
+    solver?: MatrixSolver;
+  } = {},
 ) {
   const gpu = await getGpu();
   const n = 512, nseq = 8, d = 32, f = 96;
@@ -110,6 +116,7 @@ async function run(
     iters,
     pattern,
     ...(auxMemory !== undefined ? { auxMemory } : {}),
+    ...(solver ? { solver } : {}),
   });
   const pw1 = await gpu.read(up.weight), pw2 = await gpu.read(down.weight);
   const pwg = gate ? await gpu.read(gate.weight) : new Float32Array(0);
@@ -216,5 +223,36 @@ for (const kind of ["relu", "glu"] as const) {
       rel < 1e-3,
       `one chunk ${single.report.finalError}, two ${resident.report.finalError}`,
     );
+  });
+}
+
+for (const kind of ["relu", "glu"] as const) {
+  Deno.test(`sparsellmFfn ${kind} with the ADMM solver: kept error ≤ ADMM alone's, equals float64, exact sparsity`, async () => {
+    const pattern = { kind: "unstructured", sparsity: 0.8 } as const;
+    const solver = admmSolver({ iterations: 20, rho: 0.3 });
+    const { report, dense, pruned, x, n, d, f, b1 } = await run(kind, pattern, 2, { solver });
+    assert.ok(
+      report.finalError <= report.sparsegptError,
+      "kept iterate worse than the solver alone",
+    );
+    const order = kind === "relu" ? [0, 1] : [0, 1, 2];
+    const e64 = outputError64(
+      kind,
+      x,
+      n,
+      d,
+      f,
+      order.map((i) => dense[i]),
+      order.map((i) => pruned[i]),
+      b1,
+    );
+    assert.ok(
+      Math.abs(e64 - report.finalError) <= 1e-3 * e64 + 1e-6,
+      `reported ${report.finalError}, float64 ${e64}`,
+    );
+    // ADMM selects per matrix: exactly floor(0.8 · rows · cols) zeros in each.
+    for (const w of pruned.slice(0, order.length)) {
+      assert.equal(w.reduce((z, v) => z + (v === 0 ? 1 : 0), 0), Math.floor(0.8 * w.length));
+    }
   });
 }
