@@ -5,7 +5,8 @@
  * @module
  */
 
-import { getGpu, type Gpu } from "./gpu/device.ts";
+import { getGpu } from "./gpu/device.ts";
+import { type GpuHandle, gpuOf } from "./gpu/handle.ts";
 import { type ModelConfig, parseModelConfig } from "./models/config.ts";
 import type { WeightInfo, WeightSource } from "./models/weights.ts";
 import {
@@ -45,7 +46,7 @@ export interface PruneInput {
   /** Calibration windows of equal length (token ids). Empty is allowed for magnitude. */
   calibration: Int32Array[];
   /** Device (default: a shared device on the first adapter). */
-  gpu?: Gpu;
+  gpu?: GpuHandle;
   /** Progress: layer, matrix, phase, elapsed seconds. */
   onProgress?: (e: ProgressEvent) => void;
   /** Cancels the run between steps. */
@@ -152,7 +153,7 @@ export class SparseLLMPruner {
       }
     }
     const tensors: PrunedTensors = new Map();
-    const gpu = input.gpu ?? await getGpu();
+    const gpu = input.gpu ? gpuOf(input.gpu) : await getGpu();
     const r = await prunePipeline({
       gpu,
       config,
