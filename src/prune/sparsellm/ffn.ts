@@ -42,7 +42,7 @@ import { HessianAccumulator } from "../hessian.ts";
 import { relativeError } from "../rel_error.ts";
 import { sparsegptSolver } from "../sparsegpt.ts";
 import { woodburyInverse } from "./algebra.ts";
-import { activation, auxChunk, copy, createAuxStore, linear, preActivations } from "./aux.ts";
+import { activation, auxChunk, copy, createAuxStore, linear, preActivations } from "./auxiliaries.ts";
 import {
   allocWorkspace,
   consistency,
