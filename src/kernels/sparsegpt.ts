@@ -15,6 +15,7 @@ import type { Batch, BufferWindow, Gpu } from "../gpu/device.ts";
 import { type Kernel, Uniforms } from "../gpu/kernel.ts";
 import { fittingRanges, forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
+import type { QuantSpec } from "../quant/grid.ts";
 import { SPARSEGPT_WGSL } from "./sparsegpt.wgsl.ts";
 
 /** Largest block (columns swept per dispatch) the sweep kernel supports. */
@@ -43,14 +44,28 @@ const SELECT: Kernel = {
   bindings: ["storage", "uniform"],
 };
 
-function sweepKernel(nm: boolean, wg: number): Kernel {
+function sweepKernel(nm: boolean, wg: number, quant?: QuantSpec): Kernel {
+  const q: Record<string, number> = quant
+    ? { WBITS: quant.bits, QGROUP: quant.groupSize, QSYM: +quant.sym }
+    : {};
   return {
     name: "sparsegpt",
     source: SPARSEGPT_WGSL,
     entryPoint: "sweep",
-    bindings: ["storage", "read", "read", "storage", "storage", "read", "uniform"],
-    constants: { NM: nm ? 1 : 0, WG: wg },
+    bindings: ["storage", "read", "read", "storage", "storage", "read", "uniform", "storage"],
+    constants: { NM: nm ? 1 : 0, WG: wg, ...q },
   };
+}
+
+/** A 16-byte storage buffer per device, bound as the grid of sweeps without quantization. */
+const NO_GRID = new WeakMap<Gpu, GPUBuffer>();
+function noGrid(gpu: Gpu): GPUBuffer {
+  let b = NO_GRID.get(gpu);
+  if (!b) {
+    b = gpu.device.createBuffer({ label: "sparsegpt/no-grid", size: 16, usage: 0x80 });
+    NO_GRID.set(gpu, b);
+  }
+  return b;
 }
 
 const MARK: Kernel = {
@@ -212,6 +227,13 @@ export interface SweepBuffers {
   ldErr: number;
   /** Column of `err` that receives the block's first column (default 0). */
   errOffset?: number;
+  /**
+   * Joint quantization (GPTQ-style): the spec and the grids, rows × groups × 2 f32 (scale,
+   * zero). With `spec.groupSize` 0 the grids must hold each row's grid before the sweep; with
+   * a group size (a divisor of the block size) the sweep finds and writes each group's grid
+   * when it reaches the group.
+   */
+  quant?: { spec: QuantSpec; grid: GpuTensor };
 }
 
 /**
@@ -235,6 +257,14 @@ export function recordSweep(
   const errOffset = bufs.errOffset ?? 0;
   const { rowBlocks, pieces } = splitBlock(gpu, blk, bufs.ldErr, nm?.m ?? 1);
   const marked = nm === undefined && pieces.length > 1;
+  const quant = bufs.quant?.spec;
+  const qLd = quant ? 2 * (quant.groupSize > 0 ? Math.ceil(blk.cols / quant.groupSize) : 1) : 0;
+  if (quant && quant.groupSize > 0 && blk.i1 % quant.groupSize !== 0) {
+    throw new RangeError(
+      `Cannot quantize in the SparseGPT sweep: block start ${blk.i1} is not a multiple of ` +
+        `--group-size ${quant.groupSize}`,
+    );
+  }
   const record = (kernel: Kernel, groupSize: number) => {
     for (const [ja, jb] of pieces) {
       const uWin = uPiece(gpu, u, blk, ja, jb);
@@ -247,10 +277,12 @@ export function recordSweep(
           .u32(bufs.ldErr, nm?.n ?? 0, nm?.m ?? 1, bufs.statusIndex)
           .u32(ra * blk.cols + blk.i1 - wWin.base, blk.i1 * (blk.cols + 1) - uWin.base)
           .u32(errLo - errWin.base, ra)
-          .u32(ja, jb, marked ? 1 : 0, 0);
+          .u32(ja, jb, marked ? 1 : 0, ra * qLd)
+          .u32(qLd, blk.i1, 0, 0);
+        const buffers = [wWin, uWin, bufs.sel, errWin, bufs.loss, bufs.status];
         batch.dispatch(
           kernel,
-          [wWin, uWin, bufs.sel, errWin, bufs.loss, bufs.status],
+          kernel === MARK ? buffers : [...buffers, bufs.quant?.grid ?? noGrid(gpu)],
           uni.bytes(),
           [Math.ceil((rb - ra) / groupSize)],
         );
@@ -258,5 +290,5 @@ export function recordSweep(
     }
   };
   if (marked) record(MARK, 64);
-  record(sweepKernel(nm !== undefined, wg), wg);
+  record(sweepKernel(nm !== undefined, wg, quant), wg);
 }
