@@ -21,7 +21,9 @@
 //                 is at sgrid[qOff + r*qLd + 2g]: with QGROUP = 0 one group per row, found
 //                 before the sweeps (kernels/quant.wgsl); with QGROUP > 0 the sweep finds each
 //                 group's grid from the row's current weights when it reaches the group's first
-//                 column (global column qCol + j) and stores it there.
+//                 column (global column qCol + j) and stores it there. Per row, the sweep adds
+//                 to sgrid[qStat + 3r ..]: kept weights that rounded to 0, Σ (w − q)² and Σ w²
+//                 over kept weights (w the compensated weight just before rounding).
 //   mark          the unstructured mask of a split sweep (see below), stored in Err.
 // sel layout (u32): [0] prefix, [1] remaining k, [2 ..] histogram (2048 bins).
 //
@@ -155,7 +157,7 @@ struct SweepParams {
   ldErr: u32, n: u32, m: u32, statusOff: u32,
   wOff: u32, uOff: u32, errOff: u32, lossOff: u32,
   ja: u32, jb: u32, marked: u32, qOff: u32,
-  qLd: u32, qCol: u32, _q0: u32, _q1: u32,
+  qLd: u32, qCol: u32, qStat: u32, _q0: u32,
 }
 @group(0) @binding(0) var<storage, read_write> sw: array<f32>;
 @group(0) @binding(1) var<storage, read> su: array<f32>;
@@ -262,6 +264,9 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   // earlier piece); replaced at each group start when QGROUP > 0.
   let qBase = swp.qOff + r * swp.qLd;
   var qg = vec2<f32>(1.0, 0.0);
+  var qZeros = 0.0;
+  var qErr = 0.0;
+  var qNorm = 0.0;
   if (WBITS > 0u) {
     var gi = 0u;
     if (QGROUP > 0u) {
@@ -309,6 +314,9 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
       var q = 0.0;
       if (!pruned) {
         q = q_value(w, qg);
+        qZeros += select(0.0, 1.0, q == 0.0);
+        qErr += (w - q) * (w - q);
+        qNorm += w * w;
       }
       e = (w - q) / d;
       rl += ((w - q) * (w - q)) / (d * d);
@@ -329,6 +337,12 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     serr[errBase + j] = e;
   }
   sloss[swp.lossOff + r] += rl * 0.5;
+  if (WBITS > 0u) {
+    let st = swp.qStat + 3u * r;
+    sgrid[st] += qZeros;
+    sgrid[st + 1u] += qErr;
+    sgrid[st + 2u] += qNorm;
+  }
   for (var c = ja; c < count; c++) {
     sw[rowBase + c] = row[c];
   }

@@ -229,9 +229,10 @@ export interface SweepBuffers {
   errOffset?: number;
   /**
    * Joint quantization (GPTQ-style): the spec and the grids, rows × groups × 2 f32 (scale,
-   * zero). With `spec.groupSize` 0 the grids must hold each row's grid before the sweep; with
-   * a group size (a divisor of the block size) the sweep finds and writes each group's grid
-   * when it reaches the group.
+   * zero), followed by 3 f32 per row that the sweep adds to (kept weights rounded to 0,
+   * Σ (w − q)² and Σ w² over kept weights; zero them first). With `spec.groupSize` 0 the grids
+   * must hold each row's grid before the sweep; with a group size (a divisor of the block
+   * size) the sweep finds and writes each group's grid when it reaches the group.
    */
   quant?: { spec: QuantSpec; grid: GpuTensor };
 }
@@ -278,7 +279,7 @@ export function recordSweep(
           .u32(ra * blk.cols + blk.i1 - wWin.base, blk.i1 * (blk.cols + 1) - uWin.base)
           .u32(errLo - errWin.base, ra)
           .u32(ja, jb, marked ? 1 : 0, ra * qLd)
-          .u32(qLd, blk.i1, 0, 0);
+          .u32(qLd, blk.i1, blk.rows * qLd + 3 * ra, 0);
         const buffers = [wWin, uWin, bufs.sel, errWin, bufs.loss, bufs.status];
         batch.dispatch(
           kernel,

@@ -71,6 +71,11 @@ export interface SparseGptResult {
   /** With `quant`: the grids, rows × groups × 2 f32 (scale, zero). */
   grid?: Float32Array<ArrayBuffer>;
   /**
+   * With `quant`: kept weights that rounded to 0, and Σ (w − q)² / Σ w² over the kept weights
+   * (w the compensated weight just before rounding).
+   */
+  quantStats?: { keptZeros: number; relError: number };
+  /**
    * True when every attempt failed: W is then left as it was apart from zeroed dead inputs, and
    * the losses are zero.
    */
@@ -84,7 +89,10 @@ export interface SparseGptRecording {
    * [1] mean(diag H), [2] damping added, [3 ..] per-row loss.
    */
   info: GpuTensor;
-  /** With `quant`: the grids, rows × groups × 2 f32 (scale, zero). */
+  /**
+   * With `quant`: the grids, rows × groups × 2 f32 (scale, zero), then 3 f32 per row (kept
+   * weights rounded to 0, Σ (w − q)², Σ w² over kept weights).
+   */
   grid?: GpuTensor;
 }
 
@@ -177,9 +185,9 @@ export function recordSparseGpt(
   const loss = temps.alloc([rows], "sparsegpt/loss");
   const sel = temps.alloc([SPARSEGPT_SELECT_WORDS], "sparsegpt/select", "u32");
 
-  const grid = quant
-    ? temps.alloc([rows * groupsPerRow(quant, cols) * 2], "sparsegpt/grid")
-    : undefined;
+  const gridSize = quant ? rows * groupsPerRow(quant, cols) * 2 : 0;
+  const grid = quant ? temps.alloc([gridSize + 3 * rows], "sparsegpt/grid") : undefined;
+  if (grid) recordFill(batch, grid, { rows: 1, cols: 3 * rows, offset: gridSize }, 0);
   // One grid per row: from W as given, before dead inputs are zeroed (as the reference).
   if (quant && grid && quant.groupSize === 0) recordQuantize(batch, W, grid, quant, false);
   recordDeadColumns(batch, W, H, rows, cols);
@@ -319,7 +327,7 @@ export async function sparsegpt(
       }, temps);
       b.submit();
       const bytes = await gpu.readBytes(info.buffer, 0, (3 + rows) * 4);
-      const gridValues = grid ? await gpu.read(grid) : undefined;
+      const gridAll = grid ? await gpu.read(grid) : undefined;
       const word = new Uint32Array(bytes, 0, 1)[0];
       const f = new Float32Array(bytes);
       const failed = word !== FAIL_NONE;
@@ -335,7 +343,7 @@ export async function sparsegpt(
           meanDiag: f[1],
           retries: attempt,
           choleskyFailed: failed,
-          ...(gridValues ? { grid: gridValues } : {}),
+          ...(gridAll ? quantOutcome(gridAll, rows) : {}),
         };
       }
     } finally {
@@ -378,3 +386,21 @@ export const sparsegptMethod: PruneMethod = {
     return { matrices };
   },
 };
+
+/** The grids and rounding statistics of a read-back grid tensor (see `SparseGptRecording`). */
+function quantOutcome(
+  all: Float32Array<ArrayBuffer>,
+  rows: number,
+): Pick<SparseGptResult, "grid" | "quantStats"> {
+  const n = all.length - 3 * rows;
+  let keptZeros = 0, err = 0, norm = 0;
+  for (let r = 0; r < rows; r++) {
+    keptZeros += all[n + 3 * r];
+    err += all[n + 3 * r + 1];
+    norm += all[n + 3 * r + 2];
+  }
+  return {
+    grid: all.slice(0, n),
+    quantStats: { keptZeros, relError: norm > 0 ? err / norm : 0 },
+  };
+}

@@ -121,6 +121,15 @@ for (const { rows, cols, blocksize, pattern, quant, limit } of CASES) {
     let maskCount = 0;
     for (const m of ref.mask) maskCount += m;
     assert.ok(maskZeros >= 0.99 * maskCount, `${maskZeros} of ${maskCount} masked weights are 0`);
+    // the sweep's count of kept weights that rounded to 0 closes the books
+    let zeros = 0;
+    for (const v of w) zeros += v === 0 ? 1 : 0;
+    const stats = res.quantStats!;
+    assert.ok(
+      Math.abs(zeros - (maskCount + stats.keptZeros)) <= 0.01 * maskCount,
+      `${zeros} zeros vs mask ${maskCount} + kept rounded to 0 ${stats.keptZeros}`,
+    );
+    assert.ok(stats.relError > 0 && stats.relError < 0.1, `rounding error ${stats.relError}`);
     if (pattern.kind === "nm") {
       for (let r = 0; r < rows; r++) {
         for (let c0 = 0; c0 < cols; c0 += pattern.m) {
