@@ -80,6 +80,14 @@ Options:
   --gpu-memory SIZE  GPU budget for data that grows with the calibration set (e.g. 512MiB,
                      4GiB): calibration hidden states above half of it and SparseLLM's auxiliary
                      variables above it stay in host memory (default: the adapter's maxBufferSize)
+  --wbits N          quantize the kept weights to N bits (2-8): inside the SparseGPT sweep for
+                     sparsegpt and sparsellm, round-to-nearest for magnitude and wanda; weights
+                     are written on their grids in the input dtype, grids in quant_grids.safetensors
+  --group-size G     with --wbits: one grid per G consecutive inputs of a row (default: per row)
+  --sym              with --wbits: symmetric grids
+  --save-quantized DIR
+                     with --wbits: also write the GPTQ checkpoint layout (qweight, qzeros, scales,
+                     g_idx; 2, 3, 4 or 8 bits) to DIR
   --max-windows N    evaluate at most N windows of the --eval text
   --force            replace a non-empty --out folder (and discard an interrupted run's state)
   --resume           continue an interrupted run from its last finished layer (the state is
@@ -179,6 +187,10 @@ const PRUNE_OPTS = {
   "ffn-input": { type: "string" },
   "gpu-memory": { type: "string" },
   "max-windows": { type: "string" },
+  wbits: { type: "string" },
+  "group-size": { type: "string" },
+  sym: { type: "boolean" },
+  "save-quantized": { type: "string" },
   force: { type: "boolean" },
   resume: { type: "boolean" },
   methods: { type: "string" },
@@ -205,6 +217,9 @@ function pruneOptionsFrom(v: Values): PruneOptionsInput {
   set("refitDamp", num("refit-damp", v["refit-damp"] as string));
   if (v["ffn-input"] !== undefined) o.ffnInput = v["ffn-input"] as "pruned" | "dense";
   if (v["gpu-memory"] !== undefined) o.gpuMemory = v["gpu-memory"] as string;
+  set("wbits", num("wbits", v.wbits as string));
+  set("groupSize", num("group-size", v["group-size"] as string));
+  if (v.sym) o.sym = true;
   if (typeof v.layers === "string") {
     try {
       o.layers = parseLayerRange(v.layers);
@@ -248,6 +263,16 @@ async function cmdInspect(v: Values): Promise<void> {
   out(`parameters   ${r.parameters.toLocaleString("en-US")}`);
   out(`dtypes       ${Object.entries(r.dtypes).map(([k, n]) => `${k} x${n}`).join(", ")}`);
   out(`files        ${r.files.join(", ")}`);
+  if (r.quantization) {
+    const q = r.quantization;
+    out(
+      `quantized    ${q.bits} bits, ${
+        q.groupSize ? `groups of ${q.groupSize}` : "one grid per row"
+      }${q.sym ? ", symmetric" : ""}, ${q.matrices} matrices (${
+        q.format === "gptq" ? "GPTQ layout" : "weights on their grids"
+      })`,
+    );
+  }
   out(
     `prunable     ${r.prunable.length} matrices, ${
       r.prunableParameters.toLocaleString("en-US")
@@ -290,6 +315,7 @@ async function cmdPrune(v: Values): Promise<void> {
     maxWindows: posInt("max-windows", v["max-windows"] as string),
     force: !!v.force,
     resume: !!v.resume,
+    ...(v["save-quantized"] !== undefined ? { saveQuantized: v["save-quantized"] as string } : {}),
     options,
     onProgress: progressPrinter(!!v.quiet),
     signal: interrupt.signal,

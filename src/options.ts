@@ -11,6 +11,7 @@ import type { ModelConfig } from "./models/config.ts";
 import { SPARSEGPT_MAX_M } from "./kernels/sparsegpt.ts";
 import { MAX_NM_M } from "./kernels/mask.ts";
 import { type MethodName, parseNM, type SparsityPattern } from "./prune/types.ts";
+import type { QuantSpec } from "./quant/grid.ts";
 
 /**
  * A bad option value (the CLI maps it to exit code 2). The message names the option.
@@ -97,6 +98,15 @@ export interface PruneOptionsInput {
    * chunks (same results). Default: the adapter's `maxBufferSize`.
    */
   gpuMemory?: number | string;
+  /**
+   * Quantize the kept weights to this many bits (2 to 8): inside the SparseGPT sweep for
+   * `sparsegpt` and `sparsellm`, round-to-nearest after pruning for `magnitude` and `wanda`.
+   */
+  wbits?: number;
+  /** With `wbits`: inputs per group of a row sharing one grid (default: one grid per row). */
+  groupSize?: number;
+  /** With `wbits`: symmetric grids. */
+  sym?: boolean;
 }
 
 /**
@@ -143,6 +153,8 @@ export interface PruneOptions {
   ffnInput: "pruned" | "dense";
   /** GPU memory budget in bytes (undefined: the adapter's `maxBufferSize`). */
   gpuMemory?: number;
+  /** Quantization of the kept weights (undefined: none). */
+  quant?: QuantSpec;
 }
 
 const positiveInt = (name: string) =>
@@ -185,6 +197,10 @@ const schema = z.object({
     "dense",
   ),
   gpuMemory: z.union([z.number(), z.string()]).optional(),
+  wbits: z.number({ error: "--wbits must be a number" }).int("--wbits must be an integer")
+    .min(2, "--wbits must be from 2 to 8").max(8, "--wbits must be from 2 to 8").optional(),
+  groupSize: positiveInt("group-size").optional(),
+  sym: z.boolean().optional(),
 });
 
 const UNITS: Record<string, number> = {
@@ -281,6 +297,18 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
   if (o.layers) out.layers = [o.layers[0], o.layers[1]];
   if (o.gpuMemory !== undefined) out.gpuMemory = parseByteSize(o.gpuMemory);
   if (o.refitDamp !== undefined) out.refitDamp = o.refitDamp;
+  if (o.wbits === undefined && (o.groupSize !== undefined || o.sym !== undefined)) {
+    throw new OptionError("--group-size and --sym need --wbits (e.g. --wbits 4)");
+  }
+  if (o.wbits !== undefined) {
+    out.quant = { bits: o.wbits, groupSize: o.groupSize ?? 0, sym: o.sym ?? false };
+    const sweep = o.method === "sparsegpt" || o.method === "sparsellm";
+    if (sweep && o.groupSize !== undefined && o.blocksize % o.groupSize !== 0) {
+      throw new OptionError(
+        `--group-size ${o.groupSize} must divide --blocksize ${o.blocksize} for ${o.method}`,
+      );
+    }
+  }
   return out;
 }
 
@@ -329,6 +357,18 @@ export function validateForModel(o: PruneOptions, config: ModelConfig, seqlen: n
     throw new OptionError(
       `--seqlen ${seqlen} exceeds the model's ${config.maxPositions} learned positions`,
     );
+  }
+  const gs = o.quant?.groupSize ?? 0;
+  if (gs > 0) {
+    for (
+      const w of new Set([config.hiddenSize, config.numHeads * config.headDim, config.ffnSize])
+    ) {
+      if (w % gs !== 0) {
+        throw new OptionError(
+          `--group-size ${gs} does not fit: a matrix has ${w} inputs, not a multiple of ${gs}`,
+        );
+      }
+    }
   }
   if (o.pattern.kind === "nm") {
     const { n, m } = o.pattern;

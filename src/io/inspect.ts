@@ -5,6 +5,10 @@
  */
 
 import { architectureForSource, prunableLinears, validateWeights } from "../models/arch.ts";
+import { join } from "node:path";
+import { parseModelConfig } from "../models/config.ts";
+import { CheckpointReader } from "./checkpoint.ts";
+import { type QuantizationInfo, quantizationOf } from "./gptq.ts";
 import { openModel } from "./model_files.ts";
 
 /**
@@ -52,6 +56,8 @@ export interface InspectResult {
   prunableRoles: string[];
   /** Weights in prunable matrices. */
   prunableParameters: number;
+  /** How the folder is quantized (`--wbits` output or GPTQ layout), when it is. */
+  quantization?: QuantizationInfo;
 }
 
 /**
@@ -66,6 +72,8 @@ export interface InspectResult {
  * ```
  */
 export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
+  const quantization = await quantizationOf(dir);
+  if (quantization?.format === "gptq") return await inspectGptq(dir, quantization);
   const { reader, config } = await openModel(dir);
   try {
     const arch = architectureForSource(config, reader);
@@ -109,6 +117,47 @@ export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
       prunable,
       prunableRoles: roles,
       prunableParameters,
+      ...(quantization ? { quantization } : {}),
+    };
+  } finally {
+    reader.close();
+  }
+}
+
+/** A GPTQ-layout folder: what config.json and the tensor headers say (no prunable matrices). */
+async function inspectGptq(dir: string, quantization: QuantizationInfo): Promise<InspectResult> {
+  const reader = await CheckpointReader.open(dir);
+  try {
+    const config = parseModelConfig(reader.config, join(dir, "config.json"));
+    let parameters = 0;
+    const dtypes: Record<string, number> = {};
+    const files = new Set<string>();
+    for (const name of reader.names()) {
+      const info = reader.info(name);
+      parameters += info.shape.reduce((a, b) => a * b, 1);
+      dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + 1;
+      files.add(info.file);
+    }
+    return {
+      dir,
+      architecture: Array.isArray(reader.config.architectures)
+        ? String(reader.config.architectures[0])
+        : config.modelType,
+      modelType: config.modelType,
+      layers: config.numLayers,
+      hiddenSize: config.hiddenSize,
+      heads: config.numHeads,
+      kvHeads: config.numKvHeads,
+      ffnSize: config.ffnSize,
+      vocabSize: config.vocabSize,
+      maxPositions: config.maxPositions,
+      parameters,
+      dtypes,
+      files: [...files],
+      prunable: [],
+      prunableRoles: [],
+      prunableParameters: 0,
+      quantization,
     };
   } finally {
     reader.close();

@@ -361,7 +361,11 @@ export const sparsegptSolver: MatrixSolver = {
     const r = await sparsegpt(gpu, undefined, w, h, o.pattern, {
       blocksize: o.blocksize,
       percdamp: o.percdamp,
+      ...(o.quant ? { quant: o.quant } : {}),
     });
+    if (o.quant && r.grid && r.quantStats) {
+      o.onQuantized?.(w, { spec: o.quant, mode: "joint", grid: r.grid, ...r.quantStats });
+    }
     return r.percdamp;
   },
 };
@@ -380,7 +384,7 @@ export const sparsegptMethod: PruneMethod = {
         sparsegptSolver,
         w,
         job.stats.hessians.get(spec.input)!,
-        job.options,
+        { ...job.options, ...job.quant?.hooks() },
       );
     });
     return { matrices };
