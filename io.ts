@@ -40,5 +40,6 @@ export * from "./src/io/model_files.ts";
 export * from "./src/io/inspect.ts";
 export * from "./src/io/evaluate.ts";
 export * from "./src/io/prune_checkpoint.ts";
+export * from "./src/io/gptq.ts";
 export * from "./src/io/resume_state.ts";
 export * from "./src/io/sweep.ts";
