@@ -363,7 +363,8 @@ export const sparsegptSolver: MatrixSolver = {
       percdamp: o.percdamp,
       ...(o.quant ? { quant: o.quant } : {}),
     });
-    if (o.quant && r.grid && r.quantStats) {
+    // A failed factorisation leaves W unquantized: the pipeline then rounds it to nearest.
+    if (o.quant && r.grid && r.quantStats && !r.choleskyFailed) {
       o.onQuantized?.(w, { spec: o.quant, mode: "joint", grid: r.grid, ...r.quantStats });
     }
     return r.percdamp;
