@@ -77,12 +77,32 @@ async function cmdInspect(v: Values): Promise<void> {
   out(`parameters   ${r.parameters.toLocaleString("en-US")}`);
   out(`dtypes       ${Object.entries(r.dtypes).map(([k, n]) => `${k} x${n}`).join(", ")}`);
   out(`files        ${r.files.join(", ")}`);
+  if (r.quantization) {
+    const q = r.quantization;
+    out(
+      `quantized    ${q.bits} bits, ${
+        q.groupSize ? `groups of ${q.groupSize}` : "one grid per row"
+      }${q.sym ? ", symmetric" : ""}, ${q.matrices} matrices (${
+        q.format === "gptq" ? "GPTQ layout" : "weights on their grids"
+      })`,
+    );
+  }
   out(
     `prunable     ${r.prunable.length} matrices, ${
       r.prunableParameters.toLocaleString("en-US")
     } weights: ${r.prunableRoles.join(", ")} in each layer`,
   );
-  for (const line of architectureLines(r.description)) out(line);
+  if (r.description) { for (const line of architectureLines(r.description)) out(line); }
+  if (r.quantization) {
+    const q = r.quantization;
+    out(
+      `quantized    ${q.bits} bits, ${
+        q.groupSize ? `groups of ${q.groupSize}` : "one grid per row"
+      }${q.sym ? ", symmetric" : ""}, ${q.matrices} matrices (${
+        q.format === "gptq" ? "GPTQ layout" : "weights on their grids"
+      })`,
+    );
+  }
 }
 
 async function cmdEval(v: Values): Promise<void> {
@@ -114,6 +134,7 @@ async function cmdPrune(v: Values): Promise<void> {
     maxWindows: posInt("max-windows", v["max-windows"] as string),
     force: !!v.force,
     resume: !!v.resume,
+    ...(v["save-quantized"] !== undefined ? { saveQuantized: v["save-quantized"] as string } : {}),
     options,
     onProgress: progressPrinter(!!v.quiet),
     signal: interrupt.signal,

@@ -45,3 +45,4 @@ export * from "./src/io/model_files.ts";
 export * from "./src/app/inspect.ts";
 export * from "./src/app/evaluate.ts";
 export * from "./src/app/prune_checkpoint.ts";
+export * from "./src/io/gptq.ts";

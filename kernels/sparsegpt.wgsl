@@ -14,6 +14,16 @@
 //                 e = w/U_jj for pruned weights, W1[r, j+1:] -= e·U[j, j+1:],
 //                 Err[r, j] = e,
 //                 loss[r] += Σ w²/U_jj²/2. Skipped (Err = 0) when the factor status failed.
+//                 With WBITS > 0 (GPTQ-style joint quantization, see src/quant/grid.ts) each
+//                 kept weight becomes q = its value on the row's grid as its column is
+//                 reached, e = (w − q)/U_jj for every column and the loss is Σ (w − q)²/U_jj²/2;
+//                 pruned weights stay 0 (q(0) = 0). The grid (scale, zero) of row r and group g
+//                 is at sgrid[qOff + r*qLd + 2g]: with QGROUP = 0 one group per row, found
+//                 before the sweeps (kernels/quant.wgsl); with QGROUP > 0 the sweep finds each
+//                 group's grid from the row's current weights when it reaches the group's first
+//                 column (global column qCol + j) and stores it there. Per row, the sweep adds
+//                 to sgrid[qStat + 3r ..]: kept weights that rounded to 0, Σ (w − q)² and Σ w²
+//                 over kept weights (w the compensated weight just before rounding).
 //   mark          the unstructured mask of a split sweep (see below), stored in Err.
 // sel layout (u32): [0] prefix, [1] remaining k, [2 ..] histogram (BINS = 2048 bins).
 //
@@ -147,7 +157,8 @@ struct SweepParams {
   rows: u32, count: u32, ldw: u32, ldu: u32,
   ldErr: u32, n: u32, m: u32, statusOff: u32,
   wOff: u32, uOff: u32, errOff: u32, lossOff: u32,
-  ja: u32, jb: u32, marked: u32, _p0: u32,
+  ja: u32, jb: u32, marked: u32, qOff: u32,
+  qLd: u32, qCol: u32, qStat: u32, _q0: u32,
 }
 @group(0) @binding(0) var<storage, read_write> sw: array<f32>;
 @group(0) @binding(1) var<storage, read> su: array<f32>;
@@ -156,10 +167,56 @@ struct SweepParams {
 @group(0) @binding(4) var<storage, read_write> sloss: array<f32>;
 @group(0) @binding(5) var<storage, read> sstatus: array<u32>;
 @group(0) @binding(6) var<uniform> swp: SweepParams;
+@group(0) @binding(7) var<storage, read_write> sgrid: array<f32>;
 
 // N:M mode (true) or unstructured threshold mode (false).
 override NM: bool = false;
 override WG: u32 = 64u;
+// Joint quantization: bits (0: off), inputs per group (0: one grid per row), symmetric grid.
+override WBITS: u32 = 0u;
+override QGROUP: u32 = 0u;
+override QSYM: bool = false;
+
+// The nearest f16 value of x ≥ 0, ties to even (as src/quant/grid.ts f16Round).
+fn f16_round(x: f32) -> f32 {
+  if (!(x > 0.0)) {
+    return x;
+  }
+  if (x < 6.103515625e-05) {
+    return round(x * 16777216.0) / 16777216.0;
+  }
+  let u = bitcast<u32>(x);
+  return bitcast<f32>((u + 0xfffu + ((u >> 13u) & 1u)) & ~0x1fffu);
+}
+
+// (scale, zero) of the range [xmin ≤ 0, xmax ≥ 0] (as src/quant/grid.ts gridFromRange).
+fn q_grid(xmin0: f32, xmax0: f32) -> vec2<f32> {
+  let maxq = f32((1u << WBITS) - 1u);
+  var xmin = xmin0;
+  var xmax = xmax0;
+  if (QSYM) {
+    xmax = max(-xmin, xmax);
+    if (xmin < 0.0) {
+      xmin = -xmax;
+    }
+  }
+  if (xmin == 0.0 && xmax == 0.0) {
+    xmin = -1.0;
+    xmax = 1.0;
+  }
+  let scale = f16_round((xmax - xmin) / maxq);
+  var zero = (maxq + 1.0) * 0.5;
+  if (!QSYM) {
+    zero = clamp(round(-xmin / scale), 0.0, maxq);
+  }
+  return vec2<f32>(scale, zero);
+}
+
+// x on the grid g: scale·(clamp(round(x/scale) + zero, 0, maxq) − zero).
+fn q_value(x: f32, g: vec2<f32>) -> f32 {
+  let maxq = f32((1u << WBITS) - 1u);
+  return g.x * (clamp(round(x / g.x) + g.y, 0.0, maxq) - g.y);
+}
 
 fn diag(c: u32) -> f32 {
   return su[swp.uOff + c * (swp.ldu + 1u)];
@@ -204,8 +261,34 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   }
   var rl = 0.0;
   var sc: array<f32, MAXM>;
+  // The grid of the group holding column ja (found earlier: before the sweeps or in an
+  // earlier piece); replaced at each group start when QGROUP > 0.
+  let qBase = swp.qOff + r * swp.qLd;
+  var qg = vec2<f32>(1.0, 0.0);
+  var qZeros = 0.0;
+  var qErr = 0.0;
+  var qNorm = 0.0;
+  if (WBITS > 0u) {
+    var gi = 0u;
+    if (QGROUP > 0u) {
+      gi = (swp.qCol + ja) / QGROUP;
+    }
+    qg = vec2<f32>(sgrid[qBase + 2u * gi], sgrid[qBase + 2u * gi + 1u]);
+  }
   for (var j = ja; j < jb; j++) {
     let ub = swp.uOff + j * swp.ldu;
+    if (WBITS > 0u && QGROUP > 0u && (swp.qCol + j) % QGROUP == 0u) {
+      var xmin = 0.0;
+      var xmax = 0.0;
+      for (var c = j; c < min(j + QGROUP, count); c++) {
+        xmin = min(xmin, row[c]);
+        xmax = max(xmax, row[c]);
+      }
+      qg = q_grid(xmin, xmax);
+      let gi = (swp.qCol + j) / QGROUP;
+      sgrid[qBase + 2u * gi] = qg.x;
+      sgrid[qBase + 2u * gi + 1u] = qg.y;
+    }
     if (NM && j % swp.m == 0u) {
       let g = min(swp.m, count - j);
       for (var q = 0u; q < g; q++) {
@@ -225,7 +308,24 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
       }
     }
     var e = 0.0;
-    if (((mask[j >> 5u] >> (j & 31u)) & 1u) != 0u) {
+    let pruned = ((mask[j >> 5u] >> (j & 31u)) & 1u) != 0u;
+    if (WBITS > 0u) {
+      let w = row[j];
+      let d = su[ub + j];
+      var q = 0.0;
+      if (!pruned) {
+        q = q_value(w, qg);
+        qZeros += select(0.0, 1.0, q == 0.0);
+        qErr += (w - q) * (w - q);
+        qNorm += w * w;
+      }
+      e = (w - q) / d;
+      rl += ((w - q) * (w - q)) / (d * d);
+      for (var c = j + 1u; c < count; c++) {
+        row[c] -= e * su[ub + c];
+      }
+      row[j] = q;
+    } else if (pruned) {
       let w = row[j];
       let d = su[ub + j];
       e = w / d;
@@ -238,6 +338,12 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     serr[errBase + j] = e;
   }
   sloss[swp.lossOff + r] += rl * 0.5;
+  if (WBITS > 0u) {
+    let st = swp.qStat + 3u * r;
+    sgrid[st] += qZeros;
+    sgrid[st + 1u] += qErr;
+    sgrid[st + 2u] += qNorm;
+  }
   for (var c = ja; c < count; c++) {
     sw[rowBase + c] = row[c];
   }

@@ -48,7 +48,7 @@ const PRUNE_FLAGS: Flag[] = (Object.entries(PRUNE_OPTIONS) as [string, OptionSpe
     : s.defaultHelp ?? s.default;
   const help = s.help.replace("{values}", (s.values ?? []).join(" | ")) +
     (def !== undefined ? ` (default: ${def})` : "");
-  return { flag: s.flag, arg: s.arg, help, key };
+  return s.kind === "flag" ? { flag: s.flag, help, key } : { flag: s.flag, arg: s.arg, help, key };
 });
 
 const MODEL: Flag = {
@@ -85,6 +85,13 @@ const FORCE: Flag = {
   flag: "force",
   key: "force",
   help: "replace a non-empty --out folder (and discard an interrupted run's state)",
+};
+const SAVE_QUANTIZED: Flag = {
+  flag: "save-quantized",
+  arg: "DIR",
+  key: "saveQuantized",
+  help: "with --wbits: also write the GPTQ checkpoint layout (qweight, qzeros, scales, g_idx; " +
+    "2, 3, 4 or 8 bits) to DIR",
 };
 const RESUME: Flag = {
   flag: "resume",
@@ -124,6 +131,7 @@ export const COMMANDS: Record<string, Command> = {
       EVAL,
       MAX_WINDOWS,
       ...PRUNE_FLAGS,
+      SAVE_QUANTIZED,
       FORCE,
       RESUME,
       { ...JSON_OUT, help: "print the report summary as one JSON object on stdout" },
@@ -315,6 +323,10 @@ export function pruneOptionsFrom(v: Values): PruneOptionsInput {
   const o: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(PRUNE_OPTIONS) as [string, OptionSpec][]) {
     const text = v[s.flag];
+    if (s.kind === "flag") {
+      if (text === true) o[key] = true;
+      continue;
+    }
     if (typeof text !== "string") continue;
     o[key] = s.kind === "int" || s.kind === "number"
       ? num(s.flag, text)

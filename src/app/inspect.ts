@@ -12,6 +12,10 @@ import {
   validateWeights,
 } from "../models/arch.ts";
 import { openModel } from "../io/model_files.ts";
+import { join } from "node:path";
+import { parseModelConfig } from "../models/config.ts";
+import { CheckpointReader } from "../io/checkpoint.ts";
+import { type QuantizationInfo, quantizationOf } from "../io/gptq.ts";
 
 /**
  * What {@linkcode inspectCheckpoint} reports.
@@ -58,8 +62,13 @@ export interface InspectResult {
   prunableRoles: string[];
   /** Weights in prunable matrices. */
   prunableParameters: number;
-  /** Family, features in use (GQA / MQA, window, rope, fused, tied...) and prunable matrices. */
-  description: ArchitectureDescription;
+  /**
+   * Family, features in use (GQA / MQA, window, rope, fused, tied...) and prunable matrices
+   * (absent for a GPTQ-layout folder, whose matrices are packed).
+   */
+  description?: ArchitectureDescription;
+  /** How the folder is quantized (`--wbits` output or GPTQ layout), when it is. */
+  quantization?: QuantizationInfo;
 }
 
 /**
@@ -74,6 +83,8 @@ export interface InspectResult {
  * ```
  */
 export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
+  const quantization = await quantizationOf(dir);
+  if (quantization?.format === "gptq") return await inspectGptq(dir, quantization);
   const { reader, config } = await openModel(dir);
   try {
     const arch = architectureForSource(config, reader);
@@ -118,6 +129,47 @@ export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
       prunableRoles: roles,
       prunableParameters,
       description: describeArchitecture(arch),
+      ...(quantization ? { quantization } : {}),
+    };
+  } finally {
+    reader.close();
+  }
+}
+
+/** A GPTQ-layout folder: what config.json and the tensor headers say (no prunable matrices). */
+async function inspectGptq(dir: string, quantization: QuantizationInfo): Promise<InspectResult> {
+  const reader = await CheckpointReader.open(dir);
+  try {
+    const config = parseModelConfig(reader.config, join(dir, "config.json"));
+    let parameters = 0;
+    const dtypes: Record<string, number> = {};
+    const files = new Set<string>();
+    for (const name of reader.names()) {
+      const info = reader.info(name);
+      parameters += info.shape.reduce((a, b) => a * b, 1);
+      dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + 1;
+      files.add(info.file);
+    }
+    return {
+      dir,
+      architecture: Array.isArray(reader.config.architectures)
+        ? String(reader.config.architectures[0])
+        : config.modelType,
+      modelType: config.modelType,
+      layers: config.numLayers,
+      hiddenSize: config.hiddenSize,
+      heads: config.numHeads,
+      kvHeads: config.numKvHeads,
+      ffnSize: config.ffnSize,
+      vocabSize: config.vocabSize,
+      maxPositions: config.maxPositions,
+      parameters,
+      dtypes,
+      files: [...files],
+      prunable: [],
+      prunableRoles: [],
+      prunableParameters: 0,
+      quantization,
     };
   } finally {
     reader.close();

@@ -7,6 +7,8 @@
  */
 
 import { join, resolve } from "node:path";
+import { saveGptqCheckpoint, writeQuantGrids } from "../io/gptq.ts";
+import type { QuantOutcome } from "../quant/recorder.ts";
 import { sampleCalibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { OptionError, type PruneOptions, validateForModel } from "../prune/options.ts";
@@ -75,6 +77,11 @@ export interface PruneCheckpointArgs {
    * discarded).
    */
   resume?: boolean;
+  /**
+   * With `options.quant`: also write the GPTQ checkpoint layout of the output to this folder
+   * (see `saveGptqCheckpoint`).
+   */
+  saveQuantized?: string;
 }
 
 /**
@@ -273,6 +280,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       ? await state.readHidden(start)
       : undefined;
     const doneLayers: LayerReport[] = [...(saved?.layers ?? [])];
+    const quantGrids = new Map<string, QuantOutcome>();
     let pending: StateTensor[] = [];
     const tp = performance.now();
     const result = await prunePipeline({
@@ -286,6 +294,9 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       ...(args.signal ? { signal: args.signal } : {}),
       ...(saved ? { startLayer: start } : {}),
       ...(startHidden ? { startHidden } : {}),
+      onQuantGrids: (_layer, grids) => {
+        for (const [name, g] of grids) quantGrids.set(name, g);
+      },
       onLayer: async (_layer, tensors, report) => {
         pending = [];
         for (const [name, data] of tensors) {
@@ -317,6 +328,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     }
     await writer.close();
     await copyNonWeightFiles(args.model, outDir.tmpPath);
+    if (o.quant) await writeQuantGrids(outDir.tmpPath, quantGrids, o.quant);
     let pruned: number | undefined;
     if (evalWins) {
       const out = await CheckpointReader.open(outDir.tmpPath);
@@ -357,6 +369,9 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     await outDir.commit();
     outDir = undefined;
     await state.remove();
+    if (args.saveQuantized) {
+      await saveGptqCheckpoint(args.out, args.saveQuantized, { force: args.force ?? false });
+    }
     return report;
   } catch (e) {
     if (e instanceof CheckpointError && stateLayers > 0 && !resumed) {

@@ -17,6 +17,7 @@ import { fittingRanges, forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { SPARSEGPT_SELECT_BINS } from "./constants.ts";
+import type { QuantSpec } from "../quant/grid.ts";
 import { SPARSEGPT_WGSL } from "./sparsegpt.wgsl.ts";
 
 export { SPARSEGPT_MAX_BLOCK, SPARSEGPT_MAX_M } from "./constants.ts";
@@ -66,6 +67,10 @@ const SWEEP_PARAMS = uniformStruct("SweepParams", {
   ja: "u32",
   jb: "u32",
   marked: "u32",
+  qOff: "u32",
+  qLd: "u32",
+  qCol: "u32",
+  qStat: "u32",
 });
 
 /** The uniform layouts of `kernels/sparsegpt.wgsl`. */
@@ -95,14 +100,26 @@ const SELECT: Kernel = {
   bindings: ["storage", "uniform"],
 };
 
-function sweepKernel(nm: boolean, wg: number): Kernel {
+function sweepKernel(nm: boolean, wg: number, quant?: QuantSpec): Kernel {
+  const q: Record<string, number> = quant
+    ? { WBITS: quant.bits, QGROUP: quant.groupSize, QSYM: +quant.sym }
+    : {};
   return {
     name: "sparsegpt",
     source: SPARSEGPT_WGSL,
     entryPoint: "sweep",
-    bindings: ["storage", "read", "read", "storage", "storage", "read", "uniform"],
-    constants: { NM: nm ? 1 : 0, WG: wg },
+    bindings: ["storage", "read", "read", "storage", "storage", "read", "uniform", "storage"],
+    constants: { NM: nm ? 1 : 0, WG: wg, ...q },
   };
+}
+
+/** A 16-byte storage buffer per device, bound as the grid of sweeps without quantization. */
+function noGrid(gpu: Gpu): GPUBuffer {
+  return gpu.cached(
+    "sparsegpt/no-grid",
+    () => gpu.device.createBuffer({ label: "sparsegpt/no-grid", size: 16, usage: 0x80 }),
+    (b) => b.destroy(),
+  );
 }
 
 const MARK: Kernel = {
@@ -277,6 +294,14 @@ export interface SweepBuffers {
   ldErr: number;
   /** Column of `err` that receives the block's first column (default 0). */
   errOffset?: number;
+  /**
+   * Joint quantization (GPTQ-style): the spec and the grids, rows × groups × 2 f32 (scale,
+   * zero), followed by 3 f32 per row that the sweep adds to (kept weights rounded to 0,
+   * Σ (w − q)² and Σ w² over kept weights; zero them first). With `spec.groupSize` 0 the grids
+   * must hold each row's grid before the sweep; with a group size (a divisor of the block
+   * size) the sweep finds and writes each group's grid when it reaches the group.
+   */
+  quant?: { spec: QuantSpec; grid: GpuTensor };
 }
 
 /**
@@ -300,6 +325,14 @@ export function recordSweep(
   const errOffset = bufs.errOffset ?? 0;
   const { rowBlocks, pieces } = splitBlock(gpu, blk, bufs.ldErr, nm?.m ?? 1);
   const marked = nm === undefined && pieces.length > 1;
+  const quant = bufs.quant?.spec;
+  const qLd = quant ? 2 * (quant.groupSize > 0 ? Math.ceil(blk.cols / quant.groupSize) : 1) : 0;
+  if (quant && quant.groupSize > 0 && blk.i1 % quant.groupSize !== 0) {
+    throw new RangeError(
+      `Cannot quantize in the SparseGPT sweep: block start ${blk.i1} is not a multiple of ` +
+        `--group-size ${quant.groupSize}`,
+    );
+  }
   const record = (kernel: Kernel, groupSize: number) => {
     for (const [ja, jb] of pieces) {
       const uWin = uPiece(gpu, u, blk, ja, jb);
@@ -323,10 +356,15 @@ export function recordSweep(
           ja,
           jb,
           marked: marked ? 1 : 0,
+          qOff: ra * qLd,
+          qLd,
+          qCol: blk.i1,
+          qStat: blk.rows * qLd + 3 * ra,
         });
+        const buffers = [wWin, uWin, bufs.sel, errWin, bufs.loss, bufs.status];
         batch.dispatch(
           kernel,
-          [wWin, uWin, bufs.sel, errWin, bufs.loss, bufs.status],
+          kernel === MARK ? buffers : [...buffers, bufs.quant?.grid ?? noGrid(gpu)],
           uni,
           [Math.ceil((rb - ra) / groupSize)],
         );
@@ -334,5 +372,5 @@ export function recordSweep(
     }
   };
   if (marked) record(MARK, 64);
-  record(sweepKernel(nm !== undefined, wg), wg);
+  record(sweepKernel(nm !== undefined, wg, quant), wg);
 }

@@ -18,6 +18,7 @@ import type { MatrixReport } from "./report.ts";
 import type { FfnReport } from "./sparsellm/types.ts";
 import type { MatrixSolver } from "./solver.ts";
 import type { MethodName } from "./types.ts";
+import type { QuantRecorder } from "../quant/recorder.ts";
 
 /** What a method asks the pipeline to collect while it runs the dense layer. */
 export interface StatsRequest {
@@ -70,6 +71,8 @@ export interface LayerJob {
   solver: MatrixSolver;
   /** Cancels between matrices. */
   signal?: AbortSignal;
+  /** With `options.quant`: where quantizing solvers leave each matrix's grids. */
+  quant?: QuantRecorder;
 }
 
 /** What a method did to one layer. */

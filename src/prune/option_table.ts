@@ -11,6 +11,7 @@
 
 import { SPARSELLM_DEFAULTS } from "./sparsellm/types.ts";
 import { METHOD_NAMES, type SparsityPattern } from "./types.ts";
+import type { QuantSpec } from "../quant/grid.ts";
 
 /**
  * How one option is read, checked and documented (an entry of {@linkcode PRUNE_OPTIONS}).
@@ -33,9 +34,10 @@ export interface OptionSpec {
   /**
    * The value: `int` or `number` (with the bounds below), `choice` (one of `values`), `text`,
    * `range` (an inclusive `[start, end]` of integers >= 0, on the command line `A-B` or `N`),
-   * `size` (bytes as a number, or text such as `"512MiB"`; resolved to a number).
+   * `size` (bytes as a number, or text such as `"512MiB"`; resolved to a number), `flag`
+   * (a boolean switch; `arg` is then unused).
    */
-  readonly kind: "int" | "number" | "choice" | "text" | "range" | "size";
+  readonly kind: "int" | "number" | "choice" | "text" | "range" | "size" | "flag";
   /** The allowed values of a `choice`. */
   readonly values?: readonly string[];
   /** Smallest allowed value (inclusive). */
@@ -226,6 +228,31 @@ export const PRUNE_OPTIONS = {
     arg: "F",
     help: "ADMM penalty, relative to the normalised Hessian's unit diagonal",
   },
+  wbits: {
+    kind: "int",
+    min: 2,
+    lt: 9,
+    flag: "wbits",
+    arg: "N",
+    help: "quantize the kept weights to N bits (2..8): inside the SparseGPT sweep for sparsegpt " +
+      "and sparsellm, round-to-nearest for magnitude, wanda and admm; weights are written on " +
+      "their grids in the input dtype, grids in quant_grids.safetensors",
+    defaultHelp: "no quantization",
+  },
+  groupSize: {
+    kind: "int",
+    min: 1,
+    flag: "group-size",
+    arg: "G",
+    help: "with --wbits: one grid per G consecutive inputs of a row (128 is common)",
+    defaultHelp: "one grid per row",
+  },
+  sym: {
+    kind: "flag",
+    flag: "sym",
+    arg: "",
+    help: "with --wbits: symmetric grids",
+  },
   gpuMemory: {
     kind: "size",
     flag: "gpu-memory",
@@ -250,6 +277,7 @@ export const PRUNE_OPTIONS = {
  * ```
  */
 export type OptionInputValue<S extends OptionSpec> = S["kind"] extends "int" | "number" ? number
+  : S["kind"] extends "flag" ? boolean
   : S["kind"] extends "choice" ? NonNullable<S["values"]>[number]
   : S["kind"] extends "text" ? string
   : S["kind"] extends "range" ? [number, number]
@@ -333,4 +361,6 @@ export type PruneOptions =
   & {
     /** What to zero: from `sparsity` or `pattern`. */
     pattern: SparsityPattern;
+    /** Quantization of the kept weights, from `wbits`, `groupSize` and `sym` (none without). */
+    quant?: QuantSpec;
   };

@@ -42,6 +42,8 @@ function requirement(s: OptionSpec): string {
       return "[start, end] with integers 0 <= start <= end";
     case "size":
       return "a size such as 512MiB, 4GiB or 2000000000";
+    case "flag":
+      return "true or false";
   }
   const what = s.kind === "int" ? "an integer" : "a number";
   if (s.min !== undefined && s.lt !== undefined) return `in [${s.min}, ${s.lt})`;
@@ -65,6 +67,7 @@ function fieldSchema(s: OptionSpec): z.ZodType {
     if (s.lt !== undefined) n = n.lt(s.lt);
     schema = n;
   } else if (s.kind === "choice") schema = z.enum(s.values as [string, ...string[]]);
+  else if (s.kind === "flag") schema = z.boolean();
   else if (s.kind === "text") schema = z.string();
   else if (s.kind === "range") {
     schema = z.tuple([z.number().int().min(0), z.number().int().min(0)]).refine(([a, b]) => a <= b);
@@ -103,6 +106,23 @@ const SCHEMA = INPUT_SCHEMA.transform((o): PruneOptions => {
     out[key] = spec.kind === "size" ? parseByteSize(value as number | string, key) : value;
   }
   const r = out as PruneOptions;
+  if (r.wbits === undefined && (r.groupSize !== undefined || r.sym !== undefined)) {
+    throw new OptionError("groupSize", "groupSize and sym need wbits (e.g. wbits: 4)", [
+      "sym",
+      "wbits",
+    ]);
+  }
+  if (r.wbits !== undefined) {
+    r.quant = { bits: r.wbits, groupSize: r.groupSize ?? 0, sym: r.sym ?? false };
+    const sweep = r.method === "sparsegpt" || r.method === "sparsellm";
+    if (sweep && r.groupSize !== undefined && r.blocksize % r.groupSize !== 0) {
+      throw new OptionError(
+        "groupSize",
+        `groupSize ${r.groupSize} must divide blocksize ${r.blocksize} for ${r.method}`,
+        ["blocksize"],
+      );
+    }
+  }
   if (pattern.kind === "nm" && r.blocksize % pattern.m !== 0) {
     throw new OptionError(
       "blocksize",
@@ -254,6 +274,19 @@ export function validateForModel(o: PruneOptions, config: ModelConfig, seqlen: n
       "seqlen",
       `seqlen ${seqlen} exceeds the model's ${config.maxPositions} learned positions`,
     );
+  }
+  const gs = o.quant?.groupSize ?? 0;
+  if (gs > 0) {
+    for (
+      const w of new Set([config.hiddenSize, config.numHeads * config.headDim, config.ffnSize])
+    ) {
+      if (w % gs !== 0) {
+        throw new OptionError(
+          "groupSize",
+          `groupSize ${gs} does not fit: a matrix has ${w} inputs, not a multiple of ${gs}`,
+        );
+      }
+    }
   }
   if (o.pattern.kind === "nm") {
     const { n, m } = o.pattern;

@@ -22,6 +22,8 @@ import { methodFor, solverFor } from "./methods.ts";
 import { relativeError } from "./rel_error.ts";
 import { checkPrunedMatrix } from "./sparsity_check.ts";
 import type { LayerReport, PipelineResult, ProgressEvent, PrunedTensors } from "./report.ts";
+import { quantizeAfterPruning, quantReport } from "../quant/apply.ts";
+import { type QuantOutcome, QuantRecorder } from "../quant/recorder.ts";
 
 /**
  * Arguments of {@linkcode prunePipeline}.
@@ -59,6 +61,10 @@ export interface PipelineArgs {
   options: PruneOptions;
   /** Receives each pruned layer's tensors (awaited before the next layer starts). */
   onLayer?: (layer: number, tensors: PrunedTensors, report: LayerReport) => Promise<void>;
+  /**
+   * With `options.quant`: receives each pruned layer's grids by tensor name (before `onLayer`).
+   */
+  onQuantGrids?: (layer: number, grids: Map<string, QuantOutcome>) => Promise<void> | void;
   /** Progress callback. */
   onProgress?: (e: ProgressEvent) => void;
   /** Cancels between steps. */
@@ -201,6 +207,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
       const w = await loadLayerWeights(gpu, arch, source, layer);
       try {
         if (layerSelected(o, layer)) {
+          const quant = o.quant ? new QuantRecorder() : undefined;
           const job = {
             gpu,
             arch,
@@ -214,8 +221,10 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
             progress: (role: string) =>
               progress(layer - start, `layer ${layer} ${role}`, layer, role),
             ...(args.signal ? { signal: args.signal } : {}),
+            ...(quant ? { quant } : {}),
           };
           Object.assign(report, await pruneLayer(method, job));
+          const grids = new Map<string, QuantOutcome>();
           for (const spec of arch.linears) {
             const lw = w.linear(spec.role);
             const data = await gpu.read(lw.weight);
@@ -223,9 +232,16 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
             const z = checkPrunedMatrix(name, data, lw.rows, lw.cols, o.pattern);
             zeros += z;
             total += data.length;
-            report.matrices.find((m) => m.role === spec.role)!.sparsity = z / data.length;
+            const m = report.matrices.find((m) => m.role === spec.role)!;
+            m.sparsity = z / data.length;
             pruned.set(name, data);
+            const q = quant?.get(lw.weight);
+            if (q) {
+              m.quant = quantReport(q, z, data.length);
+              grids.set(name, q);
+            }
           }
+          if (quant && args.onQuantGrids) await args.onQuantGrids(layer, grids);
         }
         // Next layer's inputs from the (pruned) layer.
         if (nseq > 0 && layer < last) {
@@ -318,6 +334,17 @@ async function pruneLayer(
   const dense = job.nseq > 0 ? denseCopies(gpu, arch, w) : new Map<string, never>();
   try {
     const outcome = await method.pruneLayer({ ...job, stats });
+    // Quantization the method left undone: round-to-nearest (magnitude, Wanda).
+    if (job.quant && job.options.quant) {
+      for (const spec of arch.linears) {
+        const weight = w.linear(spec.role).weight;
+        if (job.quant.get(weight)) continue;
+        job.quant.hooks().onQuantized(
+          weight,
+          await quantizeAfterPruning(gpu, weight, job.options.quant),
+        );
+      }
+    }
     for (const m of outcome.matrices) {
       const h = stats.hessians.get(arch.linears.find((s) => s.role === m.role)!.input);
       if (!h) continue; // measured by the method (e.g. SparseLLM's second FFN linear)

@@ -7,6 +7,7 @@
 
 import type { LinearRole } from "../models/arch.ts";
 import type { FfnReport } from "./sparsellm/types.ts";
+import type { MatrixQuantReport } from "../quant/apply.ts";
 
 /**
  * A progress event: phase, counts, and what is being worked on.
@@ -67,6 +68,8 @@ export interface MatrixReport {
   seconds: number;
   /** Damping fraction SparseGPT used (after retries), when it ran. */
   damping?: number;
+  /** With `--wbits`: bits, groups, mask sparsity vs final zeros, rounding error, grids. */
+  quant?: MatrixQuantReport;
 }
 
 /**

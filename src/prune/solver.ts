@@ -10,8 +10,13 @@ import type { Gpu } from "../gpu/device.ts";
 import { type GpuTensor, view } from "../gpu/tensor.ts";
 import type { PruneOptions } from "./options.ts";
 
+import type { QuantOutcome } from "../quant/recorder.ts";
+
 /** What a solver reads of the options. */
-export type SolverOptions = Pick<PruneOptions, "pattern" | "blocksize" | "percdamp">;
+export type SolverOptions = Pick<PruneOptions, "pattern" | "blocksize" | "percdamp" | "quant"> & {
+  /** Told the grids of `w` when the solver quantized it (`quant`). */
+  onQuantized?: (w: GpuTensor, outcome: QuantOutcome) => void;
+};
 
 /** A layer solver. */
 export interface MatrixSolver {

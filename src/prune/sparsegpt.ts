@@ -29,8 +29,10 @@ import {
   SPARSEGPT_MAX_M,
   SPARSEGPT_SELECT_WORDS,
 } from "../kernels/sparsegpt.ts";
+import { recordQuantize } from "../kernels/quant.ts";
 import { recordSparseGptFactor } from "../linalg/spd.ts";
 import { Temps } from "../gpu/temps.ts";
+import { checkQuantSpec, groupsPerRow, type QuantSpec } from "../quant/grid.ts";
 import type { SparsityPattern } from "./types.ts";
 import { pruneEach, type PruneMethod } from "./method.ts";
 import { type MatrixSolver, solveOnCopy } from "./solver.ts";
@@ -43,6 +45,13 @@ export interface SparseGptOptions {
   percdamp?: number;
   /** How many times to retry a failed factorisation with 10× the damping (default 3). */
   maxRetries?: number;
+  /**
+   * Quantize every kept weight as its column is swept (GPTQ-style; see src/quant/grid.ts):
+   * with one grid per row it is found from W before the sweeps (as SparseGPT's `--wbits`),
+   * with groups (whose size must divide the block size) from the row's current weights when
+   * the sweep reaches each group (as GPTQ's `--groupsize`).
+   */
+  quant?: QuantSpec;
 }
 
 /** Diagnostics of one {@linkcode sparsegpt} call. */
@@ -59,6 +68,13 @@ export interface SparseGptResult {
   meanDiag: number;
   /** Retries needed because the factorisation failed. */
   retries: number;
+  /** With `quant`: the grids, rows × groups × 2 f32 (scale, zero). */
+  grid?: Float32Array<ArrayBuffer>;
+  /**
+   * With `quant`: kept weights that rounded to 0, and Σ (w − q)² / Σ w² over the kept weights
+   * (w the compensated weight just before rounding).
+   */
+  quantStats?: { keptZeros: number; relError: number };
   /**
    * True when every attempt failed: W is then left as it was apart from zeroed dead inputs, and
    * the losses are zero.
@@ -73,6 +89,11 @@ export interface SparseGptRecording {
    * [1] mean(diag H), [2] damping added, [3 ..] per-row loss.
    */
   info: GpuTensor;
+  /**
+   * With `quant`: the grids, rows × groups × 2 f32 (scale, zero), then 3 f32 per row (kept
+   * weights rounded to 0, Σ (w − q)², Σ w² over kept weights).
+   */
+  grid?: GpuTensor;
 }
 
 interface Checked {
@@ -86,6 +107,7 @@ function check(
   H: GpuTensor,
   pattern: SparsityPattern,
   blocksize: number,
+  quant?: QuantSpec,
 ): Checked {
   if (W.shape.length !== 2) {
     throw new TypeError(`Cannot prune W of shape [${W.shape.join(", ")}]: expected [rows, cols]`);
@@ -125,6 +147,15 @@ function check(
       );
     }
   }
+  if (quant) {
+    checkQuantSpec(quant);
+    if (quant.groupSize > 0 && blocksize % quant.groupSize !== 0) {
+      throw new RangeError(
+        `Invalid --group-size ${quant.groupSize}: it must divide the SparseGPT blocksize ` +
+          `${blocksize}`,
+      );
+    }
+  }
   return { rows, cols, blocksize };
 }
 
@@ -141,10 +172,11 @@ export function recordSparseGpt(
   W: GpuTensor,
   H: GpuTensor,
   pattern: SparsityPattern,
-  opts: { blocksize?: number; percdamp: number },
+  opts: { blocksize?: number; percdamp: number; quant?: QuantSpec },
   temps: Temps,
 ): SparseGptRecording {
-  const { rows, cols, blocksize } = check(W, H, pattern, opts.blocksize ?? 128);
+  const { quant } = opts;
+  const { rows, cols, blocksize } = check(W, H, pattern, opts.blocksize ?? 128, quant);
   const info = temps.alloc([3 + rows], "sparsegpt/info");
   const status = temps.alloc([1], "sparsegpt/status", "u32");
   const scratch = temps.alloc([2], "sparsegpt/scratch");
@@ -153,6 +185,11 @@ export function recordSparseGpt(
   const loss = temps.alloc([rows], "sparsegpt/loss");
   const sel = temps.alloc([SPARSEGPT_SELECT_WORDS], "sparsegpt/select", "u32");
 
+  const gridSize = quant ? rows * groupsPerRow(quant, cols) * 2 : 0;
+  const grid = quant ? temps.alloc([gridSize + 3 * rows], "sparsegpt/grid") : undefined;
+  if (grid) recordFill(batch, grid, { rows: 1, cols: 3 * rows, offset: gridSize }, 0);
+  // One grid per row: from W as given, before dead inputs are zeroed (as the reference).
+  if (quant && grid && quant.groupSize === 0) recordQuantize(batch, W, grid, quant, false);
   recordDeadColumns(batch, W, H, rows, cols);
   recordAddDiag(batch, H, cols, scratch, { fixZero: true });
   recordSparseGptFactor(gpu, batch, H, U, status, {
@@ -164,10 +201,11 @@ export function recordSparseGpt(
   recordZeroIfFailed(batch, U, cols * cols, status);
   recordFill(batch, loss, { rows: 1, cols: rows }, 0);
   recordFill(batch, sel, { rows: 1, cols: SPARSEGPT_SELECT_WORDS }, 0, 0, true);
-  recordColumnSweeps(batch, W, pattern, blocksize, { U, err, loss, sel, status });
+  const q = quant && grid ? { spec: quant, grid } : undefined;
+  recordColumnSweeps(batch, W, pattern, blocksize, { U, err, loss, sel, status, quant: q });
   batch.copy(status.buffer, 0, info.buffer, 0, 4);
   batch.copy(loss.buffer, 0, info.buffer, 12, rows * 4);
-  return { info };
+  return { info, grid };
 }
 
 /** The tensors of {@linkcode recordColumnSweeps}. */
@@ -182,6 +220,8 @@ export interface ColumnSweepTensors {
   sel: GpuTensor;
   /** Factor status (u32 word 0): unless it is FAIL_NONE the sweeps leave W unchanged. */
   status: GpuTensor;
+  /** Joint quantization: the spec and the grids (see `SweepBuffers` in src/kernels/sparsegpt.ts). */
+  quant?: { spec: QuantSpec; grid: GpuTensor };
 }
 
 /**
@@ -197,7 +237,7 @@ export function recordColumnSweeps(
   t: ColumnSweepTensors,
 ): void {
   const [rows, cols] = W.shape;
-  const { U, err, loss, sel, status } = t;
+  const { U, err, loss, sel, status, quant } = t;
   // Lazy updates on two levels: each block updates the rest of its outer block of 4 blocks,
   // and each outer block updates the columns after it once (rank 4·blocksize), which on CPU
   // adapters costs about a quarter of updating all later columns after every block.
@@ -227,7 +267,16 @@ export function recordColumnSweeps(
     for (let i1 = o0; i1 < o1; i1 += blocksize) {
       const i2 = Math.min(i1 + blocksize, o1);
       const blk = { rows, cols, i1, count: i2 - i1 };
-      const bufs = { sel, err, loss, status, statusIndex: 0, ldErr: outer, errOffset: i1 - o0 };
+      const bufs = {
+        sel,
+        err,
+        loss,
+        status,
+        statusIndex: 0,
+        ldErr: outer,
+        errOffset: i1 - o0,
+        quant,
+      };
       if (pattern.kind === "unstructured") {
         const numel = rows * blk.count;
         const k = Math.min(Math.floor(numel * pattern.sparsity), numel - 1);
@@ -261,7 +310,7 @@ export async function sparsegpt(
   pattern: SparsityPattern,
   opts: SparseGptOptions = {},
 ): Promise<SparseGptResult> {
-  const rows = check(W, H, pattern, opts.blocksize ?? 128).rows;
+  const rows = check(W, H, pattern, opts.blocksize ?? 128, opts.quant).rows;
   const maxRetries = opts.maxRetries ?? 3;
   let percdamp = opts.percdamp ?? 0.01;
   if (!(percdamp >= 0) || !Number.isFinite(percdamp)) {
@@ -271,12 +320,14 @@ export async function sparsegpt(
   for (let attempt = 0;; attempt++) {
     const temps = new Temps(gpu);
     try {
-      const { info } = recordSparseGpt(gpu, b, W, H, pattern, {
+      const { info, grid } = recordSparseGpt(gpu, b, W, H, pattern, {
         blocksize: opts.blocksize,
         percdamp,
+        quant: opts.quant,
       }, temps);
       b.submit();
       const bytes = await gpu.readBytes(info.buffer, 0, (3 + rows) * 4);
+      const gridAll = grid ? await gpu.read(grid) : undefined;
       const word = new Uint32Array(bytes, 0, 1)[0];
       const f = new Float32Array(bytes);
       const failed = word !== FAIL_NONE;
@@ -292,6 +343,7 @@ export async function sparsegpt(
           meanDiag: f[1],
           retries: attempt,
           choleskyFailed: failed,
+          ...(gridAll ? quantOutcome(gridAll, rows) : {}),
         };
       }
     } finally {
@@ -309,7 +361,12 @@ export const sparsegptSolver: MatrixSolver = {
     const r = await sparsegpt(gpu, undefined, w, h, o.pattern, {
       blocksize: o.blocksize,
       percdamp: o.percdamp,
+      ...(o.quant ? { quant: o.quant } : {}),
     });
+    // A failed factorisation leaves W unquantized: the pipeline then rounds it to nearest.
+    if (o.quant && r.grid && r.quantStats && !r.choleskyFailed) {
+      o.onQuantized?.(w, { spec: o.quant, mode: "joint", grid: r.grid, ...r.quantStats });
+    }
     return r.percdamp;
   },
 };
@@ -328,9 +385,27 @@ export const sparsegptMethod: PruneMethod = {
         sparsegptSolver,
         w,
         job.stats.hessians.get(spec.input)!,
-        job.options,
+        { ...job.options, ...job.quant?.hooks() },
       );
     });
     return { matrices };
   },
 };
+
+/** The grids and rounding statistics of a read-back grid tensor (see `SparseGptRecording`). */
+function quantOutcome(
+  all: Float32Array<ArrayBuffer>,
+  rows: number,
+): Pick<SparseGptResult, "grid" | "quantStats"> {
+  const n = all.length - 3 * rows;
+  let keptZeros = 0, err = 0, norm = 0;
+  for (let r = 0; r < rows; r++) {
+    keptZeros += all[n + 3 * r];
+    err += all[n + 3 * r + 1];
+    norm += all[n + 3 * r + 2];
+  }
+  return {
+    grid: all.slice(0, n),
+    quantStats: { keptZeros, relError: norm > 0 ? err / norm : 0 },
+  };
+}

@@ -2,6 +2,7 @@
 // starting with the option's key), and the resolved types.
 
 import assert from "node:assert/strict";
+import type { QuantSpec } from "../../src/quant/grid.ts";
 import {
   OptionError,
   parseByteSize,
@@ -198,6 +199,10 @@ const resolvedShape: Equal<Flat<PruneOptions>, {
   solver: "sparsegpt" | "admm";
   admmIters: number;
   admmRho: number;
+  wbits?: number;
+  groupSize?: number;
+  sym?: boolean;
+  quant?: QuantSpec;
   gpuMemory?: number;
 }> = true;
 const inputShape: Equal<Flat<PruneOptionsInput>, {
@@ -220,6 +225,9 @@ const inputShape: Equal<Flat<PruneOptionsInput>, {
   solver?: "sparsegpt" | "admm";
   admmIters?: number;
   admmRho?: number;
+  wbits?: number;
+  groupSize?: number;
+  sym?: boolean;
   gpuMemory?: number | string;
 }> = true;
 

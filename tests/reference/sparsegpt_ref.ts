@@ -9,6 +9,7 @@
 
 import type { SparsityPattern } from "../../src/prune/types.ts";
 import { sparsegptFactor64 } from "./linalg_ref.ts";
+import { type Grid64, grid64, quantize64 } from "./quant_ref.ts";
 
 /** Result of {@linkcode sparsegpt64}. */
 export interface SparseGptRef {
@@ -20,9 +21,25 @@ export interface SparseGptRef {
   rowLoss: Float64Array;
   /** Absolute damping added. */
   damp: number;
+  /** With `quant`: the grid of each row (and group), row-major. */
+  grids?: Grid64[];
 }
 
-/** SparseGPT in float64 with the reference's block structure; ties pick the lower index. */
+/** Joint quantization for {@linkcode sparsegpt64} (see src/quant/grid.ts). */
+export interface Quant64 {
+  /** Bits. */
+  bits: number;
+  /** Inputs per group (0: one grid per row, from W before pruning). */
+  groupSize: number;
+  /** Symmetric grid. */
+  sym: boolean;
+}
+
+/**
+ * SparseGPT in float64 with the reference's block structure; ties pick the lower index. With
+ * `quant`, each kept weight is quantized as its column is reached and the error (w − q)/d is
+ * propagated (SparseGPT's and GPTQ's `--wbits`).
+ */
 export function sparsegpt64(
   W0: ArrayLike<number>,
   rows: number,
@@ -31,9 +48,17 @@ export function sparsegpt64(
   pattern: SparsityPattern,
   blocksize = 128,
   percdamp = 0.01,
+  quant?: Quant64,
 ): SparseGptRef {
   const W = Float64Array.from(W0);
   const H = Float64Array.from(H0);
+  const ng = quant?.groupSize ? Math.ceil(cols / quant.groupSize) : 1;
+  const grids: Grid64[] = [];
+  if (quant && !quant.groupSize) {
+    for (let r = 0; r < rows; r++) {
+      grids[r] = grid64(W.subarray(r * cols, (r + 1) * cols), quant.bits, quant.sym);
+    }
+  }
   for (let j = 0; j < cols; j++) {
     if (H[j * cols + j] === 0) {
       H[j * cols + j] = 1;
@@ -74,9 +99,19 @@ export function sparsegpt64(
         }
       }
       const di = d(i);
+      const gs = quant?.groupSize ?? 0;
+      if (quant && gs && (i1 + i) % gs === 0) {
+        for (let r = 0; r < rows; r++) {
+          const x = W1.subarray(r * count + i, r * count + Math.min(i + gs, count));
+          grids[r * ng + (i1 + i) / gs] = grid64(x, quant.bits, quant.sym);
+        }
+      }
       for (let r = 0; r < rows; r++) {
         const w = W1[r * count + i];
-        const q = m1[r * count + i] ? 0 : w;
+        let q = m1[r * count + i] ? 0 : w;
+        if (quant && !m1[r * count + i]) {
+          q = quantize64(w, grids[r * ng + (gs ? Math.floor((i1 + i) / gs) : 0)], quant.bits).value;
+        }
         rowLoss[r] += (w - q) ** 2 / di ** 2 / 2;
         const e = (w - q) / di;
         for (let c = i + 1; c < count; c++) W1[r * count + c] -= e * U[(i1 + i) * cols + i1 + c];
@@ -97,7 +132,7 @@ export function sparsegpt64(
       }
     }
   }
-  return { W, mask, rowLoss, damp };
+  return { W, mask, rowLoss, damp, ...(quant ? { grids } : {}) };
 }
 
 /**

@@ -42,7 +42,14 @@ import { HessianAccumulator } from "../hessian.ts";
 import { relativeError } from "../rel_error.ts";
 import { sparsegptSolver } from "../sparsegpt.ts";
 import { woodburyInverse } from "./algebra.ts";
-import { activation, auxChunk, copy, createAuxStore, linear, preActivations } from "./auxiliaries.ts";
+import {
+  activation,
+  auxChunk,
+  copy,
+  createAuxStore,
+  linear,
+  preActivations,
+} from "./auxiliaries.ts";
 import {
   allocWorkspace,
   consistency,
@@ -134,6 +141,7 @@ export async function sparsellmFfn(
       firsts.forEach((l, i) => copy(sb, l.weight, best[i]));
       copy(sb, pr.down.weight, bestDown);
       sb.submit();
+      o.onKeep?.([...firsts.map((l) => l.weight), pr.down.weight]);
     };
     save();
     push({ iter: 0, outputError: err, seconds: (performance.now() - t0) / 1000 });
@@ -187,6 +195,7 @@ export async function sparsellmFfn(
     firsts.forEach((l, i) => copy(b, best[i], l.weight));
     copy(b, bestDown, pr.down.weight);
     b.submit();
+    o.onRestore?.([...firsts.map((l) => l.weight), pr.down.weight]);
     const downRelError = await relativeError(gpu, denseDown, pr.down.weight, hp0, d, f);
     return {
       iterates,

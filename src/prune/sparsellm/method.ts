@@ -31,7 +31,8 @@ export const sparsellm: PruneMethod = {
     const attention = job.arch.linears.filter((s) => !ffnRoles.has(s.role));
     const matrices = await pruneEach(job, attention, (spec) => {
       const w = job.weights.linear(spec.role).weight;
-      return solveOnCopy(job.gpu, job.solver, w, job.stats.hessians.get(spec.input)!, job.options);
+      const h = job.stats.hessians.get(spec.input)!;
+      return solveOnCopy(job.gpu, job.solver, w, h, { ...job.options, ...job.quant?.hooks() });
     });
     job.progress("ffn");
     const t0 = performance.now();
@@ -98,6 +99,8 @@ async function pruneFfn(job: LayerJob): Promise<FfnReport> {
       tolerance: SPARSELLM_DEFAULTS.tolerance,
       auxMemory: o.gpuMemory ?? gpu.device.limits.maxBufferSize,
       solver: job.solver,
+      ...(o.quant ? { quant: o.quant } : {}),
+      ...job.quant?.hooks(),
       onIterate: (it) => job.progress(`ffn iterate ${it.iter}`),
     });
     const wb = gpu.batch("ffn/write-back");

@@ -20,7 +20,14 @@ import { finishSumSq, recordSumSq, SUMSQ_PARTIALS } from "../../kernels/reduce.t
 import type { HessianAccumulator } from "../hessian.ts";
 import { type MatrixSolver, solveOnCopy } from "../solver.ts";
 import { dampedInverse, recordNormalRhs, recordPUpdate, recordRidgeSolve } from "./algebra.ts";
-import { activation, auxChunk, type AuxStore, copy, linear, realActivations } from "./auxiliaries.ts";
+import {
+  activation,
+  auxChunk,
+  type AuxStore,
+  copy,
+  linear,
+  realActivations,
+} from "./auxiliaries.ts";
 import type { FfnIterate, FfnLinear, FfnProblem, SparseLLMOptions } from "./types.ts";
 
 /** GPU work arrays of one FFN, allocated once for all iterations. */

@@ -7,6 +7,8 @@
 
 import type { GpuTensor } from "../../gpu/tensor.ts";
 import type { AuxGate } from "../../kernels/auxiliary.ts";
+import type { QuantSpec } from "../../quant/grid.ts";
+import type { QuantOutcome } from "../../quant/recorder.ts";
 import type { MatrixSolver } from "../solver.ts";
 import type { SparsityPattern } from "../types.ts";
 
@@ -146,6 +148,14 @@ export interface SparseLLMOptions {
   tolerance: number;
   /** The solver that (re-)prunes each matrix (default: SparseGPT). */
   solver?: MatrixSolver;
+  /** Quantize in every re-pruning (so the kept iterate is pruned and quantized). */
+  quant?: QuantSpec;
+  /** Told the grids of a matrix the solver quantized. */
+  onQuantized?: (w: GpuTensor, outcome: QuantOutcome) => void;
+  /** Told which weights' current iterate is kept as the best so far. */
+  onKeep?: (weights: readonly GpuTensor[]) => void;
+  /** Told which weights were restored to the kept iterate. */
+  onRestore?: (weights: readonly GpuTensor[]) => void;
   /** Called after every iterate (for progress reporting). */
   onIterate?: (it: FfnIterate) => void;
   /**

@@ -1,0 +1,64 @@
+/**
+ * Where the grids of a layer's quantized matrices are kept while a method prunes it: solvers
+ * that quantize (SparseGPT's sweep) report each matrix's grids here, keyed by the weight's GPU
+ * buffer; SparseLLM marks the iterate it keeps, so that the grids match the weights it restores.
+ *
+ * @module
+ */
+
+import type { GpuTensor } from "../gpu/tensor.ts";
+import type { QuantSpec } from "./grid.ts";
+
+/** The grids of one quantized matrix and what rounding did. */
+export interface QuantOutcome {
+  /** How it was quantized. */
+  spec: QuantSpec;
+  /** Inside the SparseGPT sweep (`joint`) or round-to-nearest after pruning (`rtn`). */
+  mode: "joint" | "rtn";
+  /** rows × groups × 2 f32: scale, zero. */
+  grid: Float32Array<ArrayBuffer>;
+  /** Kept (unpruned) weights that rounded to 0. */
+  keptZeros: number;
+  /** Σ (w − q)² / Σ w² over the kept weights (w just before rounding). */
+  relError: number;
+}
+
+/** Hooks a solver and SparseLLM call (see {@linkcode QuantRecorder.hooks}). */
+export interface QuantHooks {
+  /** A solver quantized `w`. */
+  onQuantized: (w: GpuTensor, outcome: QuantOutcome) => void;
+  /** SparseLLM keeps the current iterate of these weights as its best so far. */
+  onKeep: (weights: readonly GpuTensor[]) => void;
+  /** SparseLLM restored the kept iterate of these weights. */
+  onRestore: (weights: readonly GpuTensor[]) => void;
+}
+
+/** The grids of one layer's quantized matrices. */
+export class QuantRecorder {
+  #latest = new Map<GPUBuffer, QuantOutcome>();
+  #kept = new Map<GPUBuffer, QuantOutcome>();
+
+  /** The hooks to hand to solvers and SparseLLM. */
+  hooks(): QuantHooks {
+    return {
+      onQuantized: (w, o) => this.#latest.set(w.buffer, o),
+      onKeep: (ws) => {
+        for (const w of ws) {
+          const o = this.#latest.get(w.buffer);
+          if (o) this.#kept.set(w.buffer, o);
+        }
+      },
+      onRestore: (ws) => {
+        for (const w of ws) {
+          const o = this.#kept.get(w.buffer);
+          if (o) this.#latest.set(w.buffer, o);
+        }
+      },
+    };
+  }
+
+  /** What the last quantizing solve of `w` (or the restored iterate) reported, if any. */
+  get(w: GpuTensor): QuantOutcome | undefined {
+    return this.#latest.get(w.buffer);
+  }
+}
