@@ -23,7 +23,8 @@ import type { LayerReport, ProgressEvent, PrunedTensors } from "./prune/report.t
  *
  * @example Prune weights from any source with progress output
  * ```ts
- * import { getGpu, SparseLLMPruner } from "@sparsellm/sparsellm";
+ * import { SparseLLMPruner } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./gpu/device.ts";
  * import type { PruneInput, WeightSource } from "@sparsellm/sparsellm";
  *
  * declare const source: WeightSource;
@@ -42,7 +43,7 @@ export interface PruneInput {
   /** The dense weights. */
   source: WeightSource;
   /** `config.json` contents (raw object) or an already parsed configuration. */
-  config: ModelConfig | Record<string, unknown>;
+  config: object;
   /** Calibration windows of equal length (token ids). Empty is allowed for magnitude. */
   calibration: Int32Array[];
   /** Device (default: a shared device on the first adapter). */
@@ -85,7 +86,8 @@ export interface PrunedModel {
  *
  * @example Replace one tensor of a source
  * ```ts
- * import { MemoryWeightSource, OverlayWeightSource } from "@sparsellm/sparsellm";
+ * import { MemoryWeightSource } from "./models/weights.ts";
+ * import { OverlayWeightSource } from "./pruner.ts";
  *
  * const base = new MemoryWeightSource({ w: { shape: [2], data: new Float32Array([1, 2]) } });
  * const overlay = new OverlayWeightSource(base, new Map([["w", new Float32Array([0, 2])]]));
@@ -121,7 +123,8 @@ export class OverlayWeightSource implements WeightSource {
  *
  * @example Prune to 70 % with SparseLLM and evaluate in memory
  * ```ts ignore
- * import { SparseLLMPruner, MemoryWeightSource } from "@sparsellm/sparsellm";
+ * import { SparseLLMPruner } from "@sparsellm/sparsellm";
+ * import { MemoryWeightSource } from "./models/weights.ts";
  *
  * const pruner = new SparseLLMPruner({ method: "sparsellm", sparsity: 0.7, seqlen: 256 });
  * const pruned = await pruner.prune({ source, config, calibration });
@@ -141,7 +144,7 @@ export class SparseLLMPruner {
   async prune(input: PruneInput): Promise<PrunedModel> {
     const config = "modelType" in input.config
       ? input.config as ModelConfig
-      : parseModelConfig(input.config, "config");
+      : parseModelConfig(input.config as Record<string, unknown>, "config");
     const seqlen = this.options.seqlen ?? input.calibration[0]?.length ??
       Math.min(config.maxPositions, 2048);
     validateForModel(this.options, config, seqlen);

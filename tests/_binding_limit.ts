@@ -1,7 +1,7 @@
 // Runs code with the shared device's binding limit lowered, so that the kernels split their
 // work into windows as they would for matrices larger than maxStorageBufferBindingSize.
 
-import type { Gpu } from "../mod.ts";
+import type { Gpu } from "../src/gpu/device.ts";
 
 /** Calls `fn` with `gpu.bindingLimit` set to `bytes`, restoring the old limit after. */
 export async function withBindingLimit<T>(

@@ -7,6 +7,7 @@
 import { evalWindows } from "../data/windows.ts";
 import { evaluatePerplexity } from "../eval/perplexity.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
+import { type GpuHandle, gpuOf } from "../gpu/handle.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { CausalLM } from "../models/model.ts";
 import type { WeightSource } from "../models/weights.ts";
@@ -42,7 +43,7 @@ export interface EvaluateArgs {
   /** Progress callback. */
   onProgress?: (e: ProgressEvent) => void;
   /** Device (default: the shared one). */
-  gpu?: Gpu;
+  gpu?: GpuHandle;
 }
 
 /**
@@ -104,7 +105,8 @@ export async function textWindows(
  *
  * @example Perplexity of weights pruned in memory
  * ```ts
- * import { getGpu, SparseLLMPruner } from "@sparsellm/sparsellm";
+ * import { SparseLLMPruner } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
  * import { openModel, perplexityOf, textWindows } from "@sparsellm/sparsellm/io";
  *
  * const dir = "testdata/models/opt-tiny";
@@ -117,7 +119,7 @@ export async function textWindows(
  * ```
  */
 export async function perplexityOf(
-  gpu: Gpu,
+  handle: GpuHandle,
   source: WeightSource,
   config: ModelConfig,
   windows: Int32Array[],
@@ -125,6 +127,7 @@ export async function perplexityOf(
   phase = "eval",
 ): Promise<EvalResult> {
   const t0 = performance.now();
+  const gpu: Gpu = gpuOf(handle);
   const model = await CausalLM.load(gpu, source, config);
   try {
     const r = await evaluatePerplexity(gpu, model, windows, {
@@ -169,7 +172,7 @@ export async function evaluateCheckpoint(args: EvaluateArgs): Promise<EvalResult
   try {
     const seqlen = args.seqlen ?? defaultSeqlen(config);
     const windows = await textWindows(args.model, args.text, seqlen, args.maxWindows);
-    const gpu = args.gpu ?? await getGpu();
+    const gpu = args.gpu ? gpuOf(args.gpu) : await getGpu();
     return await perplexityOf(gpu, reader, config, windows, args.onProgress);
   } finally {
     reader.close();

@@ -11,6 +11,7 @@ import { saveGptqCheckpoint, writeQuantGrids } from "../io/gptq.ts";
 import type { QuantOutcome } from "../quant/recorder.ts";
 import { sampleCalibration } from "../data/calibration.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
+import { type GpuHandle, gpuOf } from "../gpu/handle.ts";
 import { OptionError, type PruneOptions, validateForModel } from "../prune/options.ts";
 import { lastPrunedLayer, prunePipeline } from "../prune/pipeline.ts";
 import type { LayerReport, ProgressEvent } from "../prune/report.ts";
@@ -68,7 +69,7 @@ export interface PruneCheckpointArgs {
   /** Cancellation. */
   signal?: AbortSignal;
   /** Device (default: the shared one). */
-  gpu?: Gpu;
+  gpu?: GpuHandle;
   /** Skip the dense evaluation and use this figure instead (sweeps). */
   densePerplexity?: number;
   /**
@@ -209,7 +210,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     const evalWins = args.evalText
       ? await textWindows(args.model, args.evalText, seqlen, args.maxWindows)
       : undefined;
-    const gpu = args.gpu ?? await getGpu();
+    const gpu = args.gpu ? gpuOf(args.gpu) : await getGpu();
     // An interrupted run's state: continue it (resume), discard it (force) or refuse.
     const fingerprint = await runFingerprint(args, reader, calibration, seqlen, gpu);
     let saved: ResumeStateData | undefined;

@@ -10,18 +10,28 @@ import { getGpu } from "../gpu/device.ts";
 import { type ModelConfig, parseModelConfig } from "../models/config.ts";
 import { CausalLM } from "../models/model.ts";
 import type { WeightSource } from "../models/weights.ts";
-import { evaluatePerplexity, type PerplexityOptions, type PerplexityResult } from "./perplexity.ts";
+import {
+  evaluatePerplexity,
+  type PerplexityProgress,
+  type PerplexityResult,
+} from "./perplexity.ts";
 
 /** Input of {@linkcode evaluateModel}. */
-export interface EvaluateInput extends PerplexityOptions {
+export interface EvaluateInput {
   /** The weights (e.g. a pruned model's `source`). */
   source: WeightSource;
-  /** `config.json` contents (raw object) or an already parsed configuration. */
-  config: ModelConfig | Record<string, unknown>;
+  /** `config.json` contents (the parsed JSON object) or an already parsed configuration. */
+  config: object;
   /** Windows of equal length (token ids), e.g. from `evalWindows`. */
   windows: Int32Array[];
   /** Device (default: the shared device on the first adapter). */
   gpu?: GpuHandle;
+  /** Windows per GPU chunk (default: about 4096 tokens, within the binding limits). */
+  chunkWindows?: number;
+  /** Called after every chunk (and every layer when the model is streamed). */
+  onProgress?: (p: PerplexityProgress) => void;
+  /** Keep every window's per-token NLLs and argmax predictions in the result. */
+  keepNlls?: boolean;
 }
 
 /**
@@ -43,7 +53,7 @@ export async function evaluateModel(input: EvaluateInput): Promise<PerplexityRes
   const gpu = input.gpu ? gpuOf(input.gpu) : await getGpu();
   const config = "modelType" in input.config
     ? input.config as ModelConfig
-    : parseModelConfig(input.config, "config");
+    : parseModelConfig(input.config as Record<string, unknown>, "config");
   const model = await CausalLM.load(gpu, input.source, config);
   try {
     const { source: _s, config: _c, windows, gpu: _g, ...opts } = input;

@@ -44,8 +44,10 @@ export interface PerplexityProgress {
  *
  * @example Keep the per-window NLLs
  * ```ts
- * import { type CausalLM, evaluatePerplexity, type Gpu } from "@sparsellm/sparsellm";
- * import type { PerplexityOptions } from "@sparsellm/sparsellm";
+ * import { evaluatePerplexity } from "./perplexity.ts";
+ * import { type Gpu } from "../gpu/device.ts";
+ * import { type CausalLM } from "../models/model.ts";
+ * import type { PerplexityOptions } from "./perplexity.ts";
  *
  * declare const gpu: Gpu, model: CausalLM, windows: Int32Array[];
  * const options: PerplexityOptions = { chunkWindows: 8, keepNlls: true };
@@ -68,7 +70,9 @@ export interface PerplexityOptions {
  *
  * @example Report perplexity and throughput
  * ```ts
- * import { type CausalLM, evaluatePerplexity, type Gpu } from "@sparsellm/sparsellm";
+ * import { evaluatePerplexity } from "./perplexity.ts";
+ * import { type Gpu } from "../gpu/device.ts";
+ * import { type CausalLM } from "../models/model.ts";
  * import type { PerplexityResult } from "@sparsellm/sparsellm";
  *
  * declare const gpu: Gpu, model: CausalLM, windows: Int32Array[];
@@ -102,8 +106,9 @@ export interface PerplexityResult {
  *
  * @example Halve the default chunk
  * ```ts
- * import { defaultChunkWindows, evaluatePerplexity } from "@sparsellm/sparsellm";
- * import type { CausalLM, Gpu } from "@sparsellm/sparsellm";
+ * import { defaultChunkWindows, evaluatePerplexity } from "./perplexity.ts";
+ * import type { Gpu } from "../gpu/device.ts";
+ * import type { CausalLM } from "../models/model.ts";
  *
  * declare const gpu: Gpu, model: CausalLM, windows: Int32Array[];
  * const per = defaultChunkWindows(gpu, model, windows[0].length);
@@ -123,8 +128,11 @@ export function defaultChunkWindows(gpu: Gpu, model: CausalLM, seqlen: number): 
  *
  * @example Perplexity of a checkpoint on a text
  * ```ts
- * import { CausalLM, evaluatePerplexity, evalWindows, getGpu } from "@sparsellm/sparsellm";
- * import { parseModelConfig } from "@sparsellm/sparsellm";
+ * import { evalWindows } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { evaluatePerplexity } from "./perplexity.ts";
+ * import { CausalLM } from "../models/model.ts";
+ * import { parseModelConfig } from "../models/config.ts";
  * import { CheckpointReader, loadTokenizer } from "@sparsellm/sparsellm/io";
  *
  * const dir = "testdata/models/opt-tiny";

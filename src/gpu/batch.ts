@@ -44,7 +44,7 @@ export function isTextureKind(kind: BindingKind): boolean {
  *
  * @example Copy a tensor on the GPU
  * ```ts
- * import { getGpu } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
  *
  * const gpu = await getGpu();
  * const a = gpu.upload(new Float32Array([1, 2, 3, 4]), [4], "a");

@@ -44,7 +44,7 @@ interface CacheEntry {
  *
  * @example Upload and read back a tensor
  * ```ts
- * import { Gpu } from "@sparsellm/sparsellm";
+ * import { Gpu } from "./device.ts";
  *
  * const gpu = await Gpu.create();
  * const t = gpu.upload(new Float32Array([1, 2, 3]), [3], "t");
@@ -233,7 +233,7 @@ export class Gpu {
    *
    * @example A per-device table
    * ```ts
-   * import { getGpu } from "@sparsellm/sparsellm";
+   * import { getGpu } from "./device.ts";
    *
    * const gpu = await getGpu();
    * const names = gpu.cached("example/names", () => new Map<string, number>());
@@ -408,7 +408,7 @@ let shared: Promise<Gpu> | undefined;
  *
  * @example One device per process
  * ```ts
- * import { getGpu } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
  *
  * const gpu = await getGpu();
  * console.log(gpu === await getGpu()); // true

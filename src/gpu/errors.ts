@@ -9,7 +9,8 @@
  *
  * @example Explain a missing adapter
  * ```ts
- * import { getGpu, NoGpuAdapterError } from "@sparsellm/sparsellm";
+ * import { NoGpuAdapterError } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
  *
  * try {
  *   await getGpu();
@@ -36,7 +37,8 @@ export class NoGpuAdapterError extends Error {
  *
  * @example Catch a failing kernel
  * ```ts
- * import { getGpu, GpuKernelError } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { GpuKernelError } from "./errors.ts";
  *
  * const gpu = await getGpu();
  * try {

@@ -10,7 +10,8 @@
  *
  * @example Ask for the discrete GPU
  * ```ts
- * import { Gpu, type GpuOptions } from "@sparsellm/sparsellm";
+ * import { type GpuOptions } from "@sparsellm/sparsellm";
+ * import { Gpu } from "./device.ts";
  *
  * const options: GpuOptions = { powerPreference: "high-performance" };
  * const gpu = await Gpu.create(options);
@@ -41,7 +42,8 @@ export interface GpuOptions {
  *
  * @example Bind the rows 1000 to 2000 of a 4096-column matrix
  * ```ts
- * import { getGpu, type BufferWindow } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { type BufferWindow } from "./info.ts";
  *
  * const gpu = await getGpu();
  * const w = gpu.alloc([4096, 4096], "w");
@@ -65,7 +67,8 @@ export interface BufferWindow {
  *
  * @example Describe the adapter
  * ```ts
- * import { getGpu, type GpuInfo } from "@sparsellm/sparsellm";
+ * import { type GpuInfo } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
  *
  * const info: GpuInfo = (await getGpu()).info;
  * console.log(info.description, info.isFallbackAdapter ? "(software)" : "", info.shaderF16);
@@ -91,7 +94,8 @@ export interface GpuInfo {
  *
  * @example Borrow a storage buffer from the pool
  * ```ts
- * import { getGpu, STORAGE_USAGE } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { STORAGE_USAGE } from "./info.ts";
  *
  * const gpu = await getGpu();
  * const buffer = gpu.pool.acquire(4096, STORAGE_USAGE, "scratch");
@@ -111,7 +115,7 @@ export const REQUIRED_WGSL_FEATURES: readonly string[] = [
  *
  * @example What a runtime without language features lacks
  * ```ts
- * import { missingWgslFeatures } from "@sparsellm/sparsellm";
+ * import { missingWgslFeatures } from "./info.ts";
  *
  * console.log(missingWgslFeatures(new Set())); // ["readonly_and_readwrite_storage_textures"]
  * ```

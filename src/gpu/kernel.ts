@@ -16,7 +16,7 @@
  *
  * @example Bindings of a kernel that reads x and writes y
  * ```ts
- * import type { BindingKind } from "@sparsellm/sparsellm";
+ * import type { BindingKind } from "./kernel.ts";
  *
  * // @binding(0) x: read-only storage, @binding(1) y: storage, @binding(2) uniforms
  * const bindings: BindingKind[] = ["read", "storage", "uniform"];
@@ -35,7 +35,8 @@ export type BindingKind =
  *
  * @example Scale a vector in place
  * ```ts
- * import { getGpu, type Kernel, Uniforms } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { type Kernel, Uniforms } from "./kernel.ts";
  *
  * const scale: Kernel = {
  *   name: "scale",
@@ -70,7 +71,7 @@ export interface Kernel {
  *
  * @example The cache key of a kernel
  * ```ts
- * import { kernelKey } from "@sparsellm/sparsellm";
+ * import { kernelKey } from "./kernel.ts";
  *
  * const key = kernelKey({
  *   name: "copy",
@@ -93,7 +94,7 @@ export function kernelKey(k: Kernel): string {
  *
  * @example Pack a uniform block
  * ```ts
- * import { Uniforms } from "@sparsellm/sparsellm";
+ * import { Uniforms } from "./kernel.ts";
  *
  * const bytes = new Uniforms().u32(128, 256).i32(-1).f32(0.5).bytes();
  * console.log(bytes.length); // 4 (16 bytes)

@@ -22,7 +22,9 @@ function textureBytes(t: GPUTexture): number {
  *
  * @example Reuse a scratch buffer
  * ```ts
- * import { BufferPool, getGpu, STORAGE_USAGE } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { STORAGE_USAGE } from "./info.ts";
+ * import { BufferPool } from "./pool.ts";
  *
  * const pool = new BufferPool((await getGpu()).device);
  * const a = pool.acquire(1000, STORAGE_USAGE, "scratch"); // 1024 bytes

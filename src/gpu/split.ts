@@ -17,7 +17,8 @@ import type { Gpu } from "./device.ts";
  *
  * @example Row blocks of a large matrix
  * ```ts
- * import { forEachFitting, getGpu } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { forEachFitting } from "./split.ts";
  *
  * const gpu = await getGpu();
  * const cols = 11008;
@@ -42,7 +43,8 @@ export function forEachFitting(
  *
  * @example Row blocks to revisit
  * ```ts
- * import { fittingRanges, getGpu } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { fittingRanges } from "./split.ts";
  *
  * const gpu = await getGpu();
  * const blocks: [number, number][] = fittingRanges(gpu, 0, 11008, (a, b) => (b - a) * 11008);

@@ -9,7 +9,8 @@
  *
  * @example Allocate a u32 tensor
  * ```ts
- * import { getGpu, type GpuDType } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { type GpuDType } from "./tensor.ts";
  *
  * const dtype: GpuDType = "u32";
  * const counts = (await getGpu()).alloc([16], "counts", dtype);
@@ -22,7 +23,8 @@ export type GpuDType = "f32" | "u32" | "i32";
  *
  * @example Upload a 2×3 matrix
  * ```ts
- * import { getGpu, type GpuTensor } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { type GpuTensor } from "./tensor.ts";
  *
  * const gpu = await getGpu();
  * const t: GpuTensor = gpu.upload(new Float32Array(6), [2, 3], "t");
@@ -45,7 +47,7 @@ export interface GpuTensor {
  *
  * @example Count the elements of a shape
  * ```ts
- * import { numel } from "@sparsellm/sparsellm";
+ * import { numel } from "./tensor.ts";
  *
  * numel([4, 128, 64]); // 32768
  * ```
@@ -61,7 +63,8 @@ export function numel(shape: readonly number[]): number {
  *
  * @example Reshape a flat buffer
  * ```ts
- * import { getGpu, view } from "@sparsellm/sparsellm";
+ * import { getGpu } from "./device.ts";
+ * import { view } from "./tensor.ts";
  *
  * const gpu = await getGpu();
  * const flat = gpu.alloc([4096], "flat");

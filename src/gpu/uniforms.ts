@@ -32,7 +32,7 @@ const u32Scratch = new Uint32Array(f32Scratch.buffer);
  *
  * @example Pack a layout
  * ```ts
- * import { uniformStruct } from "@sparsellm/sparsellm";
+ * import { uniformStruct } from "./uniforms.ts";
  *
  * const params = uniformStruct("Params", { n: "u32", alpha: "f32" });
  * console.log(params.pack({ n: 3, alpha: 0.5 })); // Uint32Array(4) [3, 1056964608, 0, 0]
@@ -101,7 +101,7 @@ export class UniformStruct<F extends string = string> {
  *
  * @example The layout of `struct Params { rows: u32, scale: f32, _p0: u32, lower: i32 }`
  * ```ts
- * import { uniformStruct } from "@sparsellm/sparsellm";
+ * import { uniformStruct } from "./uniforms.ts";
  *
  * const params = uniformStruct("Params", { rows: "u32", scale: "f32", _p0: "u32", lower: "i32" });
  * const bytes = params.pack({ rows: 8, scale: 2, lower: -1 });

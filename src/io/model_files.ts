@@ -37,7 +37,8 @@ export interface ModelFolder {
  *
  * @example Load a model for evaluation
  * ```ts
- * import { CausalLM, getGpu } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { CausalLM } from "../models/model.ts";
  * import { openModel } from "@sparsellm/sparsellm/io";
  *
  * const { reader, config } = await openModel("testdata/models/opt-tiny");

@@ -80,7 +80,9 @@ export interface AttentionArgs {
  *
  * @example Force the matmul attention on a device
  * ```ts
- * import { type AttentionMode, getGpu, setAttentionMode } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { type AttentionMode } from "./attention.ts";
+ * import { setAttentionMode } from "../models/layer.ts";
  *
  * const mode: AttentionMode = "matmul";
  * setAttentionMode(await getGpu(), mode);

@@ -15,7 +15,8 @@ import type { WeightInfo } from "./weights.ts";
  *
  * @example Name the fc1 tensors of layer 0
  * ```ts
- * import { type Architecture, type LinearRole, linearTensorName } from "@sparsellm/sparsellm";
+ * import { type LinearRole } from "@sparsellm/sparsellm";
+ * import { type Architecture, linearTensorName } from "./arch.ts";
  *
  * declare const arch: Architecture; // an OPT checkpoint
  * const role: LinearRole = "fc1";
@@ -43,7 +44,7 @@ export type LinearRole =
  *
  * @example Find the up half of a fused gate_up_proj
  * ```ts
- * import { type Architecture, linearSpec, type LinearPart } from "@sparsellm/sparsellm";
+ * import { type Architecture, linearSpec, type LinearPart } from "./arch.ts";
  *
  * declare const arch: Architecture; // a Phi-3 checkpoint
  * const up: LinearPart = linearSpec(arch, "gate_up").parts!.find((p) => p.role === "up")!;
@@ -64,7 +65,8 @@ export interface LinearPart {
  *
  * @example Record which activations a layer produced
  * ```ts
- * import type { ActivationTap, LayerTaps } from "@sparsellm/sparsellm";
+ * import type { ActivationTap } from "./arch.ts";
+ * import type { LayerTaps } from "./layer.ts";
  *
  * const seen = new Set<ActivationTap>();
  * const taps: LayerTaps = { onInput: (tap) => void seen.add(tap) };
@@ -77,7 +79,7 @@ export type ActivationTap = "attn_in" | "attn_out" | "ffn_in" | "ffn_act";
  *
  * @example Shape of fc1
  * ```ts
- * import { type Architecture, linearSpec, type LinearSpec } from "@sparsellm/sparsellm";
+ * import { type Architecture, linearSpec, type LinearSpec } from "./arch.ts";
  *
  * declare const arch: Architecture; // an OPT checkpoint
  * const fc1: LinearSpec = linearSpec(arch, "fc1");
@@ -109,7 +111,7 @@ export interface LinearSpec {
  *
  * @example Tensor names of layer 0's attention norm
  * ```ts
- * import { type Architecture, layerName, type NormSpec } from "@sparsellm/sparsellm";
+ * import { type Architecture, layerName, type NormSpec } from "./arch.ts";
  *
  * declare const arch: Architecture;
  * const norm: NormSpec = arch.attnNorm;
@@ -128,7 +130,7 @@ export interface NormSpec {
  *
  * @example Describe the position scheme
  * ```ts
- * import type { Architecture, PositionSpec } from "@sparsellm/sparsellm";
+ * import type { Architecture, PositionSpec } from "./arch.ts";
  *
  * declare const arch: Architecture;
  * const pos: PositionSpec = arch.positions;
@@ -158,7 +160,8 @@ export type PositionSpec =
  *
  * @example Describe a checkpoint's family
  * ```ts
- * import { type Architecture, architectureFor, parseModelConfig } from "@sparsellm/sparsellm";
+ * import { type Architecture, architectureFor } from "./arch.ts";
+ * import { parseModelConfig } from "./config.ts";
  * import { CheckpointReader } from "@sparsellm/sparsellm/io";
  *
  * const reader = await CheckpointReader.open("testdata/models/llama-small");
@@ -284,7 +287,8 @@ const LM_HEAD = "lm_head.weight";
  *
  * @example Detect the tensor prefix and a tied head
  * ```ts
- * import { architectureFor, parseModelConfig } from "@sparsellm/sparsellm";
+ * import { architectureFor } from "./arch.ts";
+ * import { parseModelConfig } from "./config.ts";
  * import { CheckpointReader } from "@sparsellm/sparsellm/io";
  *
  * const reader = await CheckpointReader.open("testdata/models/opt-tiny");
@@ -420,8 +424,9 @@ export function architectureFor(config: ModelConfig, tensorNames: readonly strin
  *
  * @example Architecture of in-memory weights
  * ```ts
- * import { architectureForSource } from "@sparsellm/sparsellm";
- * import type { MemoryWeightSource, ModelConfig } from "@sparsellm/sparsellm";
+ * import { architectureForSource } from "./arch.ts";
+ * import type { ModelConfig } from "./config.ts";
+ * import type { MemoryWeightSource } from "./weights.ts";
  *
  * declare const config: ModelConfig;
  * declare const source: MemoryWeightSource;
@@ -464,7 +469,7 @@ function checkLayer(arch: Architecture, layer: number): void {
  *
  * @example Fill in the layer index
  * ```ts
- * import { layerName } from "@sparsellm/sparsellm";
+ * import { layerName } from "./arch.ts";
  *
  * layerName("model.layers.{i}.mlp.up_proj.weight", 3); // "model.layers.3.mlp.up_proj.weight"
  * ```
@@ -478,7 +483,7 @@ export function layerName(pattern: string, layer: number): string {
  *
  * @example The down projection reads the FFN activation
  * ```ts
- * import { type Architecture, linearSpec } from "@sparsellm/sparsellm";
+ * import { type Architecture, linearSpec } from "./arch.ts";
  *
  * declare const arch: Architecture; // a LLaMA checkpoint
  * const down = linearSpec(arch, "down");
@@ -494,7 +499,8 @@ export function linearSpec(arch: Architecture, role: LinearRole): LinearSpec {
  *
  * @example Read the query projection of layer 5
  * ```ts
- * import { type Architecture, linearTensorName, type WeightSource } from "@sparsellm/sparsellm";
+ * import { type WeightSource } from "@sparsellm/sparsellm";
+ * import { type Architecture, linearTensorName } from "./arch.ts";
  *
  * declare const arch: Architecture;
  * declare const source: WeightSource;
@@ -522,7 +528,8 @@ export function linearTensorName(
  *
  * @example Find the tensors a layer lacks
  * ```ts
- * import { type Architecture, layerTensorNames, type WeightSource } from "@sparsellm/sparsellm";
+ * import { type WeightSource } from "@sparsellm/sparsellm";
+ * import { type Architecture, layerTensorNames } from "./arch.ts";
  *
  * declare const arch: Architecture;
  * declare const source: WeightSource;
@@ -551,7 +558,7 @@ export function layerTensorNames(arch: Architecture, layer: number): string[] {
  *
  * @example The matrices pruning touches
  * ```ts
- * import { type Architecture, prunableLinears } from "@sparsellm/sparsellm";
+ * import { type Architecture, prunableLinears } from "./arch.ts";
  *
  * declare const arch: Architecture; // an OPT checkpoint
  * prunableLinears(arch); // ["q", "k", "v", "o", "fc1", "fc2"]
@@ -566,7 +573,7 @@ export function prunableLinears(arch: Architecture): LinearRole[] {
  *
  * @example List every tensor with its shape
  * ```ts
- * import { type Architecture, expectedShapes } from "@sparsellm/sparsellm";
+ * import { type Architecture, expectedShapes } from "./arch.ts";
  *
  * declare const arch: Architecture;
  * for (const [name, shape] of expectedShapes(arch)) console.log(name, shape.join("x"));
@@ -604,7 +611,8 @@ const FLOAT = new Set(["F32", "F16", "BF16"]);
  *
  * @example Catch a transposed tensor
  * ```ts
- * import { checkTensor, MemoryWeightSource } from "@sparsellm/sparsellm";
+ * import { checkTensor } from "./arch.ts";
+ * import { MemoryWeightSource } from "./weights.ts";
  *
  * const source = new MemoryWeightSource({
  *   "lm_head.weight": { shape: [2, 3], data: new Float32Array(6) },
@@ -644,7 +652,8 @@ export function checkTensor(
  *
  * @example Validate a checkpoint before loading it
  * ```ts
- * import { architectureForSource, parseModelConfig, validateWeights } from "@sparsellm/sparsellm";
+ * import { architectureForSource, validateWeights } from "./arch.ts";
+ * import { parseModelConfig } from "./config.ts";
  * import { CheckpointReader } from "@sparsellm/sparsellm/io";
  *
  * const reader = await CheckpointReader.open("testdata/models/llama-small");
@@ -668,7 +677,7 @@ export function validateWeights(
  *
  * @example Locate the key projection in a fused qkv_proj
  * ```ts
- * import { type Architecture, projectionRows } from "@sparsellm/sparsellm";
+ * import { type Architecture, projectionRows } from "./arch.ts";
  *
  * declare const arch: Architecture; // a Phi-3 checkpoint
  * const k = projectionRows(arch, "k");
@@ -695,8 +704,8 @@ export function projectionRows(
  *
  * @example Print what `inspect` shows about a checkpoint's family
  * ```ts
- * import { type ArchitectureDescription, describeArchitecture } from "@sparsellm/sparsellm";
- * import type { Architecture } from "@sparsellm/sparsellm";
+ * import { type ArchitectureDescription, describeArchitecture } from "./arch.ts";
+ * import type { Architecture } from "./arch.ts";
  *
  * declare const arch: Architecture;
  * const d: ArchitectureDescription = describeArchitecture(arch);
@@ -798,7 +807,7 @@ export function describeArchitecture(arch: Architecture): ArchitectureDescriptio
  *
  * @example Print a description
  * ```ts
- * import { architectureLines, type Architecture, describeArchitecture } from "@sparsellm/sparsellm";
+ * import { architectureLines, type Architecture, describeArchitecture } from "./arch.ts";
  *
  * declare const arch: Architecture;
  * for (const line of architectureLines(describeArchitecture(arch))) console.log(line);

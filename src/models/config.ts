@@ -14,7 +14,7 @@ import { z } from "zod";
  *
  * @example Tell the families apart
  * ```ts
- * import { type ModelType, parseModelConfig } from "@sparsellm/sparsellm";
+ * import { type ModelType, parseModelConfig } from "./config.ts";
  *
  * const json = JSON.parse(await Deno.readTextFile("testdata/models/llama-small/config.json"));
  * const type: ModelType = parseModelConfig(json, "config.json").modelType;
@@ -41,7 +41,7 @@ export const SUPPORTED_MODEL_TYPES: readonly ModelType[] = [
  *
  * @example Describe the scaling of a config
  * ```ts
- * import { parseModelConfig, type RopeScaling } from "@sparsellm/sparsellm";
+ * import { parseModelConfig, type RopeScaling } from "./config.ts";
  *
  * const json = JSON.parse(await Deno.readTextFile("testdata/models/arch/llama3-tiny/config.json"));
  * const s: RopeScaling = parseModelConfig(json, "config.json").ropeScaling;
@@ -69,7 +69,7 @@ export type RopeScaling =
  *
  * @example Tell SwiGLU from GeGLU
  * ```ts
- * import type { HiddenAct, ModelConfig } from "@sparsellm/sparsellm";
+ * import type { HiddenAct, ModelConfig } from "./config.ts";
  *
  * declare const config: ModelConfig;
  * const act: HiddenAct = config.hiddenAct;
@@ -83,7 +83,7 @@ export type HiddenAct = "relu" | "silu" | "gelu_tanh";
  *
  * @example Read sizes from a LLaMA config
  * ```ts
- * import { type ModelConfig, parseModelConfig } from "@sparsellm/sparsellm";
+ * import { type ModelConfig, parseModelConfig } from "./config.ts";
  *
  * const json = JSON.parse(await Deno.readTextFile("testdata/models/llama-small/config.json"));
  * const config: ModelConfig = parseModelConfig(json, "testdata/models/llama-small/config.json");
@@ -204,7 +204,7 @@ function parse<T>(schema: z.ZodType<T>, json: unknown, where: string): T {
  *
  * @example Normalise an OPT config
  * ```ts
- * import { parseModelConfig } from "@sparsellm/sparsellm";
+ * import { parseModelConfig } from "./config.ts";
  *
  * const config = parseModelConfig({
  *   model_type: "opt",

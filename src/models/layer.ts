@@ -30,8 +30,11 @@ import type { WeightSource } from "./weights.ts";
  *
  * @example Inspect the query projection on the GPU
  * ```ts
- * import { getGpu, loadLayerWeights } from "@sparsellm/sparsellm";
- * import type { Architecture, LinearWeights, WeightSource } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { loadLayerWeights } from "./layer.ts";
+ * import type { WeightSource } from "@sparsellm/sparsellm";
+ * import type { Architecture } from "./arch.ts";
+ * import type { LinearWeights } from "./layer.ts";
  *
  * declare const arch: Architecture;
  * declare const source: WeightSource;
@@ -57,7 +60,7 @@ export interface LinearWeights {
  *
  * @example Tell LayerNorm from RMSNorm
  * ```ts
- * import type { LayerWeights, NormWeights } from "@sparsellm/sparsellm";
+ * import type { LayerWeights, NormWeights } from "./layer.ts";
  *
  * declare const weights: LayerWeights;
  * const norm: NormWeights = weights.norm("ffn");
@@ -76,8 +79,11 @@ export interface NormWeights {
  *
  * @example Size of one layer on the GPU
  * ```ts
- * import { getGpu, loadLayerWeights } from "@sparsellm/sparsellm";
- * import type { Architecture, LayerWeights, WeightSource } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { loadLayerWeights } from "./layer.ts";
+ * import type { WeightSource } from "@sparsellm/sparsellm";
+ * import type { Architecture } from "./arch.ts";
+ * import type { LayerWeights } from "./layer.ts";
  *
  * declare const arch: Architecture;
  * declare const source: WeightSource;
@@ -111,9 +117,11 @@ export interface LayerWeights {
  *
  * @example Log the inputs of the linear layers
  * ```ts
- * import { runLayer } from "@sparsellm/sparsellm";
- * import type { Architecture, Gpu, GpuTensor } from "@sparsellm/sparsellm";
- * import type { LayerTaps, LayerWeights } from "@sparsellm/sparsellm";
+ * import { runLayer } from "./layer.ts";
+ * import type { Gpu } from "../gpu/device.ts";
+ * import type { GpuTensor } from "../gpu/tensor.ts";
+ * import type { Architecture } from "./arch.ts";
+ * import type { LayerTaps, LayerWeights } from "./layer.ts";
  *
  * declare const gpu: Gpu, arch: Architecture, weights: LayerWeights, hidden: GpuTensor;
  * const taps: LayerTaps = {
@@ -165,8 +173,10 @@ async function loadNorm(
  *
  * @example Load, use and release a layer
  * ```ts
- * import { getGpu, loadLayerWeights } from "@sparsellm/sparsellm";
- * import type { Architecture, WeightSource } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { loadLayerWeights } from "./layer.ts";
+ * import type { WeightSource } from "@sparsellm/sparsellm";
+ * import type { Architecture } from "./arch.ts";
  *
  * declare const arch: Architecture;
  * declare const source: WeightSource;
@@ -277,7 +287,8 @@ function modeOf(gpu: Gpu): { mode?: AttentionMode } {
  *
  * @example Switch to matmul attention and back
  * ```ts
- * import { attentionMode, getGpu, setAttentionMode } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { attentionMode, setAttentionMode } from "./layer.ts";
  *
  * const gpu = await getGpu();
  * setAttentionMode(gpu, "matmul");
@@ -294,7 +305,8 @@ export function setAttentionMode(gpu: Gpu, mode: AttentionMode | undefined): voi
  *
  * @example The default attention of a device
  * ```ts
- * import { attentionMode, getGpu } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { attentionMode } from "./layer.ts";
  *
  * attentionMode(await getGpu()); // "fused" on a hardware adapter, "matmul" on lavapipe
  * ```
@@ -353,8 +365,11 @@ function projectInto(
  *
  * @example Run one decoder layer on embedded tokens
  * ```ts
- * import { type Architecture, type Gpu, type GpuTensor, runLayer } from "@sparsellm/sparsellm";
- * import type { LayerWeights } from "@sparsellm/sparsellm";
+ * import { type Gpu } from "../gpu/device.ts";
+ * import { type GpuTensor } from "../gpu/tensor.ts";
+ * import { type Architecture } from "./arch.ts";
+ * import { runLayer } from "./layer.ts";
+ * import type { LayerWeights } from "./layer.ts";
  *
  * declare const gpu: Gpu, arch: Architecture, weights: LayerWeights;
  * declare const hidden: GpuTensor; // [nseq * 256, hidden]
@@ -522,8 +537,10 @@ export function runLayer(
  *
  * @example Prune the up half of Phi-3's gate_up_proj on its own
  * ```ts
- * import { getGpu, splitProjection } from "@sparsellm/sparsellm";
- * import type { Architecture, LayerWeights } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { splitProjection } from "./layer.ts";
+ * import type { Architecture } from "./arch.ts";
+ * import type { LayerWeights } from "./layer.ts";
  *
  * declare const arch: Architecture, weights: LayerWeights;
  * const gpu = await getGpu();

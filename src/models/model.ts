@@ -23,7 +23,9 @@ import type { WeightSource } from "./weights.ts";
  *
  * @example Stream the layers one at a time
  * ```ts
- * import { CausalLM, type CausalLMOptions, getGpu, parseModelConfig } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { parseModelConfig } from "./config.ts";
+ * import { CausalLM, type CausalLMOptions } from "./model.ts";
  * import { CheckpointReader } from "@sparsellm/sparsellm/io";
  *
  * const reader = await CheckpointReader.open("testdata/models/opt-small");
@@ -53,7 +55,7 @@ export interface CausalLMOptions {
  *
  * @example List the embedding's vocabulary blocks
  * ```ts
- * import type { CausalLM, VocabBlock } from "@sparsellm/sparsellm";
+ * import type { CausalLM, VocabBlock } from "./model.ts";
  *
  * declare const model: CausalLM;
  * const blocks: readonly VocabBlock[] = model.embedBlocks;
@@ -74,7 +76,8 @@ export interface VocabBlock {
  *
  * @example Score two windows by hand
  * ```ts
- * import { type CausalLM, runLayer, type TokenScores } from "@sparsellm/sparsellm";
+ * import { runLayer } from "./layer.ts";
+ * import { type CausalLM, type TokenScores } from "./model.ts";
  *
  * declare const model: CausalLM; // a resident model (layers kept on the GPU)
  * declare const ids: Int32Array; // 2 windows of 128 tokens
@@ -102,7 +105,7 @@ export interface TokenScores {
  *
  * @example Perplexity of one window
  * ```ts
- * import type { CausalLM, ForwardResult } from "@sparsellm/sparsellm";
+ * import type { CausalLM, ForwardResult } from "./model.ts";
  *
  * declare const model: CausalLM;
  * declare const ids: Int32Array;

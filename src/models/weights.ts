@@ -54,7 +54,7 @@ export interface WeightSource {
  *
  * @example A bias vector
  * ```ts
- * import { type MemoryTensor, MemoryWeightSource } from "@sparsellm/sparsellm";
+ * import { type MemoryTensor, MemoryWeightSource } from "./weights.ts";
  *
  * const bias: MemoryTensor = { shape: [4], data: new Float32Array([0.1, 0, -0.2, 0.3]) };
  * const source = new MemoryWeightSource({ "model.decoder.layers.0.fc2.bias": bias });
@@ -72,7 +72,7 @@ export interface MemoryTensor {
  *
  * @example Hold tensors in memory
  * ```ts
- * import { MemoryWeightSource } from "@sparsellm/sparsellm";
+ * import { MemoryWeightSource } from "./weights.ts";
  *
  * const source = new MemoryWeightSource({ w: { shape: [2, 2], data: new Float32Array(4) } });
  * source.set("b", { shape: [2], data: new Float32Array(2) });

@@ -337,7 +337,8 @@ export type PruneOptionsInput =
  *
  * @example Options with their defaults filled in
  * ```ts
- * import { type PruneOptions, resolvePruneOptions, targetSparsity } from "@sparsellm/sparsellm";
+ * import { type PruneOptions, resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import { targetSparsity } from "./types.ts";
  *
  * const options: PruneOptions = resolvePruneOptions({ method: "sparsegpt", sparsity: 0.5 });
  * console.log(options.nsamples, options.blocksize, targetSparsity(options.pattern)); // 128 128 0.5

@@ -155,7 +155,7 @@ const UNITS: Record<string, number> = {
  *
  * @example Parse gpuMemory values
  * ```ts
- * import { parseByteSize } from "@sparsellm/sparsellm";
+ * import { parseByteSize } from "./options.ts";
  *
  * parseByteSize("512MiB"); // 536870912
  * parseByteSize("1.5GB"); // 1500000000
@@ -219,7 +219,7 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
  *
  * @example Parse a layer range
  * ```ts
- * import { parseLayerRange } from "@sparsellm/sparsellm";
+ * import { parseLayerRange } from "./options.ts";
  *
  * parseLayerRange("0-11"); // [0, 11]
  * parseLayerRange("3"); // [3, 3]
@@ -248,7 +248,9 @@ export function parseLayerRange(text: string): [number, number] {
  *
  * @example Check options against a model before pruning
  * ```ts
- * import { parseModelConfig, resolvePruneOptions, validateForModel } from "@sparsellm/sparsellm";
+ * import { resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import { parseModelConfig } from "../models/config.ts";
+ * import { validateForModel } from "./options.ts";
  *
  * const json = JSON.parse(await Deno.readTextFile("testdata/models/opt-tiny/config.json"));
  * const config = parseModelConfig(json, "testdata/models/opt-tiny/config.json");

@@ -25,7 +25,7 @@ export const OWL_DEFAULTS: { readonly m: number; readonly lambda: number } = {
  *
  * @example Three layers at 70 %
  * ```ts ignore
- * import { owlSparsities } from "@sparsellm/sparsellm";
+ * import { owlSparsities } from "./owl.ts";
  *
  * owlSparsities([0.01, 0.03, 0.02], 0.7, 0.08); // [0.78, 0.62, 0.70]
  * ```
@@ -79,7 +79,7 @@ export interface OwlMatrix {
  *
  * @example A layer of one 1 × 4 matrix
  * ```ts ignore
- * import { layerOutlierRatio } from "@sparsellm/sparsellm";
+ * import { layerOutlierRatio } from "./owl.ts";
  *
  * const m = { weights: [1, 1, 1, 13], rows: 1, cols: 4, colSq: [1, 1, 1, 1] };
  * layerOutlierRatio([m], 2); // 0.25: the mean is 4, only 13 is above 8

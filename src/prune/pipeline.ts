@@ -30,8 +30,11 @@ import { type QuantOutcome, QuantRecorder } from "../quant/recorder.ts";
  *
  * @example Arguments of a SparseGPT run
  * ```ts
- * import { getGpu, resolvePruneOptions } from "@sparsellm/sparsellm";
- * import type { ModelConfig, PipelineArgs, WeightSource } from "@sparsellm/sparsellm";
+ * import { resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import type { WeightSource } from "@sparsellm/sparsellm";
+ * import type { ModelConfig } from "../models/config.ts";
+ * import type { PipelineArgs } from "./pipeline.ts";
  *
  * declare const config: ModelConfig;
  * declare const source: WeightSource;
@@ -87,7 +90,8 @@ export interface PipelineArgs {
  *
  * @example The first half of a 4-layer model
  * ```ts
- * import { lastPrunedLayer, resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import { resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import { lastPrunedLayer } from "./pipeline.ts";
  *
  * const o = resolvePruneOptions({ method: "sparsegpt", sparsity: 0.5, layers: [0, 1] });
  * lastPrunedLayer(o, 4); // 1
@@ -106,8 +110,11 @@ function layerSelected(o: PruneOptions, layer: number): boolean {
  *
  * @example Chunk size for 256-token windows
  * ```ts
- * import { architectureForSource, getGpu, sequencesPerChunk } from "@sparsellm/sparsellm";
- * import type { ModelConfig, WeightSource } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../gpu/device.ts";
+ * import { architectureForSource } from "../models/arch.ts";
+ * import { sequencesPerChunk } from "./pipeline.ts";
+ * import type { WeightSource } from "@sparsellm/sparsellm";
+ * import type { ModelConfig } from "../models/config.ts";
  *
  * declare const config: ModelConfig;
  * declare const source: WeightSource;
@@ -133,7 +140,8 @@ export function sequencesPerChunk(
  *
  * @example Collect every pruned layer
  * ```ts
- * import { prunePipeline, type PipelineArgs, type PrunedTensors } from "@sparsellm/sparsellm";
+ * import { type PrunedTensors } from "@sparsellm/sparsellm";
+ * import { prunePipeline, type PipelineArgs } from "./pipeline.ts";
  *
  * declare const args: PipelineArgs;
  * const all: PrunedTensors = new Map();

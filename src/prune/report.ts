@@ -106,7 +106,7 @@ export interface LayerReport {
  *
  * @example Lay pruned tensors over the dense weights
  * ```ts
- * import { OverlayWeightSource } from "@sparsellm/sparsellm";
+ * import { OverlayWeightSource } from "../pruner.ts";
  * import type { PrunedTensors, WeightSource } from "@sparsellm/sparsellm";
  *
  * declare const dense: WeightSource;
@@ -122,7 +122,8 @@ export type PrunedTensors = Map<string, Float32Array>;
  *
  * @example Report on a finished run
  * ```ts
- * import { type PipelineArgs, type PipelineResult, prunePipeline } from "@sparsellm/sparsellm";
+ * import { type PipelineArgs, prunePipeline } from "./pipeline.ts";
+ * import { type PipelineResult } from "./report.ts";
  *
  * declare const args: PipelineArgs;
  * const result: PipelineResult = await prunePipeline(args);

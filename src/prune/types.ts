@@ -11,7 +11,8 @@ import { OptionError } from "./option_error.ts";
  *
  * @example Unstructured 50 % and 2:4 ask for the same fraction
  * ```ts
- * import { type SparsityPattern, targetSparsity } from "@sparsellm/sparsellm";
+ * import { type SparsityPattern } from "@sparsellm/sparsellm";
+ * import { targetSparsity } from "./types.ts";
  *
  * const half: SparsityPattern = { kind: "unstructured", sparsity: 0.5 };
  * const twoFour: SparsityPattern = { kind: "nm", n: 2, m: 4 };
@@ -52,7 +53,7 @@ export type MethodName = typeof METHOD_NAMES[number];
  *
  * @example Parse an N:M pattern
  * ```ts
- * import { parseNM } from "@sparsellm/sparsellm";
+ * import { parseNM } from "./types.ts";
  *
  * parseNM("2:4"); // { kind: "nm", n: 2, m: 4 }
  * parseNM("4:2"); // throws OptionError: pattern must be N:M with integers 0 < N < M …
@@ -75,7 +76,7 @@ export function parseNM(text: string): SparsityPattern {
  *
  * @example Fraction of zeros of a pattern
  * ```ts
- * import { parseNM, targetSparsity } from "@sparsellm/sparsellm";
+ * import { parseNM, targetSparsity } from "./types.ts";
  *
  * targetSparsity(parseNM("3:4")); // 0.75
  * targetSparsity({ kind: "unstructured", sparsity: 0.7 }); // 0.7

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { forEachFitting, getGpu, GpuKernelError, type Kernel, Uniforms } from "../../mod.ts";
+import { getGpu } from "../../src/gpu/device.ts";
+import { GpuKernelError } from "../../src/gpu/errors.ts";
+import { type Kernel, Uniforms } from "../../src/gpu/kernel.ts";
+import { forEachFitting } from "../../src/gpu/split.ts";
 import { withBindingLimit } from "../_binding_limit.ts";
 
 Deno.test("forEachFitting keeps ranges that fit whole and splits the others into equal fitting steps", async () => {

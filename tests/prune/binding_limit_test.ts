@@ -7,15 +7,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  getGpu,
   type MethodName,
-  parseModelConfig,
   type PrunedTensors,
-  prunePipeline,
   resolvePruneOptions,
   sampleCalibration,
   TextTokenizer,
 } from "../../mod.ts";
+import { getGpu } from "../../src/gpu/device.ts";
+import { parseModelConfig } from "../../src/models/config.ts";
+import { prunePipeline } from "../../src/prune/pipeline.ts";
 import { CheckpointReader } from "../../io.ts";
 import { ROOT, TRAIN_TXT } from "../_cli_helpers.ts";
 import { assertSameValues, withBindingLimit } from "../_binding_limit.ts";

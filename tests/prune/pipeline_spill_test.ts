@@ -3,7 +3,10 @@
 // FFN, which also moves the dense layer's outputs).
 
 import assert from "node:assert/strict";
-import { getGpu, type PipelineResult, type PrunedTensors, prunePipeline } from "../../mod.ts";
+import type { PrunedTensors } from "../../mod.ts";
+import { getGpu } from "../../src/gpu/device.ts";
+import { prunePipeline } from "../../src/prune/pipeline.ts";
+import type { PipelineResult } from "../../src/prune/report.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
 import { type PruneOptionsInput, resolvePruneOptions } from "../../src/prune/options.ts";
 import { withTiny } from "./_tiny.ts";

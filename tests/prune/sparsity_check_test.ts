@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { getGpu, SparseLLMPruner } from "../../mod.ts";
+import { SparseLLMPruner } from "../../mod.ts";
+import { getGpu } from "../../src/gpu/device.ts";
 import { checkPrunedMatrix, SparsityCheckError } from "../../src/prune/sparsity_check.ts";
 import { withTiny } from "./_tiny.ts";
 

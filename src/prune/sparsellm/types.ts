@@ -17,7 +17,8 @@ import type { SparsityPattern } from "../types.ts";
  *
  * @example Upload fc1 of a 64-wide OPT layer
  * ```ts
- * import { type FfnLinear, getGpu } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../../gpu/device.ts";
+ * import { type FfnLinear } from "./types.ts";
  *
  * const gpu = await getGpu();
  * const fc1: FfnLinear = {
@@ -38,7 +39,8 @@ export interface FfnLinear {
  *
  * @example Four sequences of 128 tokens
  * ```ts
- * import { type FfnChunk, getGpu } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../../gpu/device.ts";
+ * import { type FfnChunk } from "./types.ts";
  *
  * const gpu = await getGpu();
  * const chunk: FfnChunk = { x: gpu.alloc([4 * 128, 64], "ffn_in"), tokens: 4 * 128, nseq: 4 };
@@ -63,7 +65,8 @@ export interface FfnChunk {
  *
  * @example The feed-forward block of an OPT layer
  * ```ts
- * import { type FfnChunk, type FfnLinear, type FfnProblem, getGpu } from "@sparsellm/sparsellm";
+ * import { getGpu } from "../../gpu/device.ts";
+ * import { type FfnChunk, type FfnLinear, type FfnProblem } from "./types.ts";
  *
  * declare const chunks: FfnChunk[];
  * declare const fc1: FfnLinear;
@@ -109,7 +112,7 @@ export interface FfnProblem {
  *
  * @example Eight iterations at 70 % sparsity
  * ```ts
- * import { SPARSELLM_DEFAULTS, type SparseLLMOptions } from "@sparsellm/sparsellm";
+ * import { SPARSELLM_DEFAULTS, type SparseLLMOptions } from "./types.ts";
  *
  * const options: SparseLLMOptions = {
  *   ...SPARSELLM_DEFAULTS,
@@ -170,8 +173,9 @@ export interface SparseLLMOptions {
  *
  * @example Log every iterate
  * ```ts
- * import { SPARSELLM_DEFAULTS } from "@sparsellm/sparsellm";
- * import type { FfnIterate, SparseLLMOptions } from "@sparsellm/sparsellm";
+ * import { SPARSELLM_DEFAULTS } from "./types.ts";
+ * import type { FfnIterate } from "@sparsellm/sparsellm";
+ * import type { SparseLLMOptions } from "./types.ts";
  *
  * const log = (it: FfnIterate) =>
  *   console.log(`iterate ${it.iter}: error ${it.outputError.toExponential(3)} (${it.seconds} s)`);
@@ -236,7 +240,7 @@ export interface FfnReport {
  *
  * @example Read the defaults
  * ```ts
- * import { SPARSELLM_DEFAULTS } from "@sparsellm/sparsellm";
+ * import { SPARSELLM_DEFAULTS } from "./types.ts";
  *
  * console.log(SPARSELLM_DEFAULTS.iters, SPARSELLM_DEFAULTS.growth); // 4 2
  * ```
