@@ -31,7 +31,7 @@ import {
   pruneOptionsFrom,
   UsageError,
   type Values,
-} from "./src/app/cli_flags.ts";
+} from "./cli/flags.ts";
 import { ProgressReporter } from "./src/app/report/progress.ts";
 import { formatTable } from "./src/app/report/table.ts";
 import { formatNumber } from "./src/app/report/format_number.ts";
@@ -42,7 +42,7 @@ import { runSweep } from "./src/app/sweep.ts";
 import { architectureLines } from "./src/models/arch.ts";
 import type { ProgressEvent } from "./src/prune/report.ts";
 
-export { UsageError } from "./src/app/cli_flags.ts";
+export { UsageError } from "./cli/flags.ts";
 
 function progressPrinter(quiet: boolean): (e: ProgressEvent) => void {
   if (quiet) return () => {};

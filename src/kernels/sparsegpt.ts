@@ -330,7 +330,7 @@ export function recordSweep(
   if (quant && quant.groupSize > 0 && blk.i1 % quant.groupSize !== 0) {
     throw new RangeError(
       `Cannot quantize in the SparseGPT sweep: block start ${blk.i1} is not a multiple of ` +
-        `--group-size ${quant.groupSize}`,
+        `the quantization group size ${quant.groupSize}`,
     );
   }
   const record = (kernel: Kernel, groupSize: number) => {

@@ -46,6 +46,9 @@ function requirement(s: OptionSpec): string {
       return "true or false";
   }
   const what = s.kind === "int" ? "an integer" : "a number";
+  if (s.kind === "int" && s.min !== undefined && s.lt !== undefined) {
+    return `an integer from ${s.min} to ${s.lt - 1}`;
+  }
   if (s.min !== undefined && s.lt !== undefined) return `in [${s.min}, ${s.lt})`;
   if (s.kind === "int" && s.min === 1) return "a positive integer";
   if (s.gt === 0 && s.lt === undefined) return "positive";

@@ -52,7 +52,7 @@ export function maxLevel(bits: number): number {
 export function checkQuantSpec(spec: QuantSpec, cols?: number): void {
   const { bits, groupSize } = spec;
   if (!Number.isInteger(bits) || bits < 2 || bits > 8) {
-    throw new RangeError(`Invalid --wbits ${bits}: expected an integer from 2 to 8`);
+    throw new RangeError(`Invalid quantization bits ${bits}: expected an integer from 2 to 8`);
   }
   if (!Number.isInteger(groupSize) || groupSize < 0) {
     throw new RangeError(

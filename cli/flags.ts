@@ -6,14 +6,14 @@
  * @module
  */
 
-import { METHOD_NAMES } from "../prune/types.ts";
+import { METHOD_NAMES } from "../src/prune/types.ts";
 import {
   OptionError,
   type OptionSpec,
   parseLayerRange,
   PRUNE_OPTIONS,
   type PruneOptionsInput,
-} from "../prune/options.ts";
+} from "../src/prune/options.ts";
 
 /** A usage error: exit code 2. */
 export class UsageError extends Error {
