@@ -39,7 +39,7 @@ import { inspectCheckpoint } from "./src/app/inspect.ts";
 import { evaluateCheckpoint } from "./src/app/evaluate.ts";
 import { pruneCheckpoint } from "./src/app/prune_checkpoint.ts";
 import { runSweep } from "./src/app/sweep.ts";
-import { architectureLines } from "./src/models/arch.ts";
+import { architectureLines } from "./src/models/describe.ts";
 import type { ProgressEvent } from "./src/prune/report.ts";
 
 export { UsageError } from "./cli/flags.ts";

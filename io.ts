@@ -47,6 +47,6 @@ export * from "./src/app/evaluate.ts";
 export * from "./src/app/prune_checkpoint.ts";
 export * from "./src/io/gptq.ts";
 export type { HiddenAct, ModelConfig, ModelType, RopeScaling } from "./src/models/config.ts";
-export type { ArchitectureDescription } from "./src/models/arch.ts";
+export type { ArchitectureDescription } from "./src/models/describe.ts";
 export type { QuantOutcome } from "./src/quant/recorder.ts";
 export type { GpuHandle } from "./src/gpu/handle.ts";

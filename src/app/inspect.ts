@@ -4,13 +4,10 @@
  * @module
  */
 
-import {
-  type ArchitectureDescription,
-  architectureForSource,
-  describeArchitecture,
-  prunableLinears,
-  validateWeights,
-} from "../models/arch.ts";
+import { type ArchitectureDescription, describeArchitecture } from "../models/describe.ts";
+import { architectureForSource } from "../models/families.ts";
+import { prunableLinears } from "../models/tensor_names.ts";
+import { validateWeights } from "../models/validate.ts";
 import { openModel } from "../io/model_files.ts";
 import { join } from "node:path";
 import { parseModelConfig } from "../models/config.ts";

@@ -9,7 +9,8 @@
 import type { Batch, Gpu } from "../gpu/device.ts";
 import { type GpuTensor, view } from "../gpu/tensor.ts";
 import type { ActivationTap, Architecture } from "../models/arch.ts";
-import { type LayerWeights, runLayer } from "../models/layer.ts";
+import type { LayerWeights } from "../models/layer_weights.ts";
+import { runLayer } from "../models/layer.ts";
 import { HessianAccumulator } from "./hessian.ts";
 import type { CalibrationStore, LayerStats, StatsRequest } from "./method.ts";
 import { ColumnNormAccumulator } from "./stats.ts";

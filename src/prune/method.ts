@@ -12,7 +12,7 @@ import type { Gpu } from "../gpu/device.ts";
 import type { ChunkStore } from "../gpu/chunk_store.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import type { ActivationTap, Architecture, LinearSpec } from "../models/arch.ts";
-import type { LayerWeights } from "../models/layer.ts";
+import type { LayerWeights } from "../models/layer_weights.ts";
 import type { PruneOptions } from "./options.ts";
 import type { MatrixReport } from "./report.ts";
 import type { FfnReport } from "./sparsellm/types.ts";

@@ -10,9 +10,11 @@
 
 import type { Gpu } from "../gpu/device.ts";
 import { ChunkStore } from "../gpu/chunk_store.ts";
-import { type Architecture, architectureForSource } from "../models/arch.ts";
+import type { Architecture } from "../models/arch.ts";
+import { architectureForSource } from "../models/families.ts";
 import type { ModelConfig } from "../models/config.ts";
-import { type LayerWeights, loadLayerWeights, runLayer } from "../models/layer.ts";
+import { type LayerWeights, loadLayerWeights } from "../models/layer_weights.ts";
+import { runLayer } from "../models/layer.ts";
 import { CausalLM } from "../models/model.ts";
 import type { WeightSource } from "../models/weights.ts";
 import type { PruneOptions } from "./options.ts";
@@ -111,7 +113,7 @@ function layerSelected(o: PruneOptions, layer: number): boolean {
  * @example Chunk size for 256-token windows
  * ```ts
  * import { getGpu } from "../gpu/device.ts";
- * import { architectureForSource } from "../models/arch.ts";
+ * import { architectureForSource } from "../models/families.ts";
  * import { sequencesPerChunk } from "./pipeline.ts";
  * import type { WeightSource } from "@sparsellm/sparsellm";
  * import type { ModelConfig } from "../models/config.ts";

@@ -14,7 +14,8 @@
 //
 // Regenerate: deno run -A tests/models/_qwen3_fixture.ts
 
-import { architectureFor, expectedShapes } from "../../src/models/arch.ts";
+import { architectureFor } from "../../src/models/families.ts";
+import { expectedShapes } from "../../src/models/tensor_names.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
 import { MemoryWeightSource } from "../../src/models/weights.ts";
 import { modelRef } from "../reference/model_ref.ts";

@@ -1,6 +1,8 @@
 // Test-only: small random checkpoints of any supported family.
 
-import { type Architecture, architectureFor, expectedShapes } from "../../src/models/arch.ts";
+import type { Architecture } from "../../src/models/arch.ts";
+import { architectureFor } from "../../src/models/families.ts";
+import { expectedShapes } from "../../src/models/tensor_names.ts";
 import { type ModelConfig, parseModelConfig } from "../../src/models/config.ts";
 import { MemoryWeightSource } from "../../src/models/weights.ts";
 import { randomF32 } from "../reference/model_ref.ts";

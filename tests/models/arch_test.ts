@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
+import { architectureFor, architectureForSource } from "../../src/models/families.ts";
 import {
-  architectureFor,
-  architectureForSource,
   expectedShapes,
   layerTensorNames,
   linearTensorName,
   prunableLinears,
-  validateWeights,
-} from "../../src/models/arch.ts";
+} from "../../src/models/tensor_names.ts";
+import { validateWeights } from "../../src/models/validate.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
 import { MemoryWeightSource } from "../../src/models/weights.ts";
 import { loadFixture } from "./_fixtures.ts";

@@ -6,9 +6,11 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../src/gpu/device.ts";
 import { CheckpointReader } from "../../src/io/checkpoint.ts";
-import { architectureForSource } from "../../src/models/arch.ts";
+import { architectureForSource } from "../../src/models/families.ts";
 import { parseModelConfig } from "../../src/models/config.ts";
-import { loadLayerWeights, setAttentionMode, splitProjection } from "../../src/models/layer.ts";
+import { loadLayerWeights } from "../../src/models/layer_weights.ts";
+import { setAttentionMode } from "../../src/models/layer.ts";
+import { splitProjection } from "../../src/models/split_projection.ts";
 import { CausalLM } from "../../src/models/model.ts";
 import { ropeInverseFrequencies } from "../../src/kernels/rope.ts";
 import { modelRef } from "../reference/model_ref.ts";

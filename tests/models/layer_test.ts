@@ -3,7 +3,8 @@ import { getGpu } from "../../src/gpu/device.ts";
 import type { GpuTensor } from "../../src/gpu/tensor.ts";
 import type { AttentionMode } from "../../src/kernels/attention.ts";
 import type { ActivationTap } from "../../src/models/arch.ts";
-import { loadLayerWeights, runLayer, setAttentionMode } from "../../src/models/layer.ts";
+import { loadLayerWeights } from "../../src/models/layer_weights.ts";
+import { runLayer, setAttentionMode } from "../../src/models/layer.ts";
 import {
   decoderLayerRef,
   maxAbs,

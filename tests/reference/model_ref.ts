@@ -6,7 +6,8 @@
 // sqrt(hidden) embedding scale and tanh-GELU, Phi-3's fused rows q | k | v and gate | up, Qwen3's
 // per-head q/k RMSNorm before RoPE.
 
-import { type Architecture, layerName, type LinearRole } from "../../src/models/arch.ts";
+import type { Architecture, LinearRole } from "../../src/models/arch.ts";
+import { layerName } from "../../src/models/tensor_names.ts";
 import type { RopeScaling } from "../../src/models/config.ts";
 import type { WeightSource } from "../../src/models/weights.ts";
 

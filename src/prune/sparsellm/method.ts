@@ -7,8 +7,9 @@
  */
 
 import { SPARSEGPT_MAX_M } from "../../kernels/sparsegpt.ts";
-import { type LinearRole, projectionRows } from "../../models/arch.ts";
-import { type SplitProjection, splitProjection } from "../../models/layer.ts";
+import type { LinearRole } from "../../models/arch.ts";
+import { projectionRows } from "../../models/tensor_names.ts";
+import { type SplitProjection, splitProjection } from "../../models/split_projection.ts";
 import { type LayerJob, matrixReport, pruneEach, type PruneMethod } from "../method.ts";
 import { solveOnCopy } from "../solver.ts";
 import { sparsellmFfn } from "./ffn.ts";
