@@ -124,7 +124,7 @@ export async function saveGptqCheckpoint(
   const q = await readQuantGrids(src);
   if (!q) {
     throw new CheckpointError(
-      `"${src}" has no ${GRIDS_FILE}: --save-quantized needs a run with --wbits`,
+      `"${src}" has no ${GRIDS_FILE}: saving the GPTQ layout needs a run with quantization (wbits)`,
     );
   }
   const reader = await CheckpointReader.open(src);

@@ -7,7 +7,8 @@
  */
 
 import type { Batch } from "../gpu/device.ts";
-import { type Kernel, Uniforms } from "../gpu/kernel.ts";
+import type { Kernel } from "../gpu/kernel.ts";
+import { type UniformStruct, uniformStruct } from "../gpu/uniforms.ts";
 import { forEachFitting } from "../gpu/split.ts";
 import type { GpuTensor } from "../gpu/tensor.ts";
 import { groupsPerRow, type QuantSpec } from "../quant/grid.ts";
@@ -22,6 +23,19 @@ function rtnKernel(spec: QuantSpec, apply: boolean): Kernel {
     constants: { WBITS: spec.bits, QSYM: +spec.sym, APPLY: +apply },
   };
 }
+
+const PARAMS = uniformStruct("QuantParams", {
+  rows: "u32",
+  cols: "u32",
+  ldw: "u32",
+  wOff: "u32",
+  gOff: "u32",
+  groups: "u32",
+  gsize: "u32",
+});
+
+/** The uniform layouts of `kernels/quant.wgsl`. */
+export const QUANT_UNIFORMS: readonly UniformStruct[] = [PARAMS];
 
 /**
  * Records the grids of `w` (rows × cols, f32) into `grid` (rows × groups × 2 f32: scale, zero;
@@ -49,9 +63,15 @@ export function recordQuantize(
   forEachFitting(gpu, 0, rows, (a, b) => (b - a) * cols, (ra, rb) => {
     const wWin = gpu.window(w, ra * cols, rb * cols);
     const gWin = gpu.window(grid, ra * groups * 2, rb * groups * 2);
-    const u = new Uniforms()
-      .u32(rb - ra, cols, cols, ra * cols - wWin.base)
-      .u32(ra * groups * 2 - gWin.base, groups, gsize, 0);
-    batch.dispatch(kernel, [wWin, gWin], u.bytes(), [Math.ceil(((rb - ra) * groups) / 64)]);
+    const u = PARAMS.pack({
+      rows: rb - ra,
+      cols,
+      ldw: cols,
+      wOff: ra * cols - wWin.base,
+      gOff: ra * groups * 2 - gWin.base,
+      groups,
+      gsize,
+    });
+    batch.dispatch(kernel, [wWin, gWin], u, [Math.ceil(((rb - ra) * groups) / 64)]);
   });
 }

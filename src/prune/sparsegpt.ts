@@ -151,7 +151,7 @@ function check(
     checkQuantSpec(quant);
     if (quant.groupSize > 0 && blocksize % quant.groupSize !== 0) {
       throw new RangeError(
-        `Invalid --group-size ${quant.groupSize}: it must divide the SparseGPT blocksize ` +
+        `Invalid quantization group size ${quant.groupSize}: it must divide the SparseGPT blocksize ` +
           `${blocksize}`,
       );
     }

@@ -56,7 +56,7 @@ export function gptqShapes(
 export function checkGptqLayer(name: string, out: number, inputs: number, spec: QuantSpec): void {
   if (!GPTQ_BITS.includes(spec.bits)) {
     throw new RangeError(
-      `Cannot save ${name} in the GPTQ layout with --wbits ${spec.bits}: it defines 2, 3, 4 and ` +
+      `Cannot save ${name} in the GPTQ layout with ${spec.bits}-bit quantization: it defines 2, 3, 4 and ` +
         `8 bits only`,
     );
   }
@@ -68,7 +68,7 @@ export function checkGptqLayer(name: string, out: number, inputs: number, spec: 
   }
   if (spec.groupSize > 0 && inputs % spec.groupSize !== 0) {
     throw new RangeError(
-      `Cannot save ${name} in the GPTQ layout: --group-size ${spec.groupSize} does not divide ` +
+      `Cannot save ${name} in the GPTQ layout: the group size ${spec.groupSize} does not divide ` +
         `its ${inputs} inputs`,
     );
   }
@@ -144,7 +144,7 @@ export function packGptq(
       if (!Number.isInteger(zero) || zero < 1 || zero > maxq) {
         throw new RangeError(
           `Cannot pack ${name}: the zero point ${zero} of output ${o}, group ${g} cannot be ` +
-            `stored in the "gptq" format (it stores zero − 1; use --sym for a zero point ` +
+            `stored in the "gptq" format (it stores zero − 1; use symmetric grids for a zero point ` +
             `of 2^(bits−1))`,
         );
       }

@@ -56,12 +56,12 @@ export function checkQuantSpec(spec: QuantSpec, cols?: number): void {
   }
   if (!Number.isInteger(groupSize) || groupSize < 0) {
     throw new RangeError(
-      `Invalid --group-size ${groupSize}: expected a positive integer, or 0 for one group per row`,
+      `Invalid quantization group size ${groupSize}: expected a positive integer, or 0 for one group per row`,
     );
   }
   if (cols !== undefined && groupSize > 0 && cols % groupSize !== 0) {
     throw new RangeError(
-      `Invalid --group-size ${groupSize}: it must divide the ${cols} inputs of every matrix`,
+      `Invalid quantization group size ${groupSize}: it must divide the ${cols} inputs of every matrix`,
     );
   }
 }

@@ -335,7 +335,7 @@ Deno.test("pruneCheckpoint --layers 1-1: layer 0 byte-identical, layer 1 pruned"
 Deno.test("pruneCheckpoint sparsellm 0.5: FFN iterates start at SparseGPT and never end worse", async () => {
   await pruneAndCheck(
     OPT_TINY,
-    { method: "sparsellm", sparsity: 0.5, iters: 2 },
+    { method: "sparsellm", sparsity: 0.5, iters: 2, solver: "sparsegpt" },
     ({ pruned, report, out }) => {
       for (const p of pruned.values()) assertBlockSparsity(p, 0.5);
       for (const l of report.layers) {

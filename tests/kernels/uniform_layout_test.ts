@@ -3,6 +3,7 @@ import { composeKernel } from "../../scripts/gen_kernels.ts";
 import type { UniformStruct } from "../../src/gpu/uniforms.ts";
 import { ADD_SCALED_UNIFORMS } from "../../src/kernels/add_scaled.ts";
 import { ADMM_UNIFORMS } from "../../src/kernels/admm.ts";
+import { QUANT_UNIFORMS } from "../../src/kernels/quant.ts";
 import { SPARSELLM_UNIFORMS } from "../../src/kernels/auxiliary.ts";
 import { CHOLESKY_UNIFORMS } from "../../src/kernels/cholesky.ts";
 import { COLNORM_UNIFORMS } from "../../src/kernels/colnorm.ts";
@@ -28,6 +29,7 @@ const DECLARED: Record<string, readonly UniformStruct[]> = {
   "matmul_epilogue.wgsl": MATMUL_EPILOGUE_UNIFORMS,
   "matmul_pack.wgsl": MATMUL_PACK_UNIFORMS,
   "nll.wgsl": NLL_UNIFORMS,
+  "quant.wgsl": QUANT_UNIFORMS,
   "reduce.wgsl": REDUCE_UNIFORMS,
   "select_region.wgsl": SELECT_REGION_UNIFORMS,
   "select_segment.wgsl": SELECT_SEGMENT_UNIFORMS,

@@ -82,8 +82,14 @@ Deno.test("packGptq refuses weights off the grid, zero points of 0 and odd shape
   assert.throws(() => packGptq("fc1", off, grid, 32, 32, spec), /fc1: weight \(0, 1\) = /);
   const pos = new Float32Array(32 * 32).fill(0.5);
   const q = quantizeRtn(pos, 32, 32, spec);
-  assert.throws(() => packGptq("fc2", q.weights, q.grid, 32, 32, spec), /zero point 0 .*--sym/);
-  assert.throws(() => packGptq("q", weights, grid, 32, 32, { ...spec, bits: 5 }), /--wbits 5/);
+  assert.throws(
+    () => packGptq("fc2", q.weights, q.grid, 32, 32, spec),
+    /zero point 0 .*symmetric grids/,
+  );
+  assert.throws(
+    () => packGptq("q", weights, grid, 32, 32, { ...spec, bits: 5 }),
+    /with 5-bit quantization/,
+  );
   assert.throws(
     () => packGptq("k", new Float32Array(16 * 32), new Float32Array(32), 16, 32, spec),
     /multiples of 32/,

@@ -82,11 +82,17 @@ Deno.test("an all-zero row gets the grid of [-1, 1]", () => {
 });
 
 Deno.test("checkQuantSpec names the bad option", () => {
-  assert.throws(() => checkQuantSpec({ bits: 1, groupSize: 0, sym: false }), /--wbits 1/);
-  assert.throws(() => checkQuantSpec({ bits: 9, groupSize: 0, sym: false }), /--wbits 9/);
-  assert.throws(() => checkQuantSpec({ bits: 4, groupSize: -1, sym: false }), /--group-size -1/);
+  assert.throws(
+    () => checkQuantSpec({ bits: 1, groupSize: 0, sym: false }),
+    /Invalid quantization bits 1/,
+  );
+  assert.throws(
+    () => checkQuantSpec({ bits: 9, groupSize: 0, sym: false }),
+    /Invalid quantization bits 9/,
+  );
+  assert.throws(() => checkQuantSpec({ bits: 4, groupSize: -1, sym: false }), /group size -1/);
   assert.throws(
     () => checkQuantSpec({ bits: 4, groupSize: 48, sym: false }, 128),
-    /--group-size 48.*128 inputs/,
+    /group size 48.*128 inputs/,
   );
 });

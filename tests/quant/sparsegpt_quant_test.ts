@@ -164,7 +164,7 @@ Deno.test("sparsegpt() rejects a group size that does not divide the block size"
         blocksize: 32,
         quant: { bits: 4, groupSize: 48, sym: false },
       }),
-      /--group-size 48: it must divide the SparseGPT blocksize 32/,
+      /group size 48: it must divide the SparseGPT blocksize 32/,
     );
   } finally {
     gpu.free(tw, th);
