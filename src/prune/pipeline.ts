@@ -30,9 +30,9 @@ import { type QuantOutcome, QuantRecorder } from "../quant/recorder.ts";
 /**
  * Arguments of {@linkcode prunePipeline}.
  *
- * @example Arguments of a SparseGPT run
+ * @example Arguments of a run with validated options
  * ```ts
- * import { resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import type { PruneOptions } from "@sparsellm/sparsellm";
  * import { getGpu } from "../gpu/device.ts";
  * import type { WeightSource } from "@sparsellm/sparsellm";
  * import type { ModelConfig } from "../models/config.ts";
@@ -41,13 +41,14 @@ import { type QuantOutcome, QuantRecorder } from "../quant/recorder.ts";
  * declare const config: ModelConfig;
  * declare const source: WeightSource;
  * declare const calibration: Int32Array[];
+ * declare const options: PruneOptions;
  * const args: PipelineArgs = {
  *   gpu: await getGpu(),
  *   config,
  *   source,
  *   calibration,
  *   seqlen: 256,
- *   options: resolvePruneOptions({ method: "sparsegpt", sparsity: 0.5 }),
+ *   options,
  * };
  * ```
  */
@@ -92,11 +93,11 @@ export interface PipelineArgs {
  *
  * @example The first half of a 4-layer model
  * ```ts
- * import { resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import type { PruneOptions } from "@sparsellm/sparsellm";
  * import { lastPrunedLayer } from "./pipeline.ts";
  *
- * const o = resolvePruneOptions({ method: "sparsegpt", sparsity: 0.5, layers: [0, 1] });
- * lastPrunedLayer(o, 4); // 1
+ * declare const options: PruneOptions; // with layers: [0, 1]
+ * lastPrunedLayer(options, 4); // 1
  * ```
  */
 export function lastPrunedLayer(o: PruneOptions, numLayers: number): number {
