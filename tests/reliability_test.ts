@@ -45,3 +45,99 @@ Deno.test("reliability #1: prune --method magnitude without --calib prints its t
     assert.equal(report.layers[0].matrices[0].relError, null);
   });
 });
+
+/** Mounts a tmpfs of `size` on a fresh folder, or returns null where mounting is not allowed. */
+async function tmpfs(dir: string, size: string): Promise<string | null> {
+  const path = join(dir, `fs-${size}`);
+  await Deno.mkdir(path);
+  const r = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
+    stderr: "null",
+    stdout: "null",
+  }).output().catch(() => null);
+  return r?.success ? path : null;
+}
+
+async function unmount(path: string): Promise<void> {
+  await new Deno.Command("umount", { args: [path] }).output();
+}
+
+async function canMount(): Promise<boolean> {
+  return await withTempDir(async (tmp) => {
+    const p = await tmpfs(tmp, "64k");
+    if (p) await unmount(p);
+    return p !== null;
+  });
+}
+const MOUNT = await canMount();
+
+const SPARSEGPT = ["--method", "sparsegpt", "--sparsity", "0.5", "--calib", TRAIN_TXT, ...TINY];
+
+Deno.test({
+  name: "reliability #2: a full disk keeps the finished layers' state and --resume completes",
+  ignore: !MOUNT,
+  async fn() {
+    await withTempDir(async (tmp) => {
+      const ref = join(tmp, "ref");
+      const r0 = await runCli(["prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", ref]);
+      assert.equal(r0.code, 0, describe(r0));
+      // Room for the first layer's state, not for the second.
+      const fs = (await tmpfs(tmp, "500k"))!;
+      try {
+        const out = join(fs, "o");
+        const r = await runCli(["prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", out]);
+        assert.equal(r.code, 1, describe(r));
+        assert.match(errorLine(r), /No space left on device/);
+        assert.match(errorLine(r), /layers 0-0 are saved/);
+        assert.deepEqual(await outputLeftovers(out), [".o.resume"]);
+        const saved = JSON.parse(await Deno.readTextFile(join(fs, ".o.resume", "state.json")));
+        assert.equal(saved.nextLayer, 1);
+        for await (const e of Deno.readDir(join(fs, ".o.resume"))) {
+          assert.doesNotMatch(e.name, /\.tmp$/, "no half-written state file is left");
+        }
+        // With room again, the run resumes and writes the same checkpoint as an uninterrupted one.
+        const grow = await new Deno.Command("mount", {
+          args: ["-o", "remount,size=4m", fs],
+        }).output();
+        assert.ok(grow.success);
+        const r2 = await runCli([
+          "prune",
+          "--model",
+          OPT_TINY,
+          ...SPARSEGPT,
+          "--out",
+          out,
+          "--resume",
+        ]);
+        assert.equal(r2.code, 0, describe(r2));
+        assert.deepEqual(
+          (await hashTree(join(out, "model.safetensors")))["model.safetensors"],
+          (await hashTree(join(ref, "model.safetensors")))["model.safetensors"],
+        );
+        assert.deepEqual(await outputLeftovers(out), ["o"]);
+      } finally {
+        await unmount(fs);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "reliability #2: a disk too full for the first layer's state leaves nothing behind",
+  ignore: !MOUNT,
+  async fn() {
+    await withTempDir(async (tmp) => {
+      const fs = (await tmpfs(tmp, "300k"))!;
+      try {
+        const out = join(fs, "o");
+        const r = await runCli(["prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", out]);
+        assert.equal(r.code, 1, describe(r));
+        assert.match(errorLine(r), /No space left on device/);
+        assert.deepEqual(await outputLeftovers(out), []);
+        assert.deepEqual([...Deno.readDirSync(fs)], []);
+      } finally {
+        await unmount(fs);
+      }
+    });
+  },
+});

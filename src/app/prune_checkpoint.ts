@@ -26,6 +26,7 @@ import { defaultSeqlen, loadTokenizer, openModel } from "../io/model_files.ts";
 import { copyNonWeightFiles } from "../io/non_weight_files.ts";
 import { readCalibrationDocs } from "../io/text.ts";
 import { CheckpointError } from "../io/errors.ts";
+import { isResourceError } from "../io/_fs.ts";
 import { ResumeState, type ResumeStateData, type StateTensor } from "./resume_state.ts";
 
 /**
@@ -178,6 +179,19 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
   const state = new ResumeState(args.out);
   let stateLayers = 0;
   let resumed = false;
+  // Whether the resume folder is this run's to remove (no earlier run's state is in it).
+  let ownState = false;
+  // Errors caused by the input itself (a NaN weight, a pruned matrix that is not finite): a
+  // resumed run would fail the same way, so the saved state is dropped for them, and only them.
+  const inputFaults = new WeakSet<object>();
+  const markInputFault = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof CheckpointError) inputFaults.add(e);
+      throw e;
+    }
+  };
   try {
     const seqlen = o.seqlen ?? defaultSeqlen(config);
     validateForModel(o, config, seqlen);
@@ -210,6 +224,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       if (args.resume) {
         saved = await state.load(fingerprint);
         resumed = true;
+        stateLayers = saved.nextLayer;
         await AtomicOutputDir.removeStale(args.out);
       } else if (args.force) await state.remove();
       else {
@@ -219,14 +234,21 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
         );
       }
     }
+    ownState = !resumed;
     outDir = await AtomicOutputDir.prepare(args.out, args.model, { force: args.force ?? false });
     // Refuse NaN/Inf weights, naming the tensor and its file.
     const checked: WeightSource = {
       has: (n) => reader.has(n),
       info: (n) => reader.info(n),
       readF32: async (n) => {
-        const data = await reader.readF32(n);
-        assertFinite(n, data, reader.info(n).file);
+        let data: Float32Array;
+        try {
+          data = await reader.readF32(n);
+        } catch (e) {
+          if (e instanceof CheckpointError && !isResourceError(e)) inputFaults.add(e);
+          throw e;
+        }
+        markInputFault(() => assertFinite(n, data, reader.info(n).file));
         return data;
       },
     };
@@ -289,7 +311,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       onLayer: async (_layer, tensors, report) => {
         pending = [];
         for (const [name, data] of tensors) {
-          assertFinite(name, data, "the pruned output");
+          markInputFault(() => assertFinite(name, data, "the pruned output"));
           const info = reader.info(name);
           const bytes = encodeFromF32(data, info.dtype);
           await writer.write(name, bytes);
@@ -359,10 +381,15 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     await state.remove();
     return report;
   } catch (e) {
-    if (e instanceof CheckpointError && stateLayers > 0 && !resumed) {
-      // Bad input (e.g. a NaN weight in a later layer): resuming would fail the same way, so
-      // leave nothing behind.
-      await state.remove();
+    if (
+      ownState &&
+      (stateLayers === 0 || (e instanceof Error && inputFaults.has(e) && !isResourceError(e)))
+    ) {
+      // Nothing finished yet (a half-written first layer is no state), or bad input such as a
+      // NaN weight in a later layer, which a resumed run would meet again: leave nothing behind.
+      // Any other failure (disk full, an interruption, an output folder that became busy) keeps
+      // the finished layers for --resume.
+      await state.remove().catch(() => {});
       stateLayers = 0;
     }
     if (stateLayers > 0 && e instanceof Error) {

@@ -12,7 +12,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import type { LayerReport } from "../prune/report.ts";
 import { CheckpointError } from "../io/errors.ts";
-import { isNotFound, removeIfExists } from "../io/_fs.ts";
+import { isNotFound, isResourceError, removeIfExists } from "../io/_fs.ts";
 import { SafetensorsFile } from "../io/safetensors_file.ts";
 import { SafetensorsWriter } from "../io/safetensors_writer.ts";
 
@@ -89,6 +89,15 @@ function describeDifference(a: Record<string, unknown>, b: Record<string, unknow
   const diff = keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
   return diff.map((k) => `${k}: saved ${JSON.stringify(a[k])}, now ${JSON.stringify(b[k])}`)
     .join("; ");
+}
+
+/** Removes a file, ignoring every failure (used while another error is being reported). */
+async function removeQuietly(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch {
+    // Already gone, or the file system refuses: the original error matters more.
+  }
 }
 
 /**
@@ -203,6 +212,24 @@ export class ResumeState {
     hiddenWidth: number,
     data: ResumeStateData,
   ): Promise<void> {
+    try {
+      await this.#saveLayer(layer, tensors, hidden, hiddenWidth, data);
+    } catch (e) {
+      if (!isResourceError(e)) throw e;
+      throw new Error(
+        `Cannot save the state of layer ${layer} in "${this.path}": ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  }
+
+  async #saveLayer(
+    layer: number,
+    tensors: StateTensor[],
+    hidden: HiddenChunks,
+    hiddenWidth: number,
+    data: ResumeStateData,
+  ): Promise<void> {
     await Deno.mkdir(this.path, { recursive: true });
     await this.#writeFile(`layer-${layer}.safetensors`, tensors);
     const next = data.nextLayer;
@@ -218,7 +245,12 @@ export class ResumeState {
       );
     }
     const tmp = join(this.path, "state.json.tmp");
-    await Deno.writeTextFile(tmp, JSON.stringify(data));
+    try {
+      await Deno.writeTextFile(tmp, JSON.stringify(data));
+    } catch (e) {
+      await removeQuietly(tmp);
+      throw e;
+    }
     await Deno.rename(tmp, join(this.path, "state.json"));
     await removeIfExists(join(this.path, `hidden-${layer}.safetensors`));
   }
@@ -230,15 +262,24 @@ export class ResumeState {
       tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
     );
     try {
-      for (const t of tensors) await w.write(t.name, t.bytes);
-    } finally {
+      try {
+        for (const t of tensors) await w.write(t.name, t.bytes);
+      } catch (e) {
+        // A failed write (disk full) must surface as itself, not as the "tensors were not
+        // written" complaint of closing a half-written file.
+        await w.close().catch(() => {});
+        throw e;
+      }
       await w.close();
-    }
-    const f = await Deno.open(tmp, { read: true, write: true });
-    try {
-      await f.syncData();
-    } finally {
-      f.close();
+      const f = await Deno.open(tmp, { read: true, write: true });
+      try {
+        await f.syncData();
+      } finally {
+        f.close();
+      }
+    } catch (e) {
+      await removeQuietly(tmp);
+      throw e;
     }
     await Deno.rename(tmp, join(this.path, name));
   }
