@@ -82,7 +82,7 @@ Deno.test({
       const r0 = await runCli(["prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", ref]);
       assert.equal(r0.code, 0, describe(r0));
       // Room for the first layer's state, not for the second.
-      const fs = (await tmpfs(tmp, "500k"))!;
+      const fs = (await tmpfs(tmp, "700k"))!;
       try {
         const out = join(fs, "o");
         const r = await runCli(["prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", out]);
