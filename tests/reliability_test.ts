@@ -141,3 +141,48 @@ Deno.test({
     });
   },
 });
+
+Deno.test("reliability #5: --force never deletes the calibration or evaluation text", async (t) => {
+  await withTempDir(async (tmp) => {
+    const model = join(tmp, "m");
+    await copyDir(join(ROOT, OPT_TINY), model);
+    const data = join(tmp, "data");
+    await Deno.mkdir(join(data, "sub"), { recursive: true });
+    await Deno.copyFile(join(ROOT, TRAIN_TXT), join(data, "sub", "train.txt"));
+    await Deno.copyFile(join(ROOT, TEST_TXT), join(data, "test.txt"));
+    const before = await hashTree(tmp);
+    const cases: [string, string, string[]][] = [
+      ["--out is the folder holding --calib", "calibration file", ["--out", join(data, "sub")]],
+      ["--out is a parent of --calib", "calibration file", ["--out", data]],
+      ["--out is the folder holding --eval", "evaluation text", [
+        "--calib",
+        join(ROOT, TRAIN_TXT),
+        "--eval",
+        join(data, "test.txt"),
+        "--out",
+        data,
+      ]],
+    ];
+    for (const [name, what, extra] of cases) {
+      await t.step(name, async () => {
+        const r = await runCli([
+          "prune",
+          "--model",
+          model,
+          "--method",
+          "sparsegpt",
+          "--sparsity",
+          "0.5",
+          ...TINY,
+          "--calib",
+          join(data, "sub", "train.txt"),
+          "--force",
+          ...extra,
+        ]);
+        assert.equal(r.code, 1, describe(r));
+        assert.match(errorLine(r), new RegExp(`the ${what} ".*", which replacing it would delete`));
+        assert.deepEqual(await hashTree(tmp), before);
+      });
+    }
+  });
+});

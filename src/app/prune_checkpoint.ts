@@ -235,7 +235,10 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       }
     }
     ownState = !resumed;
-    outDir = await AtomicOutputDir.prepare(args.out, args.model, { force: args.force ?? false });
+    outDir = await AtomicOutputDir.prepare(args.out, args.model, {
+      force: args.force ?? false,
+      inputs: inputPaths(args),
+    });
     // Refuse NaN/Inf weights, naming the tensor and its file.
     const checked: WeightSource = {
       has: (n) => reader.has(n),
@@ -401,6 +404,14 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     reader.close();
     await outDir?.abort();
   }
+}
+
+/** The run's inputs besides the model folder, which the output folder must not hold. */
+function inputPaths(args: PruneCheckpointArgs): { path: string; what: string }[] {
+  return [
+    ...(args.calib ? [{ path: args.calib, what: "calibration file" }] : []),
+    ...(args.evalText ? [{ path: args.evalText, what: "evaluation text" }] : []),
+  ];
 }
 
 function jsonSafeLayer(l: LayerReport): LayerReport {

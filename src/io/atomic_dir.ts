@@ -26,6 +26,11 @@ import { isInsideDir, isNotFound, removeIfExists } from "./_fs.ts";
 export interface AtomicOutputDirOptions {
   /** Replace an existing non-empty output folder on commit. Default `false`. */
   force?: boolean;
+  /**
+   * Other inputs of the run (files or folders, such as the calibration and evaluation texts)
+   * that the output folder must neither be nor contain, so that `force` can never delete them.
+   */
+  inputs?: readonly { path: string; what: string }[];
 }
 
 /** Real path of `path`, which need not exist: its deepest existing ancestor is resolved. */
@@ -114,6 +119,15 @@ export class AtomicOutputDir {
       throw new CheckpointError(
         `Output folder "${out}" contains the model folder "${modelDir}"; choose another folder`,
       );
+    }
+    for (const input of options.inputs ?? []) {
+      const realInput = await realPathLoose(input.path);
+      if (isInsideDir(realInput, realOut)) {
+        throw new CheckpointError(
+          `Output folder "${out}" is or contains the ${input.what} "${input.path}", which ` +
+            `replacing it would delete; choose another folder`,
+        );
+      }
     }
     const path = resolve(out);
     const info = await statOrNull(path);
