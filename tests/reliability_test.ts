@@ -4,6 +4,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { CheckpointError, pruneCheckpoint } from "../io.ts";
+import { ResumeState } from "../src/app/resume_state.ts";
+import { resolvePruneOptions } from "../src/prune/options.ts";
 import {
   copyDir,
   describe,
@@ -184,5 +187,100 @@ Deno.test("reliability #5: --force never deletes the calibration or evaluation t
         assert.deepEqual(await hashTree(tmp), before);
       });
     }
+  });
+});
+
+/** Prunes `model` with SparseGPT in-process, aborting once layer 0 is done. */
+async function interruptAfterLayer0(model: string, out: string): Promise<void> {
+  const controller = new AbortController();
+  const err = await pruneCheckpoint({
+    model,
+    out,
+    calib: join(ROOT, TRAIN_TXT),
+    options: resolvePruneOptions(LIB_OPTS),
+    signal: controller.signal,
+    onProgress: (e) => {
+      if (e.detail === "layer 0 done") controller.abort(new Error("stop"));
+    },
+  }).then(() => undefined, (e) => e as Error);
+  assert.match(String(err?.message), /^stop \(layers 0-0 are saved/);
+}
+
+const LIB_OPTS = { method: "sparsegpt", sparsity: 0.5, nsamples: 4, seqlen: 64 } as const;
+
+Deno.test("reliability #3: --resume refuses weights changed in place (same size) after the kill", async () => {
+  await withTempDir(async (tmp) => {
+    const model = join(tmp, "m");
+    await copyDir(join(ROOT, OPT_TINY), model);
+    const out = join(tmp, "o");
+    await interruptAfterLayer0(model, out);
+    // Flip one byte of a layer-1 weight: same file size, different model.
+    const file = join(model, "model.safetensors");
+    const bytes = await Deno.readFile(file);
+    bytes[bytes.length - 5] ^= 0x01;
+    await Deno.writeFile(file, bytes);
+    await assert.rejects(
+      () =>
+        pruneCheckpoint({
+          model,
+          out,
+          calib: join(ROOT, TRAIN_TXT),
+          resume: true,
+          options: resolvePruneOptions(LIB_OPTS),
+        }),
+      (e: unknown) => {
+        assert.ok(e instanceof CheckpointError);
+        assert.match(
+          (e as Error).message,
+          /belongs to a different run \(weight_files: saved \{"model\.safetensors":"sha256 [0-9a-f]{64}"\}, now/,
+        );
+        return true;
+      },
+    );
+    assert.equal(await new ResumeState(out).exists(), true, "the refusal keeps the state");
+  });
+});
+
+Deno.test("reliability #3/#11: --resume checks the saved state files' contents, naming the file", async () => {
+  await withTempDir(async (tmp) => {
+    const out = join(tmp, "o");
+    await interruptAfterLayer0(join(ROOT, OPT_TINY), out);
+    for (const name of ["layer-0.safetensors", "hidden-1.safetensors"]) {
+      const file = join(tmp, ".o.resume", name);
+      const good = await Deno.readFile(file);
+      // A NaN written into the last float of the saved file.
+      const bad = good.slice();
+      new DataView(bad.buffer).setFloat32(bad.length - 4, NaN, true);
+      await Deno.writeFile(file, bad);
+      await assert.rejects(
+        () =>
+          pruneCheckpoint({
+            model: join(ROOT, OPT_TINY),
+            out,
+            calib: join(ROOT, TRAIN_TXT),
+            resume: true,
+            options: resolvePruneOptions(LIB_OPTS),
+          }),
+        (e: unknown) => {
+          assert.ok(e instanceof CheckpointError);
+          assert.match(
+            (e as Error).message,
+            new RegExp(
+              `saved state file ".*${name.replace(".", "\\.")}" is not the one this state saved`,
+            ),
+          );
+          return true;
+        },
+      );
+      await Deno.writeFile(file, good);
+    }
+    const r = await pruneCheckpoint({
+      model: join(ROOT, OPT_TINY),
+      out,
+      calib: join(ROOT, TRAIN_TXT),
+      resume: true,
+      options: resolvePruneOptions(LIB_OPTS),
+    });
+    assert.deepEqual(r.summary.layers_pruned, [0, 1]);
   });
 });

@@ -26,7 +26,7 @@ import { defaultSeqlen, loadTokenizer, openModel } from "../io/model_files.ts";
 import { copyNonWeightFiles } from "../io/non_weight_files.ts";
 import { readCalibrationDocs } from "../io/text.ts";
 import { CheckpointError } from "../io/errors.ts";
-import { isResourceError } from "../io/_fs.ts";
+import { isResourceError, sha256File } from "../io/_fs.ts";
 import { ResumeState, type ResumeStateData, type StateTensor } from "./resume_state.ts";
 
 /**
@@ -445,10 +445,12 @@ async function runFingerprint(
   seqlen: number,
   gpu: Gpu,
 ): Promise<Record<string, unknown>> {
-  const files: Record<string, number> = {};
+  // Contents, not just sizes: a weight changed in place between a kill and --resume would
+  // otherwise mix two models in one output.
+  const files: Record<string, string> = {};
   for (const n of reader.names()) {
     const f = reader.info(n).file;
-    files[f] ??= (await Deno.stat(join(args.model, f))).size;
+    files[f] ??= `sha256 ${await sha256File(join(args.model, f))}`;
   }
   // FNV-1a over the calibration tokens.
   let h = 0x811c9dc5;

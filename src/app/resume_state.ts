@@ -12,7 +12,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import type { LayerReport } from "../prune/report.ts";
 import { CheckpointError } from "../io/errors.ts";
-import { isNotFound, isResourceError, removeIfExists } from "../io/_fs.ts";
+import { isNotFound, isResourceError, removeIfExists, sha256File } from "../io/_fs.ts";
 import { SafetensorsFile } from "../io/safetensors_file.ts";
 import { SafetensorsWriter } from "../io/safetensors_writer.ts";
 
@@ -69,6 +69,11 @@ export interface ResumeStateData {
   denseEvalKey?: string;
   /** Seconds spent in the pruning pipeline by earlier (interrupted) attempts. */
   pruneSeconds: number;
+  /**
+   * SHA-256 of every saved tensor file of the folder (filled in by
+   * {@linkcode ResumeState.saveLayer}); each file is checked against it before it is read.
+   */
+  files?: Record<string, string>;
 }
 
 /**
@@ -115,6 +120,8 @@ async function removeQuietly(path: string): Promise<void> {
 export class ResumeState {
   /** The resume folder, absolute. */
   readonly path: string;
+  /** SHA-256 of the saved tensor files, by name. */
+  #hashes: Record<string, string> = {};
 
   /**
    * Names the resume folder of an output folder (nothing is read or created).
@@ -152,7 +159,10 @@ export class ResumeState {
     } catch (e) {
       throw new CheckpointError(`Cannot read the saved state "${file}": ${(e as Error).message}`);
     }
-    if (data?.version !== 1 || typeof data.nextLayer !== "number") {
+    if (
+      data?.version !== 1 || typeof data.nextLayer !== "number" ||
+      typeof data.files !== "object" || data.files === null
+    ) {
       throw new CheckpointError(`The saved state "${file}" is not a sparsellm state (version 1)`);
     }
     const diff = describeDifference(data.fingerprint ?? {}, fingerprint);
@@ -162,12 +172,33 @@ export class ResumeState {
           `instead of resume: true to start over`,
       );
     }
+    this.#hashes = { ...data.files };
     return data;
+  }
+
+  /** Opens a saved tensor file after checking its contents against the hash in `state.json`. */
+  async #open(name: string): Promise<SafetensorsFile> {
+    const path = join(this.path, name);
+    const want = this.#hashes[name];
+    let have: string | undefined;
+    try {
+      have = await sha256File(path);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (want === undefined || have !== want) {
+      throw new CheckpointError(
+        `The saved state file "${path}" is ${
+          have === undefined ? "missing" : "not the one this state saved (changed or corrupted)"
+        }; use force: true instead of resume: true to start over`,
+      );
+    }
+    return await SafetensorsFile.open(path);
   }
 
   /** Reads the pruned tensors saved for one finished layer. */
   async readLayer(layer: number): Promise<StateTensor[]> {
-    const f = await SafetensorsFile.open(join(this.path, `layer-${layer}.safetensors`));
+    const f = await this.#open(`layer-${layer}.safetensors`);
     try {
       const out: StateTensor[] = [];
       for (const t of f.tensors()) {
@@ -186,7 +217,7 @@ export class ResumeState {
 
   /** Reads the calibration inputs saved for layer `layer`. */
   async readHidden(layer: number): Promise<HiddenChunks> {
-    const f = await SafetensorsFile.open(join(this.path, `hidden-${layer}.safetensors`));
+    const f = await this.#open(`hidden-${layer}.safetensors`);
     try {
       const out: HiddenChunks = [];
       for (let i = 0; f.has(`hidden.${i}`); i++) out.push(await f.readF32(`hidden.${i}`));
@@ -244,9 +275,10 @@ export class ResumeState {
         })),
       );
     }
+    delete this.#hashes[`hidden-${layer}.safetensors`];
     const tmp = join(this.path, "state.json.tmp");
     try {
-      await Deno.writeTextFile(tmp, JSON.stringify(data));
+      await Deno.writeTextFile(tmp, JSON.stringify({ ...data, files: { ...this.#hashes } }));
     } catch (e) {
       await removeQuietly(tmp);
       throw e;
@@ -281,6 +313,7 @@ export class ResumeState {
       await removeQuietly(tmp);
       throw e;
     }
+    this.#hashes[name] = await sha256File(tmp);
     await Deno.rename(tmp, join(this.path, name));
   }
 

@@ -1,5 +1,6 @@
 // Internal file helpers shared by the safetensors reader and writer.
 
+import { createHash } from "node:crypto";
 import { isAbsolute, relative, sep } from "node:path";
 import { CheckpointError } from "./errors.ts";
 
@@ -105,4 +106,15 @@ export function isResourceError(e: unknown): boolean {
     if (x instanceof Deno.errors.WriteZero) return true;
   }
   return false;
+}
+
+/** SHA-256 of a file's contents, hex, read in chunks (files of any size). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(8 << 20);
+  for (let n = await file.read(buf); n !== null; n = await file.read(buf)) {
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
 }
