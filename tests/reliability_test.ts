@@ -284,3 +284,100 @@ Deno.test("reliability #3/#11: --resume checks the saved state files' contents, 
     assert.deepEqual(r.summary.layers_pruned, [0, 1]);
   });
 });
+
+Deno.test("reliability #6: output paths that can never work are refused before the first layer", async (t) => {
+  await withTempDir(async (tmp) => {
+    await Deno.writeTextFile(join(tmp, "file"), "x");
+    await Deno.symlink(join(tmp, "nowhere"), join(tmp, "dangling"));
+    await Deno.mkdir(join(tmp, "target"));
+    await Deno.symlink(join(tmp, "target"), join(tmp, "link"));
+    const before = await snapshot(tmp);
+    const cases: [string, string, RegExp][] = [
+      [
+        "a path under a regular file",
+        "file/o",
+        /cannot be created: ".*\/file" is a file, not a folder/,
+      ],
+      ["deeper under a regular file", "file/a/b", /cannot be created: ".*\/file" is a file/],
+      [
+        "a dangling symlink",
+        "dangling",
+        /is a symbolic link to ".*\/nowhere", which does not exist/,
+      ],
+      [
+        "a symlink to a folder",
+        "link",
+        /is a symbolic link to ".*\/target"; give the folder itself/,
+      ],
+    ];
+    for (const [name, out, message] of cases) {
+      await t.step(name, async () => {
+        const r = await runCli([
+          "prune",
+          "--model",
+          OPT_TINY,
+          ...SPARSEGPT,
+          "--out",
+          join(tmp, out),
+        ]);
+        assert.equal(r.code, 1, describe(r));
+        assert.match(errorLine(r), message);
+        assert.doesNotMatch(r.stderr, /layer 0 done/, "refused before any layer");
+        assert.deepEqual(await snapshot(tmp), before, "nothing created, nothing changed");
+      });
+    }
+  });
+});
+
+Deno.test({
+  name: "reliability #6: an empty mount point as --out is written inside",
+  ignore: !MOUNT,
+  async fn() {
+    await withTempDir(async (tmp) => {
+      const ref = join(tmp, "ref");
+      assert.equal(
+        (await runCli(["prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", ref])).code,
+        0,
+      );
+      const fs = (await tmpfs(tmp, "4m"))!;
+      try {
+        const r = await runCli(["prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", fs]);
+        assert.equal(r.code, 0, describe(r));
+        const got = await hashTree(fs);
+        const want = await hashTree(ref);
+        for (const h of [got, want]) delete h["report.json"], delete h["report.svg"];
+        assert.deepEqual(got, want);
+        // Again with --force over the now non-empty mount point.
+        const r2 = await runCli([
+          "prune",
+          "--model",
+          OPT_TINY,
+          ...SPARSEGPT,
+          "--out",
+          fs,
+          "--force",
+        ]);
+        assert.equal(r2.code, 0, describe(r2));
+        const again = await hashTree(fs);
+        delete again["report.json"], delete again["report.svg"];
+        assert.deepEqual(again, want);
+      } finally {
+        await unmount(fs);
+      }
+    });
+  },
+});
+
+/** Every entry under `dir` (not following links): files by content, links by target. */
+async function snapshot(dir: string, rel = ""): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for await (const e of Deno.readDir(join(dir, rel))) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isSymlink) out[r] = `-> ${await Deno.readLink(join(dir, r))}`;
+    else if (e.isDirectory) Object.assign(out, { [r]: "<dir>" }, await snapshot(dir, r));
+    else {out[r] = await Deno.readTextFile(join(dir, r)).then((t) =>
+        `${t.length}:${t.slice(0, 64)}`
+      );}
+  }
+  return out;
+}

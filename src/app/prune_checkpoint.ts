@@ -193,6 +193,11 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     }
   };
   try {
+    // Everything about the output location is decided before any work.
+    await AtomicOutputDir.check(args.out, args.model, {
+      force: args.force ?? false,
+      inputs: inputPaths(args),
+    });
     const seqlen = o.seqlen ?? defaultSeqlen(config);
     validateForModel(o, config, seqlen);
     // Calibration windows.

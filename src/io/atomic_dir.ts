@@ -7,7 +7,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { CheckpointError } from "./errors.ts";
-import { isInsideDir, isNotFound, removeIfExists } from "./_fs.ts";
+import { isInsideDir, isNotFound, pathProblem, removeIfExists } from "./_fs.ts";
 
 /**
  * Options of {@linkcode AtomicOutputDir.prepare}.
@@ -53,6 +53,22 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
   }
 }
 
+async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(path);
+  } catch (e) {
+    if (isNotFound(e) || pathProblem(e) !== null) return null;
+    throw e;
+  }
+}
+
+/** Marks a temporary folder as this library's, with the process that writes it. */
+const OWNER_FILE = ".sparsellm-owner.json";
+
+function ownerStamp(): string {
+  return JSON.stringify({ pid: Deno.pid, host: Deno.hostname(), started: Date.now() });
+}
+
 async function isEmptyDir(path: string): Promise<boolean> {
   for await (const _ of Deno.readDir(path)) return false;
   return true;
@@ -84,12 +100,20 @@ export class AtomicOutputDir {
   #force: boolean;
   #done = false;
   #createdParents: string[];
+  #inPlace: boolean;
 
-  private constructor(path: string, tmpPath: string, force: boolean, createdParents: string[]) {
+  private constructor(
+    path: string,
+    tmpPath: string,
+    force: boolean,
+    createdParents: string[],
+    inPlace: boolean,
+  ) {
     this.path = path;
     this.tmpPath = tmpPath;
     this.#force = force;
     this.#createdParents = createdParents;
+    this.#inPlace = inPlace;
   }
 
   /**
@@ -109,7 +133,82 @@ export class AtomicOutputDir {
     modelDir: string,
     options: AtomicOutputDirOptions = {},
   ): Promise<AtomicOutputDir> {
-    const [realOut, realModel] = await Promise.all([realPathLoose(out), realPathLoose(modelDir)]);
+    const { inPlace } = await AtomicOutputDir.check(out, modelDir, options);
+    const path = resolve(out);
+    // Remember which parent folders we create, so that abort() can remove them again.
+    const createdParents: string[] = [];
+    for (let p = dirname(path); !(await statOrNull(p)); p = dirname(p)) {
+      createdParents.push(p);
+      if (dirname(p) === p) break;
+    }
+    await Deno.mkdir(dirname(path), { recursive: true });
+    const tmpPath = inPlace
+      ? join(path, `.${basename(path)}.tmp-${randomTag()}`)
+      : join(dirname(path), `.${basename(path)}.tmp-${randomTag()}`);
+    await Deno.mkdir(tmpPath);
+    await Deno.writeTextFile(join(tmpPath, OWNER_FILE), ownerStamp());
+    return new AtomicOutputDir(path, tmpPath, options.force ?? false, createdParents, inPlace);
+  }
+
+  /**
+   * Checks, without creating anything, that an output folder can be written and later put in
+   * place: everything {@linkcode AtomicOutputDir.prepare} refuses is refused here, so a caller
+   * can decide before any work.
+   *
+   * @param out The output folder.
+   * @param modelDir The model folder being read, which must not be overwritten.
+   * @param options `force` to replace a non-empty output folder; other `inputs` to protect.
+   * @returns `inPlace: true` when `out` is a mount point, which cannot be renamed over: the
+   * output is then assembled in a hidden folder inside it.
+   * @throws {CheckpointError} When `out` overlaps the model folder or contains another input,
+   * is a symbolic link, lies under a file, is an existing file, or is a non-empty folder
+   * without `force`.
+   */
+  static async check(
+    out: string,
+    modelDir: string,
+    options: AtomicOutputDirOptions = {},
+  ): Promise<{ inPlace: boolean }> {
+    const path = resolve(out);
+    // A symbolic link as the output would be replaced by a real folder on commit, its target
+    // left empty (or, dangling, fail at the end): refuse it up front.
+    const link = await lstatOrNull(path);
+    if (link?.isSymlink) {
+      let target = "?";
+      try {
+        target = await Deno.readLink(path);
+      } catch { /* keep "?" */ }
+      const dangling = (await statOrNull(path).catch(() => null)) === null;
+      throw new CheckpointError(
+        `Output path "${out}" is a symbolic link to "${target}"${
+          dangling ? ", which does not exist" : ""
+        }; give the folder itself (a real path) as the output`,
+      );
+    }
+    // An ancestor that is a file (or a loop) makes the folder impossible to create.
+    for (let p = dirname(path); dirname(p) !== p; p = dirname(p)) {
+      let info: Deno.FileInfo | null;
+      try {
+        info = await statOrNull(p);
+      } catch (e) {
+        const problem = pathProblem(e);
+        if (problem === null) throw e;
+        continue; // an ancestor further up names the culprit
+      }
+      if (info && !info.isDirectory) {
+        throw new CheckpointError(
+          `Output folder "${out}" cannot be created: "${p}" is a file, not a folder`,
+        );
+      }
+    }
+    let realOut: string, realModel: string;
+    try {
+      [realOut, realModel] = await Promise.all([realPathLoose(out), realPathLoose(modelDir)]);
+    } catch (e) {
+      const problem = pathProblem(e);
+      if (problem === null) throw e;
+      throw new CheckpointError(`Output folder "${out}" cannot be created: the path ${problem}`);
+    }
     if (isInsideDir(realOut, realModel)) {
       throw new CheckpointError(
         `Output folder "${out}" is the model folder "${modelDir}" or inside it; choose another folder`,
@@ -129,7 +228,6 @@ export class AtomicOutputDir {
         );
       }
     }
-    const path = resolve(out);
     const info = await statOrNull(path);
     if (info && !info.isDirectory) {
       throw new CheckpointError(`Output path "${out}" exists and is not a folder`);
@@ -139,16 +237,10 @@ export class AtomicOutputDir {
         `Output folder "${out}" is not empty; use force: true to replace it`,
       );
     }
-    // Remember which parent folders we create, so that abort() can remove them again.
-    const createdParents: string[] = [];
-    for (let p = dirname(path); !(await statOrNull(p)); p = dirname(p)) {
-      createdParents.push(p);
-      if (dirname(p) === p) break;
-    }
-    await Deno.mkdir(dirname(path), { recursive: true });
-    const tmpPath = join(dirname(path), `.${basename(path)}.tmp-${randomTag()}`);
-    await Deno.mkdir(tmpPath);
-    return new AtomicOutputDir(path, tmpPath, options.force ?? false, createdParents);
+    // A mount point cannot be renamed over (EBUSY): write inside it instead.
+    const parent = info ? await statOrNull(dirname(path)) : null;
+    const inPlace = info !== null && parent !== null && info.dev !== parent.dev;
+    return { inPlace };
   }
 
   /**
@@ -164,6 +256,8 @@ export class AtomicOutputDir {
     if (this.#done) {
       throw new CheckpointError(`Output folder "${this.path}" was already committed or aborted`);
     }
+    if (this.#inPlace) return await this.#commitInPlace();
+    await Deno.remove(join(this.tmpPath, OWNER_FILE));
     const info = await statOrNull(this.path);
     if (info && !info.isDirectory) {
       throw new CheckpointError(`Output path "${this.path}" exists and is not a folder`);
@@ -188,6 +282,25 @@ export class AtomicOutputDir {
       }
       await Deno.remove(backup, { recursive: true });
     }
+    this.#done = true;
+  }
+
+  /** Moves the files of the temporary folder inside a mount point up into it. */
+  async #commitInPlace(): Promise<void> {
+    const tmpName = basename(this.tmpPath);
+    const others: string[] = [];
+    for await (const e of Deno.readDir(this.path)) if (e.name !== tmpName) others.push(e.name);
+    if (others.length > 0 && !this.#force) {
+      throw new CheckpointError(
+        `Output folder "${this.path}" is not empty; use force: true to replace it`,
+      );
+    }
+    for (const name of others) await Deno.remove(join(this.path, name), { recursive: true });
+    await Deno.remove(join(this.tmpPath, OWNER_FILE));
+    for await (const e of Deno.readDir(this.tmpPath)) {
+      await Deno.rename(join(this.tmpPath, e.name), join(this.path, e.name));
+    }
+    await Deno.remove(this.tmpPath);
     this.#done = true;
   }
 
