@@ -170,21 +170,6 @@ export class AtomicOutputDir {
     options: AtomicOutputDirOptions = {},
   ): Promise<{ inPlace: boolean }> {
     const path = resolve(out);
-    // A symbolic link as the output would be replaced by a real folder on commit, its target
-    // left empty (or, dangling, fail at the end): refuse it up front.
-    const link = await lstatOrNull(path);
-    if (link?.isSymlink) {
-      let target = "?";
-      try {
-        target = await Deno.readLink(path);
-      } catch { /* keep "?" */ }
-      const dangling = (await statOrNull(path).catch(() => null)) === null;
-      throw new CheckpointError(
-        `Output path "${out}" is a symbolic link to "${target}"${
-          dangling ? ", which does not exist" : ""
-        }; give the folder itself (a real path) as the output`,
-      );
-    }
     // An ancestor that is a file (or a loop) makes the folder impossible to create.
     for (let p = dirname(path); dirname(p) !== p; p = dirname(p)) {
       let info: Deno.FileInfo | null;
@@ -227,6 +212,21 @@ export class AtomicOutputDir {
             `replacing it would delete; choose another folder`,
         );
       }
+    }
+    // A symbolic link as the output would be replaced by a real folder on commit, its target
+    // left empty (or, dangling, fail at the end): refuse it up front.
+    const link = await lstatOrNull(path);
+    if (link?.isSymlink) {
+      let target = "?";
+      try {
+        target = await Deno.readLink(path);
+      } catch { /* keep "?" */ }
+      const dangling = (await statOrNull(path).catch(() => null)) === null;
+      throw new CheckpointError(
+        `Output path "${out}" is a symbolic link to "${target}"${
+          dangling ? ", which does not exist" : ""
+        }; give the folder itself (a real path) as the output`,
+      );
     }
     const info = await statOrNull(path);
     if (info && !info.isDirectory) {
