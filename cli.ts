@@ -124,6 +124,7 @@ async function cmdPrune(v: Values): Promise<void> {
     resume: !!v.resume,
     options,
     onProgress: progressPrinter(!!v.quiet),
+    onNotice: (message) => console.error(`note: ${message}`),
     signal: interrupt.signal,
   });
   if (v.json) return out(JSON.stringify(report.summary));

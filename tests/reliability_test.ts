@@ -381,3 +381,57 @@ async function snapshot(dir: string, rel = ""): Promise<Record<string, string>> 
   }
   return out;
 }
+
+Deno.test("reliability #8: after SIGKILL/SIGTERM a plain --force rerun clears the stale temporary folder and says so", async (t) => {
+  for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+    await t.step(signal, async () => {
+      await withTempDir(async (tmp) => {
+        const out = join(tmp, "o");
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "cli.ts", "prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", out],
+          cwd: ROOT,
+          env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp/xdg", NO_COLOR: "1" },
+          stdout: "null",
+          stderr: "piped",
+        }).spawn();
+        let seen = "";
+        const dec = new TextDecoder();
+        for await (const chunk of child.stderr) {
+          seen += dec.decode(chunk, { stream: true });
+          if (/layer 0 done/.test(seen)) {
+            child.kill(signal);
+            break;
+          }
+        }
+        assert.equal((await child.status).signal, signal, seen);
+        const left = await outputLeftovers(out);
+        const stale = left.filter((n) => n.startsWith(".o.tmp-"));
+        assert.equal(stale.length, 1, `the killed run left its temporary folder: ${left}`);
+        // A temporary folder of a run that is still going (this test process) is not touched.
+        const live = join(tmp, ".o.tmp-live0000");
+        await Deno.mkdir(live);
+        await Deno.writeTextFile(
+          join(live, ".sparsellm-owner.json"),
+          JSON.stringify({ pid: Deno.pid, host: Deno.hostname(), started: Date.now() }),
+        );
+        const r = await runCli([
+          "prune",
+          "--model",
+          OPT_TINY,
+          ...SPARSEGPT,
+          "--out",
+          out,
+          "--force",
+        ]);
+        assert.equal(r.code, 0, describe(r));
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `note: removed ".*${stale[0]}", the temporary folder of an interrupted earlier run`,
+          ),
+        );
+        assert.deepEqual(await outputLeftovers(out), [".o.tmp-live0000", "o"]);
+      });
+    });
+  }
+});

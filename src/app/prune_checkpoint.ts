@@ -66,6 +66,8 @@ export interface PruneCheckpointArgs {
   onProgress?: (e: ProgressEvent) => void;
   /** Cancellation. */
   signal?: AbortSignal;
+  /** Messages for the user that are not progress (such as leftovers cleared). */
+  onNotice?: (message: string) => void;
   /** Device (default: the shared one). */
   gpu?: Gpu;
   /** Skip the dense evaluation and use this figure instead (sweeps). */
@@ -198,6 +200,10 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       force: args.force ?? false,
       inputs: inputPaths(args),
     });
+    // Temporary folders of killed runs (never those of a run still going) are cleared.
+    for (const stale of await AtomicOutputDir.removeStale(args.out)) {
+      args.onNotice?.(`removed "${stale}", the temporary folder of an interrupted earlier run`);
+    }
     const seqlen = o.seqlen ?? defaultSeqlen(config);
     validateForModel(o, config, seqlen);
     // Calibration windows.
@@ -230,7 +236,6 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
         saved = await state.load(fingerprint);
         resumed = true;
         stateLayers = saved.nextLayer;
-        await AtomicOutputDir.removeStale(args.out);
       } else if (args.force) await state.remove();
       else {
         throw new CheckpointError(

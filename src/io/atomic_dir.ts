@@ -69,6 +69,23 @@ function ownerStamp(): string {
   return JSON.stringify({ pid: Deno.pid, host: Deno.hostname(), started: Date.now() });
 }
 
+/** Whether a temporary folder was left by a process that is gone (see `removeStale`). */
+async function isStale(tmp: string): Promise<boolean> {
+  let owner: { pid?: unknown; host?: unknown };
+  try {
+    owner = JSON.parse(await Deno.readTextFile(join(tmp, OWNER_FILE)));
+  } catch (e) {
+    if (!isNotFound(e) && !(e instanceof SyntaxError)) throw e;
+    const info = await statOrNull(tmp);
+    return info?.mtime != null && Date.now() - info.mtime.getTime() > 10 * 60_000;
+  }
+  if (owner.host !== Deno.hostname() || typeof owner.pid !== "number") return false;
+  if (owner.pid === Deno.pid) return false;
+  // Linux: a running process has /proc/<pid>; without /proc nothing is known to be stale.
+  if (!(await statOrNull("/proc/self"))) return false;
+  return (await statOrNull(`/proc/${owner.pid}`)) === null;
+}
+
 async function isEmptyDir(path: string): Promise<boolean> {
   for await (const _ of Deno.readDir(path)) return false;
   return true;
@@ -305,25 +322,33 @@ export class AtomicOutputDir {
   }
 
   /**
-   * Removes temporary folders `.<name>.tmp-*` that killed runs left beside `out` (used when
-   * resuming such a run).
+   * Removes temporary folders `.<name>.tmp-*` that killed runs left beside `out` (or inside it,
+   * when it is a mount point): those whose owner stamp names a process of this host that no
+   * longer runs, and unstamped ones older than ten minutes. A concurrent run's folder stays.
    *
    * @param out The output folder.
-   * @returns The removed folders' names.
+   * @returns The removed folders, absolute.
    */
   static async removeStale(out: string): Promise<string[]> {
     const path = resolve(out);
     const prefix = `.${basename(path)}.tmp-`;
     const removed: string[] = [];
-    try {
-      for await (const e of Deno.readDir(dirname(path))) {
-        if (e.isDirectory && e.name.startsWith(prefix)) {
-          await Deno.remove(join(dirname(path), e.name), { recursive: true });
-          removed.push(e.name);
+    for (const dir of [dirname(path), path]) {
+      let entries: Deno.DirEntry[];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(dir));
+      } catch (e) {
+        if (isNotFound(e) || pathProblem(e) !== null) continue;
+        throw e;
+      }
+      for (const e of entries) {
+        if (!e.isDirectory || !e.name.startsWith(prefix)) continue;
+        const tmp = join(dir, e.name);
+        if (await isStale(tmp)) {
+          await removeIfExists(tmp);
+          removed.push(tmp);
         }
       }
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
     }
     return removed;
   }
