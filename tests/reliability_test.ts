@@ -435,3 +435,64 @@ Deno.test("reliability #8: after SIGKILL/SIGTERM a plain --force rerun clears th
     });
   }
 });
+
+Deno.test("reliability #9: bench validates every list entry before any work", async (t) => {
+  await withTempDir(async (tmp) => {
+    const out = join(tmp, "bench");
+    const base = [
+      "bench",
+      "--model",
+      OPT_TINY,
+      "--calib",
+      TRAIN_TXT,
+      "--eval",
+      TEST_TXT,
+      ...TINY,
+      "--max-windows",
+      "2",
+      "--out",
+      out,
+    ];
+    const cases: [string, string[], RegExp][] = [
+      [
+        "an unknown method last",
+        ["--methods", "magnitude,foo", "--sparsities", "0.5"],
+        /^--methods names an unknown method "foo"; expected some of magnitude, /,
+      ],
+      [
+        "a sparsity above 1 last",
+        ["--methods", "magnitude", "--sparsities", "0.5,1.5"],
+        /^--sparsities has "1\.5": sparsity/,
+      ],
+      [
+        "a word",
+        ["--methods", "magnitude", "--sparsities", "0.5,abc"],
+        /^--sparsities has "abc", which is neither a number/,
+      ],
+      [
+        "a bad pattern",
+        ["--methods", "magnitude", "--sparsities", "0.5,5:4"],
+        /^--sparsities has "5:4": /,
+      ],
+      [
+        "a repeated method",
+        ["--methods", "magnitude,magnitude"],
+        /^--methods names "magnitude" twice/,
+      ],
+      [
+        "an empty entry",
+        ["--methods", "magnitude,", "--sparsities", "0.5"],
+        /^--methods has an empty entry/,
+      ],
+    ];
+    for (const [name, extra, message] of cases) {
+      await t.step(name, async () => {
+        const r = await runCli([...base, ...extra]);
+        assert.equal(r.code, 2, describe(r));
+        assert.match(errorLine(r), message);
+        assert.doesNotMatch(r.stderr, /eval dense|layer 0/, "refused before any work");
+        assert.deepEqual(await outputLeftovers(out), []);
+      });
+    }
+  });
+});
