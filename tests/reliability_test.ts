@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { CheckpointError, pruneCheckpoint } from "../io.ts";
 import { ResumeState } from "../src/app/resume_state.ts";
 import { resolvePruneOptions } from "../src/prune/options.ts";
+import { calibrationBytes } from "../src/app/memory_check.ts";
+import { openModel } from "../src/io/model_files.ts";
 import {
   copyDir,
   describe,
@@ -495,4 +497,42 @@ Deno.test("reliability #9: bench validates every list entry before any work", as
       });
     }
   });
+});
+
+Deno.test("reliability #7: a calibration set that cannot fit in memory is refused up front with the estimate", async () => {
+  await withTempDir(async (tmp) => {
+    const out = join(tmp, "o");
+    const t0 = performance.now();
+    const r = await runCli([
+      "prune",
+      "--model",
+      OPT_TINY,
+      "--method",
+      "sparsegpt",
+      "--sparsity",
+      "0.5",
+      "--calib",
+      TRAIN_TXT,
+      "--nsamples",
+      "1000000000",
+      "--seqlen",
+      "64",
+      "--out",
+      out,
+    ]);
+    assert.equal(r.code, 2, describe(r));
+    // 1e9 windows x 64 tokens: 4·N + 2·4·N·64 bytes = 30756 GiB.
+    assert.match(
+      errorLine(r),
+      /^--nsamples 1000000000 x --seqlen 64 needs about 30756\.0 GiB for the calibration data of sparsegpt .* more than the [\d.]+ GiB of memory available/,
+    );
+    assert.ok(performance.now() - t0 < 20_000, "refused at once");
+    assert.deepEqual(await outputLeftovers(out), []);
+  });
+  // The estimate itself, for SparseLLM on opt-tiny (d 64, f 256): N = 4 x 64 tokens.
+  const config = await openModel(join(ROOT, OPT_TINY));
+  config.reader.close();
+  const o = resolvePruneOptions({ method: "sparsellm", sparsity: 0.5, nsamples: 4 });
+  const n = 4 * 64, d = config.config.hiddenSize, f = config.config.ffnSize;
+  assert.equal(calibrationBytes(o, config.config, 64), 4 * n + 4 * 4 * n * d + 4 * n * 3 * f);
 });

@@ -27,6 +27,7 @@ import { copyNonWeightFiles } from "../io/non_weight_files.ts";
 import { readCalibrationDocs } from "../io/text.ts";
 import { CheckpointError } from "../io/errors.ts";
 import { isResourceError, sha256File } from "../io/_fs.ts";
+import { assertCalibrationFits } from "./memory_check.ts";
 import { ResumeState, type ResumeStateData, type StateTensor } from "./resume_state.ts";
 
 /**
@@ -206,6 +207,14 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     }
     const seqlen = o.seqlen ?? defaultSeqlen(config);
     validateForModel(o, config, seqlen);
+    if (args.calib) {
+      assertCalibrationFits(
+        o,
+        config,
+        seqlen,
+        Deno.systemMemoryInfo().total + (o.gpuMemory ?? 0),
+      );
+    }
     // Calibration windows.
     let calibration: Int32Array[] = [];
     if (args.calib) {
