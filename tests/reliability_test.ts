@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError, pruneCheckpoint } from "../io.ts";
+import { OptionError } from "../src/prune/options.ts";
 import { ResumeState } from "../src/app/resume_state.ts";
 import { resolvePruneOptions } from "../src/prune/options.ts";
 import { calibrationBytes } from "../src/app/memory_check.ts";
@@ -535,4 +536,74 @@ Deno.test("reliability #7: a calibration set that cannot fit in memory is refuse
   const o = resolvePruneOptions({ method: "sparsellm", sparsity: 0.5, nsamples: 4 });
   const n = 4 * 64, d = config.config.hiddenSize, f = config.config.ffnSize;
   assert.equal(calibrationBytes(o, config.config, 64), 4 * n + 4 * 4 * n * d + 4 * n * 3 * f);
+});
+
+Deno.test("reliability #4/#10/#12: absurd or unrepresentable option values and unknown keys are typed option errors", () => {
+  const base = { method: "sparsegpt", sparsity: 0.5 } as const;
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    [
+      { ...base, percdamp: 1e39 },
+      "percdamp",
+      /^percdamp must be a number from 0 to 100 \(got 1e\+39\)$/,
+    ],
+    [
+      { ...base, seed: 2 ** 32 },
+      "seed",
+      /^seed must be an integer from 0 to 4294967295 \(got 4294967296\)$/,
+    ],
+    [
+      { ...base, blocksize: 1e9 },
+      "blocksize",
+      /^blocksize must be an integer from 1 to 256 \(got 1000000000\)$/,
+    ],
+    [{ ...base, nsamples: 1e9 }, "nsamples", /^nsamples must be an integer from 1 to 1048576/],
+    [{ ...base, iters: 1e6 }, "iters", /^iters must be an integer from 0 to 1000/],
+    [{ ...base, growth: 1e300 }, "growth", /^growth must be a number from 1 to 100/],
+    [{ ...base, alpha: Infinity }, "alpha", /^alpha must be positive and at most 1000000/],
+    [{ ...base, refitDamp: 1e39 }, "refitDamp", /^refitDamp must be positive and at most 100/],
+    [
+      { ...base, spasity: 0.5 },
+      "spasity",
+      /^spasity is not an option \(did you mean sparsity\?\); the options are method, sparsity, /,
+    ],
+    [{ method: "wanda", pattern: "4:2" }, "pattern", /^pattern must be N:M/],
+    [{ method: "wanda", pattern: "2:4:8" }, "pattern", /^pattern must be N:M/],
+    [{ method: "wanda", pattern: 24 }, "pattern", /^pattern must be text/],
+  ];
+  for (const [input, option, message] of cases) {
+    assert.throws(() => resolvePruneOptions(input as never), (e: unknown) => {
+      assert.ok(e instanceof OptionError, `${JSON.stringify(input)}: ${e}`);
+      assert.equal((e as OptionError).option, option);
+      assert.match((e as Error).message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("reliability #4/#10: the CLI refuses absurd numbers with exit 2 before any work", async (t) => {
+  await withTempDir(async (tmp) => {
+    const out = join(tmp, "o");
+    for (
+      const [flags, message] of [
+        [["--percdamp", "1e39"], /^--percdamp must be a number from 0 to 100 \(got 1e\+39\)$/],
+        [["--seed", "4294967296"], /^--seed must be an integer from 0 to 4294967295/],
+        [["--blocksize", "1000000000"], /^--blocksize must be an integer from 1 to 256/],
+      ] as const
+    ) {
+      await t.step(flags.join(" "), async () => {
+        const r = await runCli([
+          "prune",
+          "--model",
+          OPT_TINY,
+          ...SPARSEGPT,
+          ...flags,
+          "--out",
+          out,
+        ]);
+        assert.equal(r.code, 2, describe(r));
+        assert.match(errorLine(r), message);
+        assert.deepEqual(await outputLeftovers(out), []);
+      });
+    }
+  });
 });

@@ -11,6 +11,21 @@
 
 import { SPARSELLM_DEFAULTS } from "./sparsellm/types.ts";
 import { METHOD_NAMES, type SparsityPattern } from "./types.ts";
+import { MAX_SEED } from "../data/prng.ts";
+import { SPARSEGPT_MAX_BLOCK } from "../kernels/constants.ts";
+
+/** Most calibration windows (beyond, the sampling tables alone outgrow any machine). */
+export const MAX_NSAMPLES = 1 << 20;
+/** Longest window: positions are 32-bit in the kernels, and no model has more learned ones. */
+export const MAX_SEQLEN = 1 << 20;
+/** Largest damping fraction: beyond it the damped Hessian is the identity to float32 precision. */
+export const MAX_DAMPING = 100;
+/** Most SparseLLM iterations. */
+export const MAX_ITERS = 1000;
+/** Largest SparseLLM penalty (alpha, beta, gamma). */
+export const MAX_PENALTY = 1e6;
+/** Largest SparseLLM penalty growth factor per iteration. */
+export const MAX_GROWTH = 100;
 
 /**
  * How one option is read, checked and documented (an entry of {@linkcode PRUNE_OPTIONS}).
@@ -40,6 +55,8 @@ export interface OptionSpec {
   readonly values?: readonly string[];
   /** Smallest allowed value (inclusive). */
   readonly min?: number;
+  /** Largest allowed value (inclusive): what the implementation can represent or run. */
+  readonly max?: number;
   /** Values must be greater than this. */
   readonly gt?: number;
   /** Values must be less than this. */
@@ -98,6 +115,7 @@ export const PRUNE_OPTIONS = {
     kind: "int",
     min: 1,
     default: 128,
+    max: MAX_NSAMPLES,
     flag: "nsamples",
     arg: "N",
     help: "calibration windows",
@@ -105,6 +123,7 @@ export const PRUNE_OPTIONS = {
   seqlen: {
     kind: "int",
     min: 1,
+    max: MAX_SEQLEN,
     flag: "seqlen",
     arg: "N",
     help: "tokens per window",
@@ -114,6 +133,7 @@ export const PRUNE_OPTIONS = {
     kind: "int",
     min: 0,
     default: 0,
+    max: MAX_SEED,
     flag: "seed",
     arg: "N",
     help: "calibration sampling seed",
@@ -122,6 +142,7 @@ export const PRUNE_OPTIONS = {
     kind: "int",
     min: 1,
     default: 128,
+    max: SPARSEGPT_MAX_BLOCK,
     flag: "blocksize",
     arg: "N",
     help: "SparseGPT block size",
@@ -130,6 +151,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     min: 0,
     default: 0.01,
+    max: MAX_DAMPING,
     flag: "percdamp",
     arg: "F",
     help: "Hessian damping, fraction of mean(diag(H))",
@@ -145,6 +167,7 @@ export const PRUNE_OPTIONS = {
     kind: "int",
     min: 0,
     default: SPARSELLM_DEFAULTS.iters,
+    max: MAX_ITERS,
     flag: "iters",
     arg: "N",
     help: "SparseLLM outer iterations",
@@ -153,6 +176,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     gt: 0,
     default: SPARSELLM_DEFAULTS.alpha,
+    max: MAX_PENALTY,
     flag: "alpha",
     arg: "F",
     help: "SparseLLM penalty on the linear constraints",
@@ -161,6 +185,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     gt: 0,
     default: SPARSELLM_DEFAULTS.beta,
+    max: MAX_PENALTY,
     flag: "beta",
     arg: "F",
     help: "SparseLLM weight of the output term",
@@ -169,6 +194,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     gt: 0,
     default: SPARSELLM_DEFAULTS.gamma,
+    max: MAX_PENALTY,
     flag: "gamma",
     arg: "F",
     help: "SparseLLM penalty on the activation constraint",
@@ -177,6 +203,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     min: 1,
     default: SPARSELLM_DEFAULTS.growth,
+    max: MAX_GROWTH,
     flag: "growth",
     arg: "F",
     help: "SparseLLM penalty growth factor per iteration",
@@ -184,6 +211,7 @@ export const PRUNE_OPTIONS = {
   refitDamp: {
     kind: "number",
     gt: 0,
+    max: MAX_DAMPING,
     flag: "refit-damp",
     arg: "F",
     help: "SparseLLM least-squares refits' pull towards the dense weights, fraction of " +
