@@ -607,3 +607,27 @@ Deno.test("reliability #4/#10: the CLI refuses absurd numbers with exit 2 before
     }
   });
 });
+
+Deno.test("reliability #13: a symlink in the model folder leading outside it is refused before any work", async () => {
+  await withTempDir(async (tmp) => {
+    const model = join(tmp, "m");
+    await copyDir(join(ROOT, OPT_TINY), model);
+    await Deno.writeTextFile(join(tmp, "secret.txt"), "not part of the model");
+    await Deno.symlink(join(tmp, "secret.txt"), join(model, "notes.txt"));
+    // A link inside the folder is fine and copied as a file.
+    await Deno.symlink(join(model, "config.json"), join(model, "config-copy.json"));
+    const out = join(tmp, "o");
+    const r = await runCli(["prune", "--model", model, ...SPARSEGPT, "--out", out]);
+    assert.equal(r.code, 1, describe(r));
+    assert.match(
+      errorLine(r),
+      /^"notes\.txt" in the model folder ".*" is a symbolic link to ".*secret\.txt", outside the model folder/,
+    );
+    assert.doesNotMatch(r.stderr, /layer 0 done/);
+    assert.deepEqual(await outputLeftovers(out), []);
+    await Deno.remove(join(model, "notes.txt"));
+    const ok = await runCli(["prune", "--model", model, ...SPARSEGPT, "--out", out]);
+    assert.equal(ok.code, 0, describe(ok));
+    assert.equal((await Deno.lstat(join(out, "config-copy.json"))).isFile, true);
+  });
+});

@@ -6,6 +6,8 @@
  */
 
 import { join } from "node:path";
+import { isInsideDir } from "./_fs.ts";
+import { CheckpointError } from "./errors.ts";
 
 const WEIGHT_SUFFIXES = [
   ".safetensors",
@@ -56,15 +58,31 @@ export function isWeightFile(name: string): boolean {
  *
  * @param dir The model folder.
  * @returns File names, sorted.
+ * @throws {CheckpointError} When a symbolic link among them resolves outside `dir`.
  */
 export async function listNonWeightFiles(dir: string): Promise<string[]> {
   const names: string[] = [];
+  let realDir: string | undefined;
   for await (const entry of Deno.readDir(dir)) {
     if (isWeightFile(entry.name)) continue;
     const target = entry.isSymlink
       ? await Deno.stat(join(dir, entry.name)).catch(() => null)
       : entry;
-    if (target?.isFile) names.push(entry.name);
+    if (!target?.isFile) continue;
+    if (entry.isSymlink) {
+      // The rule shards follow: a link may not lead out of the model folder, or the output
+      // would carry a copy of a file from elsewhere (notes.txt -> /etc/hostname).
+      realDir ??= await Deno.realPath(dir);
+      const real = await Deno.realPath(join(dir, entry.name));
+      if (!isInsideDir(real, realDir)) {
+        throw new CheckpointError(
+          `"${entry.name}" in the model folder "${dir}" is a symbolic link to "${real}", outside ` +
+            `the model folder, and would be copied into the output; remove the link or put the ` +
+            `file itself in the folder`,
+        );
+      }
+    }
+    names.push(entry.name);
   }
   return names.sort();
 }
@@ -84,6 +102,7 @@ export async function listNonWeightFiles(dir: string): Promise<string[]> {
  * @param srcDir The model folder.
  * @param dstDir An existing destination folder.
  * @returns The names of the copied files, sorted.
+ * @throws {CheckpointError} When a symbolic link among them resolves outside `srcDir`.
  */
 export async function copyNonWeightFiles(srcDir: string, dstDir: string): Promise<string[]> {
   const names = await listNonWeightFiles(srcDir);
