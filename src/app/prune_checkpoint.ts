@@ -23,7 +23,7 @@ import type { WeightSource } from "../models/weights.ts";
 import { perplexityOf, textWindows } from "./evaluate.ts";
 import { assertFinite } from "../io/finite.ts";
 import { defaultSeqlen, loadTokenizer, openModel } from "../io/model_files.ts";
-import { copyNonWeightFiles, listNonWeightFiles } from "../io/non_weight_files.ts";
+import { assertNonWeightFilesInside, copyNonWeightFiles } from "../io/non_weight_files.ts";
 import { readCalibrationDocs } from "../io/text.ts";
 import { CheckpointError } from "../io/errors.ts";
 import { isResourceError, sha256File } from "../io/_fs.ts";
@@ -206,7 +206,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       args.onNotice?.(`removed "${stale}", the temporary folder of an interrupted earlier run`);
     }
     // The files to copy beside the weights (refused here when one links out of the folder).
-    await listNonWeightFiles(args.model);
+    await assertNonWeightFilesInside(args.model);
     const seqlen = o.seqlen ?? defaultSeqlen(config);
     validateForModel(o, config, seqlen);
     if (args.calib) {

@@ -58,33 +58,46 @@ export function isWeightFile(name: string): boolean {
  *
  * @param dir The model folder.
  * @returns File names, sorted.
- * @throws {CheckpointError} When a symbolic link among them resolves outside `dir`.
  */
 export async function listNonWeightFiles(dir: string): Promise<string[]> {
   const names: string[] = [];
-  let realDir: string | undefined;
   for await (const entry of Deno.readDir(dir)) {
     if (isWeightFile(entry.name)) continue;
     const target = entry.isSymlink
       ? await Deno.stat(join(dir, entry.name)).catch(() => null)
       : entry;
-    if (!target?.isFile) continue;
-    if (entry.isSymlink) {
-      // The rule shards follow: a link may not lead out of the model folder, or the output
-      // would carry a copy of a file from elsewhere (notes.txt -> /etc/hostname).
-      realDir ??= await Deno.realPath(dir);
-      const real = await Deno.realPath(join(dir, entry.name));
-      if (!isInsideDir(real, realDir)) {
-        throw new CheckpointError(
-          `"${entry.name}" in the model folder "${dir}" is a symbolic link to "${real}", outside ` +
-            `the model folder, and would be copied into the output; remove the link or put the ` +
-            `file itself in the folder`,
-        );
-      }
-    }
-    names.push(entry.name);
+    if (target?.isFile) names.push(entry.name);
   }
   return names.sort();
+}
+
+/**
+ * Refuses a model folder whose files to copy (see {@linkcode listNonWeightFiles}) include a
+ * symbolic link that resolves outside the folder: the rule shards follow, so that an output never
+ * carries a copy of a file from elsewhere (`notes.txt -> /etc/hostname`).
+ *
+ * @example
+ * ```ts
+ * import { assertNonWeightFilesInside } from "./non_weight_files.ts";
+ *
+ * await assertNonWeightFilesInside("testdata/models/opt-tiny");
+ * ```
+ *
+ * @param dir The model folder.
+ * @throws {CheckpointError} Naming the link and where it leads.
+ */
+export async function assertNonWeightFilesInside(dir: string): Promise<void> {
+  const realDir = await Deno.realPath(dir);
+  for (const name of await listNonWeightFiles(dir)) {
+    const real = await Deno.realPath(join(dir, name));
+    if (!isInsideDir(real, realDir)) {
+      throw new CheckpointError(
+        `"${name}" in the model folder "${dir}" is a symbolic link to "${real}", outside ` +
+          `the model folder, and would be copied into the output; remove the link or put the ` +
+          `file itself in the folder`,
+      );
+    }
+  }
 }
 
 /**
@@ -105,6 +118,7 @@ export async function listNonWeightFiles(dir: string): Promise<string[]> {
  * @throws {CheckpointError} When a symbolic link among them resolves outside `srcDir`.
  */
 export async function copyNonWeightFiles(srcDir: string, dstDir: string): Promise<string[]> {
+  await assertNonWeightFilesInside(srcDir);
   const names = await listNonWeightFiles(srcDir);
   for (const name of names) await Deno.copyFile(join(srcDir, name), join(dstDir, name));
   return names;
