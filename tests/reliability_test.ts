@@ -631,3 +631,79 @@ Deno.test("reliability #13: a symlink in the model folder leading outside it is 
     assert.equal((await Deno.lstat(join(out, "config-copy.json"))).isFile, true);
   });
 });
+
+Deno.test("reliability #10: inputs that disagree with each other are refused, naming both", async (t) => {
+  await withTempDir(async (tmp) => {
+    await t.step("a shard index naming a tensor twice", async () => {
+      const model = join(tmp, "sharded");
+      await copyDir(join(ROOT, OPT_TINY), model);
+      const names = (await openModel(model)).reader;
+      const list = names.names();
+      names.close();
+      const shard = "model-00001-of-00001.safetensors";
+      await Deno.rename(join(model, "model.safetensors"), join(model, shard));
+      const entries = list.map((n) => `${JSON.stringify(n)}: "${shard}"`);
+      entries.push(`${JSON.stringify(list[3])}: "${shard}"`);
+      await Deno.writeTextFile(
+        join(model, "model.safetensors.index.json"),
+        `{"metadata": {}, "weight_map": {\n${entries.join(",\n")}\n}}`,
+      );
+      const r = await runCli(["inspect", "--model", model]);
+      assert.equal(r.code, 1, describe(r));
+      assert.equal(
+        errorLine(r),
+        `Cannot read the weight index: "${join(model, "model.safetensors.index.json")}" names ` +
+          `${JSON.stringify(list[3])} twice in one object (JSON keeps only the last, so the file ` +
+          "contradicts itself)",
+      );
+    });
+    await t.step("a config with fewer layers than the checkpoint", async () => {
+      const model = join(tmp, "fewer");
+      await copyDir(join(ROOT, OPT_TINY), model);
+      const cfg = JSON.parse(await Deno.readTextFile(join(model, "config.json")));
+      cfg.num_hidden_layers = 1;
+      await Deno.writeTextFile(join(model, "config.json"), JSON.stringify(cfg));
+      const r = await runCli(["prune", "--model", model, ...SPARSEGPT, "--out", join(tmp, "o1")]);
+      assert.equal(r.code, 1, describe(r));
+      assert.match(
+        errorLine(r),
+        /config\.json" says the model has 1 layers, but the weights hold layer 1 \("model\.decoder\.layers\.1\..*"\); the config and the weights disagree$/,
+      );
+    });
+    await t.step("eval on weights holding a NaN (prune refuses the same file)", async () => {
+      const model = join(tmp, "nan");
+      await copyDir(join(ROOT, OPT_TINY), model);
+      const { reader } = await openModel(model);
+      const name = "model.decoder.layers.1.fc2.weight";
+      const info = reader.info(name);
+      reader.close();
+      const file = await Deno.open(join(model, "model.safetensors"), { read: true, write: true });
+      const header = new DataView((await Deno.readFile(join(model, "model.safetensors"))).buffer)
+        .getBigUint64(0, true);
+      await file.seek(8 + Number(header) + info.begin + 4 * 5, Deno.SeekMode.Start);
+      await file.write(new Uint8Array(new Float32Array([NaN]).buffer));
+      file.close();
+      const r = await runCli([
+        "eval",
+        "--model",
+        model,
+        "--text",
+        TEST_TXT,
+        "--seqlen",
+        "64",
+        "--max-windows",
+        "2",
+      ]);
+      assert.equal(r.code, 1, describe(r));
+      assert.match(errorLine(r), new RegExp(`"${name.replaceAll(".", "\\.")}".*NaN`));
+    });
+    await t.step("eval --seqlen beyond max_position_embeddings", async () => {
+      const r = await runCli(["eval", "--model", OPT_TINY, "--text", TEST_TXT, "--seqlen", "300"]);
+      assert.equal(r.code, 2, describe(r));
+      assert.match(
+        errorLine(r),
+        /^--seqlen 300 exceeds the model's 256 positions \(max_position_embeddings in ".*config\.json"\)$/,
+      );
+    });
+  });
+});

@@ -48,6 +48,16 @@ export async function openModel(dir: string): Promise<ModelFolder> {
   const reader = await CheckpointReader.open(dir);
   try {
     const config = parseModelConfig(reader.config, join(dir, "config.json"));
+    // A config with fewer layers than the weights would leave the extra layers silently dense.
+    for (const name of reader.names()) {
+      const m = /(?:^|\.)layers\.(\d+)\./.exec(name);
+      if (m && Number(m[1]) >= config.numLayers) {
+        throw new CheckpointError(
+          `"${join(dir, "config.json")}" says the model has ${config.numLayers} layers, but the ` +
+            `weights hold layer ${m[1]} ("${name}"); the config and the weights disagree`,
+        );
+      }
+    }
     return { reader, config };
   } catch (e) {
     reader.close();
