@@ -707,3 +707,45 @@ Deno.test("reliability #10: inputs that disagree with each other are refused, na
     });
   });
 });
+
+Deno.test("reliability #11: an empty tokenizer vocabulary is blamed, not the text", async () => {
+  await withTempDir(async (tmp) => {
+    const model = join(tmp, "m");
+    await copyDir(join(ROOT, OPT_TINY), model);
+    const path = join(model, "tokenizer.json");
+    const tok = JSON.parse(await Deno.readTextFile(path));
+    tok.model.vocab = {};
+    tok.model.merges = [];
+    tok.added_tokens = [];
+    await Deno.writeTextFile(path, JSON.stringify(tok));
+    const want =
+      `The tokenizer "${path}" has an empty vocabulary: it cannot turn any text into tokens`;
+    const r = await runCli(["prune", "--model", model, ...SPARSEGPT, "--out", join(tmp, "o")]);
+    assert.equal(r.code, 1, describe(r));
+    assert.equal(errorLine(r), want);
+    const e = await runCli(["eval", "--model", model, "--text", TEST_TXT]);
+    assert.equal(e.code, 1, describe(e));
+    assert.equal(errorLine(e), want);
+  });
+});
+
+Deno.test("reliability #11: an overlong --layers value is named once, by its flag", async () => {
+  for (const value of ["99999999999999999999999", `0-${"9".repeat(400)}`]) {
+    const r = await runCli([
+      "prune",
+      "--model",
+      OPT_TINY,
+      ...SPARSEGPT,
+      "--layers",
+      value,
+      "--out",
+      "/nonexistent/o",
+    ]);
+    assert.equal(r.code, 2, describe(r));
+    assert.match(
+      errorLine(r),
+      /^--layers .* is out of range: layer numbers must be below 9007199254740992/,
+    );
+    assert.equal(r.stderr.split("--layers").length - 1, 1, "named once");
+  }
+});

@@ -92,11 +92,19 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   try {
     cfg = JSON.parse(await Deno.readTextFile(join(dir, "tokenizer_config.json")));
   } catch { /* optional */ }
+  let tokenizer: TextTokenizer;
   try {
-    return new TextTokenizer(json, cfg);
+    tokenizer = new TextTokenizer(json, cfg);
   } catch (e) {
     throw new CheckpointError(`Cannot load the tokenizer "${path}": ${(e as Error).message}`);
   }
+  if (tokenizer.vocabSize === 0) {
+    // Otherwise every text would be reported as holding 0 tokens, blaming the text.
+    throw new CheckpointError(
+      `The tokenizer "${path}" has an empty vocabulary: it cannot turn any text into tokens`,
+    );
+  }
+  return tokenizer;
 }
 
 /**

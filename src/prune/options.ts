@@ -256,6 +256,13 @@ export function parseLayerRange(text: string): [number, number] {
     throw new OptionError("layers", `layers must be N or A-B, e.g. 0-11 (got ${show(text)})`);
   }
   const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
+  if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b)) {
+    const shown = text.trim().length > 40 ? `${text.trim().slice(0, 40)}...` : text.trim();
+    throw new OptionError(
+      "layers",
+      `layers ${shown} is out of range: layer numbers must be below ${2 ** 53}`,
+    );
+  }
   if (a > b) {
     throw new OptionError("layers", `layers ${text.trim()} is empty: start ${a} > end ${b}`);
   }
