@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { AtomicOutputDir } from "../io/atomic_dir.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import {
   OptionError,
@@ -179,6 +180,15 @@ export async function runSweep(a: SweepArgs): Promise<SweepResult> {
   // Every cell's options are checked before any work, so that a typo in the last entry of a list
   // does not fail after the dense evaluation and the first runs.
   const cells = sweepCells(a);
+  // The output folder is written into (force: earlier results are replaced cell by cell), and
+  // must not hold the model or the texts.
+  await AtomicOutputDir.check(a.out, a.model, {
+    force: true,
+    inputs: [{ path: a.calib, what: "calibration file" }, {
+      path: a.evalText,
+      what: "evaluation text",
+    }],
+  });
   const gpu = a.gpu ?? await getGpu();
   await Deno.mkdir(a.out, { recursive: true });
   const dense = (await evaluateCheckpoint({
