@@ -509,23 +509,24 @@ Deno.test("reliability #7: a calibration set that cannot fit in memory is refuse
       "--model",
       OPT_TINY,
       "--method",
-      "sparsegpt",
+      "sparsellm",
       "--sparsity",
       "0.5",
       "--calib",
       TRAIN_TXT,
       "--nsamples",
-      "1000000000",
+      "1048576",
       "--seqlen",
-      "64",
+      "256",
       "--out",
       out,
     ]);
     assert.equal(r.code, 2, describe(r));
-    // 1e9 windows x 64 tokens: 4·N + 2·4·N·64 bytes = 30756 GiB.
+    // N = 2^20 windows x 256 tokens; SparseLLM on d 64, f 256: 4·N + 4·4·N·64 + 4·N·3·256 bytes
+    // = 4100·N = 1025 GiB.
     assert.match(
       errorLine(r),
-      /^--nsamples 1000000000 x --seqlen 64 needs about 30756\.0 GiB for the calibration data of sparsegpt .* more than the [\d.]+ GiB of memory available/,
+      /^--nsamples 1048576 x --seqlen 256 needs about 1025\.0 GiB for the calibration data of sparsellm .* more than the [\d.]+ GiB of memory available/,
     );
     assert.ok(performance.now() - t0 < 20_000, "refused at once");
     assert.deepEqual(await outputLeftovers(out), []);
