@@ -750,3 +750,50 @@ Deno.test("reliability #11: an overlong --layers value is named once, by its fla
     assert.equal(r.stderr.split("--layers").length - 1, 1, "named once");
   }
 });
+
+Deno.test("reliability #7: a calibration or evaluation source that cannot be read whole is refused before reading", async () => {
+  await withTempDir(async (tmp) => {
+    const big = join(tmp, "big.txt");
+    await Deno.writeTextFile(big, "");
+    await Deno.truncate(big, 600 * 2 ** 20); // sparse: no disk used
+    const cases: [string[], RegExp][] = [
+      [[
+        "prune",
+        "--model",
+        OPT_TINY,
+        ...SPARSEGPT.slice(0, 4),
+        "--calib",
+        "/dev/zero",
+        ...TINY,
+        "--out",
+        join(tmp, "o"),
+      ], /^"\/dev\/zero" is not a regular file \(a device, pipe or socket\)\.$/],
+      [
+        [
+          "prune",
+          "--model",
+          OPT_TINY,
+          ...SPARSEGPT.slice(0, 4),
+          "--calib",
+          big,
+          ...TINY,
+          "--out",
+          join(tmp, "o"),
+        ],
+        /^The file ".*big\.txt" has 629145600 bytes; text files are read whole and may have at most 536870888/,
+      ],
+      [
+        ["eval", "--model", OPT_TINY, "--text", "/dev/zero"],
+        /^"\/dev\/zero" is not a regular file/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const t0 = performance.now();
+      const r = await runCli(args);
+      assert.equal(r.code, 1, describe(r));
+      assert.match(errorLine(r), message);
+      assert.ok(performance.now() - t0 < 20_000, "refused at once");
+    }
+    assert.deepEqual(await outputLeftovers(join(tmp, "o")), []);
+  });
+});
