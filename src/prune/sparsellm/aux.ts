@@ -102,7 +102,8 @@ export function activation(
   const count = n * pr.f;
   if (pr.kind === "glu") {
     auxOp(b, AuxMode.glu, { out, inputs: [s!, z], count, gate: pr.gateFn ?? "silu" });
-  } else auxOp(b, AuxMode.relu, { out, inputs: [z], count });
+  }
+  else auxOp(b, AuxMode.relu, { out, inputs: [z], count });
 }
 
 /**
