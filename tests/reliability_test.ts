@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CheckpointError, pruneCheckpoint } from "../io.ts";
+import { CheckpointError, evaluateCheckpoint, pruneCheckpoint } from "../io.ts";
 import { OptionError } from "../src/prune/options.ts";
 import { ResumeState } from "../src/app/resume_state.ts";
 import { resolvePruneOptions } from "../src/prune/options.ts";
@@ -796,4 +796,41 @@ Deno.test("reliability #7: a calibration or evaluation source that cannot be rea
     }
     assert.deepEqual(await outputLeftovers(join(tmp, "o")), []);
   });
+});
+
+Deno.test("reliability #12: library arguments out of range are typed option errors before any work", async () => {
+  const model = join(ROOT, OPT_TINY);
+  const text = join(ROOT, TEST_TXT);
+  const cases: [() => Promise<unknown>, string, string][] = [
+    [
+      () => evaluateCheckpoint({ model, text, seqlen: 0 }),
+      "seqlen",
+      "seqlen must be a positive integer (got 0)",
+    ],
+    [
+      () => evaluateCheckpoint({ model, text, seqlen: 64, maxWindows: 1.5 }),
+      "maxWindows",
+      "maxWindows must be a positive integer (got 1.5)",
+    ],
+    [
+      () =>
+        pruneCheckpoint({
+          model,
+          out: "/nonexistent/o",
+          evalText: text,
+          maxWindows: -1,
+          options: resolvePruneOptions({ method: "magnitude", sparsity: 0.5 }),
+        }),
+      "maxWindows",
+      "maxWindows must be a positive integer (got -1)",
+    ],
+  ];
+  for (const [f, option, message] of cases) {
+    await assert.rejects(f, (e: unknown) => {
+      assert.ok(e instanceof OptionError, String(e));
+      assert.equal((e as OptionError).option, option);
+      assert.equal((e as Error).message, message);
+      return true;
+    });
+  }
 });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { evaluatePerplexity } from "../eval/perplexity.ts";
 import { assertFinite } from "../io/finite.ts";
 import { OptionError } from "../prune/option_error.ts";
+import { positiveInteger } from "./_args.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import type { ModelConfig } from "../models/config.ts";
 import { CausalLM } from "../models/model.ts";
@@ -168,6 +169,8 @@ export async function perplexityOf(
  * ```
  */
 export async function evaluateCheckpoint(args: EvaluateArgs): Promise<EvalResult> {
+  positiveInteger("seqlen", args.seqlen);
+  positiveInteger("maxWindows", args.maxWindows);
   const { reader, config } = await openModel(args.model);
   try {
     const seqlen = args.seqlen ?? defaultSeqlen(config);

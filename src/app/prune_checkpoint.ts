@@ -21,6 +21,7 @@ import { CheckpointWriter } from "../io/checkpoint_writer.ts";
 import { encodeFromF32 } from "../io/dtype.ts";
 import type { WeightSource } from "../models/weights.ts";
 import { perplexityOf, textWindows } from "./evaluate.ts";
+import { positiveInteger } from "./_args.ts";
 import { assertFinite } from "../io/finite.ts";
 import { defaultSeqlen, loadTokenizer, openModel } from "../io/model_files.ts";
 import { assertNonWeightFilesInside, copyNonWeightFiles } from "../io/non_weight_files.ts";
@@ -177,6 +178,7 @@ export interface PruneReport {
 export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneReport> {
   const t0 = performance.now();
   const o = args.options;
+  positiveInteger("maxWindows", args.maxWindows);
   const { reader, config } = await openModel(args.model);
   let outDir: AtomicOutputDir | undefined;
   const state = new ResumeState(args.out);
