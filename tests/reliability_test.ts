@@ -834,3 +834,31 @@ Deno.test("reliability #12: library arguments out of range are typed option erro
     });
   }
 });
+
+Deno.test("reliability: a second run on the same output is refused up front; a killed run's lock is taken over", async () => {
+  await withTempDir(async (tmp) => {
+    const out = join(tmp, "o");
+    const lock = join(tmp, ".o.lock");
+    const stamp = (pid: number) =>
+      JSON.stringify({ pid, host: Deno.hostname(), started: Date.UTC(2026, 0, 2) });
+    // A run that is still going: this test process.
+    await Deno.writeTextFile(lock, stamp(Deno.pid));
+    const r = await runCli(["prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", out]);
+    assert.equal(r.code, 1, describe(r));
+    assert.equal(
+      errorLine(r),
+      `Another run (process ${Deno.pid}, started 2026-01-02T00:00:00.000Z) is writing the ` +
+        `output folder "${out}"; wait for it to end, or remove "${lock}" if that process is not sparsellm`,
+    );
+    assert.doesNotMatch(r.stderr, /layer 0/);
+    assert.equal(await Deno.readTextFile(lock), stamp(Deno.pid), "the other run's lock stays");
+    // A run that was killed: a process that has exited.
+    const gone = new Deno.Command("true").spawn();
+    await gone.status;
+    await Deno.writeTextFile(lock, stamp(gone.pid));
+    const ok = await runCli(["prune", "--model", OPT_TINY, ...SPARSEGPT, "--out", out]);
+    assert.equal(ok.code, 0, describe(ok));
+    assert.match(ok.stderr, /note: removed ".*\.o\.lock", the lock of an interrupted earlier run/);
+    assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name).sort(), ["o"]);
+  });
+});

@@ -15,7 +15,7 @@ import type { LayerReport, ProgressEvent } from "../prune/report.ts";
 import { targetSparsity } from "../prune/types.ts";
 import type { FfnReport } from "../prune/sparsellm/types.ts";
 import { layerChartSvg } from "./report/charts.ts";
-import { AtomicOutputDir } from "../io/atomic_dir.ts";
+import { AtomicOutputDir, OutputLock } from "../io/atomic_dir.ts";
 import { CheckpointReader } from "../io/checkpoint.ts";
 import { CheckpointWriter } from "../io/checkpoint_writer.ts";
 import { encodeFromF32 } from "../io/dtype.ts";
@@ -181,6 +181,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
   positiveInteger("maxWindows", args.maxWindows);
   const { reader, config } = await openModel(args.model);
   let outDir: AtomicOutputDir | undefined;
+  let lock: OutputLock | undefined;
   const state = new ResumeState(args.out);
   let stateLayers = 0;
   let resumed = false;
@@ -203,6 +204,8 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       force: args.force ?? false,
       inputs: inputPaths(args),
     });
+    // One run per output folder at a time (a killed run's lock is taken over).
+    lock = await OutputLock.acquire(args.out, args.onNotice);
     // Temporary folders of killed runs (never those of a run still going) are cleared.
     for (const stale of await AtomicOutputDir.removeStale(args.out)) {
       args.onNotice?.(`removed "${stale}", the temporary folder of an interrupted earlier run`);
@@ -426,6 +429,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
   } finally {
     reader.close();
     await outDir?.abort();
+    await lock?.release();
   }
 }
 
