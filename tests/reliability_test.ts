@@ -862,3 +862,38 @@ Deno.test("reliability: a second run on the same output is refused up front; a k
     assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name).sort(), ["o"]);
   });
 });
+
+Deno.test({
+  name: "reliability #6: a read-only output location is refused before any work, naming the folder",
+  ignore: !MOUNT,
+  async fn() {
+    await withTempDir(async (tmp) => {
+      const ro = join(tmp, "ro");
+      await Deno.mkdir(ro);
+      const m = await new Deno.Command("mount", {
+        args: ["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", ro],
+      }).output();
+      assert.ok(m.success);
+      try {
+        const r = await runCli([
+          "prune",
+          "--model",
+          OPT_TINY,
+          ...SPARSEGPT,
+          "--out",
+          join(ro, "a", "o"),
+        ]);
+        assert.equal(r.code, 1, describe(r));
+        assert.equal(
+          errorLine(r),
+          `Cannot write the output folder "${join(ro, "a", "o")}": its parent "${
+            join(ro, "a")
+          }" refuses new files (Read-only file system (os error 30))`,
+        );
+        assert.doesNotMatch(r.stderr, /layer 0/);
+      } finally {
+        await unmount(ro);
+      }
+    });
+  },
+});

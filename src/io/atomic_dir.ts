@@ -436,13 +436,21 @@ export class OutputLock {
       createdParents.push(p);
       if (dirname(p) === p) break;
     }
-    await Deno.mkdir(dirname(path), { recursive: true });
+    const cannot = (e: unknown): never => {
+      throw new CheckpointError(
+        `Cannot write the output folder "${out}": its parent "${dirname(path)}" refuses new ` +
+          `files (${(e as Error).message.replace(/:? (mkdir|writefile) '.*'$/, "")})`,
+        { cause: e },
+      );
+    };
+    await Deno.mkdir(dirname(path), { recursive: true }).catch(cannot);
     for (let attempt = 0;; attempt++) {
       try {
         await Deno.writeTextFile(lockPath, ownerStamp(), { createNew: true });
         return new OutputLock(lockPath, createdParents);
       } catch (e) {
-        if (!(e instanceof Deno.errors.AlreadyExists) || attempt > 0) throw e;
+        if (!(e instanceof Deno.errors.AlreadyExists)) cannot(e);
+        if (attempt > 0) throw e;
       }
       const owner = await readOwner(lockPath);
       if (owner !== null && !(await ownerGone(owner))) {
