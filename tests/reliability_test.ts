@@ -698,6 +698,31 @@ Deno.test("reliability #10: inputs that disagree with each other are refused, na
       assert.equal(r.code, 1, describe(r));
       assert.match(errorLine(r), new RegExp(`"${name.replaceAll(".", "\\.")}".*NaN`));
     });
+    await t.step("a tokenizer producing ids past the model's vocab_size", async () => {
+      const model = join(tmp, "tok");
+      await copyDir(join(ROOT, OPT_TINY), model);
+      const path = join(model, "tokenizer.json");
+      const tok = JSON.parse(await Deno.readTextFile(path));
+      const vocab = tok.model.vocab as Record<string, number>;
+      const last = Object.keys(vocab).reduce((a, b) => (vocab[b] > vocab[a] ? b : a));
+      vocab[last] = 100000;
+      await Deno.writeTextFile(path, JSON.stringify(tok));
+      for (
+        const args of [
+          ["eval", "--model", model, "--text", TEST_TXT, "--seqlen", "64"],
+          ["prune", "--model", model, ...SPARSEGPT, "--out", join(tmp, "o2")],
+        ]
+      ) {
+        const r = await runCli(args);
+        assert.equal(r.code, 1, describe(r));
+        assert.equal(
+          errorLine(r),
+          `The tokenizer "${path}" produces ids up to 100000, but "${
+            join(model, "config.json")
+          }" has vocab_size 272: the tokenizer and the model disagree`,
+        );
+      }
+    });
     await t.step("eval --seqlen beyond max_position_embeddings", async () => {
       const r = await runCli(["eval", "--model", OPT_TINY, "--text", TEST_TXT, "--seqlen", "300"]);
       assert.equal(r.code, 2, describe(r));

@@ -104,6 +104,19 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
       `The tokenizer "${path}" has an empty vocabulary: it cannot turn any text into tokens`,
     );
   }
+  // Ids past the embedding rows would be looked up out of range: the tokenizer and the model must
+  // agree (problems of config.json itself are reported by openModel).
+  const cfgPath = join(dir, "config.json");
+  let modelVocab: number | undefined;
+  try {
+    modelVocab = parseModelConfig(JSON.parse(await Deno.readTextFile(cfgPath)), cfgPath).vocabSize;
+  } catch { /* reported where the model is opened */ }
+  if (modelVocab !== undefined && tokenizer.vocabSize > modelVocab) {
+    throw new CheckpointError(
+      `The tokenizer "${path}" produces ids up to ${tokenizer.vocabSize - 1}, but "${cfgPath}" ` +
+        `has vocab_size ${modelVocab}: the tokenizer and the model disagree`,
+    );
+  }
   return tokenizer;
 }
 
