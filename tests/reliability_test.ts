@@ -658,6 +658,29 @@ Deno.test("reliability #10: inputs that disagree with each other are refused, na
           "contradicts itself)",
       );
     });
+    await t.step("a tensor stored in two shards", async () => {
+      const model = join(tmp, "twice");
+      await copyDir(join(ROOT, OPT_TINY), model);
+      const { reader } = await openModel(model);
+      const list = reader.names();
+      reader.close();
+      // Both shards are the whole file; the index gives each tensor to the first.
+      await Deno.rename(join(model, "model.safetensors"), join(model, "a.safetensors"));
+      await Deno.copyFile(join(model, "a.safetensors"), join(model, "b.safetensors"));
+      const map = Object.fromEntries(
+        list.map((n, i) => [n, i === 0 ? "b.safetensors" : "a.safetensors"]),
+      );
+      await Deno.writeTextFile(
+        join(model, "model.safetensors.index.json"),
+        JSON.stringify({ metadata: {}, weight_map: map }),
+      );
+      const r = await runCli(["inspect", "--model", model]);
+      assert.equal(r.code, 1, describe(r));
+      assert.match(
+        errorLine(r),
+        /^Tensor ".*" is stored in both "(a|b)\.safetensors" and "(a|b)\.safetensors" \(the index ".*" lists .*\); the shards contradict each other$/,
+      );
+    });
     await t.step("a config with fewer layers than the checkpoint", async () => {
       const model = join(tmp, "fewer");
       await copyDir(join(ROOT, OPT_TINY), model);

@@ -307,6 +307,18 @@ export class CheckpointReader {
           }
           tensors.set(name, { ...shard.info(name), file });
         }
+        // A tensor stored in two shards is named twice: the index would silently pick one.
+        for (const [file, shard] of shards) {
+          for (const t of shard.tensors()) {
+            const listed = tensors.get(t.name)?.file;
+            if (listed !== undefined && listed !== file) {
+              throw new CheckpointError(
+                `Tensor "${t.name}" is stored in both "${listed}" and "${file}" (the index ` +
+                  `"${indexPath}" lists "${listed}"); the shards contradict each other`,
+              );
+            }
+          }
+        }
       }
       return new CheckpointReader(
         dir,
