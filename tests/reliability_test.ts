@@ -478,6 +478,11 @@ Deno.test("reliability #9: bench validates every list entry before any work", as
         /^--sparsities has "5:4": /,
       ],
       [
+        "a pattern the model's widths do not fit",
+        ["--methods", "wanda", "--sparsities", "0.5,1:128"],
+        /^--sparsities has "1:128": pattern 1:128/,
+      ],
+      [
         "a repeated method",
         ["--methods", "magnitude,magnitude"],
         /^--methods names "magnitude" twice/,

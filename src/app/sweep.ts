@@ -13,7 +13,9 @@ import {
   type PruneOptions,
   type PruneOptionsInput,
   resolvePruneOptions,
+  validateForModel,
 } from "../prune/options.ts";
+import { defaultSeqlen, openModel } from "../io/model_files.ts";
 import type { ProgressEvent } from "../prune/report.ts";
 import { METHOD_NAMES, type MethodName } from "../prune/types.ts";
 import { sweepChartSvg } from "./report/charts.ts";
@@ -189,6 +191,19 @@ export async function runSweep(a: SweepArgs): Promise<SweepResult> {
       what: "evaluation text",
     }],
   });
+  // ... and against the model (pattern widths, layers, seqlen), still before any work.
+  const { reader, config } = await openModel(a.model);
+  reader.close();
+  const seqlen = a.base.seqlen ?? defaultSeqlen(config);
+  for (const [cell, options] of cells) {
+    try {
+      validateForModel(options, config, seqlen);
+    } catch (e) {
+      if (!(e instanceof OptionError) || !["sparsity", "pattern"].includes(e.option)) throw e;
+      const setting = cell.slice(cell.indexOf(" ") + 1);
+      throw new OptionError("sparsities", `sparsities has "${setting}": ${e.message}`);
+    }
+  }
   const gpu = a.gpu ?? await getGpu();
   await Deno.mkdir(a.out, { recursive: true });
   const dense = (await evaluateCheckpoint({
