@@ -44,6 +44,9 @@ function requirement(s: OptionSpec): string {
       return "a size such as 512MiB, 4GiB or 2000000000";
   }
   const what = s.kind === "int" ? "an integer" : "a number";
+  if (s.kind === "int" && s.min !== undefined && s.lt !== undefined) {
+    return `an integer from ${s.min} to ${s.lt - 1}`;
+  }
   if (s.min !== undefined && s.lt !== undefined) return `in [${s.min}, ${s.lt})`;
   if (s.min !== undefined && s.max !== undefined) return `${what} from ${s.min} to ${s.max}`;
   if (s.kind === "int" && s.min === 1) return "a positive integer";
