@@ -61,6 +61,14 @@ function progressPrinter(quiet: boolean): (e: ProgressEvent) => void {
   };
 }
 
+/**
+ * A report figure in fixed notation, or `-` when it is absent or not finite (report.json stores
+ * non-finite figures as null), so that no printer fails on a missing field.
+ */
+function fixedOrDash(value: number | null | undefined, decimals: number, unit = ""): string {
+  return typeof value === "number" && Number.isFinite(value) ? value.toFixed(decimals) + unit : "-";
+}
+
 const encoder = new TextEncoder();
 function out(text: string): void {
   Deno.stdout.writeSync(encoder.encode(text + "\n"));
@@ -115,8 +123,8 @@ async function cmdEval(v: Values): Promise<void> {
   });
   if (v.json) return out(JSON.stringify(r));
   out(
-    `perplexity ${r.perplexity.toFixed(4)} (${r.windows} windows x ${r.seqlen} tokens, ${
-      r.seconds.toFixed(1)
+    `perplexity ${fixedOrDash(r.perplexity, 4)} (${r.windows} windows x ${r.seqlen} tokens, ${
+      fixedOrDash(r.seconds, 1)
     } s)`,
   );
 }
@@ -137,6 +145,7 @@ async function cmdPrune(v: Values): Promise<void> {
     ...(v["save-quantized"] !== undefined ? { saveQuantized: v["save-quantized"] as string } : {}),
     options,
     onProgress: progressPrinter(!!v.quiet),
+    onNotice: (message) => console.error(`note: ${message}`),
     signal: interrupt.signal,
   });
   if (v.json) return out(JSON.stringify(report.summary));
@@ -145,25 +154,28 @@ async function cmdPrune(v: Values): Promise<void> {
       l.layer,
       m.role,
       `${m.rows}x${m.cols}`,
-      (100 * m.sparsity).toFixed(2) + "%",
-      formatNumber(m.relError),
-      m.seconds.toFixed(2),
+      fixedOrDash(m.sparsity === null ? null : 100 * m.sparsity, 2, "%"),
+      // Without calibration data (magnitude) there is no relative error: report.json holds null.
+      m.relError === null || !Number.isFinite(m.relError) ? "-" : formatNumber(m.relError),
+      fixedOrDash(m.seconds, 2),
     ])
   );
   out(formatTable(["layer", "matrix", "shape", "sparsity", "rel. error", "seconds"], rows));
   const s = report.summary;
   out("");
   out(
-    `method ${s.method}, achieved sparsity ${(100 * s.sparsity).toFixed(2)}% of prunable weights`,
+    `method ${s.method}, achieved sparsity ${
+      fixedOrDash(100 * s.sparsity, 2, "%")
+    } of prunable weights`,
   );
-  if (s.dense_perplexity !== undefined) {
+  if (s.dense_perplexity !== undefined || s.pruned_perplexity !== undefined) {
     out(
-      `perplexity: dense ${s.dense_perplexity.toFixed(4)} -> pruned ${
-        s.pruned_perplexity!.toFixed(4)
+      `perplexity: dense ${fixedOrDash(s.dense_perplexity, 4)} -> pruned ${
+        fixedOrDash(s.pruned_perplexity, 4)
       }`,
     );
   }
-  out(`pruning took ${s.prune_seconds.toFixed(1)} s; wrote ${s.out}`);
+  out(`pruning took ${fixedOrDash(s.prune_seconds, 1)} s; wrote ${s.out}`);
 }
 
 async function cmdBench(v: Values): Promise<void> {

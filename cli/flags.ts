@@ -194,11 +194,13 @@ export const COMMANDS: Record<string, Command> = {
       { ...OUT, help: "output folder for the tables, the chart and the per-run reports" },
       {
         flag: "methods",
+        key: "methods",
         arg: "LIST",
         help: `methods to compare (default: ${METHOD_NAMES.join(",")})`,
       },
       {
         flag: "sparsities",
+        key: "sparsities",
         arg: "LIST",
         help: "sparsities and patterns (default: 0.5,0.7,0.8,0.9,3:4)",
       },

@@ -190,7 +190,7 @@ const USAGE_CASES: UsageCase[] = [
     args: (
       out,
     ) => [...PRUNE_OK(out), "--method", "sparsellm", "--sparsity", "0.5", "--refit-damp=-1"],
-    names: ["--refit-damp must be positive (got -1)"],
+    names: ["--refit-damp must be positive and at most 100 (got -1)"],
   },
   {
     name: "--blocksize 130 with --pattern 2:4",

@@ -5,7 +5,11 @@
  */
 
 import { evalWindows } from "../data/windows.ts";
+import { join } from "node:path";
 import { evaluatePerplexity } from "../eval/perplexity.ts";
+import { assertFinite } from "../io/finite.ts";
+import { OptionError } from "../prune/option_error.ts";
+import { positiveInteger } from "./_args.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
 import { type GpuHandle, gpuOf } from "../gpu/handle.ts";
 import type { ModelConfig } from "../models/config.ts";
@@ -168,12 +172,31 @@ export async function perplexityOf(
  * ```
  */
 export async function evaluateCheckpoint(args: EvaluateArgs): Promise<EvalResult> {
+  positiveInteger("seqlen", args.seqlen);
+  positiveInteger("maxWindows", args.maxWindows);
   const { reader, config } = await openModel(args.model);
   try {
     const seqlen = args.seqlen ?? defaultSeqlen(config);
+    if (seqlen > config.maxPositions) {
+      throw new OptionError(
+        "seqlen",
+        `seqlen ${seqlen} exceeds the model's ${config.maxPositions} positions ` +
+          `(max_position_embeddings in "${join(args.model, "config.json")}")`,
+      );
+    }
     const windows = await textWindows(args.model, args.text, seqlen, args.maxWindows);
     const gpu = args.gpu ? gpuOf(args.gpu) : await getGpu();
-    return await perplexityOf(gpu, reader, config, windows, args.onProgress);
+    // NaN or infinite weights are refused as prune refuses them, not averaged into a figure.
+    const checked: WeightSource = {
+      has: (n) => reader.has(n),
+      info: (n) => reader.info(n),
+      readF32: async (n) => {
+        const data = await reader.readF32(n);
+        assertFinite(n, data, reader.info(n).file);
+        return data;
+      },
+    };
+    return await perplexityOf(gpu, checked, config, windows, args.onProgress);
   } finally {
     reader.close();
   }

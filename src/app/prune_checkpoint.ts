@@ -18,17 +18,20 @@ import type { LayerReport, ProgressEvent } from "../prune/report.ts";
 import { targetSparsity } from "../prune/types.ts";
 import type { FfnReport } from "../prune/sparsellm/types.ts";
 import { layerChartSvg } from "./report/charts.ts";
-import { AtomicOutputDir } from "../io/atomic_dir.ts";
+import { AtomicOutputDir, OutputLock } from "../io/atomic_dir.ts";
 import { CheckpointReader } from "../io/checkpoint.ts";
 import { CheckpointWriter } from "../io/checkpoint_writer.ts";
 import { encodeFromF32 } from "../io/dtype.ts";
 import type { WeightSource } from "../models/weights.ts";
 import { perplexityOf, textWindows } from "./evaluate.ts";
+import { positiveInteger } from "./_args.ts";
 import { assertFinite } from "../io/finite.ts";
 import { defaultSeqlen, loadTokenizer, openModel } from "../io/model_files.ts";
-import { copyNonWeightFiles } from "../io/non_weight_files.ts";
+import { assertNonWeightFilesInside, copyNonWeightFiles } from "../io/non_weight_files.ts";
 import { readCalibrationDocs } from "../io/text.ts";
 import { CheckpointError } from "../io/errors.ts";
+import { isResourceError, sha256File } from "../io/_fs.ts";
+import { assertCalibrationFits } from "./memory_check.ts";
 import { ResumeState, type ResumeStateData, type StateTensor } from "./resume_state.ts";
 
 /**
@@ -68,6 +71,8 @@ export interface PruneCheckpointArgs {
   onProgress?: (e: ProgressEvent) => void;
   /** Cancellation. */
   signal?: AbortSignal;
+  /** Messages for the user that are not progress (such as leftovers cleared). */
+  onNotice?: (message: string) => void;
   /** Device (default: the shared one). */
   gpu?: GpuHandle;
   /** Skip the dense evaluation and use this figure instead (sweeps). */
@@ -181,14 +186,50 @@ export interface PruneReport {
 export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneReport> {
   const t0 = performance.now();
   const o = args.options;
+  positiveInteger("maxWindows", args.maxWindows);
   const { reader, config } = await openModel(args.model);
   let outDir: AtomicOutputDir | undefined;
+  let lock: OutputLock | undefined;
   const state = new ResumeState(args.out);
   let stateLayers = 0;
   let resumed = false;
+  // Whether the resume folder is this run's to remove (no earlier run's state is in it).
+  let ownState = false;
+  // Errors caused by the input itself (a NaN weight, a pruned matrix that is not finite): a
+  // resumed run would fail the same way, so the saved state is dropped for them, and only them.
+  const inputFaults = new WeakSet<object>();
+  const markInputFault = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof CheckpointError) inputFaults.add(e);
+      throw e;
+    }
+  };
   try {
+    // Everything about the output location is decided before any work.
+    await AtomicOutputDir.check(args.out, args.model, {
+      force: args.force ?? false,
+      inputs: inputPaths(args),
+    });
+    // One run per output folder at a time (a killed run's lock is taken over).
+    lock = await OutputLock.acquire(args.out, args.onNotice);
+    // Temporary folders of killed runs (never those of a run still going) are cleared.
+    for (const stale of await AtomicOutputDir.removeStale(args.out)) {
+      args.onNotice?.(`removed "${stale}", the temporary folder of an interrupted earlier run`);
+    }
+    // The files to copy beside the weights (refused here when one links out of the folder).
+    await assertNonWeightFilesInside(args.model);
     const seqlen = o.seqlen ?? defaultSeqlen(config);
     validateForModel(o, config, seqlen);
+    if (args.calib) {
+      assertCalibrationFits(
+        o,
+        config,
+        seqlen,
+        Deno.systemMemoryInfo().total + (o.gpuMemory ?? 0),
+      );
+    }
     // Calibration windows.
     let calibration: Int32Array[] = [];
     if (args.calib) {
@@ -218,7 +259,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       if (args.resume) {
         saved = await state.load(fingerprint);
         resumed = true;
-        await AtomicOutputDir.removeStale(args.out);
+        stateLayers = saved.nextLayer;
       } else if (args.force) await state.remove();
       else {
         throw new CheckpointError(
@@ -227,14 +268,24 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
         );
       }
     }
-    outDir = await AtomicOutputDir.prepare(args.out, args.model, { force: args.force ?? false });
+    ownState = !resumed;
+    outDir = await AtomicOutputDir.prepare(args.out, args.model, {
+      force: args.force ?? false,
+      inputs: inputPaths(args),
+    });
     // Refuse NaN/Inf weights, naming the tensor and its file.
     const checked: WeightSource = {
       has: (n) => reader.has(n),
       info: (n) => reader.info(n),
       readF32: async (n) => {
-        const data = await reader.readF32(n);
-        assertFinite(n, data, reader.info(n).file);
+        let data: Float32Array;
+        try {
+          data = await reader.readF32(n);
+        } catch (e) {
+          if (e instanceof CheckpointError && !isResourceError(e)) inputFaults.add(e);
+          throw e;
+        }
+        markInputFault(() => assertFinite(n, data, reader.info(n).file));
         return data;
       },
     };
@@ -301,7 +352,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       onLayer: async (_layer, tensors, report) => {
         pending = [];
         for (const [name, data] of tensors) {
-          assertFinite(name, data, "the pruned output");
+          markInputFault(() => assertFinite(name, data, "the pruned output"));
           const info = reader.info(name);
           const bytes = encodeFromF32(data, info.dtype);
           await writer.write(name, bytes);
@@ -375,10 +426,15 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     }
     return report;
   } catch (e) {
-    if (e instanceof CheckpointError && stateLayers > 0 && !resumed) {
-      // Bad input (e.g. a NaN weight in a later layer): resuming would fail the same way, so
-      // leave nothing behind.
-      await state.remove();
+    if (
+      ownState &&
+      (stateLayers === 0 || (e instanceof Error && inputFaults.has(e) && !isResourceError(e)))
+    ) {
+      // Nothing finished yet (a half-written first layer is no state), or bad input such as a
+      // NaN weight in a later layer, which a resumed run would meet again: leave nothing behind.
+      // Any other failure (disk full, an interruption, an output folder that became busy) keeps
+      // the finished layers for --resume.
+      await state.remove().catch(() => {});
       stateLayers = 0;
     }
     if (stateLayers > 0 && e instanceof Error) {
@@ -389,7 +445,16 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
   } finally {
     reader.close();
     await outDir?.abort();
+    await lock?.release();
   }
+}
+
+/** The run's inputs besides the model folder, which the output folder must not hold. */
+function inputPaths(args: PruneCheckpointArgs): { path: string; what: string }[] {
+  return [
+    ...(args.calib ? [{ path: args.calib, what: "calibration file" }] : []),
+    ...(args.evalText ? [{ path: args.evalText, what: "evaluation text" }] : []),
+  ];
 }
 
 function jsonSafeLayer(l: LayerReport): LayerReport {
@@ -423,10 +488,12 @@ async function runFingerprint(
   seqlen: number,
   gpu: Gpu,
 ): Promise<Record<string, unknown>> {
-  const files: Record<string, number> = {};
+  // Contents, not just sizes: a weight changed in place between a kill and --resume would
+  // otherwise mix two models in one output.
+  const files: Record<string, string> = {};
   for (const n of reader.names()) {
     const f = reader.info(n).file;
-    files[f] ??= (await Deno.stat(join(args.model, f))).size;
+    files[f] ??= `sha256 ${await sha256File(join(args.model, f))}`;
   }
   // FNV-1a over the calibration tokens.
   let h = 0x811c9dc5;

@@ -12,7 +12,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import type { LayerReport } from "../prune/report.ts";
 import { CheckpointError } from "../io/errors.ts";
-import { isNotFound, removeIfExists } from "../io/_fs.ts";
+import { isNotFound, isResourceError, removeIfExists, sha256File } from "../io/_fs.ts";
 import { SafetensorsFile } from "../io/safetensors_file.ts";
 import { SafetensorsWriter } from "../io/safetensors_writer.ts";
 
@@ -69,6 +69,11 @@ export interface ResumeStateData {
   denseEvalKey?: string;
   /** Seconds spent in the pruning pipeline by earlier (interrupted) attempts. */
   pruneSeconds: number;
+  /**
+   * SHA-256 of every saved tensor file of the folder (filled in by
+   * {@linkcode ResumeState.saveLayer}); each file is checked against it before it is read.
+   */
+  files?: Record<string, string>;
 }
 
 /**
@@ -91,6 +96,15 @@ function describeDifference(a: Record<string, unknown>, b: Record<string, unknow
     .join("; ");
 }
 
+/** Removes a file, ignoring every failure (used while another error is being reported). */
+async function removeQuietly(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch {
+    // Already gone, or the file system refuses: the original error matters more.
+  }
+}
+
 /**
  * The resume folder of one output folder.
  *
@@ -106,6 +120,8 @@ function describeDifference(a: Record<string, unknown>, b: Record<string, unknow
 export class ResumeState {
   /** The resume folder, absolute. */
   readonly path: string;
+  /** SHA-256 of the saved tensor files, by name. */
+  #hashes: Record<string, string> = {};
 
   /**
    * Names the resume folder of an output folder (nothing is read or created).
@@ -143,7 +159,10 @@ export class ResumeState {
     } catch (e) {
       throw new CheckpointError(`Cannot read the saved state "${file}": ${(e as Error).message}`);
     }
-    if (data?.version !== 1 || typeof data.nextLayer !== "number") {
+    if (
+      data?.version !== 1 || typeof data.nextLayer !== "number" ||
+      typeof data.files !== "object" || data.files === null
+    ) {
       throw new CheckpointError(`The saved state "${file}" is not a sparsellm state (version 1)`);
     }
     const diff = describeDifference(data.fingerprint ?? {}, fingerprint);
@@ -153,12 +172,33 @@ export class ResumeState {
           `instead of resume: true to start over`,
       );
     }
+    this.#hashes = { ...data.files };
     return data;
+  }
+
+  /** Opens a saved tensor file after checking its contents against the hash in `state.json`. */
+  async #open(name: string): Promise<SafetensorsFile> {
+    const path = join(this.path, name);
+    const want = this.#hashes[name];
+    let have: string | undefined;
+    try {
+      have = await sha256File(path);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (want === undefined || have !== want) {
+      throw new CheckpointError(
+        `The saved state file "${path}" is ${
+          have === undefined ? "missing" : "not the one this state saved (changed or corrupted)"
+        }; use force: true instead of resume: true to start over`,
+      );
+    }
+    return await SafetensorsFile.open(path);
   }
 
   /** Reads the pruned tensors saved for one finished layer. */
   async readLayer(layer: number): Promise<StateTensor[]> {
-    const f = await SafetensorsFile.open(join(this.path, `layer-${layer}.safetensors`));
+    const f = await this.#open(`layer-${layer}.safetensors`);
     try {
       const out: StateTensor[] = [];
       for (const t of f.tensors()) {
@@ -177,7 +217,7 @@ export class ResumeState {
 
   /** Reads the calibration inputs saved for layer `layer`. */
   async readHidden(layer: number): Promise<HiddenChunks> {
-    const f = await SafetensorsFile.open(join(this.path, `hidden-${layer}.safetensors`));
+    const f = await this.#open(`hidden-${layer}.safetensors`);
     try {
       const out: HiddenChunks = [];
       for (let i = 0; f.has(`hidden.${i}`); i++) out.push(await f.readF32(`hidden.${i}`));
@@ -203,6 +243,24 @@ export class ResumeState {
     hiddenWidth: number,
     data: ResumeStateData,
   ): Promise<void> {
+    try {
+      await this.#saveLayer(layer, tensors, hidden, hiddenWidth, data);
+    } catch (e) {
+      if (!isResourceError(e)) throw e;
+      throw new Error(
+        `Cannot save the state of layer ${layer} in "${this.path}": ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  }
+
+  async #saveLayer(
+    layer: number,
+    tensors: StateTensor[],
+    hidden: HiddenChunks,
+    hiddenWidth: number,
+    data: ResumeStateData,
+  ): Promise<void> {
     await Deno.mkdir(this.path, { recursive: true });
     await this.#writeFile(`layer-${layer}.safetensors`, tensors);
     const next = data.nextLayer;
@@ -217,8 +275,14 @@ export class ResumeState {
         })),
       );
     }
+    delete this.#hashes[`hidden-${layer}.safetensors`];
     const tmp = join(this.path, "state.json.tmp");
-    await Deno.writeTextFile(tmp, JSON.stringify(data));
+    try {
+      await Deno.writeTextFile(tmp, JSON.stringify({ ...data, files: { ...this.#hashes } }));
+    } catch (e) {
+      await removeQuietly(tmp);
+      throw e;
+    }
     await Deno.rename(tmp, join(this.path, "state.json"));
     await removeIfExists(join(this.path, `hidden-${layer}.safetensors`));
   }
@@ -230,16 +294,26 @@ export class ResumeState {
       tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
     );
     try {
-      for (const t of tensors) await w.write(t.name, t.bytes);
-    } finally {
+      try {
+        for (const t of tensors) await w.write(t.name, t.bytes);
+      } catch (e) {
+        // A failed write (disk full) must surface as itself, not as the "tensors were not
+        // written" complaint of closing a half-written file.
+        await w.close().catch(() => {});
+        throw e;
+      }
       await w.close();
+      const f = await Deno.open(tmp, { read: true, write: true });
+      try {
+        await f.syncData();
+      } finally {
+        f.close();
+      }
+    } catch (e) {
+      await removeQuietly(tmp);
+      throw e;
     }
-    const f = await Deno.open(tmp, { read: true, write: true });
-    try {
-      await f.syncData();
-    } finally {
-      f.close();
-    }
+    this.#hashes[name] = await sha256File(tmp);
     await Deno.rename(tmp, join(this.path, name));
   }
 

@@ -6,10 +6,18 @@
  */
 
 import { join } from "node:path";
+import { AtomicOutputDir } from "../io/atomic_dir.ts";
 import { getGpu, type Gpu } from "../gpu/device.ts";
-import { type PruneOptionsInput, resolvePruneOptions } from "../prune/options.ts";
+import {
+  OptionError,
+  type PruneOptions,
+  type PruneOptionsInput,
+  resolvePruneOptions,
+  validateForModel,
+} from "../prune/options.ts";
+import { defaultSeqlen, openModel } from "../io/model_files.ts";
 import type { ProgressEvent } from "../prune/report.ts";
-import type { MethodName } from "../prune/types.ts";
+import { METHOD_NAMES, type MethodName } from "../prune/types.ts";
 import { sweepChartSvg } from "./report/charts.ts";
 import { formatMarkdownTable } from "./report/table.ts";
 import { evaluateCheckpoint } from "./evaluate.ts";
@@ -107,6 +115,50 @@ export interface SweepResult {
   markdown: string;
 }
 
+/** Resolves the options of every (method, setting) cell; throws {@linkcode OptionError} naming the list. */
+function sweepCells(a: SweepArgs): Map<string, PruneOptions> {
+  const list = (key: "methods" | "sparsities", values: readonly string[]) => {
+    if (values.length === 0) throw new OptionError(key, `${key} is empty`);
+    const seen = new Set<string>();
+    for (const v of values) {
+      if (v === "") throw new OptionError(key, `${key} has an empty entry`);
+      if (seen.has(v)) throw new OptionError(key, `${key} names "${v}" twice`);
+      seen.add(v);
+    }
+  };
+  list("methods", a.methods);
+  list("sparsities", a.sparsities);
+  for (const m of a.methods) {
+    if (!(METHOD_NAMES as readonly string[]).includes(m)) {
+      throw new OptionError(
+        "methods",
+        `methods names an unknown method "${m}"; expected some of ${METHOD_NAMES.join(", ")}`,
+      );
+    }
+  }
+  const cells = new Map<string, PruneOptions>();
+  for (const setting of a.sparsities) {
+    if (!setting.includes(":") && !/^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(setting)) {
+      throw new OptionError(
+        "sparsities",
+        `sparsities has "${setting}", which is neither a number (0.5) nor an N:M pattern (2:4)`,
+      );
+    }
+    for (const method of a.methods) {
+      const input: PruneOptionsInput = { ...a.base, method };
+      if (setting.includes(":")) input.pattern = setting;
+      else input.sparsity = Number(setting);
+      try {
+        cells.set(`${method} ${setting}`, resolvePruneOptions(input));
+      } catch (e) {
+        if (!(e instanceof OptionError) || !["sparsity", "pattern"].includes(e.option)) throw e;
+        throw new OptionError("sparsities", `sparsities has "${setting}": ${e.message}`);
+      }
+    }
+  }
+  return cells;
+}
+
 /**
  * Runs the sweep.
  *
@@ -127,6 +179,31 @@ export interface SweepResult {
  * ```
  */
 export async function runSweep(a: SweepArgs): Promise<SweepResult> {
+  // Every cell's options are checked before any work, so that a typo in the last entry of a list
+  // does not fail after the dense evaluation and the first runs.
+  const cells = sweepCells(a);
+  // The output folder is written into (force: earlier results are replaced cell by cell), and
+  // must not hold the model or the texts.
+  await AtomicOutputDir.check(a.out, a.model, {
+    force: true,
+    inputs: [{ path: a.calib, what: "calibration file" }, {
+      path: a.evalText,
+      what: "evaluation text",
+    }],
+  });
+  // ... and against the model (pattern widths, layers, seqlen), still before any work.
+  const { reader, config } = await openModel(a.model);
+  reader.close();
+  const seqlen = a.base.seqlen ?? defaultSeqlen(config);
+  for (const [cell, options] of cells) {
+    try {
+      validateForModel(options, config, seqlen);
+    } catch (e) {
+      if (!(e instanceof OptionError) || !["sparsity", "pattern"].includes(e.option)) throw e;
+      const setting = cell.slice(cell.indexOf(" ") + 1);
+      throw new OptionError("sparsities", `sparsities has "${setting}": ${e.message}`);
+    }
+  }
   const gpu = a.gpu ?? await getGpu();
   await Deno.mkdir(a.out, { recursive: true });
   const dense = (await evaluateCheckpoint({
@@ -140,10 +217,7 @@ export async function runSweep(a: SweepArgs): Promise<SweepResult> {
   const rows: SweepRow[] = [];
   for (const setting of a.sparsities) {
     for (const method of a.methods) {
-      const input: PruneOptionsInput = { ...a.base, method };
-      if (setting.includes(":")) input.pattern = setting;
-      else input.sparsity = Number(setting);
-      const options = resolvePruneOptions(input);
+      const options = cells.get(`${method} ${setting}`)!;
       const out = join(a.out, `${method}-${setting.replace(":", "of")}`);
       const r = await pruneCheckpoint({
         model: a.model,

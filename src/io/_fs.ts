@@ -1,5 +1,6 @@
 // Internal file helpers shared by the safetensors reader and writer.
 
+import { createHash } from "node:crypto";
 import { isAbsolute, relative, sep } from "node:path";
 import { CheckpointError } from "./errors.ts";
 
@@ -78,4 +79,42 @@ export function pathProblem(e: unknown): string | null {
 export function isInsideDir(path: string, parent: string): boolean {
   const rel = relative(parent, path);
   return rel === "" || (rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/** Error codes of a lacking resource (space, quota, memory, file handles) or a failing device. */
+const RESOURCE_CODES = new Set([
+  "ENOSPC",
+  "EDQUOT",
+  "EFBIG",
+  "EIO",
+  "EROFS",
+  "ENOMEM",
+  "EMFILE",
+  "ENFILE",
+]);
+
+/**
+ * Whether `e` (or an error in its `cause` chain) is a lack of resources or a device failure
+ * (disk full, quota, read-only file system, out of memory or file handles) rather than a problem
+ * of the input: rerunning or resuming may get past it, so nothing already saved may be dropped
+ * because of it.
+ */
+export function isResourceError(e: unknown): boolean {
+  for (let x = e, depth = 0; x instanceof Error && depth < 8; x = x.cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    if (typeof code === "string" && RESOURCE_CODES.has(code)) return true;
+    if (x instanceof Deno.errors.WriteZero) return true;
+  }
+  return false;
+}
+
+/** SHA-256 of a file's contents, hex, read in chunks (files of any size). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(8 << 20);
+  for (let n = await file.read(buf); n !== null; n = await file.read(buf)) {
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
 }

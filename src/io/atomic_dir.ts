@@ -7,7 +7,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { CheckpointError } from "./errors.ts";
-import { isInsideDir, isNotFound, removeIfExists } from "./_fs.ts";
+import { isInsideDir, isNotFound, pathProblem, removeIfExists } from "./_fs.ts";
 
 /**
  * Options of {@linkcode AtomicOutputDir.prepare}.
@@ -26,6 +26,11 @@ import { isInsideDir, isNotFound, removeIfExists } from "./_fs.ts";
 export interface AtomicOutputDirOptions {
   /** Replace an existing non-empty output folder on commit. Default `false`. */
   force?: boolean;
+  /**
+   * Other inputs of the run (files or folders, such as the calibration and evaluation texts)
+   * that the output folder must neither be nor contain, so that `force` can never delete them.
+   */
+  inputs?: readonly { path: string; what: string }[];
 }
 
 /** Real path of `path`, which need not exist: its deepest existing ancestor is resolved. */
@@ -46,6 +51,59 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
     if (isNotFound(e)) return null;
     throw e;
   }
+}
+
+async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(path);
+  } catch (e) {
+    if (isNotFound(e) || pathProblem(e) !== null) return null;
+    throw e;
+  }
+}
+
+/** Marks a temporary folder as this library's, with the process that writes it. */
+const OWNER_FILE = ".sparsellm-owner.json";
+
+function ownerStamp(): string {
+  return JSON.stringify({ pid: Deno.pid, host: Deno.hostname(), started: Date.now() });
+}
+
+/** An owner stamp: the process that writes a temporary folder or holds a lock. */
+interface Owner {
+  pid?: unknown;
+  host?: unknown;
+  started?: unknown;
+}
+
+/** Reads an owner stamp; `null` when the file is missing or not a stamp. */
+async function readOwner(path: string): Promise<Owner | null> {
+  try {
+    const owner = JSON.parse(await Deno.readTextFile(path));
+    return typeof owner === "object" && owner !== null ? owner : null;
+  } catch (e) {
+    if (!isNotFound(e) && !(e instanceof SyntaxError)) throw e;
+    return null;
+  }
+}
+
+/** Whether the process of a stamp is known to be gone (same host, no longer running). */
+async function ownerGone(owner: Owner): Promise<boolean> {
+  if (owner.host !== Deno.hostname() || typeof owner.pid !== "number") return false;
+  if (owner.pid === Deno.pid) return false;
+  // Linux: a running process has /proc/<pid>; without /proc nothing is known to be gone.
+  if (!(await statOrNull("/proc/self"))) return false;
+  return (await statOrNull(`/proc/${owner.pid}`)) === null;
+}
+
+/** Whether a temporary folder was left by a process that is gone (see `removeStale`). */
+async function isStale(tmp: string): Promise<boolean> {
+  const owner = await readOwner(join(tmp, OWNER_FILE));
+  if (owner === null) {
+    const info = await statOrNull(tmp);
+    return info?.mtime != null && Date.now() - info.mtime.getTime() > 10 * 60_000;
+  }
+  return await ownerGone(owner);
 }
 
 async function isEmptyDir(path: string): Promise<boolean> {
@@ -79,12 +137,20 @@ export class AtomicOutputDir {
   #force: boolean;
   #done = false;
   #createdParents: string[];
+  #inPlace: boolean;
 
-  private constructor(path: string, tmpPath: string, force: boolean, createdParents: string[]) {
+  private constructor(
+    path: string,
+    tmpPath: string,
+    force: boolean,
+    createdParents: string[],
+    inPlace: boolean,
+  ) {
     this.path = path;
     this.tmpPath = tmpPath;
     this.#force = force;
     this.#createdParents = createdParents;
+    this.#inPlace = inPlace;
   }
 
   /**
@@ -104,7 +170,67 @@ export class AtomicOutputDir {
     modelDir: string,
     options: AtomicOutputDirOptions = {},
   ): Promise<AtomicOutputDir> {
-    const [realOut, realModel] = await Promise.all([realPathLoose(out), realPathLoose(modelDir)]);
+    const { inPlace } = await AtomicOutputDir.check(out, modelDir, options);
+    const path = resolve(out);
+    // Remember which parent folders we create, so that abort() can remove them again.
+    const createdParents: string[] = [];
+    for (let p = dirname(path); !(await statOrNull(p)); p = dirname(p)) {
+      createdParents.push(p);
+      if (dirname(p) === p) break;
+    }
+    await Deno.mkdir(dirname(path), { recursive: true });
+    const tmpPath = inPlace
+      ? join(path, `.${basename(path)}.tmp-${randomTag()}`)
+      : join(dirname(path), `.${basename(path)}.tmp-${randomTag()}`);
+    await Deno.mkdir(tmpPath);
+    await Deno.writeTextFile(join(tmpPath, OWNER_FILE), ownerStamp());
+    return new AtomicOutputDir(path, tmpPath, options.force ?? false, createdParents, inPlace);
+  }
+
+  /**
+   * Checks, without creating anything, that an output folder can be written and later put in
+   * place: everything {@linkcode AtomicOutputDir.prepare} refuses is refused here, so a caller
+   * can decide before any work.
+   *
+   * @param out The output folder.
+   * @param modelDir The model folder being read, which must not be overwritten.
+   * @param options `force` to replace a non-empty output folder; other `inputs` to protect.
+   * @returns `inPlace: true` when `out` is a mount point, which cannot be renamed over: the
+   * output is then assembled in a hidden folder inside it.
+   * @throws {CheckpointError} When `out` overlaps the model folder or contains another input,
+   * is a symbolic link, lies under a file, is an existing file, or is a non-empty folder
+   * without `force`.
+   */
+  static async check(
+    out: string,
+    modelDir: string,
+    options: AtomicOutputDirOptions = {},
+  ): Promise<{ inPlace: boolean }> {
+    const path = resolve(out);
+    // An ancestor that is a file (or a loop) makes the folder impossible to create.
+    for (let p = dirname(path); dirname(p) !== p; p = dirname(p)) {
+      let info: Deno.FileInfo | null;
+      try {
+        info = await statOrNull(p);
+      } catch (e) {
+        const problem = pathProblem(e);
+        if (problem === null) throw e;
+        continue; // an ancestor further up names the culprit
+      }
+      if (info && !info.isDirectory) {
+        throw new CheckpointError(
+          `Output folder "${out}" cannot be created: "${p}" is a file, not a folder`,
+        );
+      }
+    }
+    let realOut: string, realModel: string;
+    try {
+      [realOut, realModel] = await Promise.all([realPathLoose(out), realPathLoose(modelDir)]);
+    } catch (e) {
+      const problem = pathProblem(e);
+      if (problem === null) throw e;
+      throw new CheckpointError(`Output folder "${out}" cannot be created: the path ${problem}`);
+    }
     if (isInsideDir(realOut, realModel)) {
       throw new CheckpointError(
         `Output folder "${out}" is the model folder "${modelDir}" or inside it; choose another folder`,
@@ -115,7 +241,30 @@ export class AtomicOutputDir {
         `Output folder "${out}" contains the model folder "${modelDir}"; choose another folder`,
       );
     }
-    const path = resolve(out);
+    for (const input of options.inputs ?? []) {
+      const realInput = await realPathLoose(input.path);
+      if (isInsideDir(realInput, realOut)) {
+        throw new CheckpointError(
+          `Output folder "${out}" is or contains the ${input.what} "${input.path}", which ` +
+            `replacing it would delete; choose another folder`,
+        );
+      }
+    }
+    // A symbolic link as the output would be replaced by a real folder on commit, its target
+    // left empty (or, dangling, fail at the end): refuse it up front.
+    const link = await lstatOrNull(path);
+    if (link?.isSymlink) {
+      let target = "?";
+      try {
+        target = await Deno.readLink(path);
+      } catch { /* keep "?" */ }
+      const dangling = (await statOrNull(path).catch(() => null)) === null;
+      throw new CheckpointError(
+        `Output path "${out}" is a symbolic link to "${target}"${
+          dangling ? ", which does not exist" : ""
+        }; give the folder itself (a real path) as the output`,
+      );
+    }
     const info = await statOrNull(path);
     if (info && !info.isDirectory) {
       throw new CheckpointError(`Output path "${out}" exists and is not a folder`);
@@ -125,16 +274,10 @@ export class AtomicOutputDir {
         `Output folder "${out}" is not empty; use force: true to replace it`,
       );
     }
-    // Remember which parent folders we create, so that abort() can remove them again.
-    const createdParents: string[] = [];
-    for (let p = dirname(path); !(await statOrNull(p)); p = dirname(p)) {
-      createdParents.push(p);
-      if (dirname(p) === p) break;
-    }
-    await Deno.mkdir(dirname(path), { recursive: true });
-    const tmpPath = join(dirname(path), `.${basename(path)}.tmp-${randomTag()}`);
-    await Deno.mkdir(tmpPath);
-    return new AtomicOutputDir(path, tmpPath, options.force ?? false, createdParents);
+    // A mount point cannot be renamed over (EBUSY): write inside it instead.
+    const parent = info ? await statOrNull(dirname(path)) : null;
+    const inPlace = info !== null && parent !== null && info.dev !== parent.dev;
+    return { inPlace };
   }
 
   /**
@@ -150,6 +293,8 @@ export class AtomicOutputDir {
     if (this.#done) {
       throw new CheckpointError(`Output folder "${this.path}" was already committed or aborted`);
     }
+    if (this.#inPlace) return await this.#commitInPlace();
+    await Deno.remove(join(this.tmpPath, OWNER_FILE));
     const info = await statOrNull(this.path);
     if (info && !info.isDirectory) {
       throw new CheckpointError(`Output path "${this.path}" exists and is not a folder`);
@@ -177,26 +322,53 @@ export class AtomicOutputDir {
     this.#done = true;
   }
 
+  /** Moves the files of the temporary folder inside a mount point up into it. */
+  async #commitInPlace(): Promise<void> {
+    const tmpName = basename(this.tmpPath);
+    const others: string[] = [];
+    for await (const e of Deno.readDir(this.path)) if (e.name !== tmpName) others.push(e.name);
+    if (others.length > 0 && !this.#force) {
+      throw new CheckpointError(
+        `Output folder "${this.path}" is not empty; use force: true to replace it`,
+      );
+    }
+    for (const name of others) await Deno.remove(join(this.path, name), { recursive: true });
+    await Deno.remove(join(this.tmpPath, OWNER_FILE));
+    for await (const e of Deno.readDir(this.tmpPath)) {
+      await Deno.rename(join(this.tmpPath, e.name), join(this.path, e.name));
+    }
+    await Deno.remove(this.tmpPath);
+    this.#done = true;
+  }
+
   /**
-   * Removes temporary folders `.<name>.tmp-*` that killed runs left beside `out` (used when
-   * resuming such a run).
+   * Removes temporary folders `.<name>.tmp-*` that killed runs left beside `out` (or inside it,
+   * when it is a mount point): those whose owner stamp names a process of this host that no
+   * longer runs, and unstamped ones older than ten minutes. A concurrent run's folder stays.
    *
    * @param out The output folder.
-   * @returns The removed folders' names.
+   * @returns The removed folders, absolute.
    */
   static async removeStale(out: string): Promise<string[]> {
     const path = resolve(out);
     const prefix = `.${basename(path)}.tmp-`;
     const removed: string[] = [];
-    try {
-      for await (const e of Deno.readDir(dirname(path))) {
-        if (e.isDirectory && e.name.startsWith(prefix)) {
-          await Deno.remove(join(dirname(path), e.name), { recursive: true });
-          removed.push(e.name);
+    for (const dir of [dirname(path), path]) {
+      let entries: Deno.DirEntry[];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(dir));
+      } catch (e) {
+        if (isNotFound(e) || pathProblem(e) !== null) continue;
+        throw e;
+      }
+      for (const e of entries) {
+        if (!e.isDirectory || !e.name.startsWith(prefix)) continue;
+        const tmp = join(dir, e.name);
+        if (await isStale(tmp)) {
+          await removeIfExists(tmp);
+          removed.push(tmp);
         }
       }
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
     }
     return removed;
   }
@@ -219,5 +391,97 @@ export class AtomicOutputDir {
   /** Aborts unless committed, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.abort();
+  }
+}
+
+/**
+ * An exclusive claim on an output folder for the length of a run: the file `.<name>.lock` beside
+ * it, holding the owner stamp. A second run on the same output is refused up front instead of
+ * both writing the same resume state and racing to the final rename; the lock of a run that no
+ * longer exists (killed) is taken over.
+ *
+ * @example
+ * ```ts
+ * import { OutputLock } from "./atomic_dir.ts";
+ *
+ * await using lock = await OutputLock.acquire("out/pruned");
+ * console.log(lock.path); // ".../out/.pruned.lock"
+ * ```
+ */
+export class OutputLock {
+  /** The lock file, absolute. */
+  readonly path: string;
+  #createdParents: string[];
+  #released = false;
+
+  private constructor(path: string, createdParents: string[]) {
+    this.path = path;
+    this.#createdParents = createdParents;
+  }
+
+  /**
+   * Takes the lock of an output folder (creating its parent folders when missing; they are
+   * removed again on release when still empty).
+   *
+   * @param out The output folder.
+   * @param onNotice Told when the lock of a killed run was taken over.
+   * @returns The held lock.
+   * @throws {CheckpointError} When a running process holds it.
+   */
+  static async acquire(out: string, onNotice?: (message: string) => void): Promise<OutputLock> {
+    const path = resolve(out);
+    const lockPath = join(dirname(path), `.${basename(path)}.lock`);
+    const createdParents: string[] = [];
+    for (let p = dirname(path); !(await statOrNull(p)); p = dirname(p)) {
+      createdParents.push(p);
+      if (dirname(p) === p) break;
+    }
+    const cannot = (e: unknown): never => {
+      throw new CheckpointError(
+        `Cannot write the output folder "${out}": its parent "${dirname(path)}" refuses new ` +
+          `files (${(e as Error).message.replace(/:? (mkdir|writefile) '.*'$/, "")})`,
+        { cause: e },
+      );
+    };
+    await Deno.mkdir(dirname(path), { recursive: true }).catch(cannot);
+    for (let attempt = 0;; attempt++) {
+      try {
+        await Deno.writeTextFile(lockPath, ownerStamp(), { createNew: true });
+        return new OutputLock(lockPath, createdParents);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) cannot(e);
+        if (attempt > 0) throw e;
+      }
+      const owner = await readOwner(lockPath);
+      if (owner !== null && !(await ownerGone(owner))) {
+        throw new CheckpointError(
+          `Another run (process ${owner.pid}, started ${
+            new Date(Number(owner.started)).toISOString()
+          }) is writing the output folder "${out}"; wait for it to end, or remove "${lockPath}" ` +
+            `if that process is not sparsellm`,
+        );
+      }
+      await removeIfExists(lockPath);
+      onNotice?.(`removed "${lockPath}", the lock of an interrupted earlier run`);
+    }
+  }
+
+  /** Removes the lock file (and parent folders it created, if empty); idempotent. */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    await removeIfExists(this.path);
+    for (const p of this.#createdParents) {
+      try {
+        await Deno.remove(p);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  /** Releases the lock, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
   }
 }

@@ -85,6 +85,34 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * The first key that appears twice in one object of a JSON text (which `JSON.parse` hides by
+ * keeping the last), or `null`. The text must be valid JSON.
+ */
+function duplicateKey(text: string): string | null {
+  const stack: (Set<string> | null)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{") stack.push(new Set());
+    else if (c === "[") stack.push(null);
+    else if (c === "}" || c === "]") stack.pop();
+    else if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const keys = stack[stack.length - 1];
+      let k = j + 1;
+      while (k < text.length && /\s/.test(text[k])) k++;
+      if (keys && text[k] === ":") {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+      }
+      i = j;
+    }
+  }
+  return null;
+}
+
 async function readJson(path: string, what: string): Promise<unknown> {
   let text: string;
   try {
@@ -95,8 +123,17 @@ async function readJson(path: string, what: string): Promise<unknown> {
     throw new CheckpointError(`Cannot read ${what}: "${path}" ${problem}`, { cause });
   }
   try {
-    return JSON.parse(text);
+    const json = JSON.parse(text);
+    const dup = duplicateKey(text);
+    if (dup !== null) {
+      throw new CheckpointError(
+        `Cannot read ${what}: "${path}" names ${JSON.stringify(dup)} twice in one object ` +
+          `(JSON keeps only the last, so the file contradicts itself)`,
+      );
+    }
+    return json;
   } catch (cause) {
+    if (cause instanceof CheckpointError) throw cause;
     const msg = cause instanceof Error ? cause.message : String(cause);
     throw new CheckpointError(`Cannot read ${what}: "${path}" is not valid JSON: ${msg}`, {
       cause,
@@ -269,6 +306,18 @@ export class CheckpointReader {
             );
           }
           tensors.set(name, { ...shard.info(name), file });
+        }
+        // A tensor stored in two shards is named twice: the index would silently pick one.
+        for (const [file, shard] of shards) {
+          for (const t of shard.tensors()) {
+            const listed = tensors.get(t.name)?.file;
+            if (listed !== undefined && listed !== file) {
+              throw new CheckpointError(
+                `Tensor "${t.name}" is stored in both "${listed}" and "${file}" (the index ` +
+                  `"${indexPath}" lists "${listed}"); the shards contradict each other`,
+              );
+            }
+          }
         }
       }
       return new CheckpointReader(

@@ -49,6 +49,16 @@ export async function openModel(dir: string): Promise<ModelFolder> {
   const reader = await CheckpointReader.open(dir);
   try {
     const config = parseModelConfig(reader.config, join(dir, "config.json"));
+    // A config with fewer layers than the weights would leave the extra layers silently dense.
+    for (const name of reader.names()) {
+      const m = /(?:^|\.)layers\.(\d+)\./.exec(name);
+      if (m && Number(m[1]) >= config.numLayers) {
+        throw new CheckpointError(
+          `"${join(dir, "config.json")}" says the model has ${config.numLayers} layers, but the ` +
+            `weights hold layer ${m[1]} ("${name}"); the config and the weights disagree`,
+        );
+      }
+    }
     return { reader, config };
   } catch (e) {
     reader.close();
@@ -83,11 +93,32 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer> {
   try {
     cfg = JSON.parse(await Deno.readTextFile(join(dir, "tokenizer_config.json")));
   } catch { /* optional */ }
+  let tokenizer: TextTokenizer;
   try {
-    return new TextTokenizer(json, cfg);
+    tokenizer = new TextTokenizer(json, cfg);
   } catch (e) {
     throw new CheckpointError(`Cannot load the tokenizer "${path}": ${(e as Error).message}`);
   }
+  if (tokenizer.vocabSize === 0) {
+    // Otherwise every text would be reported as holding 0 tokens, blaming the text.
+    throw new CheckpointError(
+      `The tokenizer "${path}" has an empty vocabulary: it cannot turn any text into tokens`,
+    );
+  }
+  // Ids past the embedding rows would be looked up out of range: the tokenizer and the model must
+  // agree (problems of config.json itself are reported by openModel).
+  const cfgPath = join(dir, "config.json");
+  let modelVocab: number | undefined;
+  try {
+    modelVocab = parseModelConfig(JSON.parse(await Deno.readTextFile(cfgPath)), cfgPath).vocabSize;
+  } catch { /* reported where the model is opened */ }
+  if (modelVocab !== undefined && tokenizer.vocabSize > modelVocab) {
+    throw new CheckpointError(
+      `The tokenizer "${path}" produces ids up to ${tokenizer.vocabSize - 1}, but "${cfgPath}" ` +
+        `has vocab_size ${modelVocab}: the tokenizer and the model disagree`,
+    );
+  }
+  return tokenizer;
 }
 
 /**

@@ -6,6 +6,8 @@
  */
 
 import { join } from "node:path";
+import { isInsideDir } from "./_fs.ts";
+import { CheckpointError } from "./errors.ts";
 
 const WEIGHT_SUFFIXES = [
   ".safetensors",
@@ -70,6 +72,35 @@ export async function listNonWeightFiles(dir: string): Promise<string[]> {
 }
 
 /**
+ * Refuses a model folder whose files to copy (see {@linkcode listNonWeightFiles}) include a
+ * symbolic link that resolves outside the folder: the rule shards follow, so that an output never
+ * carries a copy of a file from elsewhere (`notes.txt -> /etc/hostname`).
+ *
+ * @example
+ * ```ts
+ * import { assertNonWeightFilesInside } from "./non_weight_files.ts";
+ *
+ * await assertNonWeightFilesInside("testdata/models/opt-tiny");
+ * ```
+ *
+ * @param dir The model folder.
+ * @throws {CheckpointError} Naming the link and where it leads.
+ */
+export async function assertNonWeightFilesInside(dir: string): Promise<void> {
+  const realDir = await Deno.realPath(dir);
+  for (const name of await listNonWeightFiles(dir)) {
+    const real = await Deno.realPath(join(dir, name));
+    if (!isInsideDir(real, realDir)) {
+      throw new CheckpointError(
+        `"${name}" in the model folder "${dir}" is a symbolic link to "${real}", outside ` +
+          `the model folder, and would be copied into the output; remove the link or put the ` +
+          `file itself in the folder`,
+      );
+    }
+  }
+}
+
+/**
  * Copies the non-weight files of `srcDir` (see {@linkcode listNonWeightFiles})
  * into `dstDir`, following symbolic links.
  *
@@ -84,8 +115,10 @@ export async function listNonWeightFiles(dir: string): Promise<string[]> {
  * @param srcDir The model folder.
  * @param dstDir An existing destination folder.
  * @returns The names of the copied files, sorted.
+ * @throws {CheckpointError} When a symbolic link among them resolves outside `srcDir`.
  */
 export async function copyNonWeightFiles(srcDir: string, dstDir: string): Promise<string[]> {
+  await assertNonWeightFilesInside(srcDir);
   const names = await listNonWeightFiles(srcDir);
   for (const name of names) await Deno.copyFile(join(srcDir, name), join(dstDir, name));
   return names;

@@ -38,6 +38,9 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
   return -1;
 }
 
+/** Largest text file read (bytes): the longest string V8 holds, 2^29 - 24 UTF-16 units. */
+export const MAX_TEXT_BYTES = 2 ** 29 - 24;
+
 /**
  * Reads a whole file as UTF-8 text. A leading byte order mark is removed.
  *
@@ -55,10 +58,7 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
  */
 export async function readTextFile(path: string | URL): Promise<string> {
   const name = pathName(path);
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
+  const fail = (error: unknown): never => {
     if (error instanceof Deno.errors.NotFound) {
       throw new Error(`The file "${name}" does not exist.`, { cause: error });
     }
@@ -67,7 +67,19 @@ export async function readTextFile(path: string | URL): Promise<string> {
     }
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`Cannot read the file "${name}": ${reason}`, { cause: error });
+  };
+  // A device or pipe (/dev/zero) could be read forever, and a file beyond the longest string
+  // JavaScript holds would fail only after being read whole: refuse both before reading.
+  const info = await Deno.stat(path).catch(fail);
+  if (info.isDirectory) fail(new Deno.errors.IsADirectory(name));
+  if (!info.isFile) throw new Error(`"${name}" is not a regular file (a device, pipe or socket).`);
+  if (info.size > MAX_TEXT_BYTES) {
+    throw new Error(
+      `The file "${name}" has ${info.size} bytes; text files are read whole and may have at ` +
+        `most ${MAX_TEXT_BYTES} (about 512 MiB): use a part of it.`,
+    );
   }
+  const bytes: Uint8Array = await Deno.readFile(path).catch(fail);
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch (error) {

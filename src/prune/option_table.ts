@@ -12,6 +12,21 @@
 import { SPARSELLM_DEFAULTS } from "./sparsellm/types.ts";
 import { METHOD_NAMES, type SparsityPattern } from "./types.ts";
 import type { QuantSpec } from "../quant/grid.ts";
+import { MAX_SEED } from "../data/prng.ts";
+import { SPARSEGPT_MAX_BLOCK } from "../kernels/constants.ts";
+
+/** Most calibration windows (beyond, the sampling tables alone outgrow any machine). */
+export const MAX_NSAMPLES = 1 << 20;
+/** Longest window: positions are 32-bit in the kernels, and no model has more learned ones. */
+export const MAX_SEQLEN = 1 << 20;
+/** Largest damping fraction: beyond it the damped Hessian is the identity to float32 precision. */
+export const MAX_DAMPING = 100;
+/** Most SparseLLM iterations. */
+export const MAX_ITERS = 1000;
+/** Largest SparseLLM penalty (alpha, beta, gamma). */
+export const MAX_PENALTY = 1e6;
+/** Largest SparseLLM penalty growth factor per iteration. */
+export const MAX_GROWTH = 100;
 
 /**
  * How one option is read, checked and documented (an entry of {@linkcode PRUNE_OPTIONS}).
@@ -42,6 +57,8 @@ export interface OptionSpec {
   readonly values?: readonly string[];
   /** Smallest allowed value (inclusive). */
   readonly min?: number;
+  /** Largest allowed value (inclusive): what the implementation can represent or run. */
+  readonly max?: number;
   /** Values must be greater than this. */
   readonly gt?: number;
   /** Values must be less than this. */
@@ -100,6 +117,7 @@ export const PRUNE_OPTIONS = {
     kind: "int",
     min: 1,
     default: 128,
+    max: MAX_NSAMPLES,
     flag: "nsamples",
     arg: "N",
     help: "calibration windows",
@@ -107,6 +125,7 @@ export const PRUNE_OPTIONS = {
   seqlen: {
     kind: "int",
     min: 1,
+    max: MAX_SEQLEN,
     flag: "seqlen",
     arg: "N",
     help: "tokens per window",
@@ -116,6 +135,7 @@ export const PRUNE_OPTIONS = {
     kind: "int",
     min: 0,
     default: 0,
+    max: MAX_SEED,
     flag: "seed",
     arg: "N",
     help: "calibration sampling seed",
@@ -124,6 +144,7 @@ export const PRUNE_OPTIONS = {
     kind: "int",
     min: 1,
     default: 128,
+    max: SPARSEGPT_MAX_BLOCK,
     flag: "blocksize",
     arg: "N",
     help: "SparseGPT block size",
@@ -132,6 +153,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     min: 0,
     default: 0.01,
+    max: MAX_DAMPING,
     flag: "percdamp",
     arg: "F",
     help: "Hessian damping, fraction of mean(diag(H))",
@@ -147,6 +169,7 @@ export const PRUNE_OPTIONS = {
     kind: "int",
     min: 0,
     default: SPARSELLM_DEFAULTS.iters,
+    max: MAX_ITERS,
     flag: "iters",
     arg: "N",
     help: "SparseLLM outer iterations",
@@ -155,6 +178,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     gt: 0,
     default: SPARSELLM_DEFAULTS.alpha,
+    max: MAX_PENALTY,
     flag: "alpha",
     arg: "F",
     help: "SparseLLM penalty on the linear constraints",
@@ -163,6 +187,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     gt: 0,
     default: SPARSELLM_DEFAULTS.beta,
+    max: MAX_PENALTY,
     flag: "beta",
     arg: "F",
     help: "SparseLLM weight of the output term",
@@ -171,6 +196,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     gt: 0,
     default: SPARSELLM_DEFAULTS.gamma,
+    max: MAX_PENALTY,
     flag: "gamma",
     arg: "F",
     help: "SparseLLM penalty on the activation constraint",
@@ -179,6 +205,7 @@ export const PRUNE_OPTIONS = {
     kind: "number",
     min: 1,
     default: SPARSELLM_DEFAULTS.growth,
+    max: MAX_GROWTH,
     flag: "growth",
     arg: "F",
     help: "SparseLLM penalty growth factor per iteration",
@@ -186,6 +213,7 @@ export const PRUNE_OPTIONS = {
   refitDamp: {
     kind: "number",
     gt: 0,
+    max: MAX_DAMPING,
     flag: "refit-damp",
     arg: "F",
     help: "SparseLLM least-squares refits' pull towards the dense weights, fraction of " +
@@ -214,7 +242,7 @@ export const PRUNE_OPTIONS = {
   admmIters: {
     kind: "int",
     min: 1,
-    lt: 1001,
+    max: MAX_ITERS,
     default: 20,
     flag: "admm-iters",
     arg: "N",
@@ -223,6 +251,7 @@ export const PRUNE_OPTIONS = {
   admmRho: {
     kind: "number",
     gt: 0,
+    max: MAX_PENALTY,
     default: 0.3,
     flag: "admm-rho",
     arg: "F",
@@ -242,6 +271,7 @@ export const PRUNE_OPTIONS = {
   groupSize: {
     kind: "int",
     min: 1,
+    max: MAX_SEQLEN,
     flag: "group-size",
     arg: "G",
     help: "with --wbits: one grid per G consecutive inputs of a row (128 is common)",

@@ -50,10 +50,14 @@ function requirement(s: OptionSpec): string {
     return `an integer from ${s.min} to ${s.lt - 1}`;
   }
   if (s.min !== undefined && s.lt !== undefined) return `in [${s.min}, ${s.lt})`;
+  if (s.min !== undefined && s.max !== undefined) return `${what} from ${s.min} to ${s.max}`;
   if (s.kind === "int" && s.min === 1) return "a positive integer";
-  if (s.gt === 0 && s.lt === undefined) return "positive";
+  if (s.gt === 0 && s.lt === undefined) {
+    return s.max === undefined ? "positive" : `positive and at most ${s.max}`;
+  }
   const bounds = [
     s.min !== undefined ? `>= ${s.min}` : "",
+    s.max !== undefined ? `<= ${s.max}` : "",
     s.gt !== undefined ? `> ${s.gt}` : "",
     s.lt !== undefined ? `< ${s.lt}` : "",
   ].filter(Boolean).join(" and ");
@@ -66,6 +70,7 @@ function fieldSchema(s: OptionSpec): z.ZodType {
   if (s.kind === "int" || s.kind === "number") {
     let n = s.kind === "int" ? z.number().int() : z.number();
     if (s.min !== undefined) n = n.min(s.min);
+    if (s.max !== undefined) n = n.max(s.max);
     if (s.gt !== undefined) n = n.gt(s.gt);
     if (s.lt !== undefined) n = n.lt(s.lt);
     schema = n;
@@ -79,8 +84,8 @@ function fieldSchema(s: OptionSpec): z.ZodType {
   return s.required ? schema : schema.optional();
 }
 
-/** The input schema: one field per option, defaults applied, unknown keys dropped. */
-const INPUT_SCHEMA = z.object(
+/** The input schema: one field per option, defaults applied, unknown keys refused. */
+const INPUT_SCHEMA = z.strictObject(
   Object.fromEntries(Object.entries(SPECS).map(([key, s]) => [key, fieldSchema(s)])),
 );
 
@@ -208,6 +213,15 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
   const r = SCHEMA.safeParse(input);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
+  if (issue.code === "unrecognized_keys") {
+    const unknown = String(issue.keys[0]);
+    const near = closestKey(unknown);
+    throw new OptionError(
+      unknown,
+      `${unknown} is not an option${near ? ` (did you mean ${near}?)` : ""}; the options are ` +
+        Object.keys(SPECS).join(", "),
+    );
+  }
   const key = String(issue.path[0]);
   const spec = SPECS[key];
   const value = (input as Record<string, unknown>)[key];
@@ -215,6 +229,33 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
     throw new OptionError(key, `${key} is required: ${requirement(spec)}`);
   }
   throw new OptionError(key, `${key} must be ${requirement(spec)} (got ${show(value)})`);
+}
+
+/** The option key nearest to a misspelt one (edit distance at most 2), if any. */
+function closestKey(word: string): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let prev = row[0];
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const cur = row[j];
+        row[j] = Math.min(
+          row[j] + 1,
+          row[j - 1] + 1,
+          prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1),
+        );
+        prev = cur;
+      }
+    }
+    return row[b.length];
+  };
+  let best: string | undefined, bestD = 3;
+  for (const key of Object.keys(SPECS)) {
+    const d = distance(word, key);
+    if (d < bestD) [best, bestD] = [key, d];
+  }
+  return best;
 }
 
 /**
@@ -238,6 +279,13 @@ export function parseLayerRange(text: string): [number, number] {
     throw new OptionError("layers", `layers must be N or A-B, e.g. 0-11 (got ${show(text)})`);
   }
   const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
+  if (!Number.isSafeInteger(a) || !Number.isSafeInteger(b)) {
+    const shown = text.trim().length > 40 ? `${text.trim().slice(0, 40)}...` : text.trim();
+    throw new OptionError(
+      "layers",
+      `layers ${shown} is out of range: layer numbers must be below ${2 ** 53}`,
+    );
+  }
   if (a > b) {
     throw new OptionError("layers", `layers ${text.trim()} is empty: start ${a} > end ${b}`);
   }

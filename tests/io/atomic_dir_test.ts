@@ -144,8 +144,20 @@ Deno.test("copyNonWeightFiles() copies config and tokenizer files but no weights
     ) {
       await Deno.writeTextFile(join(mixed, name), "");
     }
-    await Deno.symlink(resolve(src, "vocab.json"), join(mixed, "vocab.json"));
+    // A link to a file inside the folder counts as that file; a dangling one is skipped.
+    await Deno.copyFile(resolve(src, "vocab.json"), join(mixed, "sub", "vocab.json"));
+    await Deno.symlink(join(mixed, "sub", "vocab.json"), join(mixed, "vocab.json"));
     await Deno.symlink(join(dir, "nowhere"), join(mixed, "dangling.json"));
     deepStrictEqual(await listNonWeightFiles(mixed), ["merges.txt", "vocab.json"]);
+    // A link leading out of the folder is listed, but copying refuses it, as for shards.
+    await Deno.symlink(resolve(src, "config.json"), join(mixed, "config.json"));
+    deepStrictEqual(await listNonWeightFiles(mixed), ["config.json", "merges.txt", "vocab.json"]);
+    await rejects(copyNonWeightFiles(mixed, dst), (e: Error) => {
+      ok(
+        e instanceof CheckpointError &&
+          /"config\.json" .* outside the model folder/.test(e.message),
+      );
+      return true;
+    });
   });
 });

@@ -67,7 +67,7 @@ Deno.test("refitDamp must be positive and is passed through", () => {
   throwsOption(
     () => resolvePruneOptions({ method: "sparsellm", sparsity: 0.7, refitDamp: -1 }),
     "refitDamp",
-    "refitDamp must be positive (got -1)",
+    "refitDamp must be positive and at most 100 (got -1)",
   );
 });
 
@@ -120,13 +120,13 @@ Deno.test("resolvePruneOptions names the first bad option by its key, with the v
     ],
     [{ sparsity: 0.5 }, "method", `method is required: one of ${METHOD_NAMES.join(", ")}`],
     [{ ...base, sparsity: 1.2 }, "sparsity", "sparsity must be in [0, 1) (got 1.2)"],
-    [{ ...base, nsamples: 0 }, "nsamples", "nsamples must be a positive integer (got 0)"],
-    [{ ...base, seqlen: 2.5 }, "seqlen", "seqlen must be a positive integer (got 2.5)"],
-    [{ ...base, seed: -1 }, "seed", "seed must be an integer >= 0 (got -1)"],
-    [{ ...base, percdamp: -1 }, "percdamp", "percdamp must be a number >= 0 (got -1)"],
-    [{ ...base, iters: 1.5 }, "iters", "iters must be an integer >= 0 (got 1.5)"],
-    [{ ...base, alpha: 0 }, "alpha", "alpha must be positive (got 0)"],
-    [{ ...base, growth: 0.5 }, "growth", "growth must be a number >= 1 (got 0.5)"],
+    [{ ...base, nsamples: 0 }, "nsamples", "nsamples must be an integer from 1 to 1048576 (got 0)"],
+    [{ ...base, seqlen: 2.5 }, "seqlen", "seqlen must be an integer from 1 to 1048576 (got 2.5)"],
+    [{ ...base, seed: -1 }, "seed", "seed must be an integer from 0 to 4294967295 (got -1)"],
+    [{ ...base, percdamp: -1 }, "percdamp", "percdamp must be a number from 0 to 100 (got -1)"],
+    [{ ...base, iters: 1.5 }, "iters", "iters must be an integer from 0 to 1000 (got 1.5)"],
+    [{ ...base, alpha: 0 }, "alpha", "alpha must be positive and at most 1000000 (got 0)"],
+    [{ ...base, growth: 0.5 }, "growth", "growth must be a number from 1 to 100 (got 0.5)"],
     [{ ...base, ffnInput: "x" }, "ffnInput", 'ffnInput must be one of pruned, dense (got "x")'],
     [
       { ...base, layers: [3, 1] },

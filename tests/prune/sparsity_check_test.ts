@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { SparseLLMPruner } from "../../mod.ts";
 import { getGpu } from "../../src/gpu/device.ts";
+import type { PruneOptions } from "../../src/prune/options.ts";
 import { checkPrunedMatrix, SparsityCheckError } from "../../src/prune/sparsity_check.ts";
 import { withTiny } from "./_tiny.ts";
 
@@ -59,7 +60,14 @@ Deno.test("checkPrunedMatrix rejects non-finite weights", () => {
 
 Deno.test("pruning with an absurd damping fails with the check's message, not a silent model", async () => {
   await withTiny(async (input) => {
-    const pruner = new SparseLLMPruner({ method: "sparsegpt", sparsity: 0.5, percdamp: 1e39 });
+    // The option table refuses such a damping up front now; the check after every matrix must
+    // still catch a run that misses its target, so the resolved options are bent past it.
+    assert.throws(
+      () => new SparseLLMPruner({ method: "sparsegpt", sparsity: 0.5, percdamp: 1e39 }),
+      { name: "OptionError", message: "percdamp must be a number from 0 to 100 (got 1e+39)" },
+    );
+    const pruner = new SparseLLMPruner({ method: "sparsegpt", sparsity: 0.5 });
+    (pruner as { options: PruneOptions }).options = { ...pruner.options, percdamp: 1e39 };
     await assert.rejects(
       async () => await pruner.prune({ ...input, gpu: await getGpu() }),
       (e: Error) => e instanceof SparsityCheckError && /q_proj\.weight": 0\.00 %/.test(e.message),
