@@ -18,7 +18,8 @@ import { OptionError, type PruneOptions } from "../prune/options.ts";
  * @example
  * ```ts
  * import { calibrationBytes } from "./memory_check.ts";
- * import { parseModelConfig, resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import { resolvePruneOptions } from "@sparsellm/sparsellm";
+ * import { parseModelConfig } from "../models/config.ts";
  *
  * declare const config: ReturnType<typeof parseModelConfig>;
  * const o = resolvePruneOptions({ method: "sparsegpt", sparsity: 0.5, nsamples: 128 });

@@ -2,7 +2,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { evaluateModel, evalWindows, getGpu, TextTokenizer } from "../../mod.ts";
+import { evaluateModel, evalWindows, TextTokenizer } from "../../mod.ts";
+import { getGpu } from "../../src/gpu/device.ts";
 import { CheckpointReader } from "../../io.ts";
 import { OPT_TINY, ROOT } from "../_cli_helpers.ts";
 
