@@ -16,9 +16,9 @@ import { OptionError, type PruneOptions, validateForModel } from "../prune/optio
 import { lastPrunedLayer, prunePipeline } from "../prune/pipeline.ts";
 import type { LayerReport, ProgressEvent } from "../prune/report.ts";
 import { targetSparsity } from "../prune/types.ts";
-import type { FfnReport } from "../prune/sparsellm/types.ts";
 import { layerChartSvg } from "./report/charts.ts";
-import { AtomicOutputDir, OutputLock } from "../io/atomic_dir.ts";
+import { AtomicOutputDir } from "../io/atomic_dir.ts";
+import { OutputLock } from "../io/output_lock.ts";
 import { CheckpointReader } from "../io/checkpoint.ts";
 import { CheckpointWriter } from "../io/checkpoint_writer.ts";
 import { encodeFromF32 } from "../io/dtype.ts";
@@ -33,6 +33,12 @@ import { CheckpointError } from "../io/errors.ts";
 import { isResourceError, sha256File } from "../io/_fs.ts";
 import { assertCalibrationFits } from "./memory_check.ts";
 import { ResumeState, type ResumeStateData, type StateTensor } from "./resume_state.ts";
+import {
+  jsonSafeLayer,
+  overallSparsity,
+  type PruneReport,
+  type PruneSummary,
+} from "./prune_report.ts";
 
 /**
  * Arguments of {@linkcode pruneCheckpoint}.
@@ -88,80 +94,6 @@ export interface PruneCheckpointArgs {
    * (see `saveGptqCheckpoint`).
    */
   saveQuantized?: string;
-}
-
-/**
- * The report summary (`prune --json` prints it).
- *
- * @example Compare dense and pruned perplexity
- * ```ts
- * import { type PruneCheckpointArgs, pruneCheckpoint } from "@sparsellm/sparsellm/io";
- * import type { PruneSummary } from "@sparsellm/sparsellm/io";
- *
- * declare const args: PruneCheckpointArgs;
- * const s: PruneSummary = (await pruneCheckpoint(args)).summary;
- * console.log(`${s.method} ${s.pattern}: ${s.dense_perplexity} -> ${s.pruned_perplexity}`);
- * ```
- */
-export interface PruneSummary {
-  /** Method. */
-  method: string;
-  /** `unstructured` or `N:M`. */
-  pattern: string;
-  /** Requested fraction of zeros. */
-  target_sparsity: number;
-  /** Achieved fraction of zeros over the pruned matrices. */
-  sparsity: number;
-  /** Dense perplexity (with `evalText`). */
-  dense_perplexity?: number;
-  /** Pruned perplexity (with `evalText`). */
-  pruned_perplexity?: number;
-  /** Evaluation windows (with `evalText`). */
-  eval_windows?: number;
-  /** Window length used for evaluation. */
-  eval_seqlen?: number;
-  /** Calibration windows. */
-  nsamples: number;
-  /** Calibration window length. */
-  seqlen: number;
-  /** Pruned decoder layers. */
-  layers_pruned: number[];
-  /** Seconds spent in the pruning pipeline. */
-  prune_seconds: number;
-  /** Seconds for everything. */
-  total_seconds: number;
-  /** Largest single GPU buffer created (bytes). */
-  largest_gpu_buffer_bytes: number;
-  /** Peak bytes of GPU buffers in use in any layer (bytes). */
-  peak_gpu_layer_bytes: number;
-  /** Whether the calibration hidden states were kept in host memory (the `gpuMemory` option). */
-  calibration_on_host: boolean;
-  /** Output folder. */
-  out: string;
-}
-
-/**
- * `report.json`.
- *
- * @example Read report.json of an earlier run
- * ```ts
- * import type { PruneReport } from "@sparsellm/sparsellm/io";
- *
- * const report: PruneReport = JSON.parse(await Deno.readTextFile("out/demo/report.json"));
- * for (const layer of report.layers) console.log(layer.layer, layer.ffn?.finalError);
- * ```
- */
-export interface PruneReport {
-  /** Summary. */
-  summary: PruneSummary;
-  /** Options as used. */
-  options: PruneOptions & { seqlen: number };
-  /** Input model folder. */
-  model: string;
-  /** Adapter description. */
-  adapter: string;
-  /** Per layer. */
-  layers: LayerReport[];
 }
 
 /**
@@ -455,29 +387,6 @@ function inputPaths(args: PruneCheckpointArgs): { path: string; what: string }[]
     ...(args.calib ? [{ path: args.calib, what: "calibration file" }] : []),
     ...(args.evalText ? [{ path: args.evalText, what: "evaluation text" }] : []),
   ];
-}
-
-function jsonSafeLayer(l: LayerReport): LayerReport {
-  const fix = (x: number) => (Number.isFinite(x) ? x : null) as number;
-  const out: LayerReport = {
-    ...l,
-    matrices: l.matrices.map((m) => ({ ...m, relError: fix(m.relError) })),
-  };
-  if (l.ffn) out.ffn = l.ffn as FfnReport;
-  return out;
-}
-
-/** Fraction of zeros over the pruned matrices of the given layer reports. */
-function overallSparsity(layers: LayerReport[]): number {
-  let zeros = 0, total = 0;
-  for (const l of layers) {
-    if (!l.pruned) continue;
-    for (const m of l.matrices) {
-      zeros += Math.round(m.sparsity * m.rows * m.cols);
-      total += m.rows * m.cols;
-    }
-  }
-  return total ? zeros / total : 0;
 }
 
 /** What must not change between an interrupted run and its resumption. */

@@ -8,6 +8,14 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { CheckpointError } from "./errors.ts";
 import { isInsideDir, isNotFound, pathProblem, removeIfExists } from "./_fs.ts";
+import {
+  OWNER_FILE,
+  ownerGone,
+  ownerStamp,
+  readOwner,
+  removeEmptyParents,
+  statOrNull,
+} from "./owner.ts";
 
 /**
  * Options of {@linkcode AtomicOutputDir.prepare}.
@@ -44,15 +52,6 @@ async function realPathLoose(path: string): Promise<string> {
   }
 }
 
-async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
-    if (isNotFound(e)) return null;
-    throw e;
-  }
-}
-
 async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
   try {
     return await Deno.lstat(path);
@@ -60,40 +59,6 @@ async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
     if (isNotFound(e) || pathProblem(e) !== null) return null;
     throw e;
   }
-}
-
-/** Marks a temporary folder as this library's, with the process that writes it. */
-const OWNER_FILE = ".sparsellm-owner.json";
-
-function ownerStamp(): string {
-  return JSON.stringify({ pid: Deno.pid, host: Deno.hostname(), started: Date.now() });
-}
-
-/** An owner stamp: the process that writes a temporary folder or holds a lock. */
-interface Owner {
-  pid?: unknown;
-  host?: unknown;
-  started?: unknown;
-}
-
-/** Reads an owner stamp; `null` when the file is missing or not a stamp. */
-async function readOwner(path: string): Promise<Owner | null> {
-  try {
-    const owner = JSON.parse(await Deno.readTextFile(path));
-    return typeof owner === "object" && owner !== null ? owner : null;
-  } catch (e) {
-    if (!isNotFound(e) && !(e instanceof SyntaxError)) throw e;
-    return null;
-  }
-}
-
-/** Whether the process of a stamp is known to be gone (same host, no longer running). */
-async function ownerGone(owner: Owner): Promise<boolean> {
-  if (owner.host !== Deno.hostname() || typeof owner.pid !== "number") return false;
-  if (owner.pid === Deno.pid) return false;
-  // Linux: a running process has /proc/<pid>; without /proc nothing is known to be gone.
-  if (!(await statOrNull("/proc/self"))) return false;
-  return (await statOrNull(`/proc/${owner.pid}`)) === null;
 }
 
 /** Whether a temporary folder was left by a process that is gone (see `removeStale`). */
@@ -379,109 +344,11 @@ export class AtomicOutputDir {
     this.#done = true;
     await removeIfExists(this.tmpPath);
     // Parent folders created by prepare(), innermost first, if still empty.
-    for (const p of this.#createdParents) {
-      try {
-        await Deno.remove(p);
-      } catch {
-        break;
-      }
-    }
+    await removeEmptyParents(this.#createdParents);
   }
 
   /** Aborts unless committed, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.abort();
-  }
-}
-
-/**
- * An exclusive claim on an output folder for the length of a run: the file `.<name>.lock` beside
- * it, holding the owner stamp. A second run on the same output is refused up front instead of
- * both writing the same resume state and racing to the final rename; the lock of a run that no
- * longer exists (killed) is taken over.
- *
- * @example
- * ```ts
- * import { OutputLock } from "./atomic_dir.ts";
- *
- * await using lock = await OutputLock.acquire("out/pruned");
- * console.log(lock.path); // ".../out/.pruned.lock"
- * ```
- */
-export class OutputLock {
-  /** The lock file, absolute. */
-  readonly path: string;
-  #createdParents: string[];
-  #released = false;
-
-  private constructor(path: string, createdParents: string[]) {
-    this.path = path;
-    this.#createdParents = createdParents;
-  }
-
-  /**
-   * Takes the lock of an output folder (creating its parent folders when missing; they are
-   * removed again on release when still empty).
-   *
-   * @param out The output folder.
-   * @param onNotice Told when the lock of a killed run was taken over.
-   * @returns The held lock.
-   * @throws {CheckpointError} When a running process holds it.
-   */
-  static async acquire(out: string, onNotice?: (message: string) => void): Promise<OutputLock> {
-    const path = resolve(out);
-    const lockPath = join(dirname(path), `.${basename(path)}.lock`);
-    const createdParents: string[] = [];
-    for (let p = dirname(path); !(await statOrNull(p)); p = dirname(p)) {
-      createdParents.push(p);
-      if (dirname(p) === p) break;
-    }
-    const cannot = (e: unknown): never => {
-      throw new CheckpointError(
-        `Cannot write the output folder "${out}": its parent "${dirname(path)}" refuses new ` +
-          `files (${(e as Error).message.replace(/:? (mkdir|writefile) '.*'$/, "")})`,
-        { cause: e },
-      );
-    };
-    await Deno.mkdir(dirname(path), { recursive: true }).catch(cannot);
-    for (let attempt = 0;; attempt++) {
-      try {
-        await Deno.writeTextFile(lockPath, ownerStamp(), { createNew: true });
-        return new OutputLock(lockPath, createdParents);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.AlreadyExists)) cannot(e);
-        if (attempt > 0) throw e;
-      }
-      const owner = await readOwner(lockPath);
-      if (owner !== null && !(await ownerGone(owner))) {
-        throw new CheckpointError(
-          `Another run (process ${owner.pid}, started ${
-            new Date(Number(owner.started)).toISOString()
-          }) is writing the output folder "${out}"; wait for it to end, or remove "${lockPath}" ` +
-            `if that process is not sparsellm`,
-        );
-      }
-      await removeIfExists(lockPath);
-      onNotice?.(`removed "${lockPath}", the lock of an interrupted earlier run`);
-    }
-  }
-
-  /** Removes the lock file (and parent folders it created, if empty); idempotent. */
-  async release(): Promise<void> {
-    if (this.#released) return;
-    this.#released = true;
-    await removeIfExists(this.path);
-    for (const p of this.#createdParents) {
-      try {
-        await Deno.remove(p);
-      } catch {
-        break;
-      }
-    }
-  }
-
-  /** Releases the lock, for `await using`. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.release();
   }
 }
