@@ -10,7 +10,7 @@ import { prunableLinears } from "../models/tensor_names.ts";
 import { validateWeights } from "../models/validate.ts";
 import { openModel } from "../io/model_files.ts";
 import { join } from "node:path";
-import { parseModelConfig } from "../models/config.ts";
+import { type ModelConfig, parseModelConfig } from "../models/config.ts";
 import { CheckpointReader } from "../io/checkpoint.ts";
 import { type QuantizationInfo, quantizationOf } from "../io/gptq.ts";
 
@@ -86,15 +86,6 @@ export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
   try {
     const arch = architectureForSource(config, reader);
     validateWeights(arch, reader);
-    let parameters = 0;
-    const dtypes: Record<string, number> = {};
-    const files = new Set<string>();
-    for (const name of reader.names()) {
-      const info = reader.info(name);
-      parameters += info.shape.reduce((a, b) => a * b, 1);
-      dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + 1;
-      files.add(info.file);
-    }
     const roles = prunableLinears(arch);
     const prunable: string[] = [];
     let prunableParameters = 0;
@@ -105,23 +96,8 @@ export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
         prunableParameters += spec.rows * spec.cols;
       }
     }
-    const archName = Array.isArray(reader.config.architectures)
-      ? String(reader.config.architectures[0])
-      : arch.family;
     return {
-      dir,
-      architecture: archName,
-      modelType: config.modelType,
-      layers: config.numLayers,
-      hiddenSize: config.hiddenSize,
-      heads: config.numHeads,
-      kvHeads: config.numKvHeads,
-      ffnSize: config.ffnSize,
-      vocabSize: config.vocabSize,
-      maxPositions: config.maxPositions,
-      parameters,
-      dtypes,
-      files: [...files],
+      ...folderSummary(dir, reader, config, arch.family),
       prunable,
       prunableRoles: roles,
       prunableParameters,
@@ -133,36 +109,48 @@ export async function inspectCheckpoint(dir: string): Promise<InspectResult> {
   }
 }
 
+/** What both kinds of folder report: the configuration and the tensors' counts, dtypes and files. */
+function folderSummary(
+  dir: string,
+  reader: CheckpointReader,
+  config: ModelConfig,
+  fallbackArchitecture: string,
+): Omit<InspectResult, "prunable" | "prunableRoles" | "prunableParameters"> {
+  let parameters = 0;
+  const dtypes: Record<string, number> = {};
+  const files = new Set<string>();
+  for (const name of reader.names()) {
+    const info = reader.info(name);
+    parameters += info.shape.reduce((a, b) => a * b, 1);
+    dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + 1;
+    files.add(info.file);
+  }
+  return {
+    dir,
+    architecture: Array.isArray(reader.config.architectures)
+      ? String(reader.config.architectures[0])
+      : fallbackArchitecture,
+    modelType: config.modelType,
+    layers: config.numLayers,
+    hiddenSize: config.hiddenSize,
+    heads: config.numHeads,
+    kvHeads: config.numKvHeads,
+    ffnSize: config.ffnSize,
+    vocabSize: config.vocabSize,
+    maxPositions: config.maxPositions,
+    parameters,
+    dtypes,
+    files: [...files],
+  };
+}
+
 /** A GPTQ-layout folder: what config.json and the tensor headers say (no prunable matrices). */
 async function inspectGptq(dir: string, quantization: QuantizationInfo): Promise<InspectResult> {
   const reader = await CheckpointReader.open(dir);
   try {
     const config = parseModelConfig(reader.config, join(dir, "config.json"));
-    let parameters = 0;
-    const dtypes: Record<string, number> = {};
-    const files = new Set<string>();
-    for (const name of reader.names()) {
-      const info = reader.info(name);
-      parameters += info.shape.reduce((a, b) => a * b, 1);
-      dtypes[info.dtype] = (dtypes[info.dtype] ?? 0) + 1;
-      files.add(info.file);
-    }
     return {
-      dir,
-      architecture: Array.isArray(reader.config.architectures)
-        ? String(reader.config.architectures[0])
-        : config.modelType,
-      modelType: config.modelType,
-      layers: config.numLayers,
-      hiddenSize: config.hiddenSize,
-      heads: config.numHeads,
-      kvHeads: config.numKvHeads,
-      ffnSize: config.ffnSize,
-      vocabSize: config.vocabSize,
-      maxPositions: config.maxPositions,
-      parameters,
-      dtypes,
-      files: [...files],
+      ...folderSummary(dir, reader, config, config.modelType),
       prunable: [],
       prunableRoles: [],
       prunableParameters: 0,
