@@ -24,7 +24,10 @@
 //                 column (global column qCol + j) and stores it there. Per row, the sweep adds
 //                 to sgrid[qStat + 3r ..]: kept weights that rounded to 0, Σ (w − q)² and Σ w²
 //                 over kept weights (w the compensated weight just before rounding).
-//   mark          the unstructured mask of a split sweep (see below), stored in Err.
+//   mark          the unstructured mask of a split sweep (see below), stored in Err; with
+//                 marked = 2 the mask is given instead: the zeros of the bound W (a copy of the
+//                 weights as another method pruned them, e.g. ADMM), so the sweep only
+//                 compensates (and quantizes) with that mask fixed.
 // sel layout (u32): [0] prefix, [1] remaining k, [2 ..] histogram (BINS = 2048 bins).
 //
 // Every kernel may work on a block of rows of W and on windows of W, U, Err and H (for matrices
@@ -310,8 +313,9 @@ fn sweep(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   }
 }
 
-// The unstructured mask bits of columns [ja, jb), from the block-start weights, into the Err
-// slots of those columns (same bindings and parameters as `sweep`).
+// The unstructured mask bits of columns [ja, jb), from the block-start weights (marked = 2: the
+// zeros of the bound W, a given mask), into the Err slots of those columns (same bindings and
+// parameters as `sweep`).
 @compute @workgroup_size(WG)
 fn mark(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -322,8 +326,14 @@ fn mark(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let thr = ssel[0];
   let rowBase = swp.wOff + r * swp.ldw;
   let errBase = swp.errOff + r * swp.ldErr;
+  let given = swp.marked == 2u;
   for (var c = swp.ja; c < swp.jb; c++) {
-    let pruned = bitcast<u32>(score(sw[rowBase + c], diag(c))) <= thr;
+    var pruned: bool;
+    if (given) {
+      pruned = sw[rowBase + c] == 0.0;
+    } else {
+      pruned = bitcast<u32>(score(sw[rowBase + c], diag(c))) <= thr;
+    }
     serr[errBase + c] = select(0.0, 1.0, pruned);
   }
 }

@@ -302,6 +302,12 @@ export interface SweepBuffers {
    * size) the sweep finds and writes each group's grid when it reaches the group.
    */
   quant?: { spec: QuantSpec; grid: GpuTensor };
+  /**
+   * A given mask instead of a selected one (unstructured sweeps only): a rows × cols tensor
+   * whose exact zeros are the pruned weights (e.g. a copy of W as ADMM pruned it). The sweep
+   * then only compensates (and quantizes) with that mask fixed.
+   */
+  givenMask?: GpuTensor;
 }
 
 /**
@@ -310,7 +316,8 @@ export interface SweepBuffers {
  * compensate the later columns of the block, write Err1 and add the row's loss. When W, Err or
  * the block's rows of U exceed one binding, the sweep runs per row block and per column piece
  * (whole N:M groups), which gives the same weights; the unstructured mask is then marked from
- * the block-start weights before the first piece.
+ * the block-start weights before the first piece. A given mask (`bufs.givenMask`) is always
+ * marked first, from the zeros of that tensor.
  */
 export function recordSweep(
   batch: Batch,
@@ -324,7 +331,14 @@ export function recordSweep(
   const wg = blk.rows >= 512 ? 64 : 16;
   const errOffset = bufs.errOffset ?? 0;
   const { rowBlocks, pieces } = splitBlock(gpu, blk, bufs.ldErr, nm?.m ?? 1);
-  const marked = nm === undefined && pieces.length > 1;
+  const given = bufs.givenMask;
+  if (given && (nm !== undefined || given.shape[0] !== blk.rows || given.shape[1] !== blk.cols)) {
+    throw new TypeError(
+      `Cannot sweep with a given mask of shape [${given.shape.join(", ")}]: expected an ` +
+        `unstructured sweep over W [${blk.rows}, ${blk.cols}]`,
+    );
+  }
+  const marked = nm === undefined && (pieces.length > 1 || given !== undefined);
   const quant = bufs.quant?.spec;
   const qLd = quant ? 2 * (quant.groupSize > 0 ? Math.ceil(blk.cols / quant.groupSize) : 1) : 0;
   if (quant && quant.groupSize > 0 && blk.i1 % quant.groupSize !== 0) {
@@ -337,7 +351,9 @@ export function recordSweep(
     for (const [ja, jb] of pieces) {
       const uWin = uPiece(gpu, u, blk, ja, jb);
       for (const [ra, rb] of rowBlocks) {
-        const wWin = wRows(gpu, w, blk, ra, rb);
+        // the mark pass of a given mask reads the mask tensor in place of W
+        const wSrc = kernel === MARK && given ? given : w;
+        const wWin = wRows(gpu, wSrc, blk, ra, rb);
         const errLo = ra * bufs.ldErr + errOffset;
         const errWin = gpu.window(bufs.err, errLo, (rb - 1) * bufs.ldErr + errOffset + blk.count);
         const uni = SWEEP_PARAMS.pack({
@@ -355,7 +371,7 @@ export function recordSweep(
           lossOff: ra,
           ja,
           jb,
-          marked: marked ? 1 : 0,
+          marked: !marked ? 0 : kernel === MARK && given ? 2 : 1,
           qOff: ra * qLd,
           qLd,
           qCol: blk.i1,

@@ -46,7 +46,8 @@ import { pruneNM, prunePerRow } from "./mask.ts";
 import type { SparsityPattern } from "./types.ts";
 import { MAX_NM_M } from "../kernels/mask.ts";
 import { pruneEach, type PruneMethod } from "./method.ts";
-import type { MatrixSolver } from "./solver.ts";
+import { type MatrixSolver, solveOnCopy, type SolverOptions } from "./solver.ts";
+import { sparsegpt } from "./sparsegpt.ts";
 
 /** Options of {@linkcode admm}. */
 export interface AdmmOptions {
@@ -286,7 +287,11 @@ export async function admm(
   }
 }
 
-/** ADMM as a layer solver, with its iteration count and penalty. */
+/**
+ * ADMM as a layer solver, with its iteration count and penalty. With `quant` the mask ADMM
+ * fixed is kept and the weights are then quantized by GPTQ with that mask
+ * ({@linkcode quantizeWithMask}), so the rounding error is compensated as in SparseGPT's sweep.
+ */
 export function admmSolver(settings: { iterations: number; rho: number }): MatrixSolver {
   return {
     name: "admm",
@@ -296,9 +301,35 @@ export function admmSolver(settings: { iterations: number; rho: number }): Matri
         rho: settings.rho,
         percdamp: o.percdamp,
       });
+      if (o.quant && !r.inverseFailed) await quantizeWithMask(gpu, w, h, o);
       return r.percdamp;
     },
   };
+}
+
+/**
+ * GPTQ over a pruned `w` with its mask fixed (its exact zeros stay the pruned weights): the
+ * SparseGPT sweep with the given mask and joint quantization (`o.quant`), block size and
+ * damping of the options; `h` (the input Hessian, lower triangle read) is overwritten. Tells
+ * `o.onQuantized` the grids; when the factorisation fails for good, `w` is left as it was (the
+ * pipeline then rounds it to nearest).
+ */
+export async function quantizeWithMask(
+  gpu: Gpu,
+  w: GpuTensor,
+  h: GpuTensor,
+  o: SolverOptions,
+): Promise<void> {
+  if (!o.quant) return;
+  const r = await sparsegpt(gpu, undefined, w, h, { kind: "unstructured", sparsity: 0 }, {
+    blocksize: o.blocksize,
+    percdamp: o.percdamp,
+    quant: o.quant,
+    fixedMask: true,
+  });
+  if (r.grid && r.quantStats && !r.choleskyFailed) {
+    o.onQuantized?.(w, { spec: o.quant, mode: "joint", grid: r.grid, ...r.quantStats });
+  }
 }
 
 /** ADMM as a pipeline method: every matrix pruned with its input's Hessian (kept unmodified). */
@@ -311,7 +342,12 @@ export const admmMethod: PruneMethod = {
     const solver = admmSolver({ iterations: job.options.admmIters, rho: job.options.admmRho });
     const matrices = await pruneEach(job, job.arch.linears, (spec) => {
       const w = job.weights.linear(spec.role).weight;
-      return solver.solve(job.gpu, w, job.stats.hessians.get(spec.input)!, job.options);
+      const h = job.stats.hessians.get(spec.input)!;
+      // ADMM keeps H; quantizing overwrites it, so that runs on a copy
+      const o = { ...job.options, ...job.quant?.hooks() };
+      return job.options.quant
+        ? solveOnCopy(job.gpu, solver, w, h, o)
+        : solver.solve(job.gpu, w, h, o);
     });
     return { matrices };
   },

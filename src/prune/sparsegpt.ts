@@ -52,6 +52,13 @@ export interface SparseGptOptions {
    * the sweep reaches each group (as GPTQ's `--groupsize`).
    */
   quant?: QuantSpec;
+  /**
+   * Keep the mask W already has instead of selecting one: the weights that are exactly 0 when
+   * the call starts (and dead inputs) are the pruned ones, and no others; the pattern is not
+   * applied. With `quant` this is GPTQ on the kept weights with the pruned ones held at 0 (the
+   * error of both propagated, as in the sweep), e.g. after ADMM fixed the mask.
+   */
+  fixedMask?: boolean;
 }
 
 /** Diagnostics of one {@linkcode sparsegpt} call. */
@@ -172,11 +179,12 @@ export function recordSparseGpt(
   W: GpuTensor,
   H: GpuTensor,
   pattern: SparsityPattern,
-  opts: { blocksize?: number; percdamp: number; quant?: QuantSpec },
+  opts: { blocksize?: number; percdamp: number; quant?: QuantSpec; fixedMask?: boolean },
   temps: Temps,
 ): SparseGptRecording {
   const { quant } = opts;
   const { rows, cols, blocksize } = check(W, H, pattern, opts.blocksize ?? 128, quant);
+  const givenMask = opts.fixedMask ? temps.alloc([rows, cols], "sparsegpt/mask") : undefined;
   const info = temps.alloc([3 + rows], "sparsegpt/info");
   const status = temps.alloc([1], "sparsegpt/status", "u32");
   const scratch = temps.alloc([2], "sparsegpt/scratch");
@@ -191,6 +199,7 @@ export function recordSparseGpt(
   // One grid per row: from W as given, before dead inputs are zeroed (as the reference).
   if (quant && grid && quant.groupSize === 0) recordQuantize(batch, W, grid, quant, false);
   recordDeadColumns(batch, W, H, rows, cols);
+  if (givenMask) batch.copy(W.buffer, 0, givenMask.buffer, 0, rows * cols * 4);
   recordAddDiag(batch, H, cols, scratch, { fixZero: true });
   recordSparseGptFactor(gpu, batch, H, U, status, {
     percdamp: opts.percdamp,
@@ -202,7 +211,15 @@ export function recordSparseGpt(
   recordFill(batch, loss, { rows: 1, cols: rows }, 0);
   recordFill(batch, sel, { rows: 1, cols: SPARSEGPT_SELECT_WORDS }, 0, 0, true);
   const q = quant && grid ? { spec: quant, grid } : undefined;
-  recordColumnSweeps(batch, W, pattern, blocksize, { U, err, loss, sel, status, quant: q });
+  recordColumnSweeps(batch, W, pattern, blocksize, {
+    U,
+    err,
+    loss,
+    sel,
+    status,
+    quant: q,
+    ...(givenMask ? { givenMask } : {}),
+  });
   batch.copy(status.buffer, 0, info.buffer, 0, 4);
   batch.copy(loss.buffer, 0, info.buffer, 12, rows * 4);
   return { info, grid };
@@ -222,6 +239,8 @@ export interface ColumnSweepTensors {
   status: GpuTensor;
   /** Joint quantization: the spec and the grids (see `SweepBuffers` in src/kernels/sparsegpt.ts). */
   quant?: { spec: QuantSpec; grid: GpuTensor };
+  /** A given mask (its exact zeros, rows × cols) in place of the pattern's selection. */
+  givenMask?: GpuTensor;
 }
 
 /**
@@ -237,7 +256,7 @@ export function recordColumnSweeps(
   t: ColumnSweepTensors,
 ): void {
   const [rows, cols] = W.shape;
-  const { U, err, loss, sel, status, quant } = t;
+  const { U, err, loss, sel, status, quant, givenMask } = t;
   // Lazy updates on two levels: each block updates the rest of its outer block of 4 blocks,
   // and each outer block updates the columns after it once (rank 4·blocksize), which on CPU
   // adapters costs about a quarter of updating all later columns after every block.
@@ -276,8 +295,11 @@ export function recordColumnSweeps(
         ldErr: outer,
         errOffset: i1 - o0,
         quant,
+        ...(givenMask ? { givenMask } : {}),
       };
-      if (pattern.kind === "unstructured") {
+      if (givenMask) {
+        recordSweep(batch, W, U, bufs, blk);
+      } else if (pattern.kind === "unstructured") {
         const numel = rows * blk.count;
         const k = Math.min(Math.floor(numel * pattern.sparsity), numel - 1);
         recordBlockThreshold(batch, W, U, sel, blk, k);
@@ -324,6 +346,7 @@ export async function sparsegpt(
         blocksize: opts.blocksize,
         percdamp,
         quant: opts.quant,
+        fixedMask: opts.fixedMask,
       }, temps);
       b.submit();
       const bytes = await gpu.readBytes(info.buffer, 0, (3 + rows) * 4);

@@ -38,7 +38,9 @@ export interface Quant64 {
 /**
  * SparseGPT in float64 with the reference's block structure; ties pick the lower index. With
  * `quant`, each kept weight is quantized as its column is reached and the error (w − q)/d is
- * propagated (SparseGPT's and GPTQ's `--wbits`).
+ * propagated (SparseGPT's and GPTQ's `--wbits`). With `fixedMask` the pattern is not applied:
+ * the weights that are 0 after dead inputs are zeroed are the pruned ones (GPTQ with a given
+ * mask, as after ADMM).
  */
 export function sparsegpt64(
   W0: ArrayLike<number>,
@@ -49,6 +51,7 @@ export function sparsegpt64(
   blocksize = 128,
   percdamp = 0.01,
   quant?: Quant64,
+  fixedMask = false,
 ): SparseGptRef {
   const W = Float64Array.from(W0);
   const H = Float64Array.from(H0);
@@ -65,6 +68,7 @@ export function sparsegpt64(
       for (let r = 0; r < rows; r++) W[r * cols + j] = 0;
     }
   }
+  const given = fixedMask ? Uint8Array.from(W, (v) => (v === 0 ? 1 : 0)) : undefined;
   const { U, damp } = sparsegptFactor64(H, cols, percdamp);
   const mask = new Uint8Array(rows * cols);
   const rowLoss = new Float64Array(rows);
@@ -77,7 +81,11 @@ export function sparsegpt64(
     const d = (c: number) => U[(i1 + c) * cols + i1 + c];
     const m1 = new Uint8Array(rows * count);
     const Err1 = new Float64Array(rows * count);
-    if (pattern.kind === "unstructured") {
+    if (given) {
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < count; c++) m1[r * count + c] = given[r * cols + i1 + c];
+      }
+    } else if (pattern.kind === "unstructured") {
       const tmp = new Float64Array(rows * count);
       for (let r = 0; r < rows; r++) {
         for (let c = 0; c < count; c++) tmp[r * count + c] = W1[r * count + c] ** 2 / d(c) ** 2;
@@ -87,7 +95,7 @@ export function sparsegpt64(
       for (let e = 0; e < tmp.length; e++) m1[e] = tmp[e] <= thr ? 1 : 0;
     }
     for (let i = 0; i < count; i++) {
-      if (pattern.kind === "nm" && i % pattern.m === 0) {
+      if (!given && pattern.kind === "nm" && i % pattern.m === 0) {
         const g = Math.min(pattern.m, count - i);
         for (let r = 0; r < rows; r++) {
           const sc = Array.from(
