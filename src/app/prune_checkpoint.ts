@@ -32,7 +32,14 @@ import { readCalibrationDocs } from "../io/text.ts";
 import { CheckpointError } from "../io/errors.ts";
 import { isResourceError, sha256File } from "../io/_fs.ts";
 import { assertCalibrationFits } from "./memory_check.ts";
-import { ResumeState, type ResumeStateData, type StateTensor } from "./resume_state.ts";
+import {
+  gridsFromState,
+  gridsToState,
+  ResumeState,
+  type ResumeStateData,
+  type StateGrids,
+  type StateTensor,
+} from "./resume_state.ts";
 import {
   jsonSafeLayer,
   overallSparsity,
@@ -253,10 +260,16 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
     const written = new Set<string>();
     // Layers an earlier attempt finished come from its state.
     const start = saved?.nextLayer ?? 0;
+    const quantGrids = new Map<string, QuantOutcome>();
     for (let layer = 0; layer < start; layer++) {
       for (const t of await state.readLayer(layer)) {
         await writer.write(t.name, t.bytes);
         written.add(t.name);
+      }
+      if (o.quant) {
+        for (const [name, g] of gridsFromState(await state.readGrids(layer), o.quant)) {
+          quantGrids.set(name, g);
+        }
       }
     }
     const lastLayer = lastPrunedLayer(o, config.numLayers);
@@ -264,8 +277,8 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       ? await state.readHidden(start)
       : undefined;
     const doneLayers: LayerReport[] = [...(saved?.layers ?? [])];
-    const quantGrids = new Map<string, QuantOutcome>();
     let pending: StateTensor[] = [];
+    let pendingGrids: StateGrids | undefined;
     const tp = performance.now();
     const result = await prunePipeline({
       gpu,
@@ -280,6 +293,7 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       ...(startHidden ? { startHidden } : {}),
       onQuantGrids: (_layer, grids) => {
         for (const [name, g] of grids) quantGrids.set(name, g);
+        pendingGrids = gridsToState(grids);
       },
       onLayer: async (_layer, tensors, report) => {
         pending = [];
@@ -301,9 +315,10 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
           layers: doneLayers,
           ...(dense !== undefined ? { densePerplexity: dense, denseEvalKey: evalKey } : {}),
           pruneSeconds: (saved?.pruneSeconds ?? 0) + (performance.now() - tp) / 1000,
-        });
+        }, pendingGrids);
         stateLayers = nextLayer;
         pending = [];
+        pendingGrids = undefined;
       },
     });
     const pruneSeconds = (saved?.pruneSeconds ?? 0) + (performance.now() - tp) / 1000;

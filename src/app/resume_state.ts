@@ -1,8 +1,8 @@
 /**
  * What an interrupted `prune` leaves behind so that `prune --resume` can continue: a hidden
  * folder `.<out>.resume` beside the output folder holding, after every finished decoder layer,
- * that layer's pruned tensors (in their output dtype), the next layer's calibration inputs, and
- * `state.json` (which layer comes next, the layer reports, and a fingerprint of the run).
+ * that layer's pruned tensors (in their output dtype), its quantization grids (`--wbits`), the
+ * next layer's calibration inputs, and `state.json` (which layer comes next, the layer reports, and a fingerprint of the run).
  * Every file is written under a temporary name and renamed, `state.json` last, so a kill at any
  * moment leaves the previous consistent state.
  *
@@ -15,6 +15,8 @@ import { CheckpointError } from "../io/errors.ts";
 import { isNotFound, isResourceError, removeIfExists, sha256File } from "../io/_fs.ts";
 import { SafetensorsFile } from "../io/safetensors_file.ts";
 import { SafetensorsWriter } from "../io/safetensors_writer.ts";
+import type { QuantSpec } from "../quant/grid.ts";
+import type { QuantOutcome } from "../quant/recorder.ts";
 
 /**
  * One pruned tensor as it will be written to the output checkpoint.
@@ -74,6 +76,51 @@ export interface ResumeStateData {
    * {@linkcode ResumeState.saveLayer}); each file is checked against it before it is read.
    */
   files?: Record<string, string>;
+}
+
+/**
+ * The quantization grids saved for one finished layer (`--wbits`): per matrix, the tensor of
+ * its grids and a small JSON-safe record of what rounding did.
+ */
+export interface StateGrids {
+  /** Grid tensors (F32 [rows·groups, 2]), named by their weight. */
+  tensors: StateTensor[];
+  /** Per weight name: anything the caller needs back with the grids (stored as JSON). */
+  info: Record<string, unknown>;
+}
+
+/** A layer's grids as the state saves them (see {@linkcode gridsFromState}). */
+export function gridsToState(grids: ReadonlyMap<string, QuantOutcome>): StateGrids {
+  const tensors: StateTensor[] = [];
+  const info: Record<string, unknown> = {};
+  for (const [name, o] of grids) {
+    const g = o.grid;
+    tensors.push({
+      name,
+      dtype: "F32",
+      shape: [g.length / 2, 2],
+      bytes: new Uint8Array(g.buffer, g.byteOffset, g.byteLength).slice(),
+    });
+    info[name] = { mode: o.mode, keptZeros: o.keptZeros, relError: o.relError };
+  }
+  return { tensors, info };
+}
+
+/** The grids of a layer saved by {@linkcode gridsToState}, quantized with `spec`. */
+export function gridsFromState(saved: StateGrids, spec: QuantSpec): Map<string, QuantOutcome> {
+  const out = new Map<string, QuantOutcome>();
+  for (const t of saved.tensors) {
+    const i = (saved.info[t.name] ?? {}) as Partial<QuantOutcome>;
+    const grid = new Float32Array(t.bytes.slice().buffer);
+    out.set(t.name, {
+      spec,
+      mode: i.mode === "rtn" ? "rtn" : "joint",
+      grid,
+      keptZeros: Number(i.keptZeros ?? 0),
+      relError: Number(i.relError ?? 0),
+    });
+  }
+  return out;
 }
 
 /**
@@ -215,6 +262,39 @@ export class ResumeState {
     }
   }
 
+  /**
+   * Reads the quantization grids saved for one finished layer (none when the run saved none for
+   * it: no `--wbits`, or a layer that was not pruned).
+   */
+  async readGrids(layer: number): Promise<StateGrids> {
+    const name = `grids-${layer}.safetensors`;
+    if (this.#hashes[name] === undefined) return { tensors: [], info: {} };
+    const f = await this.#open(name);
+    try {
+      const tensors: StateTensor[] = [];
+      for (const t of f.tensors()) {
+        tensors.push({
+          name: t.name,
+          dtype: t.dtype,
+          shape: [...t.shape],
+          bytes: await f.readRaw(t.name),
+        });
+      }
+      let info: Record<string, unknown>;
+      try {
+        info = JSON.parse(f.metadata.info ?? "{}");
+      } catch (e) {
+        throw new CheckpointError(
+          `The saved state file "${join(this.path, name)}" has unreadable metadata: ` +
+            `${(e as Error).message}; use force: true instead of resume: true to start over`,
+        );
+      }
+      return { tensors, info };
+    } finally {
+      f.close();
+    }
+  }
+
   /** Reads the calibration inputs saved for layer `layer`. */
   async readHidden(layer: number): Promise<HiddenChunks> {
     const f = await this.#open(`hidden-${layer}.safetensors`);
@@ -235,6 +315,7 @@ export class ResumeState {
    * @param hidden The next layer's calibration inputs (`[]` without calibration).
    * @param hiddenWidth Columns of each hidden chunk.
    * @param data The new `state.json` (its `nextLayer` is `layer + 1`).
+   * @param grids The layer's quantization grids (`--wbits`), saved when there are any.
    */
   async saveLayer(
     layer: number,
@@ -242,9 +323,10 @@ export class ResumeState {
     hidden: HiddenChunks,
     hiddenWidth: number,
     data: ResumeStateData,
+    grids?: StateGrids,
   ): Promise<void> {
     try {
-      await this.#saveLayer(layer, tensors, hidden, hiddenWidth, data);
+      await this.#saveLayer(layer, tensors, hidden, hiddenWidth, data, grids);
     } catch (e) {
       if (!isResourceError(e)) throw e;
       throw new Error(
@@ -260,9 +342,15 @@ export class ResumeState {
     hidden: HiddenChunks,
     hiddenWidth: number,
     data: ResumeStateData,
+    grids?: StateGrids,
   ): Promise<void> {
     await Deno.mkdir(this.path, { recursive: true });
     await this.#writeFile(`layer-${layer}.safetensors`, tensors);
+    if (grids && grids.tensors.length > 0) {
+      await this.#writeFile(`grids-${layer}.safetensors`, grids.tensors, {
+        info: JSON.stringify(grids.info),
+      });
+    }
     const next = data.nextLayer;
     if (hidden.length > 0) {
       await this.#writeFile(
@@ -287,11 +375,16 @@ export class ResumeState {
     await removeIfExists(join(this.path, `hidden-${layer}.safetensors`));
   }
 
-  async #writeFile(name: string, tensors: StateTensor[]): Promise<void> {
+  async #writeFile(
+    name: string,
+    tensors: StateTensor[],
+    metadata?: Record<string, string>,
+  ): Promise<void> {
     const tmp = join(this.path, `${name}.tmp`);
     const w = await SafetensorsWriter.create(
       tmp,
       tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+      metadata,
     );
     try {
       try {

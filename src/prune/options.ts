@@ -122,7 +122,7 @@ const SCHEMA = INPUT_SCHEMA.transform((o): PruneOptions => {
   }
   if (r.wbits !== undefined) {
     r.quant = { bits: r.wbits, groupSize: r.groupSize ?? 0, sym: r.sym ?? false };
-    const sweep = r.method === "sparsegpt" || r.method === "sparsellm";
+    const sweep = r.method === "sparsegpt" || r.method === "sparsellm" || r.method === "admm";
     if (sweep && r.groupSize !== undefined && r.blocksize % r.groupSize !== 0) {
       throw new OptionError(
         "groupSize",

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CheckpointError, pruneCheckpoint, type PruneReport } from "../../io.ts";
 import { ResumeState } from "../../src/app/resume_state.ts";
+import { SafetensorsFile } from "../../src/io/safetensors_file.ts";
 import { type PruneOptionsInput, resolvePruneOptions } from "../../src/prune/options.ts";
 import {
   hashTree,
@@ -239,5 +240,35 @@ Deno.test("--layers 0-0: layers after the range are skipped, and resuming there 
     });
     assert.deepEqual(resumed.summary.layers_pruned, [0]);
     assert.deepEqual(await weightsAndFiles(out), await weightsAndFiles(full));
+  });
+});
+
+Deno.test("prune --resume with wbits keeps the finished layers' grids: same grids and GPTQ folder", async () => {
+  await withTempDir(async (tmp) => {
+    const options = resolvePruneOptions({ ...OPTS, wbits: 4, groupSize: 32 });
+    const full = join(tmp, "full"), fullGptq = join(tmp, "full-gptq");
+    const fullReport = await prune(full, { options, saveQuantized: fullGptq });
+    const out = join(tmp, "out"), gptq = join(tmp, "gptq");
+    await interruptAfter(out, 0, { options, saveQuantized: gptq });
+    const statePath = new ResumeState(out).path;
+    const files = JSON.parse(await Deno.readTextFile(join(statePath, "state.json"))).files;
+    assert.ok(files["grids-0.safetensors"], "layer 0's grids are in the state");
+    const f = await SafetensorsFile.open(join(statePath, "grids-0.safetensors"));
+    const names = f.tensors().map((t) => t.name);
+    f.close();
+    assert.deepEqual(
+      names,
+      fullReport.layers[0].matrices.map((m) => m.name),
+      "layer 0's grids are in the state",
+    );
+    const resumed = await prune(out, { options, saveQuantized: gptq, resume: true });
+    const a = await weightsAndFiles(out), b = await weightsAndFiles(full);
+    assert.ok(a["quant_grids.safetensors"], "the output has its grids");
+    assert.deepEqual(a, b);
+    assert.deepEqual(await hashTree(gptq), await hashTree(fullGptq));
+    assert.deepEqual(
+      resumed.layers.map((l) => l.matrices.map((m) => m.quant)),
+      fullReport.layers.map((l) => l.matrices.map((m) => m.quant)),
+    );
   });
 });
