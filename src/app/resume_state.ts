@@ -101,7 +101,12 @@ export function gridsToState(grids: ReadonlyMap<string, QuantOutcome>): StateGri
       shape: [g.length / 2, 2],
       bytes: new Uint8Array(g.buffer, g.byteOffset, g.byteLength).slice(),
     });
-    info[name] = { mode: o.mode, keptZeros: o.keptZeros, relError: o.relError };
+    info[name] = {
+      mode: o.mode,
+      keptZeros: o.keptZeros,
+      relError: o.relError,
+      keptNorm: o.keptNorm,
+    };
   }
   return { tensors, info };
 }
@@ -118,6 +123,7 @@ export function gridsFromState(saved: StateGrids, spec: QuantSpec): Map<string, 
       grid,
       keptZeros: Number(i.keptZeros ?? 0),
       relError: Number(i.relError ?? 0),
+      ...(i.keptNorm !== undefined ? { keptNorm: Number(i.keptNorm) } : {}),
     });
   }
   return out;

@@ -78,10 +78,10 @@ export interface SparseGptResult {
   /** With `quant`: the grids, rows × groups × 2 f32 (scale, zero). */
   grid?: Float32Array<ArrayBuffer>;
   /**
-   * With `quant`: kept weights that rounded to 0, and Σ (w − q)² / Σ w² over the kept weights
-   * (w the compensated weight just before rounding).
+   * With `quant`: kept weights that rounded to 0, Σ (w − q)² / Σ w² over the kept weights
+   * (w the compensated weight just before rounding), and that Σ w².
    */
-  quantStats?: { keptZeros: number; relError: number };
+  quantStats?: { keptZeros: number; relError: number; keptNorm: number };
   /**
    * True when every attempt failed: W is then left as it was apart from zeroed dead inputs, and
    * the losses are zero.
@@ -429,6 +429,6 @@ function quantOutcome(
   }
   return {
     grid: all.slice(0, n),
-    quantStats: { keptZeros, relError: norm > 0 ? err / norm : 0 },
+    quantStats: { keptZeros, relError: norm > 0 ? err / norm : 0, keptNorm: norm },
   };
 }

@@ -58,7 +58,14 @@ export async function quantizeAfterPruning(
       norm += before[i] ** 2;
     }
     const g = await gpu.read(grid);
-    return { spec, mode: "rtn", grid: g, keptZeros, relError: norm > 0 ? err / norm : 0 };
+    return {
+      spec,
+      mode: "rtn",
+      grid: g,
+      keptZeros,
+      relError: norm > 0 ? err / norm : 0,
+      keptNorm: norm,
+    };
   } finally {
     gpu.free(grid);
   }

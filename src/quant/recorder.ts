@@ -21,6 +21,44 @@ export interface QuantOutcome {
   keptZeros: number;
   /** Σ (w − q)² / Σ w² over the kept weights (w just before rounding). */
   relError: number;
+  /** Σ w² over the kept weights (the denominator of `relError`), when known. */
+  keptNorm?: number;
+}
+
+/**
+ * The outcome of a matrix whose rows are `parts` stacked in order (a fused projection such as
+ * Phi-3's `gate_up_proj`, quantized as its halves): grids are per row, so the fused grids are
+ * the parts' grids one after the other, and the parts' rounding statistics add up (`relError`
+ * weighted by each part's `keptNorm`, or equally where a part lacks it).
+ */
+export function stackOutcomes(parts: readonly QuantOutcome[]): QuantOutcome {
+  if (parts.length === 0) throw new RangeError("Cannot stack the grids of no matrices");
+  const spec = parts[0].spec;
+  const grid = new Float32Array(parts.reduce((n, p) => n + p.grid.length, 0));
+  let at = 0, keptZeros = 0, err = 0, norm = 0;
+  const known = parts.every((p) => p.keptNorm !== undefined);
+  for (const p of parts) {
+    if (JSON.stringify(p.spec) !== JSON.stringify(spec)) {
+      throw new RangeError(
+        `Cannot stack grids of different quantization specs ${JSON.stringify(spec)} and ` +
+          `${JSON.stringify(p.spec)}`,
+      );
+    }
+    grid.set(p.grid, at);
+    at += p.grid.length;
+    keptZeros += p.keptZeros;
+    const w = known ? p.keptNorm! : 1;
+    err += p.relError * w;
+    norm += w;
+  }
+  return {
+    spec,
+    mode: parts.every((p) => p.mode === "joint") ? "joint" : "rtn",
+    grid,
+    keptZeros,
+    relError: norm > 0 ? err / norm : 0,
+    ...(known ? { keptNorm: norm } : {}),
+  };
 }
 
 /** Hooks a solver and SparseLLM call (see {@linkcode QuantRecorder.hooks}). */

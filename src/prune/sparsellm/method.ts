@@ -15,6 +15,7 @@ import { solveOnCopy } from "../solver.ts";
 import { sparsellmFfn } from "./ffn.ts";
 import { denseTarget, type FfnTarget, prunedAttentionTarget } from "./target.ts";
 import { type FfnLinear, type FfnReport, SPARSELLM_DEFAULTS } from "./types.ts";
+import { type QuantOutcome, stackOutcomes } from "../../quant/recorder.ts";
 
 /** SparseLLM (Bai et al., NeurIPS 2024). */
 export const sparsellm: PruneMethod = {
@@ -107,10 +108,46 @@ async function pruneFfn(job: LayerJob): Promise<FfnReport> {
     const wb = gpu.batch("ffn/write-back");
     for (const p of parts) p.writeBack(wb);
     wb.submit();
+    fuseGrids(job, [
+      [roles.up, up],
+      ...(roles.gate && gate ? [[roles.gate, gate] as const] : []),
+      [roles.down, down],
+    ]);
     return report;
   } finally {
     target?.free();
     await gpu.sync();
     for (const p of parts) p.release();
+  }
+}
+
+/**
+ * With quantization, gives each fused projection (Phi-3's `gate_up_proj`) the grids its halves
+ * were quantized on, stacked in row order, so that the pipeline records them and does not round
+ * the written-back matrix again. Left to the pipeline's round-to-nearest when a half has none
+ * (its factorisation failed).
+ */
+function fuseGrids(
+  job: LayerJob,
+  projections: readonly (readonly [LinearRole, SplitProjection])[],
+): void {
+  const recorder = job.quant;
+  if (!recorder) return;
+  const fused = new Map<LinearRole, { start: number; outcome?: QuantOutcome }[]>();
+  for (const [role, split] of projections) {
+    if (!split.copied) continue;
+    const p = projectionRows(job.arch, role);
+    const list = fused.get(p.linear.role) ?? [];
+    list.push({ start: p.start, outcome: recorder.get(split.linear.weight) });
+    fused.set(p.linear.role, list);
+  }
+  for (const [role, halves] of fused) {
+    // every part of the fused matrix must have been quantized as a half here
+    const parts = job.arch.linears.find((s) => s.role === role)?.parts ?? [];
+    if (halves.length !== parts.length) continue;
+    halves.sort((a, b) => a.start - b.start);
+    const outcomes = halves.map((h) => h.outcome);
+    if (!outcomes.every((o): o is QuantOutcome => o !== undefined)) continue;
+    recorder.hooks().onQuantized(job.weights.linear(role).weight, stackOutcomes(outcomes));
   }
 }
