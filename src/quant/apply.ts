@@ -19,7 +19,10 @@ export interface MatrixQuantReport {
   groupSize: number;
   /** Symmetric grids. */
   sym: boolean;
-  /** How: inside the SparseGPT sweep (`joint`) or round-to-nearest after pruning (`rtn`). */
+  /**
+   * How: with error compensation in the column sweep (`joint`: SparseGPT's, or GPTQ with
+   * ADMM's mask fixed) or round-to-nearest after pruning (`rtn`).
+   */
   mode: "joint" | "rtn";
   /** Fraction of weights the mask pruned. */
   maskSparsity: number;

@@ -13,7 +13,10 @@ import type { QuantSpec } from "./grid.ts";
 export interface QuantOutcome {
   /** How it was quantized. */
   spec: QuantSpec;
-  /** Inside the SparseGPT sweep (`joint`) or round-to-nearest after pruning (`rtn`). */
+  /**
+   * With error compensation in the column sweep (`joint`: SparseGPT's, or GPTQ with ADMM's mask
+   * fixed) or round-to-nearest after pruning (`rtn`).
+   */
   mode: "joint" | "rtn";
   /** rows × groups × 2 f32: scale, zero. */
   grid: Float32Array<ArrayBuffer>;
