@@ -27,6 +27,8 @@
  *
  * Everything for one matrix is recorded into one batch and read back once (the inverse's status
  * and ‖W − Z‖² for the residual); a failed inverse restores W and retries with 10× the damping.
+ * With quantization (`--wbits`) the solver then runs GPTQ with ADMM's mask fixed
+ * ({@linkcode quantizeWithMask}: SparseGPT's column sweep given the mask instead of selecting it).
  *
  * @module
  */

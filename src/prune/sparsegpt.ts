@@ -7,7 +7,8 @@
  * columns by one matmul. Everything for one matrix is recorded into one batch and read back
  * once; a failed Cholesky is retried with 10× the damping. W, H, U and the error scratch may be
  * larger than one storage binding: the kernels then work in row blocks of W and column pieces
- * of each block, with the same weights.
+ * of each block, with the same weights. With `fixedMask` the mask is not selected but given by
+ * W's zeros (GPTQ with another method's mask, e.g. after ADMM).
  *
  * @module
  */
