@@ -134,7 +134,8 @@ export const PRUNE_OPTIONS = {
     arg: "NAME",
     help: "how --sparsity is spread over the pruned layers: uniform (every layer at --sparsity) " +
       "or owl (OWL, Yin et al. 2024: layers with more outlier Wanda scores are pruned less, " +
-      "the mean stays --sparsity; needs --calib; unstructured only; see BENCHMARKS.md)",
+      "the mean stays --sparsity; needs --calib; unstructured only; uniform measured better " +
+      "on the valid split, see BENCHMARKS.md)",
   },
   owlM: {
     kind: "number",
@@ -153,7 +154,7 @@ export const PRUNE_OPTIONS = {
     default: 0.08,
     flag: "owl-lambda",
     arg: "F",
-    help: "OWL: the layers' sparsities span at most 2F around --sparsity",
+    help: "OWL: the layers' sparsities differ by at most 2F (their mean is --sparsity)",
   },
   nsamples: {
     kind: "int",

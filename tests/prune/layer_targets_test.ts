@@ -18,6 +18,10 @@ import { parseModelConfig } from "../../src/models/config.ts";
 import type { Architecture } from "../../src/models/arch.ts";
 import type { WeightSource } from "../../src/models/weights.ts";
 import { layerOutlierRatio, type OwlMatrix, owlSparsities } from "../../src/prune/owl.ts";
+import { getGpu } from "../../src/gpu/device.ts";
+import { resolvePruneOptions } from "../../src/prune/options.ts";
+import { prunePipeline } from "../../src/prune/pipeline.ts";
+import type { PrunedTensors } from "../../src/prune/report.ts";
 import { decoderLayerRef, readRefLayer } from "../reference/model_ref.ts";
 import { ROOT, TRAIN_TXT } from "../_cli_helpers.ts";
 import { withTiny } from "./_tiny.ts";
@@ -176,4 +180,43 @@ Deno.test("sparsityProfile owl: targets from the dense model's outlier ratios, m
   } finally {
     reader.close();
   }
+});
+
+Deno.test("sparsityProfile owl: a run resumed at layer 1 gives the same targets and weights", async () => {
+  await withTiny(async (input) => {
+    const config = parseModelConfig(input.config as Record<string, unknown>, "config.json");
+    const options = resolvePruneOptions({
+      method: "sparsegpt",
+      sparsity: 0.6,
+      sparsityProfile: "owl",
+      nsamples: 4,
+    });
+    const args = {
+      gpu: await getGpu(),
+      config,
+      source: input.source,
+      calibration: input.calibration,
+      seqlen: 64,
+      options,
+    };
+    const full = new Map<number, PrunedTensors>();
+    const hidden = new Map<number, Float32Array[]>();
+    const a = await prunePipeline({
+      ...args,
+      onLayer: (l, t) => Promise.resolve(void full.set(l, t)),
+      onCheckpoint: (next, h) => Promise.resolve(void hidden.set(next, h)),
+    });
+    const resumed = new Map<number, PrunedTensors>();
+    const b = await prunePipeline({
+      ...args,
+      startLayer: 1,
+      startHidden: hidden.get(1)!,
+      onLayer: (l, t) => Promise.resolve(void resumed.set(l, t)),
+    });
+    assert.deepEqual([...resumed.keys()], [1]);
+    assert.equal(b.layers[0].targetSparsity, a.layers[1].targetSparsity);
+    assert.equal(b.layers[0].outlierRatio, a.layers[1].outlierRatio);
+    assert.notEqual(a.layers[0].targetSparsity, a.layers[1].targetSparsity);
+    for (const [name, t] of full.get(1)!) assert.deepEqual(resumed.get(1)!.get(name), t, name);
+  });
 });
