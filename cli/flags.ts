@@ -205,7 +205,9 @@ export const COMMANDS: Record<string, Command> = {
         help: "sparsities and patterns (default: 0.5,0.7,0.8,0.9,3:4)",
       },
       MAX_WINDOWS,
-      ...PRUNE_FLAGS.filter((f) => !["method", "sparsity", "pattern"].includes(f.key!)),
+      ...PRUNE_FLAGS.filter((f) =>
+        !["method", "sparsity", "pattern", "layerSparsities"].includes(f.key!)
+      ),
       { ...FORCE, help: "replace earlier results in --out" },
       JSON_OUT,
       QUIET,
@@ -302,6 +304,15 @@ export function num(name: string, v: string | undefined): number | undefined {
   return x;
 }
 
+/** Reads a comma-separated list of numbers, e.g. `0.6,0.7,0.8`. */
+export function numberList(name: string, v: string): number[] {
+  const parts = v.split(",").map((p) => p.trim());
+  if (parts.some((p) => p === "" || !Number.isFinite(Number(p)))) {
+    throw new UsageError(`--${name} must be comma-separated numbers such as 0.6,0.7 (got "${v}")`);
+  }
+  return parts.map(Number);
+}
+
 /** Reads a positive integer flag. */
 export function posInt(name: string, v: string | undefined): number | undefined {
   const x = num(name, v);
@@ -334,6 +345,8 @@ export function pruneOptionsFrom(v: Values): PruneOptionsInput {
       ? num(s.flag, text)
       : s.kind === "range"
       ? parseLayerRange(text)
+      : s.kind === "list"
+      ? numberList(s.flag, text)
       : text;
   }
   return o as PruneOptionsInput;

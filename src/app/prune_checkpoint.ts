@@ -186,6 +186,10 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       }
     } else if (o.method !== "magnitude") {
       throw new OptionError("calib", `calib is required for method ${o.method}`, ["method"]);
+    } else if (o.sparsityProfile === "owl") {
+      throw new OptionError("calib", "calib is required for sparsityProfile owl", [
+        "sparsityProfile",
+      ]);
     }
     const evalWins = args.evalText
       ? await textWindows(args.model, args.evalText, seqlen, args.maxWindows)
@@ -343,6 +347,12 @@ export async function pruneCheckpoint(args: PruneCheckpointArgs): Promise<PruneR
       pattern: o.pattern.kind === "nm" ? `${o.pattern.n}:${o.pattern.m}` : "unstructured",
       target_sparsity: targetSparsity(o.pattern),
       sparsity: saved ? overallSparsity(doneLayers) : result.sparsity,
+      ...(o.layerSparsities || o.sparsityProfile === "owl"
+        ? {
+          sparsity_profile: o.layerSparsities ? "list" as const : "owl" as const,
+          layer_sparsities: doneLayers.filter((l) => l.pruned).map((l) => l.targetSparsity!),
+        }
+        : {}),
       ...(dense !== undefined ? { dense_perplexity: dense } : {}),
       ...(pruned !== undefined ? { pruned_perplexity: pruned } : {}),
       ...(evalWins ? { eval_windows: evalWins.length, eval_seqlen: seqlen } : {}),

@@ -30,6 +30,10 @@ export interface PruneSummary {
   target_sparsity: number;
   /** Achieved fraction of zeros over the pruned matrices. */
   sparsity: number;
+  /** How the target is spread over the layers, when not uniformly: `owl` or `list`. */
+  sparsity_profile?: "owl" | "list";
+  /** With a non-uniform profile: the target sparsity of each pruned layer, in order. */
+  layer_sparsities?: number[];
   /** Dense perplexity (with `evalText`). */
   dense_perplexity?: number;
   /** Pruned perplexity (with `evalText`). */

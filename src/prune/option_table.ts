@@ -27,6 +27,8 @@ export const MAX_ITERS = 1000;
 export const MAX_PENALTY = 1e6;
 /** Largest SparseLLM penalty growth factor per iteration. */
 export const MAX_GROWTH = 100;
+/** Largest OWL outlier multiple M. */
+export const MAX_OWL_M = 1e6;
 
 /**
  * How one option is read, checked and documented (an entry of {@linkcode PRUNE_OPTIONS}).
@@ -50,9 +52,10 @@ export interface OptionSpec {
    * The value: `int` or `number` (with the bounds below), `choice` (one of `values`), `text`,
    * `range` (an inclusive `[start, end]` of integers >= 0, on the command line `A-B` or `N`),
    * `size` (bytes as a number, or text such as `"512MiB"`; resolved to a number), `flag`
-   * (a boolean switch; `arg` is then unused).
+   * (a boolean switch; `arg` is then unused), `list` (a non-empty list of numbers, each within
+   * the bounds below; on the command line comma-separated).
    */
-  readonly kind: "int" | "number" | "choice" | "text" | "range" | "size" | "flag";
+  readonly kind: "int" | "number" | "choice" | "text" | "range" | "size" | "flag" | "list";
   /** The allowed values of a `choice`. */
   readonly values?: readonly string[];
   /** Smallest allowed value (inclusive). */
@@ -112,6 +115,46 @@ export const PRUNE_OPTIONS = {
     flag: "pattern",
     arg: "N:M",
     help: "N zeros in every M consecutive input weights (2:4, 4:8, 3:4)",
+  },
+  layerSparsities: {
+    kind: "list",
+    min: 0,
+    lt: 1,
+    flag: "layer-sparsities",
+    arg: "S,S,...",
+    help: "unstructured sparsity of each decoder layer, one value in [0, 1) per layer of the " +
+      "model (instead of --sparsity; with --layers, the values of the other layers are unused; " +
+      "the report's target is the mean over the pruned layers)",
+  },
+  sparsityProfile: {
+    kind: "choice",
+    values: ["uniform", "owl"],
+    default: "uniform",
+    flag: "sparsity-profile",
+    arg: "NAME",
+    help: "how --sparsity is spread over the pruned layers: uniform (every layer at --sparsity) " +
+      "or owl (OWL, Yin et al. 2024: layers with more outlier Wanda scores are pruned less, " +
+      "the mean stays --sparsity; needs --calib; unstructured only; uniform measured better " +
+      "on the valid split, see BENCHMARKS.md)",
+  },
+  owlM: {
+    kind: "number",
+    gt: 0,
+    max: MAX_OWL_M,
+    default: 5,
+    flag: "owl-m",
+    arg: "F",
+    help: "OWL: a weight is an outlier when its Wanda score |W_ij|·‖X_j‖ exceeds F times the " +
+      "mean score of its layer",
+  },
+  owlLambda: {
+    kind: "number",
+    min: 0,
+    lt: 0.5,
+    default: 0.08,
+    flag: "owl-lambda",
+    arg: "F",
+    help: "OWL: the layers' sparsities differ by at most 2F (their mean is --sparsity)",
   },
   nsamples: {
     kind: "int",
@@ -297,7 +340,7 @@ export const PRUNE_OPTIONS = {
 /**
  * The type of the value an option takes as input: `number` for `int` and `number`, the union of
  * the values of a `choice`, `string` for `text`, `[start, end]` for `range`, and
- * `number | string` for `size`.
+ * `number | string` for `size`, `number[]` for `list`.
  *
  * @example The input type of the method option
  * ```ts
@@ -308,6 +351,7 @@ export const PRUNE_OPTIONS = {
  */
 export type OptionInputValue<S extends OptionSpec> = S["kind"] extends "int" | "number" ? number
   : S["kind"] extends "flag" ? boolean
+  : S["kind"] extends "list" ? number[]
   : S["kind"] extends "choice" ? NonNullable<S["values"]>[number]
   : S["kind"] extends "text" ? string
   : S["kind"] extends "range" ? [number, number]
@@ -329,7 +373,8 @@ export type OptionValue<S extends OptionSpec> = S["kind"] extends "size" ? numbe
 
 /**
  * Options accepted by the pruner: one field per entry of {@linkcode PRUNE_OPTIONS} (see there
- * for what each means), all optional except `method`; give a `sparsity` or a `pattern`.
+ * for what each means), all optional except `method`; give a `sparsity`, a `pattern` or
+ * `layerSparsities`.
  *
  * @example SparseLLM at 2:4 on 64 windows of 256 tokens
  * ```ts
@@ -363,7 +408,8 @@ export type PruneOptionsInput =
 /**
  * Options after validation and defaults: every option of {@linkcode PRUNE_OPTIONS} with a
  * default (or required) is set, the others are optional; `sparsity` and `pattern` are resolved
- * into one {@linkcode SparsityPattern}, and `gpuMemory` into bytes.
+ * into one {@linkcode SparsityPattern} (with `layerSparsities`, unstructured at the mean of the
+ * pruned layers' values), and `gpuMemory` into bytes.
  *
  * @example Options with their defaults filled in
  * ```ts

@@ -44,6 +44,8 @@ function requirement(s: OptionSpec): string {
       return "a size such as 512MiB, 4GiB or 2000000000";
     case "flag":
       return "true or false";
+    case "list":
+      return `a non-empty list of numbers in [${s.min}, ${s.lt})`;
   }
   const what = s.kind === "int" ? "an integer" : "a number";
   if (s.kind === "int" && s.min !== undefined && s.lt !== undefined) {
@@ -67,13 +69,13 @@ function requirement(s: OptionSpec): string {
 /** The zod schema of one option's input value, with its default. */
 function fieldSchema(s: OptionSpec): z.ZodType {
   let schema: z.ZodType;
-  if (s.kind === "int" || s.kind === "number") {
+  if (s.kind === "int" || s.kind === "number" || s.kind === "list") {
     let n = s.kind === "int" ? z.number().int() : z.number();
     if (s.min !== undefined) n = n.min(s.min);
     if (s.max !== undefined) n = n.max(s.max);
     if (s.gt !== undefined) n = n.gt(s.gt);
     if (s.lt !== undefined) n = n.lt(s.lt);
-    schema = n;
+    schema = s.kind === "list" ? z.array(n).min(1) : n;
   } else if (s.kind === "choice") schema = z.enum(s.values as [string, ...string[]]);
   else if (s.kind === "flag") schema = z.boolean();
   else if (s.kind === "text") schema = z.string();
@@ -95,7 +97,31 @@ const INPUT_SCHEMA = z.strictObject(
  */
 const SCHEMA = INPUT_SCHEMA.transform((o): PruneOptions => {
   const input = o as PruneOptionsInput & Record<string, unknown>;
-  if ((input.sparsity === undefined) === (input.pattern === undefined)) {
+  const list = input.layerSparsities;
+  if (list !== undefined && (input.sparsity !== undefined || input.pattern !== undefined)) {
+    throw new OptionError(
+      "layerSparsities",
+      "layerSparsities replaces sparsity and pattern: give only one of them",
+      ["sparsity", "pattern"],
+    );
+  }
+  if (list !== undefined && input.sparsityProfile !== "uniform") {
+    throw new OptionError(
+      "sparsityProfile",
+      `sparsityProfile ${input.sparsityProfile} cannot be combined with layerSparsities, which ` +
+        "sets every layer's sparsity itself",
+      ["layerSparsities"],
+    );
+  }
+  if (input.pattern !== undefined && input.sparsityProfile !== "uniform") {
+    throw new OptionError(
+      "sparsityProfile",
+      `sparsityProfile ${input.sparsityProfile} needs an unstructured sparsity, not pattern ` +
+        `${input.pattern} (an N:M pattern prunes every layer alike)`,
+      ["pattern"],
+    );
+  }
+  if (list === undefined && (input.sparsity === undefined) === (input.pattern === undefined)) {
     throw new OptionError(
       "sparsity",
       "sparsity or pattern: give exactly one (e.g. 0.5 or 2:4)",
@@ -104,7 +130,7 @@ const SCHEMA = INPUT_SCHEMA.transform((o): PruneOptions => {
   }
   const pattern: SparsityPattern = input.pattern !== undefined
     ? parseNM(input.pattern)
-    : { kind: "unstructured", sparsity: input.sparsity! };
+    : { kind: "unstructured", sparsity: input.sparsity ?? listTarget(list!, input.layers) };
   // In the table's order, with the pattern where sparsity and pattern are.
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(SPECS)) {
@@ -140,6 +166,16 @@ const SCHEMA = INPUT_SCHEMA.transform((o): PruneOptions => {
   }
   return r;
 });
+
+/**
+ * The nominal target of a per-layer list: the mean over the layers `layers` selects (over all
+ * values when the range lies beyond the list, which `validateForModel` then refuses).
+ */
+function listTarget(list: readonly number[], layers?: [number, number]): number {
+  const used = layers ? list.slice(layers[0], layers[1] + 1) : list;
+  const values = used.length > 0 ? used : list;
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
 
 const UNITS: Record<string, number> = {
   "": 1,
@@ -228,6 +264,14 @@ export function resolvePruneOptions(input: PruneOptionsInput): PruneOptions {
   if (value === undefined && spec.required) {
     throw new OptionError(key, `${key} is required: ${requirement(spec)}`);
   }
+  const at = issue.path[1];
+  if (spec.kind === "list" && Array.isArray(value) && typeof at === "number") {
+    throw new OptionError(
+      key,
+      `${key} has ${show(value[at])} for layer ${at}: every value must be in ` +
+        `[${spec.min}, ${spec.lt}) (got ${show(value)})`,
+    );
+  }
   throw new OptionError(key, `${key} must be ${requirement(spec)} (got ${show(value)})`);
 }
 
@@ -293,9 +337,9 @@ export function parseLayerRange(text: string): [number, number] {
 }
 
 /**
- * Checks options against a model: `layers` within the layer count, the pattern's M dividing the
- * input width of every prunable matrix and within the kernels' limits, `seqlen` within the
- * learned positions of OPT models.
+ * Checks options against a model: `layers` within the layer count, one `layerSparsities` value
+ * per decoder layer, the pattern's M dividing the input width of every prunable matrix and within
+ * the kernels' limits, `seqlen` within the learned positions of OPT models.
  *
  * @example Check options against a model before pruning
  * ```ts
@@ -320,6 +364,13 @@ export function validateForModel(o: PruneOptions, config: ModelConfig, seqlen: n
       "layers",
       `layers ${o.layers[0]}-${o.layers[1]} is out of range: the model has ${config.numLayers} ` +
         `layers (0-${config.numLayers - 1})`,
+    );
+  }
+  if (o.layerSparsities && o.layerSparsities.length !== config.numLayers) {
+    throw new OptionError(
+      "layerSparsities",
+      `layerSparsities has ${o.layerSparsities.length} values (${o.layerSparsities.join(",")}), ` +
+        `but the model has ${config.numLayers} decoder layers: give one value per layer`,
     );
   }
   if (config.modelType === "opt" && seqlen > config.maxPositions) {

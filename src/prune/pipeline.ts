@@ -23,6 +23,7 @@ import type { CalibrationStore, LayerJob, LayerStats, PruneMethod } from "./meth
 import { methodFor, solverFor } from "./methods.ts";
 import { relativeError } from "./rel_error.ts";
 import { checkPrunedMatrix } from "./sparsity_check.ts";
+import { layerTargetsFrom, owlOutlierRatios } from "./layer_targets.ts";
 import type { LayerReport, PipelineResult, ProgressEvent, PrunedTensors } from "./report.ts";
 import { quantizeAfterPruning, quantReport } from "../quant/apply.ts";
 import { type QuantOutcome, QuantRecorder } from "../quant/recorder.ts";
@@ -196,6 +197,36 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
   const layers: LayerReport[] = [];
   let zeros = 0, total = 0;
   try {
+    // Non-uniform profiles: every pruned layer's target (OWL scores the dense model first).
+    const selected = Array.from({ length: last + 1 }, (_, l) => l).filter((l) =>
+      layerSelected(o, l)
+    );
+    let ratios: number[] | undefined;
+    if (o.sparsityProfile === "owl" && start <= last) {
+      if (calibrate) await embedCalibration(args, calib, perChunk);
+      const t1 = performance.now();
+      ratios = await owlOutlierRatios({
+        gpu,
+        arch,
+        source,
+        options: o,
+        calib,
+        seqlen,
+        nseq,
+        pruned: selected,
+        progress: (layer) =>
+          args.onProgress?.({
+            phase: "owl",
+            done: layer,
+            total: last + 1,
+            detail: `layer ${layer}: outlier ratio`,
+            layer,
+            elapsed: (performance.now() - t1) / 1000,
+          }),
+        ...(args.signal ? { signal: args.signal } : {}),
+      });
+    }
+    const targets = layerTargetsFrom(o, arch.numLayers, selected, ratios);
     if (calibrate && args.startHidden) {
       args.startHidden.forEach((h, i) => calib.setHost("hidden", i, h));
     } else if (calibrate) {
@@ -219,12 +250,18 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
       try {
         if (layerSelected(o, layer)) {
           const quant = o.quant ? new QuantRecorder() : undefined;
+          // This layer's options: its own target under a non-uniform profile.
+          const lo: PruneOptions = targets
+            ? { ...o, pattern: { kind: "unstructured", sparsity: targets.sparsities[layer] } }
+            : o;
+          if (targets) report.targetSparsity = targets.sparsities[layer];
+          if (ratios) report.outlierRatio = ratios[layer];
           const job = {
             gpu,
             arch,
             weights: w,
             layer,
-            options: o,
+            options: lo,
             seqlen,
             nseq,
             calib,
@@ -240,7 +277,7 @@ export async function prunePipeline(args: PipelineArgs): Promise<PipelineResult>
             const lw = w.linear(spec.role);
             const data = await gpu.read(lw.weight);
             const name = spec.weight.replace("{i}", String(layer));
-            const z = checkPrunedMatrix(name, data, lw.rows, lw.cols, o.pattern);
+            const z = checkPrunedMatrix(name, data, lw.rows, lw.cols, lo.pattern);
             zeros += z;
             total += data.length;
             const m = report.matrices.find((m) => m.role === spec.role)!;

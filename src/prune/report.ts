@@ -93,6 +93,13 @@ export interface LayerReport {
   matrices: MatrixReport[];
   /** Seconds for the whole layer (statistics, pruning, re-run). */
   seconds: number;
+  /**
+   * The layer's own target sparsity under a non-uniform profile (`layerSparsities` or
+   * `sparsityProfile: "owl"`); absent when every layer has the options' target.
+   */
+  targetSparsity?: number;
+  /** With `sparsityProfile: "owl"`: the layer's outlier ratio on the dense model. */
+  outlierRatio?: number;
   /** SparseLLM's per-iterate record of the feed-forward block. */
   ffn?: FfnReport;
   /** Peak bytes of GPU buffers in use while this layer was processed. */

@@ -2,6 +2,9 @@
 // starting with the option's key), and the resolved types.
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseModelConfig } from "../../src/models/config.ts";
+import { OPT_TINY, ROOT } from "../_cli_helpers.ts";
 import type { QuantSpec } from "../../src/quant/grid.ts";
 import {
   OptionError,
@@ -11,6 +14,7 @@ import {
   type PruneOptions,
   type PruneOptionsInput,
   resolvePruneOptions,
+  validateForModel,
 } from "../../src/prune/options.ts";
 import {
   METHOD_NAMES,
@@ -76,6 +80,9 @@ Deno.test("resolvePruneOptions fills in every default of the option table", () =
   assert.deepEqual(o, {
     method: "sparsellm",
     pattern: { kind: "unstructured", sparsity: 0.7 },
+    sparsityProfile: "uniform",
+    owlM: 5,
+    owlLambda: 0.08,
     nsamples: 128,
     seed: 0,
     blocksize: 128,
@@ -154,6 +161,96 @@ Deno.test("resolvePruneOptions names the first bad option by its key, with the v
   );
 });
 
+Deno.test("layer profiles: layerSparsities and sparsityProfile owl, and their errors", async () => {
+  const list = resolvePruneOptions({ method: "wanda", layerSparsities: [0.5, 0.6, 0.7, 0.9] });
+  assert.deepEqual(list.layerSparsities, [0.5, 0.6, 0.7, 0.9]);
+  assert.equal(list.sparsityProfile, "uniform");
+  assert.deepEqual(list.pattern, { kind: "unstructured", sparsity: (0.5 + 0.6 + 0.7 + 0.9) / 4 });
+  // With layers, the nominal target is the mean over the pruned layers.
+  const part = resolvePruneOptions({
+    method: "wanda",
+    layerSparsities: [0.5, 0.6, 0.7, 0.9],
+    layers: [2, 3],
+  });
+  assert.deepEqual(part.pattern, { kind: "unstructured", sparsity: (0.7 + 0.9) / 2 });
+  const owl = resolvePruneOptions({
+    method: "sparsellm",
+    sparsity: 0.7,
+    sparsityProfile: "owl",
+    owlM: 7,
+    owlLambda: 0.1,
+  });
+  assert.deepEqual([owl.sparsityProfile, owl.owlM, owl.owlLambda], ["owl", 7, 0.1]);
+  const base = { method: "wanda" } as const;
+  const cases: [Record<string, unknown>, string, string][] = [
+    [
+      { ...base, layerSparsities: [0.5, 1, 0.2] },
+      "layerSparsities",
+      "layerSparsities has 1 for layer 1: every value must be in [0, 1) (got [0.5,1,0.2])",
+    ],
+    [
+      { ...base, layerSparsities: [-0.1] },
+      "layerSparsities",
+      "layerSparsities has -0.1 for layer 0: every value must be in [0, 1) (got [-0.1])",
+    ],
+    [
+      { ...base, layerSparsities: [] },
+      "layerSparsities",
+      "layerSparsities must be a non-empty list of numbers in [0, 1) (got [])",
+    ],
+    [
+      { ...base, sparsity: 0.5, layerSparsities: [0.5] },
+      "layerSparsities",
+      "layerSparsities replaces sparsity and pattern: give only one of them",
+    ],
+    [
+      { ...base, pattern: "2:4", sparsityProfile: "owl" },
+      "sparsityProfile",
+      "sparsityProfile owl needs an unstructured sparsity, not pattern 2:4 (an N:M pattern " +
+      "prunes every layer alike)",
+    ],
+    [
+      { ...base, layerSparsities: [0.5], sparsityProfile: "owl" },
+      "sparsityProfile",
+      "sparsityProfile owl cannot be combined with layerSparsities, which sets every layer's " +
+      "sparsity itself",
+    ],
+    [
+      { ...base, sparsity: 0.5, sparsityProfile: "flat" },
+      "sparsityProfile",
+      'sparsityProfile must be one of uniform, owl (got "flat")',
+    ],
+    [
+      { ...base, sparsity: 0.5, owlM: 0 },
+      "owlM",
+      "owlM must be positive and at most 1000000 (got 0)",
+    ],
+    [
+      { ...base, sparsity: 0.5, owlLambda: 0.5 },
+      "owlLambda",
+      "owlLambda must be in [0, 0.5) (got 0.5)",
+    ],
+  ];
+  for (const [input, option, message] of cases) {
+    throwsOption(() => resolvePruneOptions(input as unknown as PruneOptionsInput), option, message);
+  }
+  // One value per decoder layer of the model.
+  const json = JSON.parse(await Deno.readTextFile(join(ROOT, OPT_TINY, "config.json")));
+  const config = parseModelConfig(json, "config.json");
+  validateForModel(resolvePruneOptions({ ...base, layerSparsities: [0.5, 0.6] }), config, 64);
+  throwsOption(
+    () =>
+      validateForModel(
+        resolvePruneOptions({ ...base, layerSparsities: [0.5, 0.6, 0.7] }),
+        config,
+        64,
+      ),
+    "layerSparsities",
+    "layerSparsities has 3 values (0.5,0.6,0.7), but the model has 2 decoder layers: give one " +
+      "value per layer",
+  );
+});
+
 Deno.test("parseNM and parseLayerRange throw OptionError in library words", () => {
   assert.deepEqual(parseNM("2:4"), { kind: "nm", n: 2, m: 4 });
   for (const bad of ["4:2", "2:2", "0:4", "x", "2:4:8"]) {
@@ -186,6 +283,10 @@ type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B 
 const resolvedShape: Equal<Flat<PruneOptions>, {
   method: MethodName;
   pattern: SparsityPattern;
+  layerSparsities?: number[];
+  sparsityProfile: "uniform" | "owl";
+  owlM: number;
+  owlLambda: number;
   nsamples: number;
   seqlen?: number;
   seed: number;
@@ -212,6 +313,10 @@ const inputShape: Equal<Flat<PruneOptionsInput>, {
   method: MethodName;
   sparsity?: number;
   pattern?: string;
+  layerSparsities?: number[];
+  sparsityProfile?: "uniform" | "owl";
+  owlM?: number;
+  owlLambda?: number;
   nsamples?: number;
   seqlen?: number;
   seed?: number;
