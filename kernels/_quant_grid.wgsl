@@ -29,10 +29,15 @@ fn q_grid(xmin0: f32, xmax0: f32) -> vec2<f32> {
     xmin = -1.0;
     xmax = 1.0;
   }
-  let scale = f16_round((xmax - xmin) / maxq);
+  var scale = f16_round((xmax - xmin) / maxq);
   var zero = (maxq + 1.0) * 0.5;
   if (!QSYM) {
     zero = clamp(round(-xmin / scale), 0.0, maxq);
+    // The GPTQ format stores zero − 1: a zero point of 0 becomes 1, xmax on the top level.
+    if (zero == 0.0) {
+      scale = f16_round(xmax / (maxq - 1.0));
+      zero = 1.0;
+    }
   }
   return vec2<f32>(scale, zero);
 }

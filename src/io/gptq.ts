@@ -186,9 +186,12 @@ export async function saveGptqCheckpoint(
           await w.write(name, await reader.readRaw(name));
         }
       }
-    } finally {
-      await w.close();
+    } catch (e) {
+      // the first error is the one to report, not the unfinished file's
+      await w.close().catch(() => {});
+      throw e;
     }
+    await w.close();
     await copyNonWeightFiles(src, out);
     await Deno.remove(join(out, GRIDS_FILE)).catch(() => {});
     for (const extra of ["report.json", "report.svg"]) {

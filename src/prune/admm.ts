@@ -48,8 +48,8 @@ import { pruneNM, prunePerRow } from "./mask.ts";
 import type { SparsityPattern } from "./types.ts";
 import { MAX_NM_M } from "../kernels/mask.ts";
 import { pruneEach, type PruneMethod } from "./method.ts";
-import { type MatrixSolver, solveOnCopy, type SolverOptions } from "./solver.ts";
-import { sparsegpt } from "./sparsegpt.ts";
+import { type MatrixSolver, solveOnCopy } from "./solver.ts";
+import { quantizeWithMask } from "./sparsegpt.ts";
 
 /** Options of {@linkcode admm}. */
 export interface AdmmOptions {
@@ -307,31 +307,6 @@ export function admmSolver(settings: { iterations: number; rho: number }): Matri
       return r.percdamp;
     },
   };
-}
-
-/**
- * GPTQ over a pruned `w` with its mask fixed (its exact zeros stay the pruned weights): the
- * SparseGPT sweep with the given mask and joint quantization (`o.quant`), block size and
- * damping of the options; `h` (the input Hessian, lower triangle read) is overwritten. Tells
- * `o.onQuantized` the grids; when the factorisation fails for good, `w` is left as it was (the
- * pipeline then rounds it to nearest).
- */
-export async function quantizeWithMask(
-  gpu: Gpu,
-  w: GpuTensor,
-  h: GpuTensor,
-  o: SolverOptions,
-): Promise<void> {
-  if (!o.quant) return;
-  const r = await sparsegpt(gpu, undefined, w, h, { kind: "unstructured", sparsity: 0 }, {
-    blocksize: o.blocksize,
-    percdamp: o.percdamp,
-    quant: o.quant,
-    fixedMask: true,
-  });
-  if (r.grid && r.quantStats && !r.choleskyFailed) {
-    o.onQuantized?.(w, { spec: o.quant, mode: "joint", grid: r.grid, ...r.quantStats });
-  }
 }
 
 /** ADMM as a pipeline method: every matrix pruned with its input's Hessian (kept unmodified). */

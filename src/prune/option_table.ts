@@ -306,9 +306,10 @@ export const PRUNE_OPTIONS = {
     lt: 9,
     flag: "wbits",
     arg: "N",
-    help: "quantize the kept weights to N bits (2..8): inside the SparseGPT sweep for sparsegpt " +
-      "and sparsellm, round-to-nearest for magnitude, wanda and admm; weights are written on " +
-      "their grids in the input dtype, grids in quant_grids.safetensors",
+    help: "quantize the kept weights to N bits (2..8): GPTQ with error compensation for " +
+      "sparsegpt, admm and sparsellm (see --quant-order), round-to-nearest for magnitude and " +
+      "wanda; weights are written on their grids in the input dtype, grids in " +
+      "quant_grids.safetensors",
     defaultHelp: "no quantization",
   },
   groupSize: {
@@ -319,6 +320,17 @@ export const PRUNE_OPTIONS = {
     arg: "G",
     help: "with --wbits: one grid per G consecutive inputs of a row (128 is common)",
     defaultHelp: "one grid per row",
+  },
+  quantOrder: {
+    kind: "choice",
+    values: ["after", "joint"],
+    default: "after",
+    flag: "quant-order",
+    arg: "MODE",
+    help: "with --wbits, for sparsegpt and SparseLLM's sparsegpt solver: after (prune, then " +
+      "GPTQ with the mask fixed, grids from the pruned weights; measured better on the valid " +
+      "split, see BENCHMARKS.md) or joint (each column quantized in the pruning sweep, grids " +
+      "from the dense weights, as the SparseGPT reference)",
   },
   sym: {
     kind: "flag",

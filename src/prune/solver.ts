@@ -13,10 +13,13 @@ import type { PruneOptions } from "./options.ts";
 import type { QuantOutcome } from "../quant/recorder.ts";
 
 /** What a solver reads of the options. */
-export type SolverOptions = Pick<PruneOptions, "pattern" | "blocksize" | "percdamp" | "quant"> & {
-  /** Told the grids of `w` when the solver quantized it (`quant`). */
-  onQuantized?: (w: GpuTensor, outcome: QuantOutcome) => void;
-};
+export type SolverOptions =
+  & Pick<PruneOptions, "pattern" | "blocksize" | "percdamp" | "quant">
+  & Partial<Pick<PruneOptions, "quantOrder">>
+  & {
+    /** Told the grids of `w` when the solver quantized it (`quant`). */
+    onQuantized?: (w: GpuTensor, outcome: QuantOutcome) => void;
+  };
 
 /** A layer solver. */
 export interface MatrixSolver {

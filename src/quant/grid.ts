@@ -11,6 +11,9 @@
  *   references: GPTQ checkpoints store scales in f16, so rounding here makes the saved form
  *   unpack to exactly the weights written);
  * - zero = (maxq + 1)/2 when symmetric, else round(−xmin/scale) clamped to [0, maxq];
+ * - when that zero is 0 (the range hardly reaches below 0): zero = 1 and scale = xmax/(maxq − 1)
+ *   (f16-rounded), the second difference: the GPTQ format stores zero − 1, which must not be
+ *   negative (rows whose kept weights are all ≥ 0 are common after pruning);
  * - q(x) = clamp(round(x/scale) + zero, 0, maxq), and the weight becomes scale·(q − zero).
  *
  * Rounding is to nearest, ties to even (as `torch.round` and WGSL's `round`); every step is
@@ -120,6 +123,9 @@ export function gridFromRange(xmin: number, xmax: number, maxq: number, sym: boo
   }
   const scale = f16Round(f32(f32(xmax - xmin) / maxq));
   const zero = sym ? (maxq + 1) / 2 : Math.min(maxq, Math.max(0, roundEven(f32(-xmin / scale))));
+  // The GPTQ format stores zero − 1, so a zero point of 0 (a range that hardly reaches below 0)
+  // becomes 1, with the scale that puts xmax on the top level.
+  if (zero === 0) return { scale: f16Round(f32(xmax / (maxq - 1))), zero: 1 };
   return { scale, zero };
 }
 

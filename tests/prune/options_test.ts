@@ -96,6 +96,7 @@ Deno.test("resolvePruneOptions fills in every default of the option table", () =
     solver: "admm",
     admmIters: 20,
     admmRho: 0.3,
+    quantOrder: "after",
   });
   for (const [key, spec] of Object.entries(PRUNE_OPTIONS)) {
     if ("default" in spec) assert.equal((o as Record<string, unknown>)[key], spec.default, key);
@@ -305,6 +306,7 @@ const resolvedShape: Equal<Flat<PruneOptions>, {
   admmRho: number;
   wbits?: number;
   groupSize?: number;
+  quantOrder: "after" | "joint";
   sym?: boolean;
   quant?: QuantSpec;
   gpuMemory?: number;
@@ -335,6 +337,7 @@ const inputShape: Equal<Flat<PruneOptionsInput>, {
   admmRho?: number;
   wbits?: number;
   groupSize?: number;
+  quantOrder?: "after" | "joint";
   sym?: boolean;
   gpuMemory?: number | string;
 }> = true;

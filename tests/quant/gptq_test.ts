@@ -80,10 +80,17 @@ Deno.test("packGptq refuses weights off the grid, zero points of 0 and odd shape
   const off = weights.slice();
   off[1] = 0.01234;
   assert.throws(() => packGptq("fc1", off, grid, 32, 32, spec), /fc1: weight \(0, 1\) = /);
+  // rows of weights ≥ 0 get the zero point 1 (the format stores zero − 1) and pack
   const pos = new Float32Array(32 * 32).fill(0.5);
   const q = quantizeRtn(pos, 32, 32, spec);
+  assert.deepEqual([q.grid[0], q.grid[1]], [new Float16Array([0.5 / 14])[0], 1]);
+  assert.ok(q.weights.every((v) => Math.abs(v - 0.5) <= q.grid[0] / 2));
+  packGptq("fc2", q.weights, q.grid, 32, 32, spec);
+  // a zero point of 0 cannot be stored
+  const zero0 = q.grid.slice();
+  zero0[1] = 0;
   assert.throws(
-    () => packGptq("fc2", q.weights, q.grid, 32, 32, spec),
+    () => packGptq("fc2", q.weights, zero0, 32, 32, spec),
     /zero point 0 .*symmetric grids/,
   );
   assert.throws(

@@ -34,6 +34,8 @@ export function grid64(x: ArrayLike<number>, bits: number, sym: boolean): Grid64
   if (xmin === 0 && xmax === 0) [xmin, xmax] = [-1, 1];
   const scale = new Float16Array([(xmax - xmin) / maxq])[0];
   const zero = sym ? (maxq + 1) / 2 : Math.min(maxq, Math.max(0, roundHalfEven64(-xmin / scale)));
+  // zero point 0 (GPTQ stores zero − 1): zero 1, xmax on the top level
+  if (zero === 0) return { scale: new Float16Array([xmax / (maxq - 1)])[0], zero: 1 };
   return { scale, zero };
 }
 
