@@ -101,7 +101,7 @@ async function pruneFfn(job: LayerJob): Promise<FfnReport> {
       tolerance: SPARSELLM_DEFAULTS.tolerance,
       auxMemory: o.gpuMemory ?? gpu.device.limits.maxBufferSize,
       solver: job.solver,
-      ...(o.quant ? { quant: o.quant } : {}),
+      ...(o.quant ? { quant: o.quant, quantOrder: o.quantOrder } : {}),
       ...job.quant?.hooks(),
       onIterate: (it) => job.progress(`ffn iterate ${it.iter}`),
     });

@@ -153,6 +153,8 @@ export interface SparseLLMOptions {
   solver?: MatrixSolver;
   /** Quantize in every re-pruning (so the kept iterate is pruned and quantized). */
   quant?: QuantSpec;
+  /** With `quant` and the SparseGPT solver: quantize after pruning (default) or in its sweep. */
+  quantOrder?: "after" | "joint";
   /** Told the grids of a matrix the solver quantized. */
   onQuantized?: (w: GpuTensor, outcome: QuantOutcome) => void;
   /** Told which weights' current iterate is kept as the best so far. */
