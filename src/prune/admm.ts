@@ -49,7 +49,7 @@ import type { SparsityPattern } from "./types.ts";
 import { MAX_NM_M } from "../kernels/mask.ts";
 import { pruneEach, type PruneMethod } from "./method.ts";
 import { type MatrixSolver, solveOnCopy } from "./solver.ts";
-import { quantizeWithMask } from "./sparsegpt.ts";
+import { quantizeWithMask } from "./sparsegpt_solver.ts";
 
 /** Options of {@linkcode admm}. */
 export interface AdmmOptions {

@@ -9,7 +9,7 @@ import { magnitude } from "./magnitude.ts";
 import type { PruneOptions } from "./options.ts";
 import type { PruneMethod } from "./method.ts";
 import type { MatrixSolver } from "./solver.ts";
-import { sparsegptMethod, sparsegptSolver } from "./sparsegpt.ts";
+import { sparsegptMethod, sparsegptSolver } from "./sparsegpt_solver.ts";
 import { sparsellm } from "./sparsellm/method.ts";
 import type { MethodName } from "./types.ts";
 import { wanda } from "./wanda.ts";

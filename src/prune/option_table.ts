@@ -122,9 +122,8 @@ export const PRUNE_OPTIONS = {
     lt: 1,
     flag: "layer-sparsities",
     arg: "S,S,...",
-    help: "unstructured sparsity of each decoder layer, one value in [0, 1) per layer of the " +
-      "model (instead of --sparsity; with --layers, the values of the other layers are unused; " +
-      "the report's target is the mean over the pruned layers)",
+    help: "sparsity of each decoder layer, one value in [0, 1) per layer (instead of " +
+      "--sparsity; the report's target is the mean over the pruned layers)",
   },
   sparsityProfile: {
     kind: "choice",
@@ -306,10 +305,8 @@ export const PRUNE_OPTIONS = {
     lt: 9,
     flag: "wbits",
     arg: "N",
-    help: "quantize the kept weights to N bits (2..8): GPTQ with error compensation for " +
-      "sparsegpt, admm and sparsellm (see --quant-order), round-to-nearest for magnitude and " +
-      "wanda; weights are written on their grids in the input dtype, grids in " +
-      "quant_grids.safetensors",
+    help: "quantize kept weights to N bits (2..8): GPTQ for sparsegpt, admm, sparsellm, " +
+      "round-to-nearest for magnitude, wanda; grids in quant_grids.safetensors",
     defaultHelp: "no quantization",
   },
   groupSize: {
@@ -327,10 +324,8 @@ export const PRUNE_OPTIONS = {
     default: "after",
     flag: "quant-order",
     arg: "MODE",
-    help: "with --wbits, for sparsegpt and SparseLLM's sparsegpt solver: after (prune, then " +
-      "GPTQ with the mask fixed, grids from the pruned weights; measured better on the valid " +
-      "split, see BENCHMARKS.md) or joint (each column quantized in the pruning sweep, grids " +
-      "from the dense weights, as the SparseGPT reference)",
+    help: "with --wbits (sparsegpt solver): after (prune, then GPTQ with the mask fixed; better " +
+      "on the valid split) or joint (in the sweep, dense grids, as the SparseGPT reference)",
   },
   sym: {
     kind: "flag",

@@ -40,7 +40,7 @@
 import type { Gpu } from "../../gpu/device.ts";
 import { HessianAccumulator } from "../hessian.ts";
 import { relativeError } from "../rel_error.ts";
-import { sparsegptSolver } from "../sparsegpt.ts";
+import { sparsegptSolver } from "../sparsegpt_solver.ts";
 import { woodburyInverse } from "./algebra.ts";
 import {
   activation,
